@@ -1,0 +1,1 @@
+"""Data sets: built-in 2-D sets, arrays and images."""

@@ -1,0 +1,1 @@
+"""Evaluation: normalising constants, sample quality, chain diagnostics."""
