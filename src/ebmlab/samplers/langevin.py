@@ -1,0 +1,89 @@
+"""Unadjusted Langevin dynamics (the lecture's sampler and the one EBM training uses)."""
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import torch
+
+from .base import (ChainState, LogDensity, Sampler, StepInfo, box_for, chain_norm, check_bounds,
+                   check_positive, log_density_and_score, model_bounds, randn_like)
+
+
+class Langevin(Sampler):
+    """Unadjusted Langevin: NOT calibrated — its stationary law is biased by the step size.
+
+    Update rule, every chain, every step (z ~ N(0, I) from the generator):
+        x <- x + step_size * clip(∇x f(x)) + noise_scale * z,   then clamp x to ``bounds`` if given
+    noise_scale defaults to sqrt(2 * step_size): exact (overdamped) Langevin, whose bias vanishes as
+    step_size -> 0 (on N(μ, σ²) the stationary variance is σ² / (1 - step_size / (2σ²))). Set the
+    two knobs separately for the usual EBM-training recipes (IGEBM: step 10, noise 0.005,
+    grad_clip 0.01; short-run: step 1, noise 0.01).
+
+    Args:
+        f: log unnormalised density [B, *event] -> [B] (a model, or any callable).
+        step_size: ε > 0, the gradient step.
+        noise_scale: standard deviation of the added noise (>= 0); None means sqrt(2 ε).
+        grad_clip: if given, ∇f is clamped per element to [-grad_clip, grad_clip] (IGEBM style).
+        bounds: a box (low, high) or one pair per flattened event coordinate; x is clamped into it
+            after every step. Defaults to the model's own ``bounds`` when it has them.
+
+    States x: [B, *event], floating point. f and ∇f at the new point are cached in the state, so
+    each step costs exactly one forward and one backward pass.
+    """
+
+    is_calibrated = False
+    needs_score = True
+
+    def __init__(self, f: LogDensity | torch.nn.Module, step_size: float = 0.01,
+                 noise_scale: float | None = None, grad_clip: float | None = None,
+                 bounds: Sequence[Sequence[float]] | Sequence[float] | torch.Tensor | None = None) -> None:
+        super().__init__(f)
+        self.step_size = check_positive("step_size", step_size)
+        self.noise_scale = (math.sqrt(2.0 * self.step_size) if noise_scale is None
+                            else check_positive("noise_scale", noise_scale, allow_zero=True))
+        self.grad_clip = None if grad_clip is None else check_positive("grad_clip", grad_clip)
+        if bounds is None:
+            bounds = model_bounds(f)
+        self.bounds = None if bounds is None else check_bounds(bounds)
+        self._box: tuple = (None, None, None)
+
+    def _low_high(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        key = (x.dtype, x.device, x.shape[1:])
+        if self._box[0] != key:
+            self._box = (key, *box_for(self.bounds, x))
+        return self._box[1], self._box[2]
+
+    def init(self, x: torch.Tensor) -> ChainState:
+        if self.bounds is not None:
+            self._low_high(x)   # check the box against the event size now, not mid-run
+        return super().init(x)
+
+    @torch.no_grad()
+    def move(self, state: ChainState, generator: torch.Generator | None = None) -> torch.Tensor:
+        """The update rule alone: x' [B, *event] from the cached score, without evaluating f at x'."""
+        x, score = state.x, state.score
+        drift = score if self.grad_clip is None else score.clamp(-self.grad_clip, self.grad_clip)
+        x_new = torch.add(x, drift, alpha=self.step_size)
+        if self.noise_scale > 0:
+            x_new.add_(randn_like(x, generator), alpha=self.noise_scale)   # in place: x_new is ours
+        if self.bounds is not None:
+            low, high = self._low_high(x_new)
+            x_new = torch.clamp(x_new, low, high)
+        return x_new
+
+    def step(self, state: ChainState, generator: torch.Generator | None = None
+             ) -> tuple[ChainState, StepInfo]:
+        x_new = self.move(state, generator)
+        f_new, score_new = log_density_and_score(self.f, x_new)
+        return ChainState(x_new, f_new, score_new), self._info(state)
+
+    def final_step(self, state: ChainState, generator: torch.Generator | None = None
+                   ) -> tuple[torch.Tensor, StepInfo]:
+        # Nothing is accepted or rejected, so f and ∇f at the last point are never needed.
+        return self.move(state, generator), self._info(state)
+
+    @staticmethod
+    def _info(state: ChainState) -> StepInfo:
+        ones = torch.ones_like(state.log_density)
+        return StepInfo(ones, ones.bool(), chain_norm(state.score))

@@ -1,0 +1,139 @@
+"""The sampling loop and the one-call entry point ``ebmlab.sample``.
+
+``run_chains`` drives any sampler for n steps over a batch of chains and sums its diagnostics on
+the device: no ``.item()``, no printing, no host sync inside the loop.
+"""
+from __future__ import annotations
+
+import inspect
+from typing import Any, NamedTuple
+
+import torch
+
+from ..errors import EBMError
+from .base import LogDensity, Sampler
+from .hmc import HMC
+from .langevin import Langevin
+from .mala import MALA
+from .mh import MetropolisHastings
+from .proposals import GaussianRandomWalk
+
+METHODS: dict[str, type[Sampler]] = {
+    "mh": MetropolisHastings,
+    "langevin": Langevin,
+    "mala": MALA,
+    "hmc": HMC,
+}
+
+
+class ChainDiagnostics(NamedTuple):
+    """Per-chain summaries of a run, as on-device tensors (call ``.mean()`` for one number).
+
+    acceptance_rate: [B] fraction of steps accepted (1 for unadjusted Langevin).
+    mean_accept_prob: [B] mean of min(1, exp(log_alpha)), a lower-variance estimate of the same.
+    mean_grad_norm: [B] mean ‖∇f‖ over the steps, or None for gradient-free samplers.
+    n_steps: the number of steps taken.
+    """
+    acceptance_rate: torch.Tensor
+    mean_accept_prob: torch.Tensor
+    mean_grad_norm: torch.Tensor | None
+    n_steps: int
+
+
+def make_sampler(f: LogDensity | torch.nn.Module, method: str = "langevin", **kwargs: Any) -> Sampler:
+    """Build a sampler by name: ``method`` in {"mh", "langevin", "mala", "hmc"}.
+
+    kwargs are the sampler's constructor arguments. For "mh", ``step_size`` is the scale of the
+    default ``GaussianRandomWalk`` proposal and is ignored when ``proposal=`` is given.
+    """
+    if method not in METHODS:
+        raise EBMError(f"unknown sampling method {method!r}; choose one of {sorted(METHODS)}")
+    cls = METHODS[method]
+    if method == "mh":
+        step_size = kwargs.pop("step_size", None)
+        if kwargs.get("proposal") is None:
+            kwargs["proposal"] = GaussianRandomWalk(0.1 if step_size is None else step_size)
+    allowed = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "f")]
+    unknown = sorted(set(kwargs) - set(allowed))
+    if unknown:
+        raise EBMError(f"method {method!r} does not take {', '.join(unknown)}; its options are {allowed}")
+    return cls(f, **kwargs)
+
+
+def resolve_generator(generator: torch.Generator | None, device: torch.device) -> torch.Generator:
+    """The caller's generator, checked against the device; or a fresh one seeded from torch's global RNG.
+
+    Seeding from the global RNG (rather than using it step by step) keeps ``torch.manual_seed`` in
+    charge of reproducibility while all draws of the run still come from one generator.
+    """
+    if generator is None:
+        seed = int(torch.randint(0, 2**62, (1,)).item())   # once per run, outside the loop
+        return torch.Generator(device=device).manual_seed(seed)
+    if not isinstance(generator, torch.Generator):
+        raise EBMError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+    if generator.device.type != torch.device(device).type:
+        raise EBMError(f"the generator is on {generator.device} but x0 is on {device}; "
+                       f"make it with torch.Generator(device={str(device)!r})")
+    return generator
+
+
+def run_chains(sampler: Sampler, x0: torch.Tensor, n_steps: int,
+               generator: torch.Generator | None = None) -> tuple[torch.Tensor, ChainDiagnostics]:
+    """Advance B chains from x0 [B, *event] by ``n_steps`` steps of ``sampler``.
+
+    Returns (x [B, *event] with x0's dtype and device, ChainDiagnostics). Builds no autograd graph
+    across steps and leaves no ``.grad`` on model parameters.
+    """
+    if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 0:
+        raise EBMError(f"n_steps must be an integer >= 0, got {n_steps!r}")
+    if not isinstance(sampler, Sampler):
+        raise EBMError(f"run_chains needs a Sampler (see make_sampler), got {type(sampler).__name__}")
+    if not isinstance(x0, torch.Tensor):
+        raise EBMError(f"x0 must be a torch.Tensor of shape [B, *event], got {type(x0).__name__}")
+    generator = resolve_generator(generator, x0.device)
+    state = sampler.init(x0)
+    dtype = state.log_density.dtype if state.log_density.is_floating_point() else torch.float32
+    b = x0.shape[0]
+    accepted = torch.zeros(b, dtype=dtype, device=x0.device)
+    prob = torch.zeros(b, dtype=dtype, device=x0.device)
+    grad_norm = torch.zeros(b, dtype=dtype, device=x0.device) if sampler.needs_score else None
+    # Unadjusted samplers accept everything: skip summing ones, fill them in at the end.
+    track_accept = sampler.is_calibrated
+    x = state.x
+    with torch.no_grad():
+        for i in range(n_steps):
+            # the last step asks only for x: unadjusted Langevin then skips a useless f/∇f evaluation
+            if i < n_steps - 1:
+                state, info = sampler.step(state, generator)
+            else:
+                x, info = sampler.final_step(state, generator)
+            if track_accept:
+                accepted.add_(info.accepted)
+                prob.add_(info.accept_prob)
+            if grad_norm is not None and info.grad_norm is not None:
+                grad_norm.add_(info.grad_norm)
+    if n_steps == 0:
+        return x0.detach().clone(), ChainDiagnostics(accepted, prob, grad_norm, 0)
+    if track_accept:
+        accepted.div_(n_steps)
+        prob.div_(n_steps)
+    else:
+        accepted.fill_(1.0)
+        prob.fill_(1.0)
+    if grad_norm is not None:
+        grad_norm.div_(n_steps)
+    return x, ChainDiagnostics(accepted, prob, grad_norm, n_steps)
+
+
+def sample(f: LogDensity | torch.nn.Module, x0: torch.Tensor, method: str = "langevin", n_steps: int = 100,
+           step_size: float = 0.01, generator: torch.Generator | None = None, **kwargs: Any) -> torch.Tensor:
+    """Draw approximate samples of p ∝ exp(f) by running B chains from x0 [B, *event].
+
+    ``method`` in {"mh", "langevin", "mala", "hmc"}; kwargs go to the sampler (e.g. ``noise_scale``,
+    ``grad_clip``, ``bounds`` for Langevin; ``n_leapfrog`` for HMC; ``proposal`` for MH, where
+    ``step_size`` is the random-walk scale). Same generator seed => identical result.
+    Returns a tensor shaped like x0, with its dtype and device.
+    """
+    sampler = make_sampler(f, method, step_size=step_size, **kwargs)
+    x, _ = run_chains(sampler, x0, n_steps, generator)
+    return x
