@@ -1,0 +1,76 @@
+"""Build a model from a run's configuration and data description (used by training and ``load``)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .checkpoint import latest_checkpoint, load_checkpoint, read_json, check_format_version
+from .config import RunConfig
+from .errors import EBMError
+from .model import EnergyModel
+from .nets import MLP
+
+
+class Standardize(nn.Module):
+    """x -> (x - mean) / std with fixed buffers. Inside f, so f stays a density over the raw data."""
+
+    def __init__(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        super().__init__()
+        self.register_buffer("mean", mean.clone().float())
+        self.register_buffer("std", std.clone().float())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std
+
+
+def describe_vector_data(train: torch.Tensor, margin: float) -> dict[str, Any]:
+    """Support box (data range widened by ``margin`` of the range) and standardisation of vector data."""
+    lo, hi = train.min(0).values, train.max(0).values
+    span = torch.clamp(hi - lo, min=1e-6)
+    return {"kind": "vector", "event_shape": [train.shape[1]],
+            "bounds": torch.stack([lo - margin * span, hi + margin * span], 1).tolist(),
+            "mean": train.mean(0).tolist(), "std": torch.clamp(train.std(0), min=1e-6).tolist()}
+
+
+def build_model(config: RunConfig, data: dict[str, Any]) -> EnergyModel:
+    """A fresh model for ``data`` (the dict stored as data.json)."""
+    if data["kind"] == "vector":
+        d = data["event_shape"][0]
+        net = nn.Sequential(Standardize(torch.tensor(data["mean"]), torch.tensor(data["std"])),
+                            MLP(d, config.hidden, config.depth, config.spectral_norm))
+        return EnergyModel(net, bounds=data["bounds"])
+    if data["kind"] == "image":
+        from .image_nets import default_image_net
+        c, h, _ = data["event_shape"]
+        return EnergyModel(default_image_net(c, h, spectral_norm=config.spectral_norm))
+    if data["kind"] == "composite":
+        raise EBMError("a composite run directory has no network of its own to train")
+    raise EBMError(f"unknown data kind {data['kind']!r} in data.json")
+
+
+def build_model_from_run(run_dir: Path, device: str | torch.device = "cpu") -> nn.Module:
+    """``ebmlab.load``: config.json + data.json + newest checkpoint weights -> model in eval mode."""
+    if not run_dir.is_dir():
+        raise EBMError(f"run directory {str(run_dir)!r} does not exist")
+    data = read_json(run_dir / "data.json", "data description (data.json)")
+    check_format_version(data.get("format_version"), run_dir / "data.json")
+    if data["kind"] == "composite":
+        from .compose import from_spec
+        model = from_spec(data["spec"], lambda src: build_model_from_run(_resolve(run_dir, src), device))
+        return model.to(device).eval()
+    config = RunConfig.from_dict(read_json(run_dir / "config.json", "run configuration (config.json)"))
+    ck = latest_checkpoint(run_dir)
+    if ck is None:
+        raise EBMError(f"{run_dir} has no checkpoint yet; train it first (ebmlab train --resume {run_dir})")
+    _, state, _ = load_checkpoint(ck)
+    model = build_model(config, data)
+    model.load_state_dict(state)
+    return model.to(device).eval()
+
+
+def _resolve(run_dir: Path, src: str) -> Path:
+    p = Path(src)
+    return p if p.is_absolute() else (run_dir / p).resolve()

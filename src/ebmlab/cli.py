@@ -1,0 +1,287 @@
+"""The ``ebmlab`` command. The only module that imports argparse and tqdm.
+
+Every user mistake ends as one line ``ebmlab: error: ...`` on stderr and exit status 2.
+
+Langevin update used by every sampler and preset:
+    x <- x + step_size * clip(∇f(x)) + noise_scale * z,  z ~ N(0, I);  noise_scale defaults to sqrt(2 step_size).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from .errors import EBMError
+
+UPDATE_RULE = ("Langevin update: x <- x + step_size * clip(grad f(x)) + noise_scale * z "
+               "(noise_scale defaults to sqrt(2 * step_size)); f = log density, energy = -f.")
+
+# CLI flag -> RunConfig key (None values are "not given" and leave the preset's value)
+TRAIN_FLAGS = {
+    "steps": int, "seed": int, "lr": float, "batch_size": int, "mcmc_steps": int, "step_size": float,
+    "noise_scale": float, "grad_clip": float, "sampler": str, "negatives": str, "l2": float,
+    "preset": str, "device": str, "image_size": int, "on_divergence": str, "log_every": int,
+    "checkpoint_every": int, "plot_every": int, "buffer_size": int, "jump_prob": float, "data_noise": float,
+}
+
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return v
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="ebmlab", description="Energy-based models: p(x) = exp(f(x)) / Z. " + UPDATE_RULE)
+    p.add_argument("--threads", type=_positive_int, default=1,
+                   help="CPU threads for torch (default 1: the small default models run fastest single-threaded "
+                        "on a shared CPU; raise it for large image networks)")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train an EBM by contrastive divergence", description=UPDATE_RULE)
+    t.add_argument("--data", help="built-in set (eight-gaussians, checkerboard, two-spirals, rings, moons, "
+                                  "pinwheel, swiss-roll, digits), a .npy file (N,d) or (N,C,H,W), or an image folder")
+    t.add_argument("--out", help="run directory to create")
+    t.add_argument("--resume", metavar="DIR", help="continue a stopped or killed run exactly")
+    t.add_argument("--force", action="store_true", help="replace an existing run directory")
+    t.add_argument("--config", help="a .toml or .json file of settings (flags override it)")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    for name, typ in TRAIN_FLAGS.items():
+        kw: dict[str, Any] = {"type": _positive_int if name in ("steps", "batch_size", "image_size") else typ}
+        if name == "sampler":
+            kw["choices"] = ["mh-jump", "mh", "langevin", "mala", "hmc"]
+        if name == "negatives":
+            kw["choices"] = ["persistent", "short-run", "cd"]
+        if name == "on_divergence":
+            kw["choices"] = ["stop", "rollback"]
+        t.add_argument("--" + name.replace("_", "-"), dest=name, default=None, **kw)
+
+    s = sub.add_parser("sample", help="draw samples from a trained model", description=UPDATE_RULE)
+    s.add_argument("run")
+    s.add_argument("--n", type=_positive_int, default=64)
+    s.add_argument("--out", required=True, help="FILE.npy (data scale) or FILE.png")
+    s.add_argument("--method", choices=["mh-jump", "mh", "langevin", "mala", "hmc"])
+    s.add_argument("--n-steps", type=int)
+    s.add_argument("--step-size", type=float)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--from", dest="start", choices=["noise", "buffer"], default="noise")
+    s.add_argument("--trajectory", type=_positive_int, metavar="K", help="also write the chain every K steps")
+    s.add_argument("--class", dest="klass", type=int, help="(conditional models) the class to sample")
+
+    e = sub.add_parser("eval", help="test NLL, log Z, sample quality and chain diagnostics")
+    e.add_argument("run")
+    e.add_argument("--data", help="evaluate on this data instead of the run's held-out set")
+    e.add_argument("--log-z", choices=["quadrature", "ais"], help="default: quadrature for d <= 3")
+    e.add_argument("--ood", help="a .npy of out-of-distribution points: AUROC of f and of the score norm")
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    pl = sub.add_parser("plot", help="write the run's pictures (plot.png / samples.png, curves.png)")
+    pl.add_argument("run")
+    pl.add_argument("--seed", type=int, default=0)
+
+    c = sub.add_parser("compose", help="combine trained models into a new run directory")
+    c.add_argument("runs", nargs="+")
+    c.add_argument("--op", choices=["and", "or", "not"], required=True)
+    c.add_argument("--weights", help="comma-separated, one per model (for 'not': alpha or w_a,alpha)")
+    c.add_argument("--out", required=True)
+    c.add_argument("--force", action="store_true")
+
+    i = sub.add_parser("inpaint", help="fill masked pixels of an image by conditional Langevin")
+    i.add_argument("run")
+    i.add_argument("--image", required=True)
+    i.add_argument("--mask", choices=["box", "left-half", "random"], default="box")
+    i.add_argument("--out", default=None, help="output prefix (default: next to the image)")
+    i.add_argument("--n-steps", type=_positive_int, default=100)
+    i.add_argument("--seed", type=int, default=0)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)   # argparse already prints one usage line + error and exits 2
+    import torch
+    torch.set_num_threads(args.threads)
+    try:
+        return _COMMANDS[args.command](args)
+    except EBMError as e:
+        print(f"ebmlab: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("ebmlab: interrupted", file=sys.stderr)
+        return 130
+
+
+# ---------------------------------------------------------------------------- train
+def _cmd_train(args: argparse.Namespace) -> int:
+    from .training.api import resume_run, start_run
+    callbacks = [] if args.quiet else [_ProgressBar()]
+    if args.resume:
+        if args.data or args.out or args.force:
+            raise EBMError("--resume DIR continues a run as it was configured; do not combine it with "
+                           "--data, --out or --force")
+        trainer = resume_run(args.resume, callbacks, steps=args.steps)
+        run_dir = Path(args.resume)
+    else:
+        if not args.data:
+            raise EBMError("train needs --data (a built-in set, a .npy file or an image folder)")
+        if not args.out:
+            raise EBMError("train needs --out DIR for the run directory")
+        settings: dict[str, Any] = {}
+        if args.config:
+            from .config import load_config_file
+            settings.update(load_config_file(args.config))
+            settings.pop("data", None)
+        settings.update({k: getattr(args, k) for k in TRAIN_FLAGS if getattr(args, k) is not None})
+        trainer, _ = start_run(args.data, args.out, args.force, callbacks, **settings)
+        run_dir = Path(args.out)
+    trainer.callbacks.append(_PlotRefresher())
+    result = trainer.fit()
+    for cb in trainer.callbacks:
+        if isinstance(cb, _ProgressBar):
+            cb.close()
+    if result.status == "interrupted":
+        print(f"ebmlab: interrupted at step {result.step}/{trainer.config.steps}; checkpoint written; "
+              f"continue with: ebmlab train --resume {run_dir}", file=sys.stderr)
+        return 130
+    _final_picture(run_dir)
+    summary = f"trained {result.step} steps in {result.seconds:.0f} s -> {run_dir}"
+    if trainer.data_desc["kind"] == "vector" and trainer.data_desc["event_shape"][0] <= 3:
+        from .evaluate.nll import exact_nll
+        r = exact_nll(trainer.model, trainer.dataset.test)
+        summary += f"; exact test NLL {r['nll']:.4f} nats"
+    print(summary)
+    return 0
+
+
+def _final_picture(run_dir: Path) -> None:
+    from .runs import open_run, plot_run
+    plot_run(open_run(run_dir))
+
+
+class _ProgressBar:
+    """tqdm bar showing f(x+) - f(x-), acceptance and gradient norm at every logged step."""
+
+    def __init__(self) -> None:
+        self.bar = None
+
+    def on_train_start(self, trainer) -> None:
+        from tqdm import tqdm
+        self.bar = tqdm(total=trainer.config.steps, initial=trainer.step, desc="train", unit="step",
+                        dynamic_ncols=True, file=sys.stderr)
+
+    def on_log(self, trainer, row: dict[str, float]) -> None:
+        self.bar.update(trainer.step - self.bar.n)
+        post = {"f+ - f-": f"{row['gap']:+.3f}", "acc": f"{row['accept']:.2f}", "|grad|": f"{row['grad_norm']:.2g}"}
+        if "mcmc_grad_norm" in row:
+            post["|∇x f|"] = f"{row['mcmc_grad_norm']:.2g}"
+        self.bar.set_postfix(post, refresh=False)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+class _PlotRefresher:
+    """Redraws the run's picture every ``plot_every`` steps, so a long run can be watched."""
+
+    def on_checkpoint(self, trainer, step: int) -> None:
+        c = trainer.config
+        if trainer.run_dir is None or step % c.plot_every != 0 or step == c.steps:
+            return
+        from .runs import Run, draw_samples, write_samples
+        run = Run(trainer.run_dir, trainer.model, c, trainer.data_desc)
+        if run.is_vector and run.data["event_shape"][0] != 2:
+            return
+        was_training = trainer.model.training
+        # a fixed seed of its own: drawing pictures must not touch the training generators
+        x, _, _ = draw_samples(run, 1000 if run.is_vector else 64, seed=step)
+        write_samples(run, x, trainer.run_dir / ("plot.png" if run.is_vector else "samples.png"))
+        trainer.model.train(was_training)
+
+
+# ---------------------------------------------------------------------------- the rest
+def _cmd_sample(args: argparse.Namespace) -> int:
+    from .runs import draw_samples, open_run, write_samples
+    run = open_run(args.run)
+    if args.klass is not None:
+        raise EBMError("--class needs a conditional model; this run is unconditional")
+    x, frames, info = draw_samples(run, args.n, args.n_steps, args.method, args.step_size, args.seed,
+                                   args.start, args.trajectory)
+    written = write_samples(run, x, Path(args.out), frames)
+    print(f"wrote {', '.join(map(str, written))} ({args.n} samples, {info['n_steps']} steps, "
+          f"acceptance {info['acceptance']:.2f})")
+    return 0
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from .runs import evaluate_run, open_run
+    run = open_run(args.run)
+    res = evaluate_run(run, args.data, args.log_z, args.seed, ood=args.ood)
+    if args.json:
+        print(json.dumps(res, indent=2))
+        return 0
+    for k, v in res.items():
+        if k == "ood":
+            for row in v:
+                print(f"{'ood ' + row['outlier']:<22} AUROC f: {row['auroc_log_density']:.3f}  "
+                      f"AUROC score norm: {row['auroc_score_norm']:.3f}")
+            continue
+        print(f"{k:<22} {v:.4f}" if isinstance(v, float) else f"{k:<22} {v}")
+    return 0
+
+
+def _cmd_plot(args: argparse.Namespace) -> int:
+    from .runs import open_run, plot_run
+    for p in plot_run(open_run(args.run), args.seed):
+        print(f"wrote {p}")
+    return 0
+
+
+def _cmd_compose(args: argparse.Namespace) -> int:
+    from .runs import compose_runs
+    weights = None
+    if args.weights:
+        try:
+            weights = [float(w) for w in args.weights.split(",")]
+        except ValueError:
+            raise EBMError(f"--weights must be comma-separated numbers, got {args.weights!r}") from None
+    out = compose_runs(args.runs, args.op, weights, Path(args.out), args.force)
+    print(f"wrote composite run {out}")
+    return 0
+
+
+def _cmd_inpaint(args: argparse.Namespace) -> int:
+    import torch
+    from .imageio import load_image_as_tensor, save_grid_png
+    from .inpaint import inpaint, make_mask
+    from .runs import open_run
+    run = open_run(args.run)
+    if run.is_vector:
+        raise EBMError("inpaint needs a model trained on images")
+    c, h, _ = run.data["event_shape"]
+    img = load_image_as_tensor(args.image, c, h)
+    scaling = run.scaling
+    x = scaling.to_model(img) if scaling is not None else img
+    g = torch.Generator().manual_seed(args.seed)
+    mask = make_mask(args.mask, tuple(x.shape), g)
+    filled = inpaint(run.model, x, mask, n_steps=args.n_steps, generator=g,
+                     step_size=run.config.step_size, noise_scale=run.config.noise_scale)
+    prefix = Path(args.out) if args.out else Path(args.image).with_suffix("")
+    masked = torch.where(mask, torch.zeros_like(x), x)
+    path = save_grid_png(torch.cat([x, masked, filled]), str(prefix) + "-inpaint.png", nrow=3)
+    print(f"wrote {path} (original | masked | filled)")
+    return 0
+
+
+_COMMANDS = {"train": _cmd_train, "sample": _cmd_sample, "eval": _cmd_eval, "plot": _cmd_plot,
+             "compose": _cmd_compose, "inpaint": _cmd_inpaint}
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,170 @@
+"""Run configuration: one frozen dataclass, validated, round-tripped through JSON and read from TOML.
+
+Every number a run depends on lives here and is written to ``config.json`` in the run directory,
+so a run can be reproduced or resumed from its directory alone.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from .errors import EBMError
+
+NEGATIVES = ("persistent", "short-run", "cd")
+SAMPLERS = ("mh-jump", "mh", "langevin", "mala", "hmc")
+NETS = ("auto", "mlp", "conv", "resnet")
+INITS = ("uniform", "data", "gaussian")
+ON_DIVERGENCE = ("stop", "rollback")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Hyper-parameters of one training run (defaults: the 2-D recipe; presets override them).
+
+    Langevin update used everywhere: ``x <- x + step_size * clip(∇f) + noise_scale * z``
+    (noise_scale None means sqrt(2 * step_size), the exact Langevin of the lecture).
+    """
+
+    data: str = ""
+    preset: str | None = None
+    seed: int = 0
+    steps: int = 3000
+    batch_size: int = 256
+    lr: float = 5e-3
+    lr_schedule: str = "cosine"          # "cosine" (to lr_min_factor * lr) or "constant"
+    lr_min_factor: float = 0.02
+    warmup_steps: int = 0
+    adam_beta1: float = 0.9
+    adam_beta2: float = 0.999
+    l2: float = 0.0                      # energy-magnitude penalty on f(x+)^2 + f(x-)^2
+    # network
+    net: str = "auto"
+    hidden: int = 128
+    depth: int = 3
+    spectral_norm: bool = False
+    image_size: int | None = None
+    # negatives
+    negatives: str = "persistent"
+    sampler: str = "mh-jump"
+    mcmc_steps: int = 20
+    step_size: float = 0.05              # Langevin/MALA/HMC step; for MH it is the local scale as a fraction of the box width
+    noise_scale: float | None = None
+    grad_clip: float | None = None
+    jump_prob: float = 0.2
+    buffer_size: int = 10000
+    reinit_prob: float = 0.05
+    init: str = "uniform"
+    data_noise: float = 0.0
+    margin: float = 0.125                # support box = data range widened by this fraction on each side
+    n_test: int = 5000                   # held-out points for built-in sets (a fraction for files)
+    test_fraction: float = 0.1
+    # bookkeeping
+    log_every: int = 25
+    checkpoint_every: int = 250
+    plot_every: int = 500
+    keep_checkpoints: int = 2
+    device: str = "cpu"
+    # divergence guard
+    on_divergence: str = "stop"
+    max_rollbacks: int = 3
+    max_abs_f: float = 1e6
+    max_grad_norm: float = 1e8
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _validate(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def replace(self, **changes: Any) -> "RunConfig":
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "RunConfig":
+        if not isinstance(d, dict):
+            raise EBMError(f"a configuration must be a table/object of settings, got {type(d).__name__}")
+        known = {f.name: f for f in fields(cls)}
+        unknown = sorted(set(d) - set(known))
+        if unknown:
+            raise EBMError(f"unknown configuration key(s) {', '.join(map(repr, unknown))}; "
+                           f"known keys: {', '.join(sorted(known))}")
+        return cls(**{k: _coerce(known[k], v) for k, v in d.items()})
+
+    def save_json(self, path: Path) -> None:
+        from .checkpoint import atomic_write_text
+        atomic_write_text(Path(path), json.dumps(self.to_dict(), indent=2, sort_keys=True))
+
+
+def load_config_file(path: str | Path) -> dict[str, Any]:
+    """Read a ``.toml`` or ``.json`` file into a dict of settings (not yet validated)."""
+    p = Path(path)
+    if not p.is_file():
+        raise EBMError(f"configuration file {str(p)!r} does not exist")
+    try:
+        if p.suffix == ".toml":
+            import tomllib
+            return tomllib.loads(p.read_text())
+        if p.suffix == ".json":
+            return json.loads(p.read_text())
+    except (ValueError, UnicodeDecodeError) as e:
+        raise EBMError(f"cannot parse configuration file {str(p)!r}: {str(e).splitlines()[0]}") from None
+    raise EBMError(f"configuration file must end in .toml or .json, got {str(p)!r}")
+
+
+_TYPES = {"int": int, "float": float, "str": str, "bool": bool, "dict": dict}
+
+
+def _coerce(f: dataclasses.Field, v: Any) -> Any:
+    """Check a value against the field's annotation; ints are accepted for floats."""
+    ann = str(f.type)
+    optional = "None" in ann
+    if v is None:
+        if optional:
+            return None
+        raise EBMError(f"configuration key {f.name!r} cannot be empty")
+    base = ann.split("|")[0].strip()
+    t = _TYPES.get(base, object)
+    if t is float and isinstance(v, int) and not isinstance(v, bool):
+        return float(v)
+    if t is int and isinstance(v, float) and v.is_integer():
+        return int(v)
+    if t is not object and (not isinstance(v, t) or (t is not bool and isinstance(v, bool))):
+        raise EBMError(f"configuration key {f.name!r} must be {base}, got {v!r}")
+    return v
+
+
+def _validate(c: RunConfig) -> None:
+    def need(cond: bool, msg: str) -> None:
+        if not cond:
+            raise EBMError(msg)
+
+    for f in fields(c):
+        _coerce(f, getattr(c, f.name))
+    for name in ("lr", "step_size", "lr_min_factor", "max_abs_f", "max_grad_norm"):
+        v = getattr(c, name)
+        need(math.isfinite(v) and v > 0, f"{name} must be a positive finite number, got {v}")
+    for name in ("steps", "batch_size", "buffer_size", "log_every", "checkpoint_every", "plot_every",
+                 "keep_checkpoints", "hidden", "depth", "n_test"):
+        need(getattr(c, name) > 0, f"{name} must be a positive integer, got {getattr(c, name)}")
+    for name in ("mcmc_steps", "warmup_steps", "max_rollbacks", "seed"):
+        need(getattr(c, name) >= 0, f"{name} must be >= 0, got {getattr(c, name)}")
+    for name in ("jump_prob", "reinit_prob"):
+        v = getattr(c, name)
+        need(0.0 <= v <= 1.0, f"{name} must be a probability in [0, 1], got {v}")
+    need(0.0 < c.test_fraction < 1.0, f"test_fraction must be in (0, 1), got {c.test_fraction}")
+    for name in ("l2", "data_noise", "margin"):
+        v = getattr(c, name)
+        need(math.isfinite(v) and v >= 0, f"{name} must be >= 0, got {v}")
+    for name in ("noise_scale", "grad_clip"):
+        v = getattr(c, name)
+        need(v is None or (math.isfinite(v) and v >= 0), f"{name} must be >= 0 or empty, got {v}")
+    need(0.0 <= c.adam_beta1 < 1.0 and 0.0 <= c.adam_beta2 < 1.0, "Adam betas must be in [0, 1)")
+    need(c.image_size is None or c.image_size > 0, f"image_size must be a positive integer, got {c.image_size}")
+    for name, choices in (("negatives", NEGATIVES), ("sampler", SAMPLERS), ("net", NETS), ("init", INITS),
+                          ("on_divergence", ON_DIVERGENCE), ("lr_schedule", ("cosine", "constant"))):
+        need(getattr(c, name) in choices, f"{name} must be one of {', '.join(choices)}; got {getattr(c, name)!r}")

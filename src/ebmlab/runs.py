@@ -1,0 +1,290 @@
+"""What the ``sample``, ``eval``, ``plot``, ``compose`` and ``inpaint`` commands do, as plain functions.
+
+cli.py parses flags and prints; everything here is callable (and tested) without argparse.
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .build import build_model_from_run
+from .checkpoint import FORMAT_VERSION, atomic_write_bytes, atomic_write_text, read_json
+from .config import RunConfig
+from .data.scaling import Scaling
+from .errors import EBMError
+from .samplers.run import run_chains
+from .training.negatives import make_init_fn, make_kernel
+
+
+@dataclass
+class Run:
+    """A loaded run directory: the model, its config and data description."""
+
+    path: Path
+    model: torch.nn.Module
+    config: RunConfig
+    data: dict[str, Any]
+
+    @property
+    def is_vector(self) -> bool:
+        return self.data["kind"] == "vector"
+
+    @property
+    def scaling(self) -> Scaling | None:
+        s = self.data.get("scaling")
+        return Scaling.from_dict(s) if s else None
+
+
+def open_run(path: str | Path, device: str = "cpu") -> Run:
+    """Load a run directory (trained or composed)."""
+    p = Path(path)
+    model = build_model_from_run(p, device)
+    data = read_json(p / "data.json", "data description (data.json)")
+    if data["kind"] == "composite":
+        first = open_run(_component_path(p, data["spec"]), device)
+        config, data = first.config, {**first.data, "composite": data["spec"]}
+        if getattr(model, "bounds", None) is not None and data["kind"] == "vector":
+            data["bounds"] = model.bounds.tolist()
+    else:
+        config = RunConfig.from_dict(read_json(p / "config.json", "run configuration (config.json)"))
+    return Run(p, model, config, data)
+
+
+def _component_path(run_dir: Path, spec: dict[str, Any]) -> Path:
+    src = spec["components"][0]
+    while isinstance(src, dict):         # nested composite: follow its first component
+        src = src["components"][0]
+    q = Path(src)
+    return q if q.is_absolute() else (run_dir / q).resolve()
+
+
+# ---------------------------------------------------------------------------- sampling
+def draw_samples(run: Run, n: int, n_steps: int | None = None, method: str | None = None,
+                 step_size: float | None = None, seed: int = 0, start: str = "noise",
+                 trajectory_every: int | None = None) -> tuple[torch.Tensor, list[torch.Tensor], dict[str, float]]:
+    """n samples [n, *event] in the MODEL's scale, the chain every k steps, and diagnostics.
+
+    Starts from the training recipe's noise (``start="noise"``) or from the replay buffer
+    (``start="buffer"``). The kernel is the training kernel unless ``method`` is given.
+    """
+    if n <= 0:
+        raise EBMError(f"--n must be a positive integer, got {n}")
+    cfg = run.config
+    overrides: dict[str, Any] = {}
+    if method is not None:
+        overrides["sampler"] = {"mh": "mh", "mh-jump": "mh-jump", "langevin": "langevin", "mala": "mala",
+                                "hmc": "hmc"}.get(method) or _bad_method(method)
+    if step_size is not None:
+        overrides["step_size"] = step_size
+    cfg = cfg.replace(**overrides) if overrides else cfg
+    if n_steps is None:
+        n_steps = 100 if not run.is_vector else max(200, cfg.mcmc_steps * 10)
+    if n_steps < 0:
+        raise EBMError(f"--n-steps must be >= 0, got {n_steps}")
+    g = torch.Generator().manual_seed(seed)
+    kernel = make_kernel(cfg, run.model, run.data)
+    if start == "buffer":
+        x0 = _buffer_states(run, n, g)
+    elif start == "noise":
+        x0 = make_init_fn(run.data, "uniform" if cfg.init == "data" else cfg.init, torch.empty(0), torch.device("cpu"))(n, g)
+    else:
+        raise EBMError(f"--from must be 'noise' or 'buffer', got {start!r}")
+    frames = [x0.clone()] if trajectory_every else []
+    x, diag_acc, diag_grad, done = x0, [], [], 0
+    while done < n_steps:
+        k = min(trajectory_every or n_steps, n_steps - done)
+        x, diag = run_chains(kernel, x, k, g)
+        diag_acc.append(diag.acceptance_rate.mean() * k)
+        if diag.mean_grad_norm is not None:
+            diag_grad.append(diag.mean_grad_norm.mean() * k)
+        done += k
+        if trajectory_every:
+            frames.append(x.clone())
+    info = {"n_steps": n_steps, "acceptance": float(sum(diag_acc) / max(n_steps, 1)) if diag_acc else 1.0}
+    if diag_grad:
+        info["grad_norm"] = float(sum(diag_grad) / n_steps)
+    return x.detach(), frames, info
+
+
+def _bad_method(method: str) -> str:
+    raise EBMError(f"unknown --method {method!r}; choose one of mh-jump, mh, langevin, mala, hmc")
+
+
+def _buffer_states(run: Run, n: int, g: torch.Generator) -> torch.Tensor:
+    from .checkpoint import latest_checkpoint, load_checkpoint
+    ck = latest_checkpoint(run.path)
+    buf = load_checkpoint(ck)[2].get("buffer") if ck is not None else None
+    if not buf:
+        raise EBMError(f"{run.path} has no replay buffer (its recipe is not persistent); use --from noise")
+    states = buf["states"]
+    return states[torch.randint(0, states.shape[0], (n,), generator=g)]
+
+
+def to_data_scale(run: Run, x: torch.Tensor) -> torch.Tensor:
+    s = run.scaling
+    return s.from_model(x, clip=True) if s is not None else x
+
+
+def write_samples(run: Run, x: torch.Tensor, out: Path, frames: list[torch.Tensor] | None = None) -> list[Path]:
+    """Write samples (model scale in, data scale out) as .npy or .png; a trajectory strip beside a PNG."""
+    out = Path(out)
+    if out.suffix not in (".npy", ".png"):
+        raise EBMError(f"--out must end in .npy or .png, got {str(out)!r}")
+    if not out.parent.exists():
+        raise EBMError(f"the folder of --out {str(out.parent)!r} does not exist")
+    written = []
+    if out.suffix == ".npy":
+        import io
+        buf = io.BytesIO()
+        np.save(buf, to_data_scale(run, x).numpy())
+        atomic_write_bytes(out, buf.getvalue())
+        written.append(out)
+    elif run.is_vector:
+        from .plots import plot_2d_panel
+        if x.shape[1] != 2:
+            raise EBMError("a PNG of vector samples is drawn for 2-D data only; use --out FILE.npy")
+        written.append(plot_2d_panel(run.model, _test_data(run), x, run.data["bounds"], out, title=str(run.path)))
+    else:
+        from .imageio import save_grid_png
+        written.append(save_grid_png(x, out))
+    if frames and not run.is_vector:
+        from .imageio import save_strip_png
+        strip = out.with_name(out.stem + "-trajectory.png")
+        written.append(save_strip_png(torch.stack([f[:8] for f in frames]), strip))
+    return written
+
+
+def _test_data(run: Run) -> torch.Tensor:
+    from .data.sources import load_data
+    c = run.config
+    return load_data(c.data, c.seed, c.n_test, c.test_fraction, c.image_size).test
+
+
+# ---------------------------------------------------------------------------- evaluation
+def evaluate_run(run: Run, data: str | None = None, log_z_method: str | None = None, seed: int = 0,
+                 n_samples: int = 1000, ood: str | None = None) -> dict[str, Any]:
+    """Test NLL (exact by quadrature for d <= 3; AIS on request), sample quality and chain diagnostics."""
+    from .data import toy2d
+    from .data.sources import load_data, validate_array
+    c = run.config
+    if data is None:
+        x_test = load_data(c.data, c.seed, c.n_test, c.test_fraction, c.image_size).test
+        data_name = c.data
+    else:
+        ds = load_data(data, c.seed, c.n_test, c.test_fraction, c.image_size)
+        x_test, data_name = torch.cat([ds.train, ds.test]) if data != c.data else ds.test, data
+    if tuple(x_test.shape[1:]) != tuple(run.data["event_shape"]):
+        raise EBMError(f"evaluation data has shape {tuple(x_test.shape[1:])} per point but the model was "
+                       f"trained on {tuple(run.data['event_shape'])}")
+    out: dict[str, Any] = {"run": str(run.path), "data": data_name, "n_test": int(x_test.shape[0])}
+    dim = int(np.prod(run.data["event_shape"]))
+    t0 = time.time()
+    if log_z_method is None:
+        log_z_method = "quadrature" if run.is_vector and dim <= 3 else None
+    if log_z_method == "quadrature":
+        from .evaluate.nll import exact_nll
+        r = exact_nll(run.model, x_test)
+        out.update({"log_z": r["log_z"], "log_z_stderr": 0.0, "log_z_method": "quadrature",
+                    "nll": r["nll"], "outside_support": r["outside"]})
+    elif log_z_method == "ais":
+        from .evaluate.ais import ais_log_z
+        g = torch.Generator().manual_seed(seed)
+        bounds = run.data.get("bounds")
+        est = ais_log_z(run.model, x_ref=x_test[:2000], generator=g,
+                        base="uniform" if bounds is not None and dim <= 3 else "gaussian", bounds=bounds)
+        with torch.no_grad():
+            f = run.model.log_density(x_test)
+        nll = float(-(f.double().mean()) + est.value)
+        out.update({"log_z": est.value, "log_z_stderr": est.stderr, "log_z_method": "ais",
+                    "log_z_upper": est.extras.get("upper"), "ais_ess": est.extras.get("ess"), "nll": nll})
+        if not run.is_vector:
+            s = run.scaling
+            # bits/dim in the data's pixel scale: change of variables from [-1, 1] back to 0..255 style
+            log_jac = dim * math.log(2.0 / float(np.mean(np.asarray(s.high) - np.asarray(s.low)))) if s else 0.0
+            out["bits_per_dim"] = (nll - log_jac) / (dim * math.log(2))
+    elif log_z_method is not None:
+        raise EBMError(f"unknown --log-z {log_z_method!r}; choose quadrature (d <= 3) or ais")
+    if data is None and c.data in toy2d.NAMES:
+        out["true_nll"] = float(-toy2d.true_log_density(c.data, x_test).double().mean())
+        out["nll_gap"] = out["nll"] - out["true_nll"]
+    x, _, info = draw_samples(run, min(n_samples, x_test.shape[0]), seed=seed)
+    from .evaluate.metrics import mmd2_unbiased
+    flat = lambda t: t.reshape(t.shape[0], -1)
+    out["mmd2"] = mmd2_unbiased(flat(x), flat(x_test[: x.shape[0]]))
+    out["sampler_acceptance"] = info["acceptance"]
+    if "grad_norm" in info:
+        out["sampler_grad_norm"] = info["grad_norm"]
+    out.update(chain_diagnostics(run, seed))
+    if ood is not None:
+        from .evaluate.ood import ood_table
+        from .data.sources import _load_npy
+        x_out = validate_array(_load_npy(Path(ood)), ood)
+        if run.scaling is not None:
+            x_out = run.scaling.to_model(x_out)
+        out["ood"] = ood_table(run.model, x_test, {Path(ood).name: x_out})
+    out["seconds"] = time.time() - t0
+    return out
+
+
+def chain_diagnostics(run: Run, seed: int, n_chains: int = 8, n_steps: int = 400) -> dict[str, float]:
+    """Split R-hat and ESS of f along a few chains of the run's kernel, started from noise."""
+    from .evaluate.diagnostics import effective_sample_size, split_rhat
+    g = torch.Generator().manual_seed(seed + 1)
+    kernel = make_kernel(run.config, run.model, run.data)
+    x = make_init_fn(run.data, "uniform", torch.empty(0), torch.device("cpu"))(n_chains, g)
+    trace = []
+    state = kernel.init(x)
+    with torch.no_grad():
+        for _ in range(n_steps):
+            state, _ = kernel.step(state, g)
+            trace.append(state.log_density.clone())
+    f = torch.stack(trace)[n_steps // 2:].double().numpy()     # second half: after burn-in
+    return {"chain_rhat_f": float(split_rhat(f)), "chain_ess_f": float(effective_sample_size(f))}
+
+
+# ---------------------------------------------------------------------------- pictures
+def plot_run(run: Run, seed: int = 0) -> list[Path]:
+    """The run's pictures: 2-D panel (data, density, energy, samples) or a sample grid; training curves."""
+    from .plots import plot_training_curves
+    written = []
+    if run.is_vector and run.data["event_shape"][0] == 2:
+        x, _, _ = draw_samples(run, 2000, seed=seed)
+        written += write_samples(run, x, run.path / "plot.png")
+    elif not run.is_vector:
+        x, _, _ = draw_samples(run, 64, seed=seed)
+        written += write_samples(run, x, run.path / "samples.png")
+    metrics = run.path / "metrics.jsonl"
+    if metrics.exists():
+        rows = [json.loads(l) for l in metrics.read_text().splitlines() if l.strip()]
+        written.append(plot_training_curves(rows, run.path / "curves.png"))
+    return written
+
+
+# ---------------------------------------------------------------------------- composition
+def compose_runs(sources: list[str], op: str, weights: list[float] | None, out: Path, force: bool = False) -> Path:
+    """Write a composite run directory C that sample/eval/plot accept like any other."""
+    from .compose import compose
+    from .training.api import prepare_run_dir
+    runs = [open_run(s) for s in sources]
+    first = runs[0]
+    for r in runs[1:]:
+        if r.data["event_shape"] != first.data["event_shape"]:
+            raise EBMError(f"cannot compose {r.path} (shape {r.data['event_shape']}) with {first.path} "
+                           f"(shape {first.data['event_shape']}): data shapes differ")
+        if r.data.get("scaling") != first.data.get("scaling"):
+            raise EBMError(f"cannot compose {r.path} with {first.path}: their data scales differ")
+    model = compose(op, [r.model for r in runs], weights)
+    abs_sources = [str(Path(s).resolve()) for s in sources]
+    spec = model.to_spec(abs_sources)
+    out = Path(out)
+    prepare_run_dir(out, force)
+    atomic_write_text(out / "data.json", json.dumps({"format_version": FORMAT_VERSION, "kind": "composite",
+                                                     "spec": spec}, indent=2))
+    return out

@@ -1,0 +1,1 @@
+"""Contrastive-divergence training: the loss, the replay buffer, the trainer loop."""

@@ -1,0 +1,63 @@
+"""Where negatives come from: the chains' start distribution and the MCMC kernel, built from a config."""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import torch
+
+from ..config import RunConfig
+from ..errors import EBMError
+from ..samplers.hmc import HMC
+from ..samplers.langevin import Langevin
+from ..samplers.mala import MALA
+from ..samplers.mh import MetropolisHastings
+from ..samplers.proposals import GaussianRandomWalk, UniformJumpProposal
+from ..samplers.base import Sampler
+
+
+def support_box(data: dict[str, Any]) -> list[list[float]] | None:
+    """The box the chains live in: the vector data's support box, [-1, 1] per pixel for images."""
+    if data["kind"] == "vector":
+        return data["bounds"]
+    return None
+
+
+def make_init_fn(data: dict[str, Any], init: str, x_train: torch.Tensor,
+                 device: torch.device) -> Callable[[int, torch.Generator], torch.Tensor]:
+    """Chains' starting distribution: uniform over the support box (vectors) or [-1, 1] (images,
+    Nijkamp et al.'s short-run start), a standard normal, or random training points."""
+    event = tuple(data["event_shape"])
+    if init == "uniform":
+        if data["kind"] == "vector":
+            b = torch.tensor(data["bounds"], dtype=torch.float32, device=device)
+            lo, width = b[:, 0], b[:, 1] - b[:, 0]
+            return lambda n, g: lo + width * torch.rand((n, *event), generator=g, device=device)
+        return lambda n, g: 2 * torch.rand((n, *event), generator=g, device=device) - 1
+    if init == "gaussian":
+        return lambda n, g: torch.randn((n, *event), generator=g, device=device)
+    if init == "data":
+        xs = x_train.to(device)
+        return lambda n, g: xs[torch.randint(0, xs.shape[0], (n,), generator=g, device=device)]
+    raise EBMError(f"unknown init {init!r}")
+
+
+def make_kernel(config: RunConfig, model: torch.nn.Module, data: dict[str, Any]) -> Sampler:
+    """The MCMC kernel that produces negatives, from ``config.sampler``."""
+    s = config.sampler
+    box = support_box(data)
+    if s == "mh-jump":
+        if box is None:
+            raise EBMError("sampler 'mh-jump' needs vector data with a support box; use 'langevin' for images")
+        b = torch.tensor(box)
+        local = config.step_size * float((b[:, 1] - b[:, 0]).mean())
+        return MetropolisHastings(model, UniformJumpProposal(box, config.jump_prob, local))
+    if s == "mh":
+        return MetropolisHastings(model, GaussianRandomWalk(config.step_size))
+    if s == "langevin":
+        bounds = box if box is not None else (-1.0, 1.0)
+        return Langevin(model, config.step_size, config.noise_scale, config.grad_clip, bounds=bounds)
+    if s == "mala":
+        return MALA(model, config.step_size)
+    if s == "hmc":
+        return HMC(model, config.step_size, n_leapfrog=10)
+    raise EBMError(f"unknown sampler {s!r}")

@@ -1,0 +1,310 @@
+"""The contrastive-divergence training loop, with checkpoints that resume exactly.
+
+One optimiser step (the lecture's "Training on Energy-based model"):
+  1. x+ : a batch of training data (epoch-wise shuffles drawn from the run's data generator);
+  2. x- : MCMC chains started from the replay buffer (persistent), from noise (short-run) or at the
+     data (CD-k), advanced ``mcmc_steps`` steps of the configured kernel — detached;
+  3. θ  <- θ + η ∇θ (f(x+) - f(x-))  (Adam on the ``cd_loss``).
+
+Reproducibility: all randomness of the loop comes from two ``torch.Generator`` s (data order on the
+CPU, chains on the model's device) whose states are checkpointed with the model, optimiser,
+scheduler, buffer and data position, so a resumed run continues bit-for-bit. Nothing uses the
+global RNG after the network's initialisation. For DDP, each rank would seed its generators with
+(seed, rank) and wrap ``model`` — the loop itself holds no single-process assumption beyond that.
+"""
+from __future__ import annotations
+
+import json
+import math
+import signal
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+
+from ..checkpoint import FORMAT_VERSION, atomic_write_text, latest_checkpoint, load_checkpoint, save_checkpoint
+from ..config import RunConfig
+from ..data.sources import DataSet
+from ..errors import EBMError
+from ..model import EnergyModel
+from ..samplers.run import run_chains
+from .buffer import ReplayBuffer
+from .guard import DivergenceError, check_step
+from .losses import cd_loss
+from .negatives import make_init_fn, make_kernel
+
+
+class Callback(Protocol):
+    """Hooks the trainer calls; implement any subset (missing methods are skipped)."""
+
+    def on_train_start(self, trainer: "Trainer") -> None: ...
+    def on_log(self, trainer: "Trainer", row: dict[str, float]) -> None: ...
+    def on_checkpoint(self, trainer: "Trainer", step: int) -> None: ...
+    def on_train_end(self, trainer: "Trainer", result: "TrainResult") -> None: ...
+
+
+@dataclass
+class TrainResult:
+    step: int
+    status: str            # "finished", "interrupted"
+    seconds: float
+    last_row: dict[str, float]
+
+
+class Trainer:
+    """Trains ``model`` (built from ``config`` and ``data_desc``) on ``dataset`` into ``run_dir``.
+
+    Args:
+        config: the run's hyper-parameters.
+        dataset: train/test tensors.
+        data_desc: the JSON description stored as data.json (support box, scaling...).
+        model: the EnergyModel to train (freshly built or loaded).
+        run_dir: where checkpoints and logs go; None trains in memory only.
+        callbacks: objects with any of the ``Callback`` methods.
+    """
+
+    def __init__(self, config: RunConfig, dataset: DataSet, data_desc: dict[str, Any], model: EnergyModel,
+                 run_dir: Path | None = None, callbacks: list[Any] | tuple = ()) -> None:
+        self.config, self.dataset, self.data_desc = config, dataset, data_desc
+        self.device = torch.device(config.device)
+        self.model = model.to(self.device)
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.callbacks = list(callbacks)
+        self.x_train = dataset.train.to(self.device)
+        self.step = 0
+        self.rollbacks = 0
+        self.lr_scale = 1.0
+        self._stop_requested = False
+        self._seed_generators(config.seed)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr,
+                                          betas=(config.adam_beta1, config.adam_beta2))
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
+        self.kernel = make_kernel(config, self.model, data_desc)
+        self.init_fn = make_init_fn(data_desc, config.init, self.x_train, self.device)
+        self.buffer = (ReplayBuffer(config.buffer_size, self.init_fn, config.reinit_prob, self.gen_mcmc)
+                       if config.negatives == "persistent" else None)
+        self._perm = torch.randperm(self.x_train.shape[0], generator=self.gen_data)
+        self._pos = 0
+
+    # ----------------------------------------------------------------- randomness and schedule
+    def _seed_generators(self, seed: int) -> None:
+        self.gen_data = torch.Generator().manual_seed(seed)
+        self.gen_mcmc = torch.Generator(device=self.device).manual_seed(seed + 1)
+
+    def _lr_factor(self, step: int) -> float:
+        c = self.config
+        # lr_scale < 1 after a divergence rollback; LambdaLR reads it live at every step
+        warm = self.lr_scale * (min(1.0, (step + 1) / c.warmup_steps) if c.warmup_steps else 1.0)
+        if c.lr_schedule == "constant":
+            return warm
+        t = min(step, c.steps) / c.steps
+        return warm * (c.lr_min_factor + (1 - c.lr_min_factor) * 0.5 * (1 + math.cos(math.pi * t)))
+
+    def _next_batch(self) -> torch.Tensor:
+        n, b = self.x_train.shape[0], min(self.config.batch_size, self.x_train.shape[0])
+        if self._pos + b > n:
+            self._perm = torch.randperm(n, generator=self.gen_data)
+            self._pos = 0
+        idx = self._perm[self._pos:self._pos + b].to(self.device)
+        self._pos += b
+        return self.x_train[idx]
+
+    # ----------------------------------------------------------------- one step
+    def train_step(self) -> dict[str, torch.Tensor]:
+        """One CD step; returns detached on-device stats. Raises DivergenceError before a bad update."""
+        c = self.config
+        x_pos = self._next_batch()
+        if c.data_noise:
+            x_pos = x_pos + c.data_noise * torch.randn(x_pos.shape, generator=self.gen_mcmc, device=self.device)
+        n_neg = x_pos.shape[0]
+        if self.buffer is not None:
+            idx, x0 = self.buffer.sample(n_neg, self.gen_mcmc)
+        elif c.negatives == "cd":
+            x0 = x_pos
+        else:
+            x0 = self.init_fn(n_neg, self.gen_mcmc)
+        x_neg, diag = run_chains(self.kernel, x0, c.mcmc_steps, self.gen_mcmc)
+        if self.buffer is not None:
+            self.buffer.update(idx, x_neg)
+        f_pos = self.model.log_density(x_pos)
+        f_neg = self.model.log_density(x_neg.detach())
+        loss, stats = cd_loss(f_pos, f_neg, c.l2)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), float("inf"))
+        stats["loss"] = loss.detach()
+        stats["grad_norm"] = grad_norm.detach()
+        stats["accept"] = diag.acceptance_rate.mean()
+        if diag.mean_grad_norm is not None:
+            stats["mcmc_grad_norm"] = diag.mean_grad_norm.mean()
+        check_step(self.step + 1, {k: stats[k] for k in ("f_pos", "f_neg", "loss", "grad_norm")}
+                   | ({"mcmc_grad_norm": stats["mcmc_grad_norm"]} if "mcmc_grad_norm" in stats else {}),
+                   {"f_pos": c.max_abs_f, "f_neg": c.max_abs_f, "grad_norm": c.max_grad_norm,
+                    "mcmc_grad_norm": c.max_grad_norm})
+        self.optimizer.step()
+        self.scheduler.step()
+        return stats
+
+    # ----------------------------------------------------------------- the loop
+    def fit(self) -> TrainResult:
+        """Train until ``config.steps``; Ctrl-C finishes the current step, checkpoints and returns."""
+        t0 = time.time()
+        self._call("on_train_start")
+        sums: dict[str, torch.Tensor] = {}
+        count = 0
+        last_row: dict[str, float] = {}
+        status = "finished"
+        with _DeferSigint(self):
+            while self.step < self.config.steps:
+                if self._stop_requested:
+                    status = "interrupted"
+                    break
+                try:
+                    stats = self.train_step()
+                except DivergenceError as err:
+                    self._handle_divergence(err)
+                    sums, count = {}, 0
+                    continue
+                self.step += 1
+                for k, v in stats.items():
+                    sums[k] = sums[k] + v if k in sums else v.clone()
+                count += 1
+                c = self.config
+                if self.step % c.log_every == 0 or self.step == c.steps:
+                    last_row = {"step": self.step, **{k: float(v) / count for k, v in sums.items()},
+                                "lr": self.optimizer.param_groups[0]["lr"], "seconds": time.time() - t0}
+                    sums, count = {}, 0
+                    self._append_metrics(last_row)
+                    self._call("on_log", last_row)
+                if self.step % c.checkpoint_every == 0 or self.step == c.steps:
+                    self.save()
+        if status == "interrupted" and self.run_dir is not None:
+            self.save()
+        result = TrainResult(self.step, status, time.time() - t0, last_row)
+        self._call("on_train_end", result)
+        return result
+
+    def _handle_divergence(self, err: DivergenceError) -> None:
+        c = self.config
+        ck = latest_checkpoint(self.run_dir) if self.run_dir is not None else None
+        if c.on_divergence != "rollback" or self.rollbacks >= c.max_rollbacks or ck is None:
+            self._log_event({"event": "diverged", "step": err.step, "quantity": err.quantity,
+                             "value": err.value, "message": str(err)})
+            raise err
+        self.rollbacks += 1
+        self.restore(ck)
+        self.lr_scale *= 0.5
+        for group, base in zip(self.optimizer.param_groups, self.scheduler.base_lrs):
+            group["lr"] = base * self._lr_factor(self.scheduler.last_epoch)   # new scale now
+        new_seed = c.seed + 7919 * self.rollbacks
+        self._seed_generators(new_seed)
+        self._log_event({"event": "rollback", "diverged_at": err.step, "quantity": err.quantity,
+                         "restored_step": self.step, "new_seed": new_seed, "lr_scale": self.lr_scale,
+                         "retry": self.rollbacks, "max_retries": c.max_rollbacks})
+
+    # ----------------------------------------------------------------- persistence
+    def train_state(self) -> dict[str, Any]:
+        return {
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "buffer": self.buffer.state_dict() if self.buffer is not None else None,
+            "gen_data": self.gen_data.get_state(),
+            "gen_mcmc": self.gen_mcmc.get_state(),
+            "perm": self._perm, "pos": self._pos,
+            "rollbacks": self.rollbacks, "lr_scale": self.lr_scale,
+        }
+
+    def save(self) -> None:
+        if self.run_dir is None:
+            return
+        save_checkpoint(self.run_dir, self.step, self.model.state_dict(), self.train_state(),
+                        keep=self.config.keep_checkpoints)
+        self._call("on_checkpoint", self.step)
+
+    def restore(self, ck: Path) -> None:
+        step, model_state, st = load_checkpoint(ck)
+        self.model.load_state_dict(model_state)
+        self.optimizer.load_state_dict(st["optimizer"])
+        self.scheduler.load_state_dict(st["scheduler"])
+        if self.buffer is not None and st["buffer"] is not None:
+            self.buffer.load_state_dict(st["buffer"])
+        self.gen_data.set_state(st["gen_data"])
+        self.gen_mcmc.set_state(st["gen_mcmc"].to(self.gen_mcmc.get_state().device))
+        self._perm, self._pos = st["perm"], int(st["pos"])
+        self.rollbacks, self.lr_scale = int(st["rollbacks"]), float(st["lr_scale"])
+        self.step = step
+        self._truncate_metrics(step)
+
+    def resume(self) -> None:
+        """Continue from the newest checkpoint in ``run_dir`` (exactly where it stopped)."""
+        ck = latest_checkpoint(self.run_dir)
+        if ck is None:
+            raise EBMError(f"{self.run_dir} has no checkpoint to resume from; start it again with --force")
+        self.restore(ck)
+
+    def _append_metrics(self, row: dict[str, float]) -> None:
+        if self.run_dir is not None:
+            with open(self.run_dir / "metrics.jsonl", "a") as fh:
+                fh.write(json.dumps(row) + "\n")
+
+    def _log_event(self, row: dict[str, Any]) -> None:
+        if self.run_dir is not None:
+            with open(self.run_dir / "events.jsonl", "a") as fh:
+                fh.write(json.dumps(row) + "\n")
+
+    def _truncate_metrics(self, step: int) -> None:
+        """Drop log rows past the restored step, so a resumed run's log matches an uninterrupted one."""
+        if self.run_dir is None:
+            return
+        path = self.run_dir / "metrics.jsonl"
+        if not path.exists():
+            return
+        keep = []
+        for line in path.read_text().splitlines():
+            try:
+                if json.loads(line)["step"] <= step:
+                    keep.append(line)
+            except (ValueError, KeyError):
+                break                      # a torn last line from a kill mid-write
+        atomic_write_text(path, "".join(l + "\n" for l in keep))
+
+    def _call(self, hook: str, *args: Any) -> None:
+        for cb in self.callbacks:
+            fn = getattr(cb, hook, None)
+            if fn is not None:
+                fn(self, *args)
+
+
+class _DeferSigint:
+    """Ctrl-C during a step only sets a flag; the loop stops at the next step boundary.
+
+    That keeps model, optimiser, buffer and RNG states consistent for the final checkpoint.
+    A second Ctrl-C stops at once.
+    """
+
+    def __init__(self, trainer: Trainer) -> None:
+        self.trainer, self.previous = trainer, None
+
+    def __enter__(self) -> "_DeferSigint":
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGINT, self._handler)
+        return self
+
+    def _handler(self, signum, frame) -> None:
+        if self.trainer._stop_requested:
+            raise KeyboardInterrupt
+        self.trainer._stop_requested = True
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+
+
+def write_run_header(run_dir: Path, config: RunConfig, data_desc: dict[str, Any]) -> None:
+    """config.json and data.json: everything ``ebmlab.load`` needs besides the weights."""
+    config.save_json(run_dir / "config.json")
+    atomic_write_text(run_dir / "data.json",
+                      json.dumps({"format_version": FORMAT_VERSION, **data_desc}, indent=2))
