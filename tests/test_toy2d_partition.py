@@ -1,0 +1,58 @@
+"""Built-in 2-D sets (true densities integrate to 1) and exact log Z by quadrature / enumeration."""
+import math
+
+import pytest
+import torch
+
+import ebmlab
+from ebmlab import EBMError
+from ebmlab.data import toy2d
+from ebmlab.evaluate.partition import binary_states, grid_cost, quadrature_grid
+
+
+@pytest.mark.parametrize("name", toy2d.NAMES)
+def test_true_density_integrates_to_one_and_draws_are_reproducible(name):
+    # a 0.1 grid: the midpoint rule on Gaussians of sigma >= 0.1 errs by ~exp(-2 pi^2 sigma^2 / h^2),
+    # and the checkerboard's edges (multiples of 2) fall on cell boundaries, so both are ~exact
+    pts, vol = quadrature_grid([(-6, 6), (-6, 6)], 120)
+    mass = float(toy2d.true_log_density(name, pts).exp().sum() * vol)
+    assert abs(mass - 1) < 1e-3
+    a = toy2d.make(name, 100, torch.Generator().manual_seed(3))
+    b = toy2d.make(name, 100, torch.Generator().manual_seed(3))
+    assert a.shape == (100, 2) and torch.equal(a, b)
+    assert torch.isfinite(toy2d.true_log_density(name, a)).all()   # every draw lies in the support
+
+
+def test_unknown_set_is_clear_error():
+    with pytest.raises(EBMError, match="unknown built-in"):
+        toy2d.make("spiral", 10)
+
+
+def test_quadrature_matches_gaussian_log_z_in_1_2_3_dims():
+    for d in (1, 2, 3):
+        f = lambda x: -0.5 * (x ** 2).sum(1) / 0.7 ** 2
+        est = ebmlab.log_z(f, method="quadrature", bounds=[(-7, 7)] * d)
+        true = d * math.log(math.sqrt(2 * math.pi) * 0.7)
+        assert abs(est.value - true) < 1e-4 and est.stderr == 0.0
+
+
+def test_quadrature_refuses_high_dimension_and_says_why():
+    with pytest.raises(EBMError, match="ais"):
+        ebmlab.log_z(lambda x: -x.pow(2).sum(1), method="quadrature", bounds=[(-1, 1)] * 4)
+    assert grid_cost(5, 200) == 200 ** 5
+
+
+def test_quadrature_rejects_nan_f():
+    with pytest.raises(EBMError, match="NaN"):
+        ebmlab.log_z(lambda x: torch.full((x.shape[0],), float("nan")), bounds=[(0, 1)])
+
+
+def test_enumeration_of_independent_bits_matches_closed_form():
+    h = torch.tensor([0.3, -1.0, 2.0, 0.5])
+    est = ebmlab.log_z(lambda s: (s * h).sum(1), method="enumeration", states=binary_states(4))
+    assert abs(est.value - float(torch.log1p(h.exp()).sum())) < 1e-5
+
+
+def test_unknown_log_z_method():
+    with pytest.raises(EBMError, match="unknown log Z method"):
+        ebmlab.log_z(lambda x: x.sum(1), method="magic")
