@@ -1,0 +1,269 @@
+"""One benchmark command: run every benchmark script in turn, then assemble benchmarks/RESULTS.md.
+
+    .venv-bench/bin/python -m benchmarks run [--quick] [--only density,speed,ais,digits,curse,ais-trained]
+    .venv-bench/bin/python -m benchmarks assemble        # only rebuild RESULTS.md from results/*.md
+
+Each part is its own script, run as a subprocess from the repository root with this Python; each
+writes its own markdown (with the command line that made it) into benchmarks/results/. ``run``
+records every part's wall time and exit status in results/run_all_timings.json; ``assemble`` copies
+each results file verbatim (headings moved two levels down) under a header that names the date,
+the machine and the command, and adds the timings table. Quick runs are labelled as such.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import os
+import platform
+import re
+import shlex
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+RESULTS = HERE / "results"
+TIMINGS = "run_all_timings.json"
+QUICK_BUDGET_S = 600
+
+
+@dataclass(frozen=True)
+class Part:
+    key: str                 # the name --only takes
+    title: str               # section title in RESULTS.md
+    script: str              # benchmarks/<script>
+    quick_args: tuple        # arguments of the quick run
+    full_args: tuple         # arguments of the full run
+    pattern: str             # glob of its results files in results/
+    note: str = ""           # one line under the section title
+
+
+PARTS = (
+    Part("density", "2-D density quality (exact test NLL)", "density2d.py", ("--quick",), (), "density2d*.md",
+         "Issue 2: ebmlab vs ebmkit, torchebm, a hand-written loop, scikit-learn and the true density."),
+    Part("speed", "Sampler speed", "sampler_speed.py", ("--quick",), (), "sampler_speed*.md",
+         "Issue 2: Langevin time per step against a hand-written `torch.autograd.grad` loop, ebmkit and torchebm."),
+    # ais_validation.py has no --quick: at the default budget it takes about half a minute
+    Part("ais", "AIS validation on known log Z", "ais_validation.py", (), (), "ais_validation*.md",
+         "Issue 4: AIS error and reported stderr on Gaussians (d = 2..100) and a two-mode mixture."),
+    Part("digits", "Image quality (digits)", "digits.py", ("--quick",), (), "digits*.md",
+         "Image issue: Fréchet distance ratio of samples at an equal CPU budget."),
+    Part("curse", "Curse of dimensionality", "curse.py", ("--quick",), (), "curse*.md",
+         "Issue 4: cost of log Z by quadrature vs AIS, and AIS error, against dimension."),
+    Part("ais-trained", "AIS on trained 2-D models vs quadrature", "ais_trained.py", ("--quick",), (),
+         "ais_trained*.md", "Issue 4: agreement of AIS with exact quadrature on trained models (target 0.05 nats)."),
+)
+BY_KEY = {p.key: p for p in PARTS}
+
+
+# ----------------------------------------------------------------------------- machine
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def versions() -> str:
+    from importlib import metadata
+    out = [f"Python {platform.python_version()}"]
+    for dist in ("torch", "ebmlab", "ebmkit", "torchebm", "scikit-learn"):
+        try:
+            out.append(f"{dist} {metadata.version(dist)}")
+        except metadata.PackageNotFoundError:
+            out.append(f"{dist} not installed")
+    return ", ".join(out)
+
+
+def machine() -> str:
+    try:
+        import torch
+        threads = f"torch default threads {torch.get_num_threads()}"
+    except ImportError:
+        threads = "torch not importable"
+    load = ", ".join(f"{v:.1f}" for v in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
+    return (f"{cpu_model()}, nproc {os.cpu_count()}, {platform.system()} {platform.machine()}; {threads} "
+            f"(each script sets its own thread count and states it); load average now {load} (the machine is shared)")
+
+
+# ----------------------------------------------------------------------------- run
+def part_command(part: Part, quick: bool) -> list[str]:
+    return [sys.executable, str(Path("benchmarks") / part.script), *(part.quick_args if quick else part.full_args)]
+
+
+def run(keys: list[str], quick: bool, results: Path = RESULTS, dry_run: bool = False, assemble_after: bool = True,
+        invocation: str | None = None) -> int:
+    timings_path = results / TIMINGS
+    record = json.loads(timings_path.read_text()) if timings_path.exists() else {"parts": {}}
+    record.update(command=invocation or "python -m benchmarks run", quick=quick,
+                  started=_dt.datetime.now().isoformat(timespec="seconds"))
+    worst = 0
+    t_all = time.perf_counter()
+    for key in keys:
+        part = BY_KEY[key]
+        cmd = part_command(part, quick)
+        shown = " ".join(shlex.quote(c) for c in ["python", *cmd[1:]])
+        print(f"\n=== [{key}] {shown}", flush=True)
+        if dry_run:
+            continue
+        t0 = time.perf_counter()
+        rc = subprocess.call(cmd, cwd=ROOT)
+        sec = time.perf_counter() - t0
+        worst = worst or rc
+        record["parts"][key] = dict(command=shown, seconds=round(sec, 1), rc=rc, quick=quick,
+                                    finished=_dt.datetime.now().isoformat(timespec="seconds"))
+        print(f"=== [{key}] exit {rc}, {sec:.0f} s", flush=True)
+        results.mkdir(parents=True, exist_ok=True)
+        timings_path.write_text(json.dumps(record, indent=2))
+    if dry_run:
+        return 0
+    total = time.perf_counter() - t_all
+    record["total_seconds"] = round(total, 1)
+    record["parts_run"] = keys
+    timings_path.write_text(json.dumps(record, indent=2))
+    print(f"\n=== all parts: {total / 60:.1f} min" + (f" (quick budget {QUICK_BUDGET_S / 60:.0f} min)" if quick else ""))
+    if assemble_after:
+        assemble(results, HERE / "RESULTS.md", invocation=record["command"])
+    return worst
+
+
+# ----------------------------------------------------------------------------- assemble
+def _quick(path: Path, text: str) -> bool:
+    head = text.splitlines()[:8]
+    return ("_quick" in path.stem or (bool(head) and "(quick)" in head[0])
+            or any("--quick" in line for line in head))
+
+
+def _demote(text: str) -> str:
+    """Move every markdown heading two levels down (outside code fences), so it nests under its section."""
+    out, fence = [], False
+    for line in text.splitlines():
+        if line.lstrip().startswith("```"):
+            fence = not fence
+        if not fence and re.match(r"#{1,4} ", line):
+            line = "##" + line
+        out.append(line)
+    return "\n".join(out).rstrip() + "\n"
+
+
+def ordered_files(part: Part, results: Path) -> list[tuple[Path, bool]]:
+    """Its results files: full runs first, newest first; then quick runs, newest first."""
+    files = [p for p in results.glob(part.pattern) if p.is_file()]
+    tagged = [(p, _quick(p, p.read_text(errors="replace"))) for p in files]
+    return sorted(tagged, key=lambda t: (t[1], -t[0].stat().st_mtime, t[0].name))
+
+
+def _timings_table(record: dict) -> list[str]:
+    parts = record.get("parts", {})
+    if not parts:
+        return []
+    lines = ["| part | command | wall time | exit status | finished |", "|---|---|---:|---:|---|"]
+    for p in PARTS:
+        r = parts.get(p.key)
+        if r:
+            lines.append(f"| {p.key} | `{r['command']}` | {r['seconds'] / 60:.1f} min | {r['rc']} | {r['finished']} |")
+    total = record.get("total_seconds")
+    tail = []
+    if total is not None:
+        mode = "quick" if record.get("quick") else "full"
+        parts_run = ", ".join(record.get("parts_run", []))
+        tail = ["", f"Last `{record.get('command')}` ({mode}; parts {parts_run}) started {record.get('started')} "
+                    f"and took {total / 60:.1f} min in all"
+                + (f" (the quick budget is {QUICK_BUDGET_S / 60:.0f} min on 2 CPU cores)." if record.get("quick") else ".")]
+    return lines + tail
+
+
+def assemble(results: Path = RESULTS, out: Path = HERE / "RESULTS.md", invocation: str | None = None) -> Path:
+    invocation = invocation or "python -m benchmarks assemble"
+    now = _dt.datetime.now().isoformat(timespec="seconds")
+    timings_path = results / TIMINGS
+    record = json.loads(timings_path.read_text()) if timings_path.exists() else {}
+    rel = os.path.relpath(results, out.parent)
+    lines = [
+        "# ebmlab benchmark results",
+        "",
+        f"- assembled: {now} by `{invocation}` (run from the repository root with `.venv-bench/bin/python`)",
+        f"- machine: {machine()}",
+        f"- versions: {versions()}",
+        "- regenerate everything: `python -m benchmarks run` (full) or `python -m benchmarks run --quick`; "
+        "one part: `--only density,speed,ais,digits,curse,ais-trained`; rebuild this page only: "
+        "`python -m benchmarks assemble`",
+        "- every section below is copied verbatim from its file in `benchmarks/results/` (headings two levels "
+        "down) and carries the exact command line and machine of the run that made it; where a part has "
+        "several files, full runs come first (newest first), then quick runs, which are labelled.",
+        "",
+    ]
+    timing = _timings_table(record)
+    if timing:
+        lines += ["## Time each part took (`python -m benchmarks run`)", "", *timing, ""]
+    lines += ["## Contents", ""]
+    lines += [f"- [{p.title}](#{_anchor(p.title)})" for p in PARTS]
+    lines.append("")
+    for part in PARTS:
+        lines += [f"## {part.title}", "", part.note, ""]
+        files = ordered_files(part, results)
+        if not files:
+            cmd = " ".join(["python", f"benchmarks/{part.script}", *part.full_args])
+            lines += [f"_Not run yet_: no `{rel}/{part.pattern}`. Make it with `{cmd}` "
+                      f"or `python -m benchmarks run --only {part.key}`.", ""]
+            continue
+        for path, quick in files:
+            text = path.read_text(errors="replace")
+            label = ("**Quick run** (`--quick`: a reduced budget for a fast check; not the headline numbers)"
+                     if quick else "**Full run**")
+            stamp = _dt.datetime.fromtimestamp(path.stat().st_mtime).isoformat(timespec="seconds")
+            lines += [f"{label} — from `{rel}/{path.name}` (written {stamp})", ""]
+            lines.append(_demote(text))
+            png = path.with_suffix(".png")
+            if png.exists():
+                lines += [f"![{png.name}]({rel}/{png.name})", ""]
+    out.write_text("\n".join(lines).rstrip() + "\n")
+    print(f"written {out}")
+    return out
+
+
+def _anchor(title: str) -> str:
+    """GitHub's heading anchor: lower case, punctuation dropped, spaces to dashes."""
+    return re.sub(r"[^\w\- ]", "", title.lower()).replace(" ", "-")
+
+
+# ----------------------------------------------------------------------------- CLI
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    ap = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("run", help="run the benchmark scripts in turn, then assemble RESULTS.md",
+                       description="Run each benchmark script as a subprocess (from the repository root), "
+                                   "each writing its markdown into benchmarks/results/, then assemble "
+                                   "benchmarks/RESULTS.md. Use the benchmark environment's python "
+                                   "(.venv-bench: it has the peers).")
+    r.add_argument("--quick", action="store_true",
+                   help=f"pass --quick to every part (ais_validation has none); aims at {QUICK_BUDGET_S // 60} min on 2 CPU cores")
+    r.add_argument("--only", default=",".join(BY_KEY),
+                   help=f"comma list of parts, in this order by default: {','.join(BY_KEY)}")
+    r.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
+    r.add_argument("--no-assemble", action="store_true", help="do not rebuild RESULTS.md afterwards")
+    a = sub.add_parser("assemble", help="only rebuild RESULTS.md from the existing results files")
+    a.add_argument("--results", default=str(RESULTS), help="folder of results/*.md (default benchmarks/results)")
+    a.add_argument("--out", default=str(HERE / "RESULTS.md"), help="output (default benchmarks/RESULTS.md)")
+    args = ap.parse_args(argv)
+    invocation = "python -m benchmarks " + " ".join(shlex.quote(x) for x in argv)
+    if args.cmd == "assemble":
+        assemble(Path(args.results), Path(args.out), invocation=invocation)
+        return 0
+    keys = [k.strip() for k in args.only.split(",") if k.strip()]
+    bad = [k for k in keys if k not in BY_KEY]
+    if bad:
+        ap.error(f"unknown part(s) {', '.join(bad)}; choose from {', '.join(BY_KEY)}")
+    return run(keys, args.quick, dry_run=args.dry_run, assemble_after=not args.no_assemble, invocation=invocation)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
