@@ -267,8 +267,8 @@ def _cmd_inpaint(args: argparse.Namespace) -> int:
         raise EBMError("inpaint needs a model trained on images")
     c, h, _ = run.data["event_shape"]
     img = load_image_as_tensor(args.image, c, h)
-    scaling = run.scaling
-    x = scaling.to_model(img) if scaling is not None else img
+    from .data.scaling import Scaling
+    x = Scaling.from_range(0.0, 255.0).to_model(img)   # a PNG's pixels are 0..255 whatever the data's scale
     g = torch.Generator().manual_seed(args.seed)
     mask = make_mask(args.mask, tuple(x.shape), g)
     filled = inpaint(run.model, x, mask, n_steps=args.n_steps, generator=g,

@@ -1,0 +1,67 @@
+"""Smoke test of the image path through the command line: train the digits preset for a few steps,
+sample a PNG grid (+ trajectory strip) and a .npy in the data's own scale (0..16), inpaint a PNG.
+
+Tiny settings keep it to a few seconds; quality is measured by benchmarks/digits.py, not here.
+"""
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from ebmlab.cli import main
+from ebmlab.data.images import load_digits_images
+
+TINY = ["--steps", "3", "--batch-size", "16", "--mcmc-steps", "3", "--checkpoint-every", "3", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("digits") / "run"
+    assert main(["train", "--data", "digits", "--out", str(out), *TINY]) == 0
+    return out
+
+
+def test_train_uses_digits_preset(run_dir):
+    cfg = json.loads((run_dir / "config.json").read_text())
+    data = json.loads((run_dir / "data.json").read_text())
+    assert cfg["preset"] == "digits" and cfg["init"] == "uniform"
+    assert data["kind"] == "image" and data["event_shape"] == [1, 8, 8]
+    assert data["scaling"]["low"] == 0.0 and data["scaling"]["high"] == 16.0
+    assert (run_dir / "samples.png").is_file()
+
+
+def test_sample_png_grid_and_trajectory(run_dir, tmp_path):
+    out = tmp_path / "s.png"
+    assert main(["sample", str(run_dir), "--n", "16", "--n-steps", "4", "--trajectory", "2", "--out", str(out)]) == 0
+    with Image.open(out) as im:
+        w, h = im.size
+    assert w >= 4 * 32 and h >= 4 * 32          # a 4x4 grid of tiles upscaled to >= 32 px
+    assert (tmp_path / "s-trajectory.png").is_file()
+
+
+def test_sample_npy_in_data_scale(run_dir, tmp_path):
+    out = tmp_path / "s.npy"
+    assert main(["sample", str(run_dir), "--n", "10", "--n-steps", "4", "--out", str(out)]) == 0
+    x = np.load(out)
+    assert x.shape == (10, 1, 8, 8)
+    assert x.min() >= 0.0 and x.max() <= 16.0 and x.max() > 1.0     # 0..16, not [-1, 1]
+
+
+def test_inpaint_writes_png(run_dir, tmp_path):
+    digit = load_digits_images("test")[0, 0].numpy()                 # 0..16
+    img = tmp_path / "digit.png"
+    Image.fromarray(np.round(digit * 255 / 16).astype(np.uint8)).save(img)   # a PNG holds 0..255
+    assert main(["inpaint", str(run_dir), "--image", str(img), "--mask", "box", "--n-steps", "4"]) == 0
+    out = tmp_path / "digit-inpaint.png"
+    with Image.open(out) as im:
+        assert im.size[0] > im.size[1]                                # original | masked | filled
+
+
+def test_inpaint_wrong_size_is_one_line_error(run_dir, tmp_path, capsys):
+    img = tmp_path / "big.png"
+    Image.fromarray(np.zeros((16, 16), np.uint8)).save(img)
+    assert main(["inpaint", str(run_dir), "--image", str(img)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("ebmlab: error:") and "\n" not in err
+    assert not (tmp_path / "big-inpaint.png").exists()
