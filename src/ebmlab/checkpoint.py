@@ -167,10 +167,16 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
 def load_checkpoint(path: Path) -> tuple[int, dict[str, torch.Tensor], dict[str, Any]]:
     """Read (step, model_state, train_state) from a checkpoint folder. Never unpickles."""
     meta = read_json(path / "state.json", "checkpoint metadata")
+    if not isinstance(meta, dict):
+        raise EBMError(f"checkpoint metadata {path / 'state.json'} is not a JSON object; the run directory is damaged")
     check_format_version(meta.get("format_version"), path)
     model_state = _load_safetensors(path / "model.safetensors")
     tensors = _load_safetensors(path / "train_state.safetensors")
-    return int(meta["step"]), model_state, _unflatten(meta["skeleton"], tensors)
+    try:
+        return int(meta["step"]), model_state, _unflatten(meta["skeleton"], tensors)
+    except (KeyError, TypeError, ValueError) as e:   # hand-edited or mismatched state.json
+        raise EBMError(f"checkpoint {path} is damaged: state.json does not match its tensors "
+                       f"({type(e).__name__}: {str(e)[:80]})") from None
 
 
 def _load_safetensors(path: Path) -> dict[str, torch.Tensor]:

@@ -130,7 +130,10 @@ def _coerce(f: dataclasses.Field, v: Any) -> Any:
     base = ann.split("|")[0].strip()
     t = _TYPES.get(base, object)
     if t is float and isinstance(v, int) and not isinstance(v, bool):
-        return float(v)
+        try:
+            return float(v)
+        except OverflowError:          # an int beyond float range (1e309 written as digits)
+            raise EBMError(f"configuration key {f.name!r} is too large: {str(v)[:20]}...") from None
     if t is int and isinstance(v, float) and v.is_integer():
         return int(v)
     if t is not object and (not isinstance(v, t) or (t is not bool and isinstance(v, bool))):
@@ -153,6 +156,9 @@ def _validate(c: RunConfig) -> None:
         need(getattr(c, name) > 0, f"{name} must be a positive integer, got {getattr(c, name)}")
     for name in ("mcmc_steps", "warmup_steps", "max_rollbacks", "seed"):
         need(getattr(c, name) >= 0, f"{name} must be >= 0, got {getattr(c, name)}")
+    # torch generators take seeds below 2**64; the trainer derives seed + 1 and seed + 7919 * retry
+    need(c.seed < 2**63, f"seed must be below 2**63, got {c.seed}")
+    need(c.max_rollbacks <= 1000, f"max_rollbacks must be <= 1000, got {c.max_rollbacks}")
     for name in ("jump_prob", "reinit_prob"):
         v = getattr(c, name)
         need(0.0 <= v <= 1.0, f"{name} must be a probability in [0, 1], got {v}")

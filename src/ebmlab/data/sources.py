@@ -83,14 +83,24 @@ def _load_npy(path: Path) -> np.ndarray:
 
 def validate_array(x: np.ndarray | torch.Tensor, where: str) -> torch.Tensor:
     """Check a data array: shape (N, d) or (N, C, H, W), N >= 2, numeric and finite."""
-    arr = x.numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
-    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
-        raise EBMError(f"{where}: data must be numeric, got dtype {arr.dtype}")
+    if isinstance(x, torch.Tensor):
+        t = x.detach().cpu()
+        arr = (t.float() if t.dtype == torch.bfloat16 else t).numpy()   # numpy has no bfloat16
+    else:
+        try:
+            arr = np.asarray(x)
+        except (ValueError, TypeError) as e:   # ragged nested lists and the like
+            raise EBMError(f"{where}: data is not a rectangular numeric array ({str(e).splitlines()[0]})") from None
+    # real numbers only: bool, int, uint, float (not complex, timedelta/datetime, strings, objects)
+    if arr.dtype.kind not in "biuf":
+        raise EBMError(f"{where}: data must be numeric (bool, int or float), got dtype {arr.dtype}")
     if arr.ndim not in (2, 4):
         raise EBMError(f"{where}: data must have shape (N, d) for vectors or (N, C, H, W) for images, "
                        f"got {arr.shape}")
     if arr.shape[0] < 2 or any(s == 0 for s in arr.shape):
         raise EBMError(f"{where}: data set is empty or has a single point (shape {arr.shape}); need N >= 2")
+    if arr.dtype.kind == "f" and np.isfinite(arr).all() and (np.abs(arr) > np.finfo(np.float32).max).any():
+        raise EBMError(f"{where}: data has values beyond the float32 range (|x| > 3.4e38); rescale it")
     arr = arr.astype(np.float32)
     bad = ~np.isfinite(arr)
     if bad.any():
@@ -103,8 +113,8 @@ def validate_array(x: np.ndarray | torch.Tensor, where: str) -> torch.Tensor:
 def _split(x: torch.Tensor, name: str, seed: int, test_fraction: float) -> DataSet:
     n = x.shape[0]
     n_test = max(1, int(round(n * test_fraction)))
-    if n - n_test < 1:
-        raise EBMError(f"{name}: too few points ({n}) to hold out a test set")
+    if n - n_test < 2:     # one training point has no spread: standardisation and the support box break
+        raise EBMError(f"{name}: too few points ({n}) to hold out a test set and train on at least 2")
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     kind = "vector" if x.ndim == 2 else "image"
     return DataSet(x[perm[n_test:]], x[perm[:n_test]], kind, name, {"path": name})

@@ -5,6 +5,7 @@ the run directory is created or an existing one is replaced.
 """
 from __future__ import annotations
 
+import hashlib
 import shutil
 from pathlib import Path
 from typing import Any
@@ -32,13 +33,21 @@ def describe_data(dataset: DataSet, config: RunConfig) -> dict[str, Any]:
             desc["scaling"] = dataset.describe["scaling"]
     desc["name"] = dataset.name
     desc["source"] = {k: v for k, v in dataset.describe.items() if k != "scaling"}
+    desc["source"]["train_sha256"] = data_fingerprint(dataset)
     return desc
+
+
+def data_fingerprint(dataset: DataSet) -> str:
+    """sha256 of the training tensor: --resume refuses data that changed since the run started."""
+    return hashlib.sha256(dataset.train.detach().cpu().float().contiguous().numpy().tobytes()).hexdigest()
 
 
 def dataset_from(data: str | np.ndarray | torch.Tensor, config: RunConfig) -> DataSet:
     if isinstance(data, (np.ndarray, torch.Tensor)):
         x = validate_array(data, "array")
         n_test = max(1, int(round(x.shape[0] * config.test_fraction)))
+        if x.shape[0] - n_test < 2:
+            raise EBMError(f"array: too few points ({x.shape[0]}) to hold out a test set and train on at least 2")
         perm = torch.randperm(x.shape[0], generator=torch.Generator().manual_seed(config.seed))
         return DataSet(x[perm[n_test:]], x[perm[:n_test]], "vector" if x.ndim == 2 else "image", "array",
                        {"path": "<array>"})
@@ -95,6 +104,10 @@ def resume_run(run_dir: str | Path, callbacks: list[Any] | tuple = (), steps: in
         config = config.replace(steps=steps)
         config.save_json(run_dir / "config.json")
     dataset = dataset_from(config.data, config)
+    want = desc.get("source", {}).get("train_sha256")
+    if want is not None and want != data_fingerprint(dataset):
+        raise EBMError(f"the training data {config.data!r} has changed since this run started; resuming on "
+                       "different data would not continue the same run (start a new run instead)")
     torch.manual_seed(config.seed)
     model = build_model(config, {k: v for k, v in desc.items() if k != "format_version"})
     trainer = Trainer(config, dataset, desc, model, run_dir, callbacks)

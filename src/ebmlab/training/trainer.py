@@ -78,6 +78,11 @@ class Trainer:
         self.rollbacks = 0
         self.lr_scale = 1.0
         self._stop_requested = False
+        # running sums for the next metrics row: checkpointed, so a run resumed between two log
+        # rows writes the same rows as an uninterrupted one
+        self._sums: dict[str, torch.Tensor] = {}
+        self._count = 0
+        self._saved_step: int | None = None     # step of the checkpoint on disk that matches memory
         self._seed_generators(config.seed)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr,
                                           betas=(config.adam_beta1, config.adam_beta2))
@@ -153,8 +158,6 @@ class Trainer:
         """Train until ``config.steps``; Ctrl-C finishes the current step, checkpoints and returns."""
         t0 = time.time()
         self._call("on_train_start")
-        sums: dict[str, torch.Tensor] = {}
-        count = 0
         last_row: dict[str, float] = {}
         status = "finished"
         with _DeferSigint(self):
@@ -166,22 +169,23 @@ class Trainer:
                     stats = self.train_step()
                 except DivergenceError as err:
                     self._handle_divergence(err)
-                    sums, count = {}, 0
                     continue
                 self.step += 1
+                self._saved_step = None
+                sums = self._sums
                 for k, v in stats.items():
                     sums[k] = sums[k] + v if k in sums else v.clone()
-                count += 1
+                self._count += 1
                 c = self.config
                 if self.step % c.log_every == 0 or self.step == c.steps:
-                    last_row = {"step": self.step, **{k: float(v) / count for k, v in sums.items()},
+                    last_row = {"step": self.step, **{k: float(v) / self._count for k, v in sums.items()},
                                 "lr": self.optimizer.param_groups[0]["lr"], "seconds": time.time() - t0}
-                    sums, count = {}, 0
+                    self._sums, self._count = {}, 0
                     self._append_metrics(last_row)
                     self._call("on_log", last_row)
                 if self.step % c.checkpoint_every == 0 or self.step == c.steps:
                     self.save()
-        if status == "interrupted" and self.run_dir is not None:
+        if status == "interrupted" and self.run_dir is not None and self._saved_step != self.step:
             self.save()
         result = TrainResult(self.step, status, time.time() - t0, last_row)
         self._call("on_train_end", result)
@@ -194,9 +198,12 @@ class Trainer:
             self._log_event({"event": "diverged", "step": err.step, "quantity": err.quantity,
                              "value": err.value, "message": str(err)})
             raise err
-        self.rollbacks += 1
+        # restore() reloads rollbacks/lr_scale as they were at the checkpoint; the retry count and
+        # the learning-rate cut must survive it, or a run that keeps diverging retries forever
+        rollbacks, lr_scale = self.rollbacks + 1, self.lr_scale * 0.5
         self.restore(ck)
-        self.lr_scale *= 0.5
+        self.rollbacks, self.lr_scale = rollbacks, lr_scale
+        self._saved_step = None
         for group, base in zip(self.optimizer.param_groups, self.scheduler.base_lrs):
             group["lr"] = base * self._lr_factor(self.scheduler.last_epoch)   # new scale now
         new_seed = c.seed + 7919 * self.rollbacks
@@ -215,6 +222,7 @@ class Trainer:
             "gen_mcmc": self.gen_mcmc.get_state(),
             "perm": self._perm, "pos": self._pos,
             "rollbacks": self.rollbacks, "lr_scale": self.lr_scale,
+            "metric_sums": dict(self._sums), "metric_count": self._count,
         }
 
     def save(self) -> None:
@@ -222,6 +230,7 @@ class Trainer:
             return
         save_checkpoint(self.run_dir, self.step, self.model.state_dict(), self.train_state(),
                         keep=self.config.keep_checkpoints)
+        self._saved_step = self.step
         self._call("on_checkpoint", self.step)
 
     def restore(self, ck: Path) -> None:
@@ -235,14 +244,23 @@ class Trainer:
         self.gen_mcmc.set_state(st["gen_mcmc"].to(self.gen_mcmc.get_state().device))
         self._perm, self._pos = st["perm"], int(st["pos"])
         self.rollbacks, self.lr_scale = int(st["rollbacks"]), float(st["lr_scale"])
+        self._sums = {k: v.to(self.device) for k, v in (st.get("metric_sums") or {}).items()}
+        self._count = int(st.get("metric_count", 0))
         self.step = step
+        self._saved_step = step
         self._truncate_metrics(step)
 
     def resume(self) -> None:
         """Continue from the newest checkpoint in ``run_dir`` (exactly where it stopped)."""
         ck = latest_checkpoint(self.run_dir)
         if ck is None:
-            raise EBMError(f"{self.run_dir} has no checkpoint to resume from; start it again with --force")
+            # killed before its first checkpoint: this freshly built trainer *is* the run's state
+            # at step 0 (network initialised from the seed, generators seeded), so start over
+            if self.step != 0:
+                raise EBMError(f"{self.run_dir} has no checkpoint to resume from; start it again with --force")
+            self._truncate_metrics(0)
+            self._log_event({"event": "restart", "reason": "no checkpoint yet; training again from step 0"})
+            return
         self.restore(ck)
 
     def _append_metrics(self, row: dict[str, float]) -> None:

@@ -1,0 +1,217 @@
+"""CLI validation (issue 5, "Validation everywhere"): every user mistake ends with exit status 2,
+exactly one line ``ebmlab: error: ...`` on stderr (argparse's own errors: usage + one error line),
+no traceback, and no run directory created, half-written or changed."""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ebmlab.cli import main as cli_main
+from ebmlab.training.api import start_run
+
+from helpers_runs import TINY, run_cli, tiny_data
+
+
+def _snapshot(root: Path) -> dict[str, str]:
+    """Every file under root with its content hash (and every directory)."""
+    if not root.exists():
+        return {}
+    out = {}
+    for p in sorted(root.rglob("*")):
+        out[str(p.relative_to(root))] = hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "dir"
+    return out
+
+
+def _fails_cleanly(argv: list[str], capsys, contains: str | None = None) -> str:
+    code = cli_main(argv)
+    cap = capsys.readouterr()
+    lines = cap.err.strip().splitlines()
+    assert code == 2, (argv, cap.err)
+    assert len(lines) == 1 and lines[0].startswith("ebmlab: error: "), (argv, cap.err)
+    assert "Traceback" not in cap.err + cap.out
+    if contains is not None:
+        assert contains in lines[0], lines[0]
+    return lines[0]
+
+
+def _argparse_fails(argv: list[str], capsys, contains: str) -> None:
+    with pytest.raises(SystemExit) as e:
+        cli_main(argv)
+    cap = capsys.readouterr()
+    assert e.value.code == 2
+    assert "Traceback" not in cap.err and contains in cap.err, cap.err
+    assert cap.err.strip().splitlines()[-1].startswith("ebmlab"), cap.err
+
+
+@pytest.fixture()
+def files(tmp_path):
+    np.save(tmp_path / "flat.npy", np.zeros(10, np.float32))
+    np.save(tmp_path / "cube.npy", np.zeros((10, 2, 2), np.float32))
+    x = np.random.default_rng(0).normal(size=(20, 2)).astype(np.float32)
+    x[3, 1] = np.nan
+    np.save(tmp_path / "nan.npy", x)
+    np.save(tmp_path / "empty.npy", np.zeros((0, 2), np.float32))
+    np.save(tmp_path / "two.npy", np.zeros((2, 2), np.float32) + [[0, 1]])
+    (tmp_path / "text.npy").write_text("not an array")
+    (tmp_path / "bad.toml").write_text("hidden = [1\n")
+    (tmp_path / "unknown.toml").write_text("hiddn = 16\n")
+    (tmp_path / "neg.toml").write_text("buffer_size = -3\n")
+    tiny_data(tmp_path / "ok.npy")
+    return tmp_path
+
+
+@pytest.mark.parametrize("data, contains", [
+    ("{tmp}/missing.npy", "does not exist"),
+    ("moonz", "not found"),
+    ("{tmp}/flat.npy", "shape"),
+    ("{tmp}/cube.npy", "shape"),
+    ("{tmp}/nan.npy", "NaN"),
+    ("{tmp}/empty.npy", "empty"),
+    ("{tmp}/two.npy", "too few points"),
+    ("{tmp}/text.npy", ".npy"),
+])
+def test_bad_data_is_one_line_and_creates_nothing(files, capsys, data, contains):
+    out = files / "run"
+    _fails_cleanly(["train", "--data", data.format(tmp=files), "--out", str(out), "--steps", "3", "--quiet"],
+                   capsys, contains)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("flags, contains", [
+    (["--step-size", "-0.1"], "step_size"),
+    (["--step-size=-1"], "step_size"),
+    (["--lr", "nan"], "lr"),
+    (["--lr", "inf"], "lr"),
+    (["--lr", "0"], "lr"),
+    (["--l2", "-1"], "l2"),
+    (["--jump-prob", "1.5"], "jump_prob"),
+    (["--mcmc-steps", "-2"], "mcmc_steps"),
+    (["--seed", "-1"], "seed"),
+    (["--buffer-size", "0"], "buffer_size"),
+    (["--preset", "nope"], "preset"),
+    (["--config", "{tmp}/bad.toml"], "cannot parse"),
+    (["--config", "{tmp}/unknown.toml"], "hiddn"),
+    (["--config", "{tmp}/neg.toml"], "buffer_size"),
+    (["--config", "{tmp}/missing.toml"], "does not exist"),
+    (["--config", "{tmp}/ok.npy"], ".toml or .json"),
+])
+def test_bad_settings_are_one_line_and_create_nothing(files, capsys, flags, contains):
+    out = files / "run"
+    flags = [f.format(tmp=files) for f in flags]
+    _fails_cleanly(["train", "--data", str(files / "ok.npy"), "--out", str(out), *flags, "--quiet"],
+                   capsys, contains)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("flags, contains", [
+    (["--sampler", "gibbs"], "invalid choice"),
+    (["--negatives", "sometimes"], "invalid choice"),
+    (["--on-divergence", "pray"], "invalid choice"),
+    (["--steps", "0"], "positive integer"),
+    (["--steps", "ten"], "positive integer"),
+    (["--lr", "fast"], "invalid float"),
+])
+def test_argparse_errors_exit_2_without_traceback(files, capsys, flags, contains):
+    out = files / "run"
+    _argparse_fails(["train", "--data", str(files / "ok.npy"), "--out", str(out), *flags], capsys, contains)
+    assert not out.exists()
+
+
+def test_train_needs_data_and_out(files, capsys):
+    _fails_cleanly(["train", "--out", str(files / "run")], capsys, "--data")
+    _fails_cleanly(["train", "--data", "moons"], capsys, "--out")
+    assert not (files / "run").exists()
+
+
+@pytest.fixture(scope="module")
+def existing_run(tmp_path_factory) -> Path:
+    tmp = tmp_path_factory.mktemp("cli_existing")
+    trainer, _ = start_run(str(tiny_data(tmp / "x.npy")), tmp / "run", **{**TINY, "steps": 3})
+    trainer.fit()
+    return tmp / "run"
+
+
+def test_out_existing_without_force_is_refused_and_untouched(existing_run, files, capsys):
+    before = _snapshot(existing_run)
+    _fails_cleanly(["train", "--data", str(files / "ok.npy"), "--out", str(existing_run), "--quiet"], capsys,
+                   "already exists")
+    assert _snapshot(existing_run) == before
+
+
+def test_force_on_a_non_run_directory_is_refused_and_untouched(files, capsys):
+    precious = files / "precious"
+    precious.mkdir()
+    (precious / "thesis.tex").write_text("years of work")
+    (precious / "sub").mkdir()
+    (precious / "sub" / "data.csv").write_text("1,2\n")
+    before = _snapshot(precious)
+    _fails_cleanly(["train", "--data", str(files / "ok.npy"), "--out", str(precious), "--force", "--quiet"],
+                   capsys, "not an ebmlab run directory")
+    assert _snapshot(precious) == before
+
+
+def test_out_is_a_file(files, capsys):
+    f = files / "afile"
+    f.write_text("x")
+    _fails_cleanly(["train", "--data", str(files / "ok.npy"), "--out", str(f), "--quiet"], capsys, "not a directory")
+    assert f.read_text() == "x"
+
+
+def test_invalid_flags_with_force_leave_the_old_run_in_place(existing_run, files, capsys):
+    """Validation happens before --force deletes anything."""
+    before = _snapshot(existing_run)
+    _fails_cleanly(["train", "--data", str(files / "nan.npy"), "--out", str(existing_run), "--force", "--quiet"],
+                   capsys, "NaN")
+    _fails_cleanly(["train", "--data", str(files / "ok.npy"), "--out", str(existing_run), "--force",
+                    "--step-size", "-1", "--quiet"], capsys, "step_size")
+    assert _snapshot(existing_run) == before
+
+
+@pytest.mark.parametrize("what", ["empty", "files", "missing", "file"])
+def test_resume_on_a_non_run_directory(files, capsys, what):
+    d = files / "notarun"
+    if what == "empty":
+        d.mkdir()
+    elif what == "files":
+        d.mkdir()
+        (d / "notes.txt").write_text("hello")
+    elif what == "file":
+        d.write_text("hello")
+    before = _snapshot(d) if d.is_dir() else None
+    _fails_cleanly(["train", "--resume", str(d), "--quiet"], capsys)
+    if d.is_dir():
+        assert _snapshot(d) == before
+    elif what == "missing":
+        assert not d.exists()
+
+
+def test_resume_refuses_extra_data_flags(existing_run, capsys):
+    before = _snapshot(existing_run)
+    _fails_cleanly(["train", "--resume", str(existing_run), "--data", "moons", "--quiet"], capsys, "--resume")
+    assert _snapshot(existing_run) == before
+
+
+@pytest.mark.parametrize("cmd", [["sample", "{d}", "--n", "3", "--out", "{tmp}/s.npy"], ["eval", "{d}"],
+                                 ["plot", "{d}"]])
+def test_other_commands_on_a_non_run_directory(files, capsys, cmd):
+    d = files / "plain"
+    d.mkdir()
+    (d / "notes.txt").write_text("hello")
+    _fails_cleanly([c.format(d=d, tmp=files) for c in cmd], capsys)
+    assert not (files / "s.npy").exists()
+
+
+def test_real_process_exit_codes_and_stderr(files):
+    """The same contract seen from a shell: exit status 2, one stderr line, no traceback, nothing created."""
+    out = files / "run"
+    res = run_cli("train", "--data", str(files / "nan.npy"), "--out", str(out), "--quiet")
+    assert res.returncode == 2, res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("ebmlab: error: ") and "NaN" in lines[0], res.stderr
+    assert not out.exists()
+    res = run_cli("train", "--data", str(files / "ok.npy"), "--out", str(out), "--sampler", "gibbs")
+    assert res.returncode == 2 and "Traceback" not in res.stderr and "invalid choice" in res.stderr
+    assert not out.exists()
