@@ -163,7 +163,10 @@ def bench(label: str, net: nn.Module, x0: torch.Tensor, n_steps: int, rounds: in
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="few steps and rounds (< 2 minutes)")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch CPU threads (default 1, as the ebmlab CLI; 2 threads on a shared 2-core box is noisy)")
     args = ap.parse_args()
+    torch.set_num_threads(args.threads)
     # many short rounds: on a shared machine the median of paired per-round ratios is what holds up
     n_steps, rounds = (3, 5) if args.quick else (10, 15)
     probe_steps = 20 if args.quick else 50

@@ -56,7 +56,7 @@ def build_model_from_run(run_dir: Path, device: str | torch.device = "cpu") -> n
     if not run_dir.is_dir():
         raise EBMError(f"run directory {str(run_dir)!r} does not exist")
     data = read_json(run_dir / "data.json", "data description (data.json)")
-    check_format_version(data.get("format_version"), run_dir / "data.json")
+    check_data_description(data, run_dir / "data.json")
     if data["kind"] == "composite":
         from .compose import from_spec
         model = from_spec(data["spec"], lambda src: build_model_from_run(_resolve(run_dir, src), device))
@@ -69,6 +69,20 @@ def build_model_from_run(run_dir: Path, device: str | torch.device = "cpu") -> n
     model = build_model(config, data)
     model.load_state_dict(state)
     return model.to(device).eval()
+
+
+def check_data_description(data: Any, where: Path) -> None:
+    """A data.json must be an object with the keys its kind needs; anything else is a damaged run."""
+    if not isinstance(data, dict):
+        raise EBMError(f"{where} is not a data description (expected a JSON object); the run directory is damaged")
+    check_format_version(data.get("format_version"), where)
+    need = {"vector": ("event_shape", "bounds", "mean", "std"), "image": ("event_shape",),
+            "composite": ("spec",)}.get(data.get("kind"))
+    if need is None:
+        raise EBMError(f"{where} has an unknown data kind {data.get('kind')!r}; the run directory is damaged")
+    missing = [k for k in need if k not in data]
+    if missing:
+        raise EBMError(f"{where} lacks {', '.join(missing)}; the run directory is damaged")
 
 
 def _resolve(run_dir: Path, src: str) -> Path:

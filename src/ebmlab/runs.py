@@ -197,8 +197,13 @@ def evaluate_run(run: Run, data: str | None = None, log_z_method: str | None = N
         from .evaluate.ais import ais_log_z
         g = torch.Generator().manual_seed(seed)
         bounds = run.data.get("bounds")
+        if not run.is_vector:
+            bounds = [[-1.0, 1.0]] * dim       # image chains live in [-1, 1]^d: a uniform base covers it
         est = ais_log_z(run.model, x_ref=x_test[:2000], generator=g,
-                        base="uniform" if bounds is not None and dim <= 3 else "gaussian", bounds=bounds)
+                        base="uniform" if bounds is not None and (dim <= 3 or not run.is_vector) else "gaussian",
+                        bounds=bounds)
+        if est.extras.get("warning"):
+            out["ais_warning"] = est.extras["warning"]
         with torch.no_grad():
             f = run.model.log_density(x_test)
         nll = float(-(f.double().mean()) + est.value)

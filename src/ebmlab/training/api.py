@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..build import build_model, describe_vector_data
+from ..build import build_model, check_data_description, describe_vector_data
 from ..checkpoint import read_json
 from ..config import RunConfig
 from ..data.sources import DataSet, load_data, validate_array
@@ -74,9 +74,11 @@ def start_run(data: str | np.ndarray | torch.Tensor, out: str | Path | None = No
               **overrides: Any) -> tuple[Trainer, EnergyModel]:
     """Validate everything, build the model, create the run directory; returns an unstarted Trainer."""
     spec = data if isinstance(data, str) else "<array>"
+    if isinstance(data, str) and Path(data).exists():
+        spec = str(Path(data).resolve())      # so --resume works from any working directory
     if config is None:
         first = resolve_config(spec, overrides)            # validates flags before any data is read
-        dataset = dataset_from(data, first)
+        dataset = dataset_from(spec if isinstance(data, str) else data, first)
         config = resolve_config(spec, overrides, dataset=dataset)   # the preset follows the data
     else:
         dataset = dataset_from(data, config)
@@ -99,6 +101,7 @@ def resume_run(run_dir: str | Path, callbacks: list[Any] | tuple = (), steps: in
         raise EBMError(f"cannot resume: {str(run_dir)!r} is not a run directory")
     config = RunConfig.from_dict(read_json(run_dir / "config.json", "run configuration (config.json)"))
     desc = read_json(run_dir / "data.json", "data description (data.json)")
+    check_data_description(desc, run_dir / "data.json")
     if steps is not None and steps != config.steps:
         # more steps changes the cosine schedule's horizon; only allowed as an explicit choice
         config = config.replace(steps=steps)
