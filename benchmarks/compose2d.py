@@ -37,16 +37,32 @@ def grid_log_p(model, bounds, n=400):
     return pts, f - log_z, vol
 
 
+def ensure_run(path: str, steps: int) -> str:
+    """Use the run directory if it exists; else train the built-in set named by its last part there."""
+    if Path(path, "checkpoints", "LATEST").exists():
+        return path
+    from ebmlab.training.api import train
+    name = Path(path).name
+    out = Path("runs") / f"compose2d-{name}-{steps}"
+    if not Path(out, "checkpoints", "LATEST").exists():
+        train(name, out, force=True, steps=steps)
+    return str(out)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", nargs=2, default=["/tmp/rec/moons", "/tmp/rec/eight-gaussians"])
     ap.add_argument("--out", default="benchmarks/results/compose2d.md")
     ap.add_argument("--chains", type=int, default=4000)
     ap.add_argument("--steps", type=int, default=400)
+    ap.add_argument("--quick", action="store_true", help="1000 chains; 300-step models if --runs are missing")
     args = ap.parse_args()
     torch.set_num_threads(1)
     t0 = time.time()
-    a, b = (ebmlab.load(r) for r in args.runs)
+    if args.quick:
+        args.chains = 1000
+    runs = [ensure_run(r, 300 if args.quick else 3000) for r in args.runs]
+    a, b = (ebmlab.load(r) for r in runs)
     rows = []
     prod = Product([a, b], [1.0, 1.0])
     box = prod.bounds.tolist()

@@ -56,6 +56,8 @@ PARTS = (
          "Issue 4: cost of log Z by quadrature vs AIS, and AIS error, against dimension."),
     Part("ais-trained", "AIS on trained 2-D models vs quadrature", "ais_trained.py", ("--quick",), (),
          "ais_trained*.md", "Issue 4: agreement of AIS with exact quadrature on trained models (target 0.05 nats)."),
+    Part("compose", "Composition in 2-D", "compose2d.py", ("--quick",), (), "compose2d*.md",
+         "Composition issue: a product of trained 2-D models normalised by quadrature, and samples from it."),
 )
 BY_KEY = {p.key: p for p in PARTS}
 
