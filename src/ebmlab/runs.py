@@ -238,19 +238,30 @@ def evaluate_run(run: Run, data: str | None = None, log_z_method: str | None = N
     return out
 
 
-def chain_diagnostics(run: Run, seed: int, n_chains: int = 8, n_steps: int = 400) -> dict[str, float]:
-    """Split R-hat and ESS of f along a few chains of the run's kernel, started from noise."""
-    from .evaluate.diagnostics import effective_sample_size, split_rhat
+def chain_traces(run: Run, seed: int, n_chains: int = 8, n_steps: int = 400) -> dict[str, np.ndarray]:
+    """Traces [T, C] of f, acceptance and (gradient samplers) ‖∇f‖ along chains of the run's kernel."""
     g = torch.Generator().manual_seed(seed + 1)
     kernel = make_kernel(run.config, run.model, run.data)
     x = make_init_fn(run.data, "uniform", torch.empty(0), torch.device("cpu"))(n_chains, g)
-    trace = []
+    f, acc, grad = [], [], []
     state = kernel.init(x)
     with torch.no_grad():
         for _ in range(n_steps):
-            state, _ = kernel.step(state, g)
-            trace.append(state.log_density.clone())
-    f = torch.stack(trace)[n_steps // 2:].double().numpy()     # second half: after burn-in
+            state, info = kernel.step(state, g)
+            f.append(state.log_density.clone())
+            acc.append(info.accepted.float())
+            if info.grad_norm is not None:
+                grad.append(info.grad_norm.clone())
+    traces = {"f (log density)": torch.stack(f).double().numpy(), "accepted": torch.stack(acc).numpy()}
+    if grad:
+        traces["|grad f|"] = torch.stack(grad).double().numpy()
+    return traces
+
+
+def chain_diagnostics(run: Run, seed: int, n_chains: int = 8, n_steps: int = 400) -> dict[str, float]:
+    """Split R-hat and ESS of f along a few chains of the run's kernel, started from noise."""
+    from .evaluate.diagnostics import effective_sample_size, split_rhat
+    f = chain_traces(run, seed, n_chains, n_steps)["f (log density)"][n_steps // 2:]   # after burn-in
     return {"chain_rhat_f": float(split_rhat(f)), "chain_ess_f": float(effective_sample_size(f))}
 
 
@@ -265,6 +276,13 @@ def plot_run(run: Run, seed: int = 0) -> list[Path]:
     elif not run.is_vector:
         x, _, _ = draw_samples(run, 64, seed=seed)
         written += write_samples(run, x, run.path / "samples.png")
+    from .plots import plot_energy_histograms, plot_traces
+    written.append(plot_traces(chain_traces(run, seed), run.path / "traces.png", title="chains from noise"))
+    x_data = _test_data(run)[:1000]
+    x_model, _, _ = draw_samples(run, x_data.shape[0], seed=seed)
+    with torch.no_grad():
+        written.append(plot_energy_histograms(run.model.log_density(x_data), run.model.log_density(x_model),
+                                              run.path / "energy_hist.png"))
     metrics = run.path / "metrics.jsonl"
     if metrics.exists():
         rows = [json.loads(l) for l in metrics.read_text().splitlines() if l.strip()]
