@@ -293,3 +293,24 @@ def test_final_step_matches_step():
     for _ in range(5):
         state, _ = s.step(state, g)
     assert torch.equal(x_run, state.x)
+
+
+def test_run_chains_freezes_parameters_while_sampling_and_restores_them():
+    """Frozen parameters make sampling cheaper; the exact set that required grad must come back."""
+    from ebmlab import EnergyModel
+    from ebmlab.samplers.run import make_sampler, run_chains
+    net = torch.nn.Sequential(torch.nn.Linear(2, 8), torch.nn.SiLU(), torch.nn.Linear(8, 1))
+    net[0].bias.requires_grad_(False)              # a parameter the user froze stays frozen
+    seen = []
+    model = EnergyModel(net)
+    orig = model.log_density
+
+    def spy(x):
+        seen.append(any(p.requires_grad for p in net.parameters()))
+        return orig(x)
+
+    model.log_density = spy
+    sampler = make_sampler(model, "langevin", step_size=0.01)
+    run_chains(sampler, torch.randn(16, 2), 3, torch.Generator().manual_seed(0))
+    assert seen and not any(seen)
+    assert [p.requires_grad for p in net.parameters()] == [True, False, True, True]

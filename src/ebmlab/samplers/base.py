@@ -7,8 +7,10 @@ transition. The state caches f and ∇f at ``x`` so no step evaluates the networ
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import math
-from typing import Callable, NamedTuple, Sequence
+from typing import Callable, Iterator, NamedTuple, Sequence
 
 import torch
 
@@ -54,6 +56,9 @@ class Sampler:
 
     def __init__(self, f: LogDensity | torch.nn.Module) -> None:
         self.f: LogDensity = as_log_density(f)
+        owner = f if isinstance(f, torch.nn.Module) else getattr(f, "__self__", None)
+        # the network behind f, if we can see it: run_chains freezes its parameters while sampling
+        self.module: torch.nn.Module | None = owner if isinstance(owner, torch.nn.Module) else None
 
     def init(self, x: torch.Tensor) -> ChainState:
         """Evaluate f (and ∇f if the sampler uses it) at x: [B, *event]; checks f's output shape once."""
@@ -83,6 +88,21 @@ class Sampler:
     def __repr__(self) -> str:
         hp = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_") and k != "f")
         return f"{type(self).__name__}({hp})"
+
+
+@contextmanager
+def frozen_parameters(module: torch.nn.Module | None) -> Iterator[None]:
+    """Parameters stop requiring grad for the duration: the forward pass then saves nothing for
+    weight gradients, which made a Langevin step ~9 % faster on a 3x256 MLP here (DESIGN §6).
+    Restores exactly the parameters it froze, also when the block raises."""
+    params = [p for p in module.parameters() if p.requires_grad] if module is not None else []
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in params:
+            p.requires_grad_(True)
 
 
 def log_density(f: LogDensity, x: torch.Tensor) -> torch.Tensor:

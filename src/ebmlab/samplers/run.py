@@ -11,7 +11,7 @@ from typing import Any, NamedTuple
 import torch
 
 from ..errors import EBMError
-from .base import LogDensity, Sampler
+from .base import LogDensity, Sampler, frozen_parameters
 from .hmc import HMC
 from .langevin import Langevin
 from .mala import MALA
@@ -91,6 +91,12 @@ def run_chains(sampler: Sampler, x0: torch.Tensor, n_steps: int,
     if not isinstance(x0, torch.Tensor):
         raise EBMError(f"x0 must be a torch.Tensor of shape [B, *event], got {type(x0).__name__}")
     generator = resolve_generator(generator, x0.device)
+    with frozen_parameters(sampler.module):
+        return _run(sampler, x0, n_steps, generator)
+
+
+def _run(sampler: Sampler, x0: torch.Tensor, n_steps: int,
+         generator: torch.Generator) -> tuple[torch.Tensor, ChainDiagnostics]:
     state = sampler.init(x0)
     dtype = state.log_density.dtype if state.log_density.is_floating_point() else torch.float32
     b = x0.shape[0]
