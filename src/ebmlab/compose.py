@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from .errors import EBMError
-from .model import as_log_density, score_of
+from .model import DensityMethods, as_log_density, inside_bounds
 
 SPEC_FORMAT = "ebmlab.compose/1"
 
@@ -109,7 +109,7 @@ def check_compatible(models: Sequence[Any], probe: torch.Tensor | None = None) -
     return event
 
 
-class ComposedModel(nn.Module):
+class ComposedModel(DensityMethods, nn.Module):
     """Base class: the model API on top of an abstract ``log_density``.
 
     Attributes:
@@ -147,23 +147,7 @@ class ComposedModel(nn.Module):
 
     def inside(self, x: torch.Tensor) -> torch.Tensor:
         """Bool [B]: whether each point lies in the composite's support box (all True without bounds)."""
-        if self.bounds is None:
-            return torch.ones(x.shape[0], dtype=torch.bool, device=x.device)
-        flat = x.reshape(x.shape[0], -1)
-        b = self.bounds.to(device=flat.device, dtype=flat.dtype)
-        return ((flat >= b[:, 0]) & (flat <= b[:, 1])).all(dim=1)
-
-    def energy(self, x: torch.Tensor) -> torch.Tensor:
-        """-f(x), shape [B]."""
-        return -self.log_density(x)
-
-    def log_ratio(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """f(x) - f(y) = log p(x)/p(y), shape [B]; needs no Z."""
-        return self.log_density(x) - self.log_density(y)
-
-    def score(self, x: torch.Tensor) -> torch.Tensor:
-        """∇x f(x), shape like x; parameters receive no ``.grad``."""
-        return score_of(self.log_density, x)
+        return inside_bounds(x, self.bounds)
 
     def to_spec(self, sources: Sequence[Source]) -> dict:
         """A JSON-able description; ``sources[i]`` names component i (a run directory, or a nested spec)."""

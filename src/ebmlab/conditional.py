@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from .errors import EBMError
-from .model import score_of
+from .model import DensityMethods, check_bounds, inside_bounds, score_of
 
 
 class ConditionalEnergyModel(nn.Module):
@@ -37,10 +37,7 @@ class ConditionalEnergyModel(nn.Module):
             raise EBMError(f"n_classes must be at least 1, got {k}")
         self.n_classes: int | None = None if k is None else int(k)
         if bounds is not None:
-            b = torch.as_tensor(bounds, dtype=torch.float32)
-            if b.ndim != 2 or b.shape[1] != 2 or not bool((b[:, 0] < b[:, 1]).all()):
-                raise EBMError("bounds must be a list of (low, high) pairs with low < high")
-            self.register_buffer("bounds", b)
+            self.register_buffer("bounds", check_bounds(bounds))
         else:
             self.bounds = None
 
@@ -93,11 +90,7 @@ class ConditionalEnergyModel(nn.Module):
 
     def inside(self, x: torch.Tensor) -> torch.Tensor:
         """Bool [B]: whether each point lies in the support box (all True without bounds)."""
-        if self.bounds is None:
-            return torch.ones(x.shape[0], dtype=torch.bool, device=x.device)
-        flat = x.reshape(x.shape[0], -1)
-        b = self.bounds.to(flat.dtype)
-        return ((flat >= b[:, 0]) & (flat <= b[:, 1])).all(dim=1)
+        return inside_bounds(x, self.bounds)
 
     def energy(self, x: torch.Tensor, y: int | torch.Tensor | None = None) -> torch.Tensor:
         """-f(x, y), shape [B]."""
@@ -132,7 +125,7 @@ def _logsumexp_safe(logits: torch.Tensor) -> torch.Tensor:
     return torch.where(dead, torch.full_like(out, float("-inf")), out)
 
 
-class ClassConditional(nn.Module):
+class ClassConditional(DensityMethods, nn.Module):
     """f(x) = f(x, y) for one fixed class y: an ordinary model (log_density, score, bounds) for samplers.
 
     Shares parameters with its parent; ``state_dict`` holds the parent's under ``parent.``.
@@ -160,11 +153,3 @@ class ClassConditional(nn.Module):
     def inside(self, x: torch.Tensor) -> torch.Tensor:
         return self.parent.inside(x)
 
-    def energy(self, x: torch.Tensor) -> torch.Tensor:
-        return -self.log_density(x)
-
-    def log_ratio(self, x: torch.Tensor, x2: torch.Tensor) -> torch.Tensor:
-        return self.log_density(x) - self.log_density(x2)
-
-    def score(self, x: torch.Tensor) -> torch.Tensor:
-        return score_of(self.log_density, x)

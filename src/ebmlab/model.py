@@ -25,7 +25,40 @@ PARAMETRISATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
 }
 
 
-class EnergyModel(nn.Module):
+def check_bounds(bounds: Sequence[Sequence[float]]) -> torch.Tensor:
+    """A support box as a float32 [d, 2] tensor of (low, high) rows; EBMError if malformed."""
+    b = torch.as_tensor(bounds, dtype=torch.float32)
+    if b.ndim != 2 or b.shape[1] != 2 or not bool((b[:, 0] < b[:, 1]).all()):
+        raise EBMError("bounds must be a list of (low, high) pairs with low < high")
+    return b
+
+
+def inside_bounds(x: torch.Tensor, bounds: torch.Tensor | None) -> torch.Tensor:
+    """Bool [B]: whether each point of x [B, *event] lies in the box (all True when bounds is None)."""
+    if bounds is None:
+        return torch.ones(x.shape[0], dtype=torch.bool, device=x.device)
+    flat = x.reshape(x.shape[0], -1)
+    b = bounds.to(device=flat.device, dtype=flat.dtype)
+    return ((flat >= b[:, 0]) & (flat <= b[:, 1])).all(dim=1)
+
+
+class DensityMethods:
+    """energy, log_ratio and score for any class that defines ``log_density`` (models, composites)."""
+
+    def energy(self, x: torch.Tensor) -> torch.Tensor:
+        """-f(x), shape [B]."""
+        return -self.log_density(x)
+
+    def log_ratio(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """f(x) - f(y) = log p(x)/p(y), shape [B]; needs no Z."""
+        return self.log_density(x) - self.log_density(y)
+
+    def score(self, x: torch.Tensor) -> torch.Tensor:
+        """∇x f(x), shape like x. Parameters receive no ``.grad``."""
+        return score_of(self.log_density, x)
+
+
+class EnergyModel(DensityMethods, nn.Module):
     """Wraps any network ``net: [B, *event] -> [B]`` (or ``[B, 1]``) as an EBM.
 
     Args:
@@ -45,10 +78,7 @@ class EnergyModel(nn.Module):
         self.net = net
         self.parametrisation = parametrisation
         if bounds is not None:
-            b = torch.as_tensor(bounds, dtype=torch.float32)
-            if b.ndim != 2 or b.shape[1] != 2 or not bool((b[:, 0] < b[:, 1]).all()):
-                raise EBMError("bounds must be a list of (low, high) pairs with low < high")
-            self.register_buffer("bounds", b)
+            self.register_buffer("bounds", check_bounds(bounds))
         else:
             self.bounds = None
 
@@ -70,23 +100,7 @@ class EnergyModel(nn.Module):
 
     def inside(self, x: torch.Tensor) -> torch.Tensor:
         """Bool [B]: whether each point lies in the model's support box (all True without bounds)."""
-        if self.bounds is None:
-            return torch.ones(x.shape[0], dtype=torch.bool, device=x.device)
-        flat = x.reshape(x.shape[0], -1)
-        b = self.bounds.to(flat.dtype)
-        return ((flat >= b[:, 0]) & (flat <= b[:, 1])).all(dim=1)
-
-    def energy(self, x: torch.Tensor) -> torch.Tensor:
-        """-f(x), shape [B]."""
-        return -self.log_density(x)
-
-    def log_ratio(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """f(x) - f(y) = log p(x)/p(y), shape [B]; needs no Z."""
-        return self.log_density(x) - self.log_density(y)
-
-    def score(self, x: torch.Tensor) -> torch.Tensor:
-        """∇x f(x), shape like x. Builds no graph over the parameters' .grad."""
-        return score_of(self.log_density, x)
+        return inside_bounds(x, self.bounds)
 
 
 def score_of(log_density: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,
