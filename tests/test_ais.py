@@ -17,15 +17,6 @@ from ebmlab.evaluate.curse import gaussian_target
 from ebmlab.evaluate.partition import quadrature_log_z
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # tiny batched ops: intra-op threads only contend with the other test worker on 2 cores
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def gen(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 

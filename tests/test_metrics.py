@@ -12,15 +12,6 @@ from ebmlab.evaluate.metrics import (energy_histogram_data, frechet_distance, mm
                                      mmd_test)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # small Gram matrices: intra-op threads only contend with the other test worker on 2 cores
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def gen(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 

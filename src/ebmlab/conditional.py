@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from .errors import EBMError
-from .model import DensityMethods, check_bounds, inside_bounds, score_of
+from .model import DensityMethods, inside_bounds, register_bounds, score_of
 
 
 class ConditionalEnergyModel(nn.Module):
@@ -36,10 +36,7 @@ class ConditionalEnergyModel(nn.Module):
         if k is not None and int(k) < 1:
             raise EBMError(f"n_classes must be at least 1, got {k}")
         self.n_classes: int | None = None if k is None else int(k)
-        if bounds is not None:
-            self.register_buffer("bounds", check_bounds(bounds))
-        else:
-            self.bounds = None
+        register_bounds(self, bounds)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.log_density(x)

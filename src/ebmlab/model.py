@@ -33,6 +33,14 @@ def check_bounds(bounds: Sequence[Sequence[float]]) -> torch.Tensor:
     return b
 
 
+def register_bounds(module: nn.Module, bounds: Sequence[Sequence[float]] | None) -> None:
+    """Set ``module.bounds``: a checked [d, 2] buffer (moves with .to(), saved in state_dict) or None."""
+    if bounds is not None:
+        module.register_buffer("bounds", check_bounds(bounds))
+    else:
+        module.bounds = None
+
+
 def inside_bounds(x: torch.Tensor, bounds: torch.Tensor | None) -> torch.Tensor:
     """Bool [B]: whether each point of x [B, *event] lies in the box (all True when bounds is None)."""
     if bounds is None:
@@ -77,10 +85,7 @@ class EnergyModel(DensityMethods, nn.Module):
             raise EBMError(f"unknown parametrisation {parametrisation!r}; choose one of {sorted(PARAMETRISATIONS)}")
         self.net = net
         self.parametrisation = parametrisation
-        if bounds is not None:
-            self.register_buffer("bounds", check_bounds(bounds))
-        else:
-            self.bounds = None
+        register_bounds(self, bounds)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.log_density(x)
