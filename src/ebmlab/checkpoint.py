@@ -44,10 +44,42 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def current_umask() -> int:
+    """The process umask (read from /proc where there is one: os.umask can only be read by setting it)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    old = os.umask(0o022)
+    os.umask(old)
+    return old
+
+
+def temp_file_beside(path: Path, prefix: str, suffix: str) -> tuple[int, str]:
+    """``tempfile.mkstemp`` in ``path``'s folder, but with the mode a plain ``open()`` would give.
+
+    mkstemp creates files 0600; renamed into place, a run directory would be unreadable to the
+    group and others whatever the umask. Here the file gets 0666 & ~umask (0644 under umask 022).
+    """
+    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=Path(path).parent)
+    try:
+        os.fchmod(fd, 0o666 & ~current_umask())
+    except BaseException:
+        os.close(fd)
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return fd, tmp
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old file or the new one, never half of it."""
+    """Write ``data`` to ``path`` so that readers see the old file or the new one, never half of it.
+
+    The file gets the mode ``open()`` would give (0666 & ~umask), not tempfile's 0600.
+    """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = temp_file_beside(path, f".{path.name}.", ".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -116,6 +148,7 @@ def save_checkpoint(run_dir: Path, step: int, model_state: dict[str, torch.Tenso
     name = f"step-{step:07d}"
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=ckdir))
     try:
+        os.chmod(tmp, 0o777 & ~current_umask())        # mkdtemp makes 0700; a checkpoint is a normal folder
         save_file({k: v.detach().cpu().contiguous() for k, v in model_state.items()},
                   str(tmp / "model.safetensors"), metadata={"format_version": str(FORMAT_VERSION)})
         tensors: dict[str, torch.Tensor] = {}
@@ -123,7 +156,9 @@ def save_checkpoint(run_dir: Path, step: int, model_state: dict[str, torch.Tenso
         save_file(tensors, str(tmp / "train_state.safetensors"))
         (tmp / "state.json").write_text(json.dumps({"format_version": FORMAT_VERSION, "step": step,
                                                     "skeleton": skeleton}))
+        file_mode = 0o666 & ~current_umask()
         for f in tmp.iterdir():
+            os.chmod(f, file_mode)               # safetensors writes its files 0600
             with open(f, "rb") as fh:
                 os.fsync(fh.fileno())
         _fsync_dir(tmp)

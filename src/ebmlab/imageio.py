@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from pathlib import Path
 from typing import Sequence
 
@@ -15,6 +14,7 @@ import numpy as np
 import torch
 
 from .data.images import GRAY_MODES, check_image_size, decode_image
+from .checkpoint import temp_file_beside
 from .data.scaling import Scaling
 from .errors import EBMError
 
@@ -59,7 +59,7 @@ def _write_png(img: np.ndarray, path: str | os.PathLike) -> Path:
     pil = Image.fromarray(np.ascontiguousarray(img[0] if c == 1 else img.transpose(1, 2, 0)))  # uint8: L or RGB
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".png", dir=out.parent)
+    fd, tmp = temp_file_beside(out, ".tmp-", ".png")      # 0666 & ~umask, not mkstemp's 0600
     try:
         with os.fdopen(fd, "wb") as fh:
             pil.save(fh, format="PNG")
@@ -137,11 +137,13 @@ def load_image_as_tensor(path: str | os.PathLike, channels: int, image_size: int
         with Image.open(p) as im:
             size, file_c = im.size, (1 if im.mode in GRAY_MODES else 3)
         if file_c != channels and not convert:
-            raise EBMError(f"{str(p)!r} has {file_c} channel(s) but the model takes {channels}; "
-                           f"convert the image (or pass convert=True / --convert)")
+            raise EBMError(f"{str(p)!r} has {file_c} channel(s) but the model takes {channels}; convert it "
+                           f"to {'grey' if channels == 1 else 'RGB'}, or let ebmlab do it: --convert "
+                           f"(ebmlab inpaint) / convert=True")
         if size != (image_size, image_size) and not resize:
             raise EBMError(f"{str(p)!r} is {size[0]}x{size[1]} but the model takes {image_size}x{image_size}; "
-                           "resize it (or pass resize=True / --resize)")
+                           f"resize it, or let ebmlab scale its shorter side to {image_size} and centre-crop: "
+                           "--resize (ebmlab inpaint) / resize=True")
         a, _ = decode_image(p, image_size if resize else None, channels)
     except EBMError:
         raise

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import torch
 
+from .checkpoint import temp_file_beside
 from .errors import EBMError
 
 ArrayLike = Any  # torch.Tensor | np.ndarray | nested sequences of numbers
@@ -52,7 +52,7 @@ def _save(fig, path: str | os.PathLike, dpi: int = 100) -> Path:
     """Write ``fig`` as PNG to ``path`` atomically; returns the path."""
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".png", dir=out.parent)
+    fd, tmp = temp_file_beside(out, ".tmp-", ".png")      # 0666 & ~umask, not mkstemp's 0600
     try:
         with os.fdopen(fd, "wb") as fh:
             fig.savefig(fh, format="png", dpi=dpi)

@@ -119,6 +119,8 @@ def save_digits_classifier(net: DigitsClassifier, path: str | os.PathLike) -> No
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(tmp))
+    from ..checkpoint import current_umask
+    os.chmod(tmp, 0o666 & ~current_umask())        # safetensors writes 0600; give it open()'s mode
     os.replace(tmp, path)
 
 
