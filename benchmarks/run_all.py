@@ -52,6 +52,8 @@ PARTS = (
          "Issue 4: AIS error and reported stderr on Gaussians (d = 2..100) and a two-mode mixture."),
     Part("digits", "Image quality (digits)", "digits.py", ("--quick",), (), "digits*.md",
          "Image issue: Fréchet distance ratio of samples at an equal CPU budget."),
+    Part("jem", "Conditional EBM and JEM (digits)", "jem_digits.py", ("--quick",), (), "jem_digits*.md",
+         "Issue 6: test accuracy and FD ratio of conditional and JEM models against the unconditional digits EBM."),
     Part("curse", "Curse of dimensionality", "curse.py", ("--quick",), (), "curse*.md",
          "Issue 4: cost of log Z by quadrature vs AIS, and AIS error, against dimension."),
     Part("ais-trained", "AIS on trained 2-D models vs quadrature", "ais_trained.py", ("--quick",), (),

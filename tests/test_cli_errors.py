@@ -215,3 +215,91 @@ def test_real_process_exit_codes_and_stderr(files):
     res = run_cli("train", "--data", str(files / "ok.npy"), "--out", str(out), "--sampler", "gibbs")
     assert res.returncode == 2 and "Traceback" not in res.stderr and "invalid choice" in res.stderr
     assert not out.exists()
+
+
+@pytest.mark.parametrize("ood, contains", [
+    (["nonsense"], "unknown --ood 'nonsense'"),
+    (["uniform,cifar10"], "unknown --ood 'cifar10'"),
+    ([","], "at least one"),
+    (["photo-patches"], "photo-patches are images"),          # the run models 2-D vectors
+    (["{tmp}/missing.npy"], "does not exist"),
+    (["{tmp}/cube.npy"], "the model takes points of shape (2,)"),
+    (["uniform", "{tmp}/flat.npy"], "the model takes points of shape (2,)"),
+    (["{tmp}/text.npy"], ".npy"),
+])
+def test_bad_ood_sets_are_one_line(existing_run, files, capsys, ood, contains):
+    before = _snapshot(existing_run)
+    argv = ["eval", str(existing_run)]
+    for o in ood:
+        argv += ["--ood", o.format(tmp=files)]
+    _fails_cleanly(argv, capsys, contains)
+    assert _snapshot(existing_run) == before
+
+
+# ---------------------------------------------------------------------------- labels, --class (issue 6)
+@pytest.fixture(scope="module")
+def labelled(tmp_path_factory) -> Path:
+    """ok.npy (200 points) with label files: good (10 classes), short, fractional, negative; and a
+    trained 10-class run."""
+    tmp = tmp_path_factory.mktemp("cli_labels")
+    tiny_data(tmp / "ok.npy")
+    y = np.arange(200) % 10
+    np.save(tmp / "y.npy", y)
+    np.save(tmp / "short.npy", y[:199])
+    np.save(tmp / "frac.npy", np.where(np.arange(200) == 7, 0.5, y).astype(np.float64))
+    np.save(tmp / "neg.npy", np.where(np.arange(200) == 3, -1, y))
+    np.save(tmp / "text.npy", np.array(["a"] * 200))
+    trainer, _ = start_run(str(tmp / "ok.npy"), tmp / "run10", labels=str(tmp / "y.npy"), preset="conditional",
+                           **{**TINY, "steps": 2})
+    trainer.fit()
+    return tmp
+
+
+@pytest.mark.parametrize("flags, contains", [
+    (["--labels", "{tmp}/short.npy", "--preset", "conditional"], "199 labels for 200 examples"),
+    (["--labels", "{tmp}/frac.npy", "--preset", "jem"], "must be integers"),
+    (["--labels", "{tmp}/text.npy", "--preset", "jem"], "must be integers"),
+    (["--labels", "{tmp}/neg.npy", "--preset", "conditional"], ">= 0"),
+    (["--labels", "{tmp}/missing.npy", "--preset", "conditional"], "does not exist"),
+    (["--labels", "builtin", "--preset", "conditional"], "only available for --data digits"),
+    (["--labels", "{tmp}/y.npy"], "--preset conditional or --preset jem"),
+    (["--labels", "{tmp}/y.npy", "--preset", "2d"], "--preset conditional or --preset jem"),
+    (["--preset", "jem"], "needs class labels"),
+    (["--preset", "conditional"], "needs class labels"),
+])
+def test_bad_labels_are_one_line_and_create_nothing(labelled, capsys, flags, contains):
+    out = labelled / "run"
+    flags = [f.format(tmp=labelled) for f in flags]
+    _fails_cleanly(["train", "--data", str(labelled / "ok.npy"), "--out", str(out), *flags, "--quiet"],
+                   capsys, contains)
+    assert not out.exists()
+
+
+def test_labels_on_data_without_labels_support(labelled, capsys):
+    out = labelled / "run"
+    _fails_cleanly(["train", "--data", "moons", "--labels", str(labelled / "y.npy"), "--preset", "jem",
+                    "--out", str(out), "--quiet"], capsys, "has no labels")
+    _fails_cleanly(["train", "--data", "digits", "--labels", str(labelled / "y.npy"), "--preset", "jem",
+                    "--out", str(out), "--quiet"], capsys, "--labels builtin")
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("klass, contains", [("10", "class 10 is out of range"), ("-1", "class -1 is out of range")])
+def test_class_out_of_range_is_one_line(labelled, capsys, klass, contains):
+    out = labelled / "s.npy"
+    _fails_cleanly(["sample", str(labelled / "run10"), "--class", klass, "--n", "3", "--out", str(out)],
+                   capsys, contains)
+    assert not out.exists()
+
+
+def test_class_on_an_unconditional_run_is_one_line(existing_run, files, capsys):
+    _fails_cleanly(["sample", str(existing_run), "--class", "0", "--n", "3", "--out", str(files / "s.npy")],
+                   capsys, "needs a conditional model")
+    assert not (files / "s.npy").exists()
+
+
+def test_resume_refuses_labels_flag(labelled, capsys):
+    before = _snapshot(labelled / "run10")
+    _fails_cleanly(["train", "--resume", str(labelled / "run10"), "--labels", "builtin", "--quiet"], capsys,
+                   "--resume")
+    assert _snapshot(labelled / "run10") == before

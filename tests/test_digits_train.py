@@ -65,3 +65,21 @@ def test_inpaint_wrong_size_is_one_line_error(run_dir, tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("ebmlab: error:") and "\n" not in err
     assert not (tmp_path / "big-inpaint.png").exists()
+
+
+@pytest.mark.parametrize("mode, size, fix", [("L", 16, "--resize"), ("RGB", 8, "--convert")])
+def test_inpaint_error_suggests_a_flag_that_exists_and_works(run_dir, tmp_path, capsys, mode, size, fix):
+    import re
+
+    from ebmlab.cli import _parser
+    img = tmp_path / "odd.png"
+    Image.new(mode, (size, size), 128 if mode == "L" else (10, 200, 30)).save(img)
+    assert main(["inpaint", str(run_dir), "--image", str(img)]) == 2
+    err = capsys.readouterr().err.strip()
+    suggested = set(re.findall(r"(?<![\w-])--[a-z][a-z-]*", err))
+    assert suggested == {fix}, err
+    inpaint_parser = _parser()._subparsers._group_actions[0].choices["inpaint"]
+    assert suggested <= set(inpaint_parser._option_string_actions), "the message names a flag inpaint lacks"
+    assert main(["inpaint", str(run_dir), "--image", str(img), fix, "--n-steps", "2"]) == 0
+    with Image.open(tmp_path / "odd-inpaint.png") as im:
+        assert im.mode == "L"                                  # the digits model's one channel

@@ -7,7 +7,8 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from ebmlab import EBMError
-from ebmlab.evaluate.ood import (auroc, digits_outliers, image_patches, ood_scores, ood_table,
+from ebmlab.evaluate.ood import (BUILTIN_OUTLIERS, auroc, builtin_outliers, digits_outliers, image_patches,
+                                 load_outlier_npy, ood_scores, ood_table, outlier_sets, parse_ood_specs,
                                  shuffle_pixels, uniform_noise)
 
 
@@ -74,3 +75,133 @@ def test_outlier_sets_shapes_ranges_and_determinism():
     sets = digits_outliers(digits.reshape(5, 64), n=4, generator=g)
     assert set(sets) == {"uniform-noise", "shuffled-pixels", "photo-patches"}
     assert all(v.shape == (4, 64) for v in sets.values())
+
+
+# ---- AUROC algebra ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("seed", range(3))
+def test_auroc_algebra_swap_and_negate(seed):
+    rng = np.random.default_rng(seed)
+    a = rng.integers(0, 5, size=30).astype(float)        # ties inside and across the two sets
+    b = rng.integers(0, 5, size=20).astype(float) - 0.5 * seed
+    v = auroc(a, b)
+    assert auroc(b, a) == pytest.approx(1 - v, abs=1e-12)      # swapping the classes flips it
+    assert auroc(-a, -b) == pytest.approx(1 - v, abs=1e-12)    # so does reversing the score
+    assert auroc(a + 100, b) == 1.0                             # perfect separation
+    assert auroc(a, a.copy()) == 0.5                            # identical sets: chance
+
+
+def test_auroc_infinite_scores_tie_like_any_other_value():
+    # f = -inf outside a support box: equal -inf scores are one tie, not distinct ranks
+    assert auroc([-np.inf, -np.inf], [-np.inf]) == 0.5
+    assert auroc([-np.inf, 1.0], [-np.inf, 0.0]) == pytest.approx(
+        roc_auc_score([1, 1, 0, 0], [-1e300, 1.0, -1e300, 0.0]))
+
+
+def test_score_norm_is_minus_inf_outside_the_support():
+    from ebmlab import EnergyModel
+    model = EnergyModel(torch.nn.Linear(2, 1), bounds=[[-1, 1], [-1, 1]])
+    s = ood_scores(model, torch.tensor([[0.0, 0.0], [5.0, 5.0]]))
+    assert torch.isfinite(s["score_norm"][0]) and s["score_norm"][1] == float("-inf")
+    assert s["log_density"][1] == float("-inf")
+
+
+# ---- built-in outlier sets at any event shape ------------------------------------------------------
+
+@pytest.mark.parametrize("event", [(1, 8, 8), (3, 16, 12), (3, 64, 64)])
+def test_builtin_image_sets_shapes_ranges(event):
+    x = torch.rand(6, *event, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    for name in BUILTIN_OUTLIERS:
+        o = builtin_outliers(name, x, "image", seed=1)
+        assert o.shape == x.shape and o.dtype == x.dtype, name
+        assert o.min() >= -1 and o.max() <= 1 and o.std() > 0, name
+        assert torch.equal(o, builtin_outliers(name, x, "image", seed=1)), name          # seeded
+        assert not torch.equal(o, builtin_outliers(name, x, "image", seed=2)), name
+    sh = builtin_outliers("shuffled", x, "image", seed=0)
+    assert torch.equal(sh.reshape(6, -1).sort(1).values, x.reshape(6, -1).sort(1).values)   # per image
+
+
+def test_photo_patches_colour_and_grey():
+    rgb = image_patches(4, (16, 12), generator=torch.Generator().manual_seed(0), channels=3)
+    assert rgb.shape == (4, 3, 16, 12)
+    assert (rgb[:, 0] - rgb[:, 2]).abs().max() > 0.05            # colour kept, not three grey planes
+    big = image_patches(2, 600, generator=torch.Generator().manual_seed(0))   # larger than the photos
+    assert big.shape == (2, 1, 600, 600) and big.min() >= -1 and big.max() <= 1
+    with pytest.raises(EBMError, match="channels"):
+        builtin_outliers("photo-patches", torch.zeros(3, 2, 8, 8), "image")
+
+
+def test_builtin_vector_sets():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(50, 3, generator=g)
+    bounds = [[-1.0, 1.0], [0.0, 10.0], [5.0, 6.0]]
+    u = builtin_outliers("uniform", x, "vector", bounds, n=400, seed=0)
+    assert u.shape == (400, 3)
+    for j, (lo, hi) in enumerate(bounds):
+        assert u[:, j].min() >= lo and u[:, j].max() <= hi and u[:, j].max() - u[:, j].min() > 0.8 * (hi - lo)
+    sh = builtin_outliers("shuffled", x, "vector", bounds, seed=0)
+    assert torch.equal(sh.sort(0).values, x.sort(0).values)      # every coordinate's values kept
+    assert not torch.equal(sh, x)
+    with pytest.raises(EBMError, match="photo-patches"):
+        builtin_outliers("photo-patches", x, "vector", bounds)
+    with pytest.raises(EBMError, match="unknown"):
+        builtin_outliers("gaussian", x, "vector", bounds)
+
+
+def test_parse_ood_specs():
+    assert parse_ood_specs(["uniform,shuffled", "a/b.npy", "uniform", " photo-patches "]) == \
+        ["uniform", "shuffled", "a/b.npy", "photo-patches"]
+    assert parse_ood_specs("x.NPY") == ["x.NPY"]
+    for bad in (["cifar"], [","], ["uniform,noise.txt"]):
+        with pytest.raises(EBMError):
+            parse_ood_specs(bad)
+
+
+def test_outlier_npy_shape_and_scale(tmp_path):
+    from ebmlab.data.scaling import Scaling
+    np.save(tmp_path / "ok.npy", np.full((3, 1, 8, 8), 16.0, np.float32))      # digits scale 0..16
+    np.save(tmp_path / "flat.npy", np.zeros((3, 64), np.float32))
+    np.save(tmp_path / "nan.npy", np.full((3, 1, 8, 8), np.nan, np.float32))
+    x_ref = torch.zeros(4, 1, 8, 8)
+    sets = outlier_sets(["uniform", str(tmp_path / "ok.npy")], x_ref, "image", scaling=Scaling.from_range(0, 16))
+    assert list(sets) == ["uniform", "ok.npy"] and torch.equal(sets["ok.npy"], torch.ones(3, 1, 8, 8))
+    with pytest.raises(EBMError, match=r"\(M, 1, 8, 8\)"):
+        load_outlier_npy(tmp_path / "flat.npy", (1, 8, 8))
+    with pytest.raises(EBMError, match="NaN"):
+        load_outlier_npy(tmp_path / "nan.npy", (1, 8, 8))
+
+
+def test_gaussian_model_separates_far_and_uniform_points():
+    """A tiny Gaussian-shaped model: AUROC > 0.9 against far points and against a wide uniform box."""
+    g = torch.Generator().manual_seed(0)
+    x_in = torch.randn(300, 2, generator=g)
+    sets = outlier_sets(["uniform", "shuffled"], x_in, "vector", bounds=[[-10, 10], [-10, 10]], seed=0)
+    sets["far"] = torch.randn(100, 2, generator=g) * 0.5 + torch.tensor([6.0, -6.0])
+    rows = {r["outlier"]: r for r in ood_table(gaussian_f, x_in, sets)}
+    assert rows["far"]["auroc_log_density"] > 0.9 and rows["far"]["auroc_score_norm"] > 0.9
+    assert rows["uniform"]["auroc_log_density"] > 0.9 and rows["uniform"]["auroc_score_norm"] > 0.9
+    # independent coordinates: shuffling them gives the same distribution, so chance level
+    assert abs(rows["shuffled"]["auroc_log_density"] - 0.5) < 0.1
+
+
+def test_eval_cli_ood_rows(tmp_path, capsys):
+    """`ebmlab eval RUN --ood uniform,shuffled --ood far.npy`: one row per set, far points separated by f."""
+    import json
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).parent))
+    from helpers_runs import TINY, tiny_data
+    from ebmlab.cli import main
+    from ebmlab.training.api import start_run
+    trainer, _ = start_run(str(tiny_data(tmp_path / "x.npy")), tmp_path / "run", **{**TINY, "steps": 3})
+    trainer.fit()
+    np.save(tmp_path / "far.npy", np.random.default_rng(0).normal(size=(30, 2)).astype(np.float32) + 30.0)
+    capsys.readouterr()
+    assert main(["eval", str(tmp_path / "run"), "--ood", "uniform,shuffled", "--ood", str(tmp_path / "far.npy"),
+                 "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["ood"]
+    assert [r["outlier"] for r in rows] == ["uniform", "shuffled", "far.npy"]
+    assert rows[2]["n_out"] == 30 and rows[2]["auroc_log_density"] == 1.0 and rows[2]["auroc_score_norm"] == 1.0
+    assert main(["eval", str(tmp_path / "run"), "--ood", "uniform", "--seed", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "|grad f| (low = in)" in out and "\nuniform " in out

@@ -24,6 +24,7 @@ TRAIN_FLAGS = {
     "noise_scale": float, "grad_clip": float, "sampler": str, "negatives": str, "l2": float,
     "preset": str, "device": str, "image_size": int, "on_divergence": str, "log_every": int,
     "checkpoint_every": int, "plot_every": int, "buffer_size": int, "jump_prob": float, "data_noise": float,
+    "labels": str,
 }
 
 
@@ -60,6 +61,13 @@ def _parser() -> argparse.ArgumentParser:
             kw["choices"] = ["persistent", "short-run", "cd"]
         if name == "on_divergence":
             kw["choices"] = ["stop", "rollback"]
+        if name == "labels":
+            kw.update(metavar="{builtin,FILE.npy}",
+                      help="class labels for --preset conditional / jem: 'builtin' (digits) or a .npy of "
+                           "integers, one per example of a .npy data file")
+        if name == "preset":
+            kw["help"] = ("2d, vector, digits, short-run, persistent; with --labels: conditional "
+                          "(f(x, y) = logits[y]) or jem (classifier + EBM)")
         t.add_argument("--" + name.replace("_", "-"), dest=name, default=None, **kw)
 
     s = sub.add_parser("sample", help="draw samples from a trained model", description=UPDATE_RULE)
@@ -72,13 +80,21 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--from", dest="start", choices=["noise", "buffer"], default="noise")
     s.add_argument("--trajectory", type=_positive_int, metavar="K", help="also write the chain every K steps")
-    s.add_argument("--class", dest="klass", type=int, help="(conditional models) the class to sample")
+    s.add_argument("--class", dest="klass", type=int,
+                   help="(conditional and JEM runs) sample this class, f(x, y) = logits[y]; default: the marginal")
 
     e = sub.add_parser("eval", help="test NLL, log Z, sample quality and chain diagnostics")
     e.add_argument("run")
     e.add_argument("--data", help="evaluate on this data instead of the run's held-out set")
     e.add_argument("--log-z", choices=["quadrature", "ais"], help="default: quadrature for d <= 3")
-    e.add_argument("--ood", help="a .npy of out-of-distribution points: AUROC of f and of the score norm")
+    e.add_argument("--ood", action="append", metavar="SET",
+                   help="out-of-distribution sets, repeatable or comma-separated: uniform (noise over the model's "
+                        "input range / the support box), shuffled (test images with pixels permuted; vectors: "
+                        "coordinates permuted across points), photo-patches (patches of scikit-learn's two photos; "
+                        "images only) or a .npy of points in the data's scale. Prints the AUROC against the test set "
+                        "of f (higher f = inlier) and of the score norm |grad_x f| with SMALLER = inlier, as in "
+                        "JEM (Grathwohl et al. 2019): data sit near modes, where f is flat. 0.5 = chance. "
+                        "Outliers are drawn with --seed")
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
@@ -97,6 +113,10 @@ def _parser() -> argparse.ArgumentParser:
     i.add_argument("run")
     i.add_argument("--image", required=True)
     i.add_argument("--mask", choices=["box", "left-half", "random"], default="box")
+    i.add_argument("--resize", action="store_true",
+                   help="scale an image of another size so its shorter side fits the model, then centre-crop")
+    i.add_argument("--convert", action="store_true",
+                   help="convert a colour image to grey (or grey to RGB) when the model's channels differ")
     i.add_argument("--out", default=None, help="output prefix (default: next to the image)")
     i.add_argument("--n-steps", type=_positive_int, default=100)
     i.add_argument("--seed", type=int, default=0)
@@ -123,9 +143,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from .training.api import resume_run, start_run
     callbacks = [] if args.quiet else [_ProgressBar()]
     if args.resume:
-        if args.data or args.out or args.force:
+        if args.data or args.out or args.force or args.labels:
             raise EBMError("--resume DIR continues a run as it was configured; do not combine it with "
-                           "--data, --out or --force")
+                           "--data, --labels, --out or --force")
         trainer = resume_run(args.resume, callbacks, steps=args.steps)
         run_dir = Path(args.resume)
     else:
@@ -181,6 +201,8 @@ class _ProgressBar:
         post = {"f+ - f-": f"{row['gap']:+.3f}", "acc": f"{row['accept']:.2f}", "|grad|": f"{row['grad_norm']:.2g}"}
         if "mcmc_grad_norm" in row:
             post["|∇x f|"] = f"{row['mcmc_grad_norm']:.2g}"
+        if "train_acc" in row:
+            post["train acc"] = f"{row['train_acc']:.2f}"
         self.bar.set_postfix(post, refresh=False)
 
     def close(self) -> None:
@@ -210,10 +232,8 @@ class _PlotRefresher:
 def _cmd_sample(args: argparse.Namespace) -> int:
     from .runs import draw_samples, open_run, write_samples
     run = open_run(args.run)
-    if args.klass is not None:
-        raise EBMError("--class needs a conditional model; this run is unconditional")
     x, frames, info = draw_samples(run, args.n, args.n_steps, args.method, args.step_size, args.seed,
-                                   args.start, args.trajectory)
+                                   args.start, args.trajectory, klass=args.klass)
     written = write_samples(run, x, Path(args.out), frames)
     print(f"wrote {', '.join(map(str, written))} ({args.n} samples, {info['n_steps']} steps, "
           f"acceptance {info['acceptance']:.2f})")
@@ -228,12 +248,14 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         print(json.dumps(res, indent=2))
         return 0
     for k, v in res.items():
-        if k == "ood":
-            for row in v:
-                print(f"{'ood ' + row['outlier']:<22} AUROC f: {row['auroc_log_density']:.3f}  "
-                      f"AUROC score norm: {row['auroc_score_norm']:.3f}")
-            continue
-        print(f"{k:<22} {v:.4f}" if isinstance(v, float) else f"{k:<22} {v}")
+        if k != "ood":
+            print(f"{k:<22} {v:.4f}" if isinstance(v, float) else f"{k:<22} {v}")
+    if "ood" in res:
+        print(f"\nOOD AUROC vs the {res['n_test']} test points (1 = separated, 0.5 = chance)")
+        print(f"{'outlier set':<22} {'n':>6}  {'f (high = in)':>13}  {'|grad f| (low = in)':>19}")
+        for row in res["ood"]:
+            print(f"{row['outlier']:<22} {row['n_out']:>6}  {row['auroc_log_density']:>13.3f}  "
+                  f"{row['auroc_score_norm']:>19.3f}")
     return 0
 
 
@@ -266,7 +288,7 @@ def _cmd_inpaint(args: argparse.Namespace) -> int:
     if run.is_vector:
         raise EBMError("inpaint needs a model trained on images")
     c, h, _ = run.data["event_shape"]
-    img = load_image_as_tensor(args.image, c, h)
+    img = load_image_as_tensor(args.image, c, h, resize=args.resize, convert=args.convert)
     from .data.scaling import Scaling
     x = Scaling.from_range(0.0, 255.0).to_model(img)   # a PNG's pixels are 0..255 whatever the data's scale
     g = torch.Generator().manual_seed(args.seed)

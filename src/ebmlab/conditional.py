@@ -150,3 +150,35 @@ class ClassConditional(DensityMethods, nn.Module):
     def inside(self, x: torch.Tensor) -> torch.Tensor:
         return self.parent.inside(x)
 
+
+
+class ChainClasses(DensityMethods, nn.Module):
+    """f(x_i) = f(x_i, y_i): a batch of chains, chain i sampling its own class ``labels[i]``.
+
+    What conditional training runs its negative chains on: set ``labels`` (LongTensor [B], on the
+    model's device) before each run of B chains. The labels are NOT range-checked here (that would
+    be a host sync per MCMC step); the trainer checks them once when the data is loaded.
+    Shares parameters with its parent (so samplers freeze them while sampling).
+    """
+
+    def __init__(self, parent: ConditionalEnergyModel) -> None:
+        super().__init__()
+        self.parent = parent
+        self.labels: torch.Tensor | None = None
+
+    @property
+    def bounds(self) -> torch.Tensor | None:
+        return self.parent.bounds
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.log_density(x)
+
+    def log_density(self, x: torch.Tensor) -> torch.Tensor:
+        """logits(x)[i, labels[i]], shape [B]."""
+        if self.labels is None or self.labels.shape != (x.shape[0],):
+            got = None if self.labels is None else tuple(self.labels.shape)
+            raise EBMError(f"ChainClasses needs one label per chain, shape ({x.shape[0]},); has {got}")
+        return self.parent.logits(x).gather(1, self.labels[:, None])[:, 0]
+
+    def inside(self, x: torch.Tensor) -> torch.Tensor:
+        return self.parent.inside(x)

@@ -19,6 +19,9 @@ SAMPLERS = ("mh-jump", "mh", "langevin", "mala", "hmc")
 NETS = ("auto", "mlp", "conv", "resnet")
 INITS = ("uniform", "data", "gaussian")
 ON_DIVERGENCE = ("stop", "rollback")
+# "cd": an unconditional EBM f(x); "conditional": f(x, y) = logits[y] trained by CD per class;
+# "jem": cross-entropy on the logits + alpha_cd * CD on f(x) = logsumexp_y logits (Grathwohl et al. 2019)
+OBJECTIVES = ("cd", "conditional", "jem")
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,10 @@ class RunConfig:
     adam_beta1: float = 0.9
     adam_beta2: float = 0.999
     l2: float = 0.0                      # energy-magnitude penalty on f(x+)^2 + f(x-)^2
+    # class labels (conditional EBMs and JEM): "builtin" (digits) or a .npy of integers, one per example
+    objective: str = "cd"
+    labels: str | None = None
+    alpha_cd: float = 1.0                # JEM: weight of the CD term against the cross-entropy
     # network
     net: str = "auto"
     hidden: int = 128
@@ -163,7 +170,7 @@ def _validate(c: RunConfig) -> None:
         v = getattr(c, name)
         need(0.0 <= v <= 1.0, f"{name} must be a probability in [0, 1], got {v}")
     need(0.0 < c.test_fraction < 1.0, f"test_fraction must be in (0, 1), got {c.test_fraction}")
-    for name in ("l2", "data_noise", "margin"):
+    for name in ("l2", "data_noise", "margin", "alpha_cd"):
         v = getattr(c, name)
         need(math.isfinite(v) and v >= 0, f"{name} must be >= 0, got {v}")
     for name in ("noise_scale", "grad_clip"):
@@ -172,5 +179,13 @@ def _validate(c: RunConfig) -> None:
     need(0.0 <= c.adam_beta1 < 1.0 and 0.0 <= c.adam_beta2 < 1.0, "Adam betas must be in [0, 1)")
     need(c.image_size is None or c.image_size > 0, f"image_size must be a positive integer, got {c.image_size}")
     for name, choices in (("negatives", NEGATIVES), ("sampler", SAMPLERS), ("net", NETS), ("init", INITS),
-                          ("on_divergence", ON_DIVERGENCE), ("lr_schedule", ("cosine", "constant"))):
+                          ("on_divergence", ON_DIVERGENCE), ("lr_schedule", ("cosine", "constant")),
+                          ("objective", OBJECTIVES)):
         need(getattr(c, name) in choices, f"{name} must be one of {', '.join(choices)}; got {getattr(c, name)!r}")
+    # labels and a labelled objective come together: silently ignoring labels, or training a
+    # conditional model without them, would both be surprises
+    need(c.objective == "cd" or c.labels is not None,
+         f"objective {c.objective!r} needs class labels: --labels builtin (for --data digits) or --labels FILE.npy")
+    need(c.objective != "cd" or c.labels is None,
+         "--labels needs a conditional objective: add --preset conditional or --preset jem")
+    need(c.labels is None or c.labels != "", "labels must be 'builtin' or the path of a .npy file, got ''")

@@ -4,7 +4,8 @@ The logits define p(x, y) ∝ exp(logit_y(x)), hence f(x) = logsumexp_y logit_y(
 softmax p(y | x). Training maximises log p(y | x) + log p(x): cross-entropy plus contrastive
 divergence on f, with negatives from short-run SGLD out of a replay buffer. The model object is
 ``ebmlab.conditional.ConditionalEnergyModel``; this module adds the loss, a small digits net and
-the paper's recipe.
+the paper's recipe. ``ebmlab train --preset jem --labels ...`` trains with it (``training.presets``
+takes its numbers from ``JEM_PRESET``; the trainer calls ``jem_loss``).
 """
 from __future__ import annotations
 

@@ -6,28 +6,32 @@ from torch import nn
 
 
 class MLP(nn.Module):
-    """x: [B, d] -> [B]. SiLU (Swish) hidden layers: smooth, so scores ∇x f are smooth too.
+    """x: [B, d] -> [B] (or logits [B, out] when ``out > 1``, for conditional models and JEM).
+    SiLU (Swish) hidden layers: smooth, so scores ∇x f are smooth too.
 
     Args:
         dim: input dimension d.
         hidden: width of each hidden layer.
         depth: number of hidden layers.
         spectral_norm: wrap each linear layer in spectral normalisation (bounds the Lipschitz constant).
+        out: output width; 1 gives f(x) [B], K gives K logits [B, K].
     """
 
-    def __init__(self, dim: int, hidden: int = 128, depth: int = 3, spectral_norm: bool = False) -> None:
+    def __init__(self, dim: int, hidden: int = 128, depth: int = 3, spectral_norm: bool = False,
+                 out: int = 1) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         width = dim
         for _ in range(depth):
             layers += [_linear(width, hidden, spectral_norm), nn.SiLU()]
             width = hidden
-        layers.append(_linear(width, 1, spectral_norm))
+        layers.append(_linear(width, out, spectral_norm))
         self.body = nn.Sequential(*layers)
-        self.dim, self.hidden, self.depth, self.spectral_norm = dim, hidden, depth, spectral_norm
+        self.dim, self.hidden, self.depth, self.spectral_norm, self.out = dim, hidden, depth, spectral_norm, out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body(x.reshape(x.shape[0], -1)).squeeze(-1)
+        y = self.body(x.reshape(x.shape[0], -1))
+        return y.squeeze(-1) if self.out == 1 else y
 
 
 def _linear(i: int, o: int, sn: bool) -> nn.Module:

@@ -68,14 +68,18 @@ def _component_path(run_dir: Path, spec: dict[str, Any]) -> Path:
 # ---------------------------------------------------------------------------- sampling
 def draw_samples(run: Run, n: int, n_steps: int | None = None, method: str | None = None,
                  step_size: float | None = None, seed: int = 0, start: str = "noise",
-                 trajectory_every: int | None = None) -> tuple[torch.Tensor, list[torch.Tensor], dict[str, float]]:
+                 trajectory_every: int | None = None,
+                 klass: int | None = None) -> tuple[torch.Tensor, list[torch.Tensor], dict[str, float]]:
     """n samples [n, *event] in the MODEL's scale, the chain every k steps, and diagnostics.
 
     Starts from the training recipe's noise (``start="noise"``) or from the replay buffer
     (``start="buffer"``). The kernel is the training kernel unless ``method`` is given.
+    ``klass``: for a conditional/JEM run, sample p(x | y = klass) (``for_class``); None samples
+    the model itself (for those runs the marginal f(x) = logsumexp_y logits).
     """
     if n <= 0:
         raise EBMError(f"--n must be a positive integer, got {n}")
+    target = run.model if klass is None else class_model(run, klass)
     cfg = run.config
     overrides: dict[str, Any] = {}
     if method is not None:
@@ -89,7 +93,7 @@ def draw_samples(run: Run, n: int, n_steps: int | None = None, method: str | Non
     if n_steps < 0:
         raise EBMError(f"--n-steps must be >= 0, got {n_steps}")
     g = torch.Generator().manual_seed(seed)
-    kernel = make_kernel(cfg, run.model, run.data)
+    kernel = make_kernel(cfg, target, run.data)
     if start == "buffer":
         x0 = _buffer_states(run, n, g)
     elif start == "noise":
@@ -111,6 +115,15 @@ def draw_samples(run: Run, n: int, n_steps: int | None = None, method: str | Non
     if diag_grad:
         info["grad_norm"] = float(sum(diag_grad) / n_steps)
     return x.detach(), frames, info
+
+
+def class_model(run: Run, klass: int) -> torch.nn.Module:
+    """The model of one class of a conditional/JEM run; EBMError for other runs or a bad class."""
+    from .conditional import ConditionalEnergyModel
+    if not isinstance(run.model, ConditionalEnergyModel):
+        raise EBMError(f"--class needs a conditional model (trained with --preset conditional or jem); "
+                       f"{run.path} is unconditional")
+    return run.model.for_class(klass)
 
 
 def _bad_method(method: str) -> str:
@@ -169,10 +182,14 @@ def _test_data(run: Run) -> torch.Tensor:
 
 # ---------------------------------------------------------------------------- evaluation
 def evaluate_run(run: Run, data: str | None = None, log_z_method: str | None = None, seed: int = 0,
-                 n_samples: int = 1000, ood: str | None = None) -> dict[str, Any]:
-    """Test NLL (exact by quadrature for d <= 3; AIS on request), sample quality and chain diagnostics."""
+                 n_samples: int = 1000, ood: str | list[str] | None = None) -> dict[str, Any]:
+    """Test NLL (exact by quadrature for d <= 3; AIS on request), sample quality and chain diagnostics.
+
+    ``ood``: outlier sets (built-in names or .npy paths, see ``ebmlab.evaluate.ood.outlier_sets``);
+    adds ``out["ood"]``, one row per set with the AUROC of f and of −‖∇x f‖ against the test set.
+    """
     from .data import toy2d
-    from .data.sources import load_data, validate_array
+    from .data.sources import load_data
     c = run.config
     if data is None:
         x_test = load_data(c.data, c.seed, c.n_test, c.test_fraction, c.image_size).test
@@ -183,6 +200,10 @@ def evaluate_run(run: Run, data: str | None = None, log_z_method: str | None = N
     if tuple(x_test.shape[1:]) != tuple(run.data["event_shape"]):
         raise EBMError(f"evaluation data has shape {tuple(x_test.shape[1:])} per point but the model was "
                        f"trained on {tuple(run.data['event_shape'])}")
+    ood_sets = None
+    if ood is not None:     # made and checked before the slow parts: a bad --ood fails at once
+        from .evaluate.ood import run_outlier_sets
+        ood_sets = run_outlier_sets(run, ood, x_test, seed)
     out: dict[str, Any] = {"run": str(run.path), "data": data_name, "n_test": int(x_test.shape[0])}
     dim = int(np.prod(run.data["event_shape"]))
     t0 = time.time()
@@ -226,16 +247,24 @@ def evaluate_run(run: Run, data: str | None = None, log_z_method: str | None = N
     out["sampler_acceptance"] = info["acceptance"]
     if "grad_norm" in info:
         out["sampler_grad_norm"] = info["grad_norm"]
+    if data is None and c.labels is not None and "composite" not in run.data:   # a conditional/JEM run
+        out["test_accuracy"] = classifier_accuracy(run)
     out.update(chain_diagnostics(run, seed))
-    if ood is not None:
+    if ood_sets is not None:
         from .evaluate.ood import ood_table
-        from .data.sources import _load_npy
-        x_out = validate_array(_load_npy(Path(ood)), ood)
-        if run.scaling is not None:
-            x_out = run.scaling.to_model(x_out)
-        out["ood"] = ood_table(run.model, x_test, {Path(ood).name: x_out})
+        out["ood"] = ood_table(run.model, x_test, ood_sets)
     out["seconds"] = time.time() - t0
     return out
+
+
+def classifier_accuracy(run: Run) -> float:
+    """Accuracy of p(y | x) = softmax(logits) on the run's labelled test split (conditional/JEM runs)."""
+    from .data.sources import load_data
+    c = run.config
+    ds = load_data(c.data, c.seed, c.n_test, c.test_fraction, c.image_size, c.labels)
+    with torch.no_grad():
+        pred = torch.cat([run.model.predict(xb) for xb in ds.test.split(1024)])
+    return float((pred == ds.y_test).double().mean())
 
 
 def chain_traces(run: Run, seed: int, n_chains: int = 8, n_steps: int = 400) -> dict[str, np.ndarray]:

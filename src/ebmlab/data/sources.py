@@ -18,13 +18,20 @@ TEST_SEED = 12345
 
 @dataclass
 class DataSet:
-    """train: [N, *event]; test: [M, *event]; ``describe`` is JSON-able and goes into data.json."""
+    """train: [N, *event]; test: [M, *event]; ``describe`` is JSON-able and goes into data.json.
+
+    Labelled data (conditional models, JEM) also has ``y_train`` [N] / ``y_test`` [M] (int64 in
+    0..n_classes-1), split with the same permutation as the points.
+    """
 
     train: torch.Tensor
     test: torch.Tensor
     kind: str                        # "vector" or "image"
     name: str
     describe: dict[str, Any] = field(default_factory=dict)
+    y_train: torch.Tensor | None = None
+    y_test: torch.Tensor | None = None
+    n_classes: int | None = None
 
     @property
     def event_shape(self) -> tuple[int, ...]:
@@ -32,25 +39,42 @@ class DataSet:
 
 
 def load_data(spec: str, seed: int = 0, n_test: int = 5000, test_fraction: float = 0.1,
-              image_size: int | None = None) -> DataSet:
-    """Resolve ``spec`` (a built-in name or a path) into a validated ``DataSet``."""
+              image_size: int | None = None, labels: str | None = None) -> DataSet:
+    """Resolve ``spec`` (a built-in name or a path) into a validated ``DataSet``.
+
+    ``labels``: None, ``"builtin"`` (digits: scikit-learn's targets, same stratified split as the
+    images) or a ``.npy`` of integer classes, one per row of a ``.npy`` data file (split with it).
+    """
     if not spec:
         raise EBMError("no data given; pass --data with a built-in set "
                        f"({', '.join(toy2d.NAMES)}, digits), a .npy file or an image folder")
     if spec in toy2d.NAMES:
+        if labels is not None:
+            raise EBMError(f"--labels works with --data digits or a .npy data file; the built-in set {spec!r} "
+                           "has no labels")
         train = toy2d.make(spec, 20000, torch.Generator().manual_seed(seed))
         test = toy2d.make(spec, n_test, torch.Generator().manual_seed(TEST_SEED))
         return DataSet(train, test, "vector", spec, {"builtin": spec})
     if spec == "digits":
-        from .images import load_digits_images
-        return _to_model_scale(DataSet(load_digits_images("train"), load_digits_images("test"), "image",
-                                       "digits", {"builtin": "digits"}), Scaling.from_range(0.0, 16.0))
+        from .images import load_digits_images, load_digits_labels
+        ds = DataSet(load_digits_images("train"), load_digits_images("test"), "image", "digits",
+                     {"builtin": "digits"})
+        if labels is not None:
+            if labels != "builtin":
+                raise EBMError("--data digits has its own labels: use --labels builtin")
+            ds.y_train, ds.y_test, ds.n_classes = load_digits_labels("train"), load_digits_labels("test"), 10
+        return _to_model_scale(ds, Scaling.from_range(0.0, 16.0))
     path = Path(spec)
     if path.suffix == ".npy":
-        ds = _split(validate_array(_load_npy(path), str(path)), str(path), seed, test_fraction)
+        x = validate_array(_load_npy(path), str(path))
+        y = read_labels(labels, x.shape[0]) if labels is not None else None
+        ds = _split(x, str(path), seed, test_fraction, y)
         return _to_model_scale(ds, Scaling.infer(ds.train)) if ds.kind == "image" else ds
     if path.is_dir():
         from .images import load_image_folder
+        if labels is not None:
+            raise EBMError("--labels is not supported for an image folder; save the images and their labels "
+                           "as .npy arrays (N, C, H, W) and (N,) and train on those")
         if image_size is None:
             raise EBMError("an image folder needs --image-size (for example 32 or 64)")
         x, report = load_image_folder(path, image_size)
@@ -110,11 +134,52 @@ def validate_array(x: np.ndarray | torch.Tensor, where: str) -> torch.Tensor:
     return torch.from_numpy(arr)
 
 
-def _split(x: torch.Tensor, name: str, seed: int, test_fraction: float) -> DataSet:
+def _split(x: torch.Tensor, name: str, seed: int, test_fraction: float, y: torch.Tensor | None = None) -> DataSet:
     n = x.shape[0]
     n_test = max(1, int(round(n * test_fraction)))
     if n - n_test < 2:     # one training point has no spread: standardisation and the support box break
         raise EBMError(f"{name}: too few points ({n}) to hold out a test set and train on at least 2")
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     kind = "vector" if x.ndim == 2 else "image"
-    return DataSet(x[perm[n_test:]], x[perm[:n_test]], kind, name, {"path": name})
+    ds = DataSet(x[perm[n_test:]], x[perm[:n_test]], kind, name, {"path": name})
+    if y is not None:
+        ds.y_train, ds.y_test, ds.n_classes = y[perm[n_test:]], y[perm[:n_test]], int(y.max()) + 1
+    return ds
+
+
+def read_labels(spec: str, n: int) -> torch.Tensor:
+    """Class labels from a ``.npy`` file: one integer >= 0 per data row (n of them) -> int64 [n].
+
+    Integer-valued floats (1.0, 2.0) are accepted; anything else is refused with one line.
+    """
+    if spec == "builtin":
+        raise EBMError("--labels builtin is only available for --data digits; give a .npy of integer labels")
+    path = Path(spec)
+    if path.suffix != ".npy":
+        raise EBMError(f"--labels must be 'builtin' or a .npy file of integer labels, got {spec!r}")
+    if not path.is_file():
+        raise EBMError(f"labels file {spec!r} does not exist")
+    arr = _load_npy(path)
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.ndim != 1:
+        raise EBMError(f"labels {spec!r}: need one integer per example, shape ({n},), got shape {arr.shape}")
+    if arr.shape[0] != n:
+        raise EBMError(f"labels {spec!r}: {arr.shape[0]} labels for {n} examples in the data; "
+                       "need exactly one label per example")
+    if arr.dtype.kind == "f":
+        with np.errstate(invalid="ignore"):
+            bad = ~np.isfinite(arr) | (arr != np.round(arr))
+        if bad.any():
+            i = int(np.nonzero(bad)[0][0])
+            raise EBMError(f"labels {spec!r}: labels must be integers (class numbers 0, 1, ...); "
+                           f"row {i} is {arr[i]!r}")
+    elif arr.dtype.kind not in "iu":
+        raise EBMError(f"labels {spec!r}: labels must be integers (class numbers 0, 1, ...), got dtype {arr.dtype}")
+    if arr.size and arr.min() < 0:
+        i = int(np.argmin(arr))
+        raise EBMError(f"labels {spec!r}: labels must be >= 0 (class numbers 0, 1, ...); row {i} is {arr[i]!r}")
+    if arr.size and arr.max() >= 100000:
+        raise EBMError(f"labels {spec!r}: a label of {arr.max()!r} means over 100000 classes; "
+                       "number the classes 0, 1, ..., K-1")
+    return torch.from_numpy(arr.astype(np.int64))

@@ -16,7 +16,7 @@ import torch
 from ..build import build_model, check_data_description, describe_vector_data
 from ..checkpoint import read_json
 from ..config import RunConfig
-from ..data.sources import DataSet, load_data, validate_array
+from ..data.sources import DataSet, load_data, read_labels, validate_array
 from ..errors import EBMError
 from ..model import EnergyModel
 from .presets import resolve_config
@@ -34,12 +34,20 @@ def describe_data(dataset: DataSet, config: RunConfig) -> dict[str, Any]:
     desc["name"] = dataset.name
     desc["source"] = {k: v for k, v in dataset.describe.items() if k != "scaling"}
     desc["source"]["train_sha256"] = data_fingerprint(dataset)
+    if dataset.y_train is not None:
+        desc["n_classes"] = dataset.n_classes
+        desc["source"]["labels"] = config.labels
     return desc
 
 
 def data_fingerprint(dataset: DataSet) -> str:
-    """sha256 of the training tensor: --resume refuses data that changed since the run started."""
-    return hashlib.sha256(dataset.train.detach().cpu().float().contiguous().numpy().tobytes()).hexdigest()
+    """sha256 of the training tensor (and its labels, if any): --resume refuses data that changed
+    since the run started."""
+    h = hashlib.sha256(dataset.train.detach().cpu().float().contiguous().numpy().tobytes())
+    if dataset.y_train is not None:
+        h.update(b"labels")
+        h.update(dataset.y_train.cpu().long().contiguous().numpy().tobytes())
+    return h.hexdigest()
 
 
 def dataset_from(data: str | np.ndarray | torch.Tensor, config: RunConfig) -> DataSet:
@@ -49,9 +57,13 @@ def dataset_from(data: str | np.ndarray | torch.Tensor, config: RunConfig) -> Da
         if x.shape[0] - n_test < 2:
             raise EBMError(f"array: too few points ({x.shape[0]}) to hold out a test set and train on at least 2")
         perm = torch.randperm(x.shape[0], generator=torch.Generator().manual_seed(config.seed))
-        return DataSet(x[perm[n_test:]], x[perm[:n_test]], "vector" if x.ndim == 2 else "image", "array",
-                       {"path": "<array>"})
-    return load_data(str(data), config.seed, config.n_test, config.test_fraction, config.image_size)
+        ds = DataSet(x[perm[n_test:]], x[perm[:n_test]], "vector" if x.ndim == 2 else "image", "array",
+                     {"path": "<array>"})
+        if config.labels is not None:
+            y = read_labels(config.labels, x.shape[0])
+            ds.y_train, ds.y_test, ds.n_classes = y[perm[n_test:]], y[perm[:n_test]], int(y.max()) + 1
+        return ds
+    return load_data(str(data), config.seed, config.n_test, config.test_fraction, config.image_size, config.labels)
 
 
 def prepare_run_dir(out: Path, force: bool) -> None:
@@ -76,6 +88,9 @@ def start_run(data: str | np.ndarray | torch.Tensor, out: str | Path | None = No
     spec = data if isinstance(data, str) else "<array>"
     if isinstance(data, str) and Path(data).exists():
         spec = str(Path(data).resolve())      # so --resume works from any working directory
+    lab = overrides.get("labels")
+    if isinstance(lab, str) and lab not in ("", "builtin") and Path(lab).exists():
+        overrides["labels"] = str(Path(overrides["labels"]).resolve())
     if config is None:
         first = resolve_config(spec, overrides)            # validates flags before any data is read
         dataset = dataset_from(spec if isinstance(data, str) else data, first)

@@ -14,6 +14,22 @@
   noise (which is what ``sample`` starts from), 60 steps, larger lr, 1750 steps (~10 min of one CPU
   core). 60 rather than 40 chain steps: 40-step models over-sharpen when ``sample`` runs its default
   100 steps (FD ratio 14.5 vs 5.8 at 300 CPU-s; benchmarks/results/digits.md).
+- ``conditional`` (needs labels): the class-conditional EBM f(x, y) = logits[y] trained by CD per
+  class — positives (x, y) from the data, negatives from chains on f(., y) with the batch's labels
+  (each chain samples its own class). On images: the ``digits`` sampler and optimiser numbers
+  (short-run from uniform noise, 60 steps of step 1, noise 0.01); 1250 steps rather than 1750, because
+  its network (``jem.DigitsClassifier``, width 16) makes a step ~1.5x dearer (0.48 vs 0.32 CPU-s),
+  so both take ~10 min of one core.
+- ``jem`` (needs labels): Grathwohl et al. 2019 — cross-entropy + alpha_cd * CD on the marginal
+  f(x) = logsumexp_y logits, negatives from the marginal by a replay buffer; every number from
+  ``jem.JEM_PRESET`` (20 SGLD steps of step 1, noise 0.01, buffer 10 000, 5 % re-init, Adam 1e-4,
+  1000 warm-up steps, batch 64, data noise 0.03). ebmlab's changes for 8x8 digits on a 2-core CPU:
+  the network (a width-16 ``DigitsClassifier`` instead of a WRN-28-10: build.py says why) and the
+  length, ``steps`` = 5000 (~0.12 CPU-s a step, ~10 min of one core; JEM trains 150 CIFAR epochs on
+  a GPU). The paper's lr 1e-4 and 1000-step warm-up were kept: test accuracy 0.85 after 1000 steps.
+- On vector data ``conditional`` and ``jem`` keep the data's own vector recipe (``2d`` or
+  ``vector``: the image numbers — step 1 on pixels in [-1, 1] — mean nothing there) and change only
+  the objective.
 """
 from __future__ import annotations
 
@@ -21,6 +37,7 @@ from typing import Any
 
 from ..config import RunConfig
 from ..errors import EBMError
+from ..jem import JEM_PRESET
 
 PRESETS: dict[str, dict[str, Any]] = {
     "2d": {},   # the RunConfig defaults are the 2-D recipe
@@ -36,6 +53,15 @@ PRESETS: dict[str, dict[str, Any]] = {
                    data_noise=0.03, lr=1e-3, adam_beta1=0.5, lr_schedule="constant", init="uniform",
                    batch_size=128, steps=1750, l2=0.0, checkpoint_every=250, plot_every=250),
 }
+PRESETS["conditional"] = {**PRESETS["digits"], "objective": "conditional", "steps": 1250}
+PRESETS["jem"] = dict(
+    objective="jem", negatives="persistent", sampler=JEM_PRESET["sampler"], mcmc_steps=JEM_PRESET["n_steps"],
+    step_size=JEM_PRESET["step_size"], noise_scale=JEM_PRESET["noise_scale"],
+    buffer_size=JEM_PRESET["buffer_size"], reinit_prob=JEM_PRESET["reinit_prob"], init=JEM_PRESET["init"],
+    lr=JEM_PRESET["lr"], lr_schedule="constant", warmup_steps=JEM_PRESET["warmup_iters"],
+    batch_size=JEM_PRESET["batch_size"], data_noise=JEM_PRESET["data_noise"], alpha_cd=JEM_PRESET["alpha_cd"],
+    l2=0.0, steps=5000, checkpoint_every=250, plot_every=500)
+LABELLED_PRESETS = ("conditional", "jem")
 
 
 def auto_preset(kind: str | None, dim: int | None, data_spec: str) -> str:
@@ -57,7 +83,12 @@ def resolve_config(data_spec: str, overrides: dict[str, Any], dataset=None) -> R
     if name is not None:
         if name not in PRESETS:
             raise EBMError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
-        values.update(PRESETS[name])
+        if name in LABELLED_PRESETS and dataset is not None and dataset.kind == "vector":
+            # vectors: the data's own recipe, only the objective changes (see the module docstring)
+            values.update(PRESETS[auto_preset("vector", dataset.train.shape[1], data_spec)])
+            values["objective"] = name
+        else:
+            values.update(PRESETS[name])
     values.update(overrides)
     values["data"] = data_spec
     return RunConfig.from_dict({**values, "preset": name})

@@ -6,6 +6,15 @@ One optimiser step (the lecture's "Training on Energy-based model"):
      data (CD-k), advanced ``mcmc_steps`` steps of the configured kernel — detached;
   3. θ  <- θ + η ∇θ (f(x+) - f(x-))  (Adam on the ``cd_loss``).
 
+Labelled runs (``config.objective``) train a ``ConditionalEnergyModel`` (logits [B, K]):
+  - "conditional": x+ comes with its labels y+; the chains run on f(., y+) (``ChainClasses``: chain
+    i samples class y+_i); loss = mean f(x-, y+) - mean f(x+, y+) (+ l2), i.e. ``cd_loss`` per class;
+  - "jem": chains on the marginal f(x) = logsumexp_y logits; loss = CE(logits(x+), y+) + alpha_cd * CD
+    (``jem.jem_loss``).
+Labels are drawn with the images (same permutation, same data generator), so the data order, and
+hence resume, stays exact. Both log the batch's cross-entropy and accuracy (``train_ce``,
+``train_acc``) next to the CD statistics.
+
 Reproducibility: all randomness of the loop comes from two ``torch.Generator`` s (data order on the
 CPU, chains on the model's device) whose states are checkpointed with the model, optimiser,
 scheduler, buffer and data position, so a resumed run continues bit-for-bit. Nothing uses the
@@ -26,6 +35,7 @@ from typing import Any, Protocol
 import torch
 
 from ..checkpoint import FORMAT_VERSION, atomic_write_text, latest_checkpoint, load_checkpoint, save_checkpoint
+from ..conditional import ChainClasses, ConditionalEnergyModel, _logsumexp_safe
 from ..config import RunConfig
 from ..data.sources import DataSet
 from ..errors import EBMError
@@ -61,7 +71,8 @@ class Trainer:
         config: the run's hyper-parameters.
         dataset: train/test tensors.
         data_desc: the JSON description stored as data.json (support box, scaling...).
-        model: the EnergyModel to train (freshly built or loaded).
+        model: the EnergyModel to train (freshly built or loaded); a ConditionalEnergyModel for
+            ``config.objective`` "conditional" or "jem", with ``dataset.y_train`` holding the labels.
         run_dir: where checkpoints and logs go; None trains in memory only.
         callbacks: objects with any of the ``Callback`` methods.
     """
@@ -74,6 +85,7 @@ class Trainer:
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.callbacks = list(callbacks)
         self.x_train = dataset.train.to(self.device)
+        self.y_train = self._check_labels(config, dataset, self.model)
         self.step = 0
         self.rollbacks = 0
         self.lr_scale = 1.0
@@ -87,12 +99,28 @@ class Trainer:
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr,
                                           betas=(config.adam_beta1, config.adam_beta2))
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
-        self.kernel = make_kernel(config, self.model, data_desc)
+        # conditional: each negative chain samples the class of its positive (labels set per step)
+        self.chain_target = ChainClasses(self.model) if config.objective == "conditional" else self.model
+        self.kernel = make_kernel(config, self.chain_target, data_desc)
         self.init_fn = make_init_fn(data_desc, config.init, self.x_train, self.device)
         self.buffer = (ReplayBuffer(config.buffer_size, self.init_fn, config.reinit_prob, self.gen_mcmc)
                        if config.negatives == "persistent" else None)
         self._perm = torch.randperm(self.x_train.shape[0], generator=self.gen_data)
         self._pos = 0
+
+    def _check_labels(self, config: RunConfig, dataset: DataSet, model: Any) -> torch.Tensor | None:
+        """The training labels on the device, checked once here (never per step)."""
+        if config.objective == "cd":
+            return None
+        if dataset.y_train is None:
+            raise EBMError(f"objective {config.objective!r} needs labelled data (labels = 'builtin' or a .npy)")
+        if not isinstance(model, ConditionalEnergyModel):
+            raise EBMError(f"objective {config.objective!r} needs a ConditionalEnergyModel, got {type(model).__name__}")
+        y = dataset.y_train
+        if y.shape != (dataset.train.shape[0],) or y.dtype != torch.int64:
+            raise EBMError(f"training labels must be int64 [N={dataset.train.shape[0]}], got {y.dtype} {tuple(y.shape)}")
+        model.check_class(y)
+        return y.to(self.device)
 
     # ----------------------------------------------------------------- randomness and schedule
     def _seed_generators(self, seed: int) -> None:
@@ -108,20 +136,21 @@ class Trainer:
         t = min(step, c.steps) / c.steps
         return warm * (c.lr_min_factor + (1 - c.lr_min_factor) * 0.5 * (1 + math.cos(math.pi * t)))
 
-    def _next_batch(self) -> torch.Tensor:
+    def _next_batch(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(x [b, *event], labels [b] or None): the next slice of the epoch's permutation."""
         n, b = self.x_train.shape[0], min(self.config.batch_size, self.x_train.shape[0])
         if self._pos + b > n:
             self._perm = torch.randperm(n, generator=self.gen_data)
             self._pos = 0
         idx = self._perm[self._pos:self._pos + b].to(self.device)
         self._pos += b
-        return self.x_train[idx]
+        return self.x_train[idx], (self.y_train[idx] if self.y_train is not None else None)
 
     # ----------------------------------------------------------------- one step
     def train_step(self) -> dict[str, torch.Tensor]:
         """One CD step; returns detached on-device stats. Raises DivergenceError before a bad update."""
         c = self.config
-        x_pos = self._next_batch()
+        x_pos, y_pos = self._next_batch()
         if c.data_noise:
             x_pos = x_pos + c.data_noise * torch.randn(x_pos.shape, generator=self.gen_mcmc, device=self.device)
         n_neg = x_pos.shape[0]
@@ -131,12 +160,15 @@ class Trainer:
             x0 = x_pos
         else:
             x0 = self.init_fn(n_neg, self.gen_mcmc)
+        if c.objective == "conditional":
+            self.chain_target.labels = y_pos
         x_neg, diag = run_chains(self.kernel, x0, c.mcmc_steps, self.gen_mcmc)
         if self.buffer is not None:
             self.buffer.update(idx, x_neg)
-        f_pos = self.model.log_density(x_pos)
-        f_neg = self.model.log_density(x_neg.detach())
-        loss, stats = cd_loss(f_pos, f_neg, c.l2)
+        if c.objective == "cd":
+            loss, stats = cd_loss(self.model.log_density(x_pos), self.model.log_density(x_neg.detach()), c.l2)
+        else:
+            loss, stats = self._labelled_loss(x_pos, y_pos, x_neg.detach())
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), float("inf"))
@@ -152,6 +184,27 @@ class Trainer:
         self.optimizer.step()
         self.scheduler.step()
         return stats
+
+    def _labelled_loss(self, x_pos: torch.Tensor, y_pos: torch.Tensor,
+                       x_neg: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Conditional CD or JEM's hybrid loss; stats as ``cd_loss``'s plus train_ce / train_acc."""
+        c = self.config
+        logits_pos = self.model.logits(x_pos)
+        if c.objective == "conditional":
+            f_pos = logits_pos.gather(1, y_pos[:, None])[:, 0]
+            f_neg = self.model.logits(x_neg).gather(1, y_pos[:, None])[:, 0]
+            loss, stats = cd_loss(f_pos, f_neg, c.l2)
+            with torch.no_grad():
+                stats["train_ce"] = torch.nn.functional.cross_entropy(logits_pos, y_pos)
+                stats["train_acc"] = (logits_pos.argmax(1) == y_pos).float().mean()
+            return loss, stats
+        from ..jem import jem_loss
+        f_pos = _logsumexp_safe(logits_pos)           # the marginal f(x), as model.log_density(x)
+        f_neg = self.model.log_density(x_neg)
+        loss, js = jem_loss(logits_pos, y_pos, f_pos, f_neg, c.alpha_cd, c.l2)
+        stats = {"f_pos": js["f_pos"], "f_neg": js["f_neg"], "gap": -js["cd"], "train_ce": js["ce"],
+                 "train_acc": js["acc"]}
+        return loss, stats
 
     # ----------------------------------------------------------------- the loop
     def fit(self) -> TrainResult:
