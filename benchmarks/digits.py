@@ -88,6 +88,7 @@ class CpuClock:
 # ----------------------------------------------------------------------------- the rows
 class EbmlabRow:
     def __init__(self, spec: str, seed: int) -> None:
+        from ebmlab.runs import default_sample_steps
         from ebmlab.training.api import start_run
         preset, *kv = spec.split(":", 1)[1].split("+")
         overrides = {}
@@ -104,7 +105,7 @@ class EbmlabRow:
                        f"clip {cfg.grad_clip}, lr {cfg.lr:g} b1 {cfg.adam_beta1:g}, batch {cfg.batch_size}, "
                        f"l2 {cfg.l2:g}, data noise {cfg.data_noise:g}, SN {cfg.spectral_norm}")
         self.persistent = self.trainer.buffer is not None
-        self.sample_steps = 100                                         # `ebmlab sample` default
+        self.sample_steps = default_sample_steps(cfg, is_vector=False)  # `ebmlab sample`'s default
         self.train_k = cfg.mcmc_steps
 
     def step(self) -> None:

@@ -83,3 +83,17 @@ def test_inpaint_error_suggests_a_flag_that_exists_and_works(run_dir, tmp_path, 
     assert main(["inpaint", str(run_dir), "--image", str(img), fix, "--n-steps", "2"]) == 0
     with Image.open(tmp_path / "odd-inpaint.png") as im:
         assert im.mode == "L"                                  # the digits model's one channel
+
+
+def test_sample_default_length_is_the_training_chain_length_for_short_run(run_dir, tmp_path, capsys):
+    # a short-run model is a K-step generator: sampling it longer over-saturates (benchmarks/results/digits.md)
+    assert main(["sample", str(run_dir), "--n", "4", "--out", str(tmp_path / "k.npy")]) == 0
+    assert "(4 samples, 3 steps," in capsys.readouterr().out       # TINY trains with --mcmc-steps 3
+
+
+def test_sample_default_length_for_persistent_and_vector_runs():
+    from ebmlab.config import RunConfig
+    from ebmlab.runs import default_sample_steps
+    assert default_sample_steps(RunConfig(negatives="persistent", mcmc_steps=60), is_vector=False) == 100
+    assert default_sample_steps(RunConfig(mcmc_steps=20), is_vector=True) == 200
+    assert default_sample_steps(RunConfig(mcmc_steps=30), is_vector=True) == 300

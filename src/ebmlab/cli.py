@@ -75,7 +75,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--n", type=_positive_int, default=64)
     s.add_argument("--out", required=True, help="FILE.npy (data scale) or FILE.png")
     s.add_argument("--method", choices=["mh-jump", "mh", "langevin", "mala", "hmc"])
-    s.add_argument("--n-steps", type=int)
+    s.add_argument("--n-steps", type=int, help="chain length (default: K, the training chain length, for short-run "
+                   "models, which are trained as K-step generators; 100 for persistent image models; "
+                   "max(200, 10 K) for vector data)")
     s.add_argument("--step-size", type=float)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--from", dest="start", choices=["noise", "buffer"], default="noise")
@@ -102,10 +104,23 @@ def _parser() -> argparse.ArgumentParser:
     pl.add_argument("run")
     pl.add_argument("--seed", type=int, default=0)
 
-    c = sub.add_parser("compose", help="combine trained models into a new run directory")
-    c.add_argument("runs", nargs="+")
-    c.add_argument("--op", choices=["and", "or", "not"], required=True)
+    c = sub.add_parser(
+        "compose", help="combine trained models into a new run directory",
+        description="Write a composite run directory (sample, eval, plot and ebmlab.load take it like any run). "
+                    "and: f = sum_i w_i f_i (product of experts); or: f = log sum_i pi_i exp(f_i) (mixture, "
+                    "pi = weights / sum); not (two models A B): f = w_a f_A - alpha f_B (A and not B); "
+                    "--temperature T: f / T.",
+        epilog="Examples: ebmlab compose runs/cond:3 runs/cond:8 --op and --out runs/3and8;  "
+               "ebmlab compose runs/cond:1 runs/cond:7 --op not --weights 1,0.5 --out runs/1not7;  "
+               "ebmlab compose runs/cond:3 --temperature 0.5 --out runs/3cold")
+    c.add_argument("runs", nargs="+", metavar="RUN[:CLASS]",
+                   help="run directories; RUN:CLASS is class CLASS of a conditional or JEM run, f(x) = logits[CLASS] "
+                        "(a path that exists is always read as a run directory, even if it ends in ':N')")
+    c.add_argument("--op", choices=["and", "or", "not"],
+                   help="how to combine the models (needed for two or more; with one model it may be left out)")
     c.add_argument("--weights", help="comma-separated, one per model (for 'not': alpha or w_a,alpha)")
+    c.add_argument("--temperature", type=float, metavar="T",
+                   help="divide the composite's f by T > 0 (T < 1 sharpens, T > 1 flattens)")
     c.add_argument("--out", required=True)
     c.add_argument("--force", action="store_true")
 
@@ -274,7 +289,7 @@ def _cmd_compose(args: argparse.Namespace) -> int:
             weights = [float(w) for w in args.weights.split(",")]
         except ValueError:
             raise EBMError(f"--weights must be comma-separated numbers, got {args.weights!r}") from None
-    out = compose_runs(args.runs, args.op, weights, Path(args.out), args.force)
+    out = compose_runs(args.runs, args.op, weights, Path(args.out), args.force, temperature=args.temperature)
     print(f"wrote composite run {out}")
     return 0
 

@@ -89,7 +89,7 @@ def draw_samples(run: Run, n: int, n_steps: int | None = None, method: str | Non
         overrides["step_size"] = step_size
     cfg = cfg.replace(**overrides) if overrides else cfg
     if n_steps is None:
-        n_steps = 100 if not run.is_vector else max(200, cfg.mcmc_steps * 10)
+        n_steps = default_sample_steps(cfg, run.is_vector)
     if n_steps < 0:
         raise EBMError(f"--n-steps must be >= 0, got {n_steps}")
     g = torch.Generator().manual_seed(seed)
@@ -124,6 +124,20 @@ def class_model(run: Run, klass: int) -> torch.nn.Module:
         raise EBMError(f"--class needs a conditional model (trained with --preset conditional or jem); "
                        f"{run.path} is unconditional")
     return run.model.for_class(klass)
+
+
+def default_sample_steps(cfg: RunConfig, is_vector: bool) -> int:
+    """How many steps ``sample`` runs when the user does not say.
+
+    Short-run models: exactly the training chain length K. Such a model is trained as a K-step
+    generator from noise (Nijkamp et al. 2019), not as a sampler that converges; running its
+    chains longer drifts past the samples it was trained on and over-saturates them (digits FD
+    ratio 3.98 at K = 20 against 61 at 100 steps, benchmarks/results/digits.md). Persistent image
+    models: 100 steps. Vector data: long chains (max(200, 10 K)), which the jump/MH kernels need to mix.
+    """
+    if is_vector:
+        return max(200, cfg.mcmc_steps * 10)
+    return cfg.mcmc_steps if cfg.negatives == "short-run" else 100
 
 
 def _bad_method(method: str) -> str:
@@ -320,11 +334,59 @@ def plot_run(run: Run, seed: int = 0) -> list[Path]:
 
 
 # ---------------------------------------------------------------------------- composition
-def compose_runs(sources: list[str], op: str, weights: list[float] | None, out: Path, force: bool = False) -> Path:
-    """Write a composite run directory C that sample/eval/plot accept like any other."""
-    from .compose import compose
+def parse_component(text: str) -> tuple[str, int | None]:
+    """A compose component: ``RUN`` (a run directory) or ``RUN:CLASS`` (class CLASS of a conditional run).
+
+    A path that exists is always a run directory, so a directory whose name ends in ``:3`` is still
+    read as itself; otherwise a trailing ``:INTEGER`` names a class.
+    """
+    if Path(text).exists():
+        return text, None
+    head, sep, tail = text.rpartition(":")
+    if sep and head:
+        try:
+            return head, int(tail)
+        except ValueError:
+            if Path(head).exists():
+                raise EBMError(f"{text!r}: the class after ':' must be an integer (RUN:CLASS, e.g. {head}:3)") from None
+    return text, None
+
+
+def compose_runs(sources: list[str], op: str | None, weights: list[float] | None, out: Path, force: bool = False,
+                 temperature: float | None = None) -> Path:
+    """Write a composite run directory C that sample/eval/plot/``ebmlab.load`` accept like any other.
+
+    ``sources``: run directories, or ``RUN:CLASS`` for class CLASS of a conditional/JEM run (its
+    ``for_class`` view, f(x) = logits[CLASS]). ``op``: and / or / not (None: one component only,
+    used as it is). ``temperature``: divide the result's f by T > 0. Everything is checked before
+    ``out`` is created.
+    """
+    from .compose import Temperature, class_spec, class_view, compose
     from .training.api import prepare_run_dir
-    runs = [open_run(s) for s in sources]
+    if temperature is not None and not (math.isfinite(temperature) and temperature > 0):
+        raise EBMError(f"--temperature must be a finite number > 0, got {temperature}")
+    if op is None:
+        if len(sources) != 1:
+            raise EBMError(f"give --op and, or or not to combine {len(sources)} models")
+        if weights is not None:
+            raise EBMError("--weights needs --op")
+    parsed = [parse_component(s) for s in sources]
+    if op is None and parsed[0][1] is None and temperature is None:
+        raise EBMError("nothing to compose: give --op with two or more models, --temperature T, or a class RUN:CLASS")
+    opened: dict[str, Run] = {}
+    runs, models, specs = [], [], []
+    for text, (path, klass) in zip(sources, parsed):
+        key = str(Path(path).resolve())
+        if key not in opened:
+            opened[key] = open_run(path)
+        r = opened[key]
+        runs.append(r)
+        if klass is None:
+            models.append(r.model)
+            specs.append(key)
+        else:
+            models.append(class_view(r.model, klass, name=path))
+            specs.append(class_spec(key, klass))
     first = runs[0]
     for r in runs[1:]:
         if r.data["event_shape"] != first.data["event_shape"]:
@@ -332,10 +394,16 @@ def compose_runs(sources: list[str], op: str, weights: list[float] | None, out: 
                            f"(shape {first.data['event_shape']}): data shapes differ")
         if r.data.get("scaling") != first.data.get("scaling"):
             raise EBMError(f"cannot compose {r.path} with {first.path}: their data scales differ")
-    model = compose(op, [r.model for r in runs], weights)
-    abs_sources = [str(Path(s).resolve()) for s in sources]
-    spec = model.to_spec(abs_sources)
+    if op is None:
+        model, spec = models[0], specs[0]
+    else:
+        model = compose(op, models, weights)
+        spec = model.to_spec(specs)
+    if temperature is not None:
+        spec = Temperature(model, temperature).to_spec([spec])
     out = Path(out)
+    if any(out.resolve() == Path(k) or out.resolve() in Path(k).parents for k in opened):
+        raise EBMError(f"--out {str(out)!r} is one of the runs being composed (or holds one); choose a new directory")
     prepare_run_dir(out, force)
     atomic_write_text(out / "data.json", json.dumps({"format_version": FORMAT_VERSION, "kind": "composite",
                                                      "spec": spec}, indent=2))
