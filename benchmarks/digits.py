@@ -54,8 +54,10 @@ UVA = dict(steps=60, step_size=10.0, noise=0.005, grad_clamp=0.03, alpha=0.1, bu
 
 # ----------------------------------------------------------------------------- shared pieces
 def digits() -> tuple[torch.Tensor, torch.Tensor]:
-    from ebmlab.data.images import load_digits_images
-    return load_digits_images("train", model_scale=True), load_digits_images("test", model_scale=True)
+    """(train, test) in the model scale [-1, 1], float32: ``--data digits`` as the trainer sees it."""
+    from ebmlab.data.sources import load_data
+    ds = load_data("digits")                  # stored as uint8 0..16
+    return ds.to_model(ds.train), ds.to_model(ds.test)
 
 
 def make_net(seed: int) -> torch.nn.Module:
@@ -87,7 +89,7 @@ class CpuClock:
 
 # ----------------------------------------------------------------------------- the rows
 class EbmlabRow:
-    def __init__(self, spec: str, seed: int) -> None:
+    def __init__(self, spec: str, seed: int, workdir: Path) -> None:
         from ebmlab.runs import default_sample_steps
         from ebmlab.training.api import start_run
         preset, *kv = spec.split(":", 1)[1].split("+")
@@ -96,7 +98,9 @@ class EbmlabRow:
             k, v = item.split("=", 1)
             overrides[k] = json.loads(v) if v[:1].isdigit() or v[:1] in "-[{tfn" else v
         torch.manual_seed(seed)
-        self.trainer, self.model = start_run("digits", None, preset=preset, steps=10 ** 8, seed=seed, **overrides)
+        # a real run directory (checkpointed at every evaluation), reusable by `ebmlab sample/eval`
+        self.trainer, self.model = start_run("digits", workdir / "runs" / safe(spec), force=True, preset=preset,
+                                             steps=10 ** 8, seed=seed, **overrides)
         if not self.trainer.config.spectral_norm:   # start_run seeds the init: same weights as make_net(seed)
             ref = make_net(seed).state_dict()
             assert all(torch.equal(v, ref[k]) for k, v in self.model.net.state_dict().items())
@@ -111,6 +115,9 @@ class EbmlabRow:
     def step(self) -> None:
         self.trainer.train_step()
         self.trainer.step += 1
+
+    def save(self) -> None:
+        self.trainer.save()
 
     @property
     def steps(self) -> int:
@@ -247,9 +254,11 @@ class HandUvaRow:
         return torch.cat([self.examples[i] for i in idx.tolist()])
 
 
-def make_row(spec: str, seed: int):
+def make_row(spec: str, seed: int, workdir: Path):
     kind = spec.split(":", 1)[0]
-    return {"ebmlab": EbmlabRow, "ebmkit": EbmkitRow, "hand": HandUvaRow}[kind](spec, seed)
+    if kind == "ebmlab":
+        return EbmlabRow(spec, seed, workdir)
+    return {"ebmkit": EbmkitRow, "hand": HandUvaRow}[kind](spec, seed)
 
 
 # ----------------------------------------------------------------------------- one row (worker process)
@@ -260,7 +269,7 @@ def run_worker(spec: str, budget: float, seed: int, workdir: Path) -> None:
     n = len(x_train)
     fd_ratio(x_train[:64], x_train, x_test)            # train the feature net now, outside the budget
     tag = safe(spec)
-    row = make_row(spec, seed)
+    row = make_row(spec, seed, workdir)
     out = {"row": spec, "recipe": row.recipe, "budget_cpu_s": budget, "checkpoints": [], "status": "running"}
     clock = CpuClock()
     wall0 = time.time()
@@ -272,6 +281,8 @@ def run_worker(spec: str, budget: float, seed: int, workdir: Path) -> None:
                 row.step()
             clock.stop()
             ck = {"cpu_s": round(clock.used, 1), "steps": row.steps, "wall_s": round(time.time() - wall0, 1)}
+            if hasattr(row, "save"):
+                row.save()
             t_eval = time.process_time()
             x = row.sample_noise(n, row.sample_steps, seed=1000)
             ck["noise_steps"] = row.sample_steps

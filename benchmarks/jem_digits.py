@@ -89,7 +89,10 @@ def run_worker(row: str, budget: float, seed: int, workdir: Path, fractions: tup
     n = len(x_train)
     fd_ratio(x_train[:64], x_train, x_test)           # train the feature net now, outside the budget
     labels = {"labels": "builtin"} if row in LABELLED else {}
-    trainer, model = start_run("digits", None, preset=row, steps=10 ** 8, seed=seed, **labels)
+    # a real run directory (checkpointed at every evaluation) so the trained models can be reused by
+    # `ebmlab sample/eval/compose`, benchmarks/ood_digits.py and benchmarks/compose_digits.py
+    trainer, model = start_run("digits", workdir / "runs" / row, force=True, preset=row, steps=10 ** 8,
+                               seed=seed, **labels)
     cfg = trainer.config
     out = {"row": row, "budget_cpu_s": budget, "checkpoints": [], "status": "running",
            "recipe": (f"{cfg.objective} objective, {type(model.net).__name__}, {cfg.negatives} "
@@ -109,6 +112,7 @@ def run_worker(row: str, budget: float, seed: int, workdir: Path, fractions: tup
                 trainer.step += 1
             clock.stop()
             ck = {"cpu_s": round(clock.used, 1), "steps": trainer.step, "wall_s": round(time.time() - wall0, 1)}
+            trainer.save()
             t_eval = time.process_time()
             x = sample_noise(trainer, n, SAMPLE_SEED)
             ck["fd_noise"] = fd_ratio(x, x_train, x_test)["ratio"]
