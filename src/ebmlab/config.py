@@ -22,6 +22,8 @@ ON_DIVERGENCE = ("stop", "rollback")
 # "cd": an unconditional EBM f(x); "conditional": f(x, y) = logits[y] trained by CD per class;
 # "jem": cross-entropy on the logits + alpha_cd * CD on f(x) = logsumexp_y logits (Grathwohl et al. 2019)
 OBJECTIVES = ("cd", "conditional", "jem")
+# network precision in training (autocast); chain states, weights and checkpoints stay float32
+PRECISIONS = ("fp32", "bf16", "fp16")
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,7 @@ class RunConfig:
     plot_every: int = 500
     keep_checkpoints: int = 2
     device: str = "cpu"
+    precision: str = "fp32"              # "bf16"/"fp16": the network runs under autocast (training only)
     # divergence guard
     on_divergence: str = "stop"
     max_rollbacks: int = 3
@@ -180,8 +183,10 @@ def _validate(c: RunConfig) -> None:
     need(c.image_size is None or c.image_size > 0, f"image_size must be a positive integer, got {c.image_size}")
     for name, choices in (("negatives", NEGATIVES), ("sampler", SAMPLERS), ("net", NETS), ("init", INITS),
                           ("on_divergence", ON_DIVERGENCE), ("lr_schedule", ("cosine", "constant")),
-                          ("objective", OBJECTIVES)):
+                          ("objective", OBJECTIVES), ("precision", PRECISIONS)):
         need(getattr(c, name) in choices, f"{name} must be one of {', '.join(choices)}; got {getattr(c, name)!r}")
+    need(not (c.precision == "fp16" and c.device.split(":")[0] == "cpu"),
+         "precision fp16 is not supported on the CPU; use bf16 (or fp16 with --device cuda)")
     # labels and a labelled objective come together: silently ignoring labels, or training a
     # conditional model without them, would both be surprises
     need(c.objective == "cd" or c.labels is not None,

@@ -3,7 +3,8 @@
 All loaders return images as [N, C, H, W] tensors **in their own data scale** (digits 0..16,
 files 0..255 as uint8, .npy as stored); ``ebmlab.data.scaling.Scaling`` maps them to the model
 scale [-1, 1] and back. Keeping the raw scale here means a run can always write samples back
-in the convention of its input.
+in the convention of its input, and lets a training set stay uint8 in memory (a quarter of
+float32): ``DataSet.to_model`` converts one batch at a time.
 
 Folder rules (documented once, here):
 - searched recursively, files in sorted relative-path order (deterministic);
@@ -29,6 +30,7 @@ import numpy as np
 import torch
 
 from ..errors import EBMError
+from .scaling import Scaling
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".jpe", ".bmp", ".webp"})
 GRAY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"})
@@ -71,7 +73,20 @@ def load_digits_images(split: str = "train", seed: int = 0, test_fraction: float
         model_scale: return values in [-1, 1] instead of the raw 0..16.
     """
     x = torch.from_numpy(_digits(split, seed, test_fraction)[0].copy())
-    return x / 8.0 - 1.0 if model_scale else x
+    return Scaling.from_range(*DIGITS_RANGE).to_model(x) if model_scale else x
+
+
+def load_digits_uint8(split: str = "train", seed: int = 0, test_fraction: float = 0.2) -> torch.Tensor:
+    """The same images as ``load_digits_images`` stored as uint8 [N, 1, 8, 8] (values 0..16, exact).
+
+    What ``--data digits`` trains on: the integers 0..16 convert back to exactly the float32
+    values of ``load_digits_images`` (per batch, by ``Scaling.from_range(0, 16).to_model``).
+    """
+    x = _digits(split, seed, test_fraction)[0]
+    u = x.astype(np.uint8)
+    if not np.array_equal(u, x):      # sklearn's digits are integers 0..16; anything else is a bug
+        raise EBMError("scikit-learn's digits are not integers 0..16; cannot store them as uint8")
+    return torch.from_numpy(u)
 
 
 def load_digits_labels(split: str = "train", seed: int = 0, test_fraction: float = 0.2) -> torch.Tensor:

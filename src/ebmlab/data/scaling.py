@@ -5,6 +5,10 @@ either scalars (images: one range for every pixel, e.g. digits 0..16, PNG 0..255
 broadcastable against one example (vectors: per-feature min/max). The map is stored as a small
 JSON-able dict so a run directory can write samples back in the scale of its training data.
 
+Image sets are *stored* in their own scale (uint8 0..255 for image folders, uint8 0..16 for the
+built-in digits) and converted with ``to_model`` one batch at a time (``DataSet.to_model``); the
+float32 values are the same as converting the whole set at once, because the map is elementwise.
+
 Why [-1, 1]: the short-run recipe starts chains from uniform noise in [-1, 1] and clamps there,
 and Langevin step sizes quoted in papers (step 10 / noise 0.005, step 1 / noise 0.01) assume it.
 """
@@ -76,22 +80,29 @@ class Scaling:
         return Scaling(low, high, mode)
 
     @staticmethod
-    def infer(x: torch.Tensor | np.ndarray) -> "Scaling":
+    def infer(x: torch.Tensor | np.ndarray, nominal_uint8: bool = True) -> "Scaling":
         """Guess the *nominal* range of image data, so samples go back to the same convention.
 
         uint8 -> 0..255; floats already inside [0, 1] -> 0..1; inside [-1, 1] -> -1..1
         (identity); anything else -> the observed global min/max. Nominal beats observed here:
         a folder whose brightest pixel is 250 should still be written back as 0..255.
+
+        ``nominal_uint8=False`` applies the float rules to uint8 data too (min/max read from the
+        uint8 values, no float copy): what ``--data FILE.npy`` has always done for a uint8 array,
+        kept so existing runs keep their scaling.
         """
-        if (isinstance(x, np.ndarray) and x.dtype == np.uint8) or (
-                isinstance(x, torch.Tensor) and x.dtype == torch.uint8):
+        is_u8 = (isinstance(x, np.ndarray) and x.dtype == np.uint8) or (
+            isinstance(x, torch.Tensor) and x.dtype == torch.uint8)
+        if is_u8 and nominal_uint8:
             return Scaling.from_range(0, 255)
-        t = _as_float_tensor(x)
+        t = torch.as_tensor(x) if is_u8 else _as_float_tensor(x)
         if t.numel() == 0:
             raise EBMError("cannot infer a scaling from an empty array")
-        if not bool(torch.isfinite(t).all()):
+        if not is_u8 and not bool(torch.isfinite(t).all()):
             raise EBMError("the data contain NaN or infinite values; clean them before training")
         lo, hi = float(t.min()), float(t.max())
+        if is_u8 and not (lo >= 0.0 and hi <= 1.0):
+            return Scaling.from_range(lo, hi) if hi > lo else Scaling(lo - 1.0, hi + 1.0, "global")
         if lo >= 0.0 and hi <= 1.0:
             return Scaling.from_range(0, 1)
         if lo >= -1.0 and hi <= 1.0:
@@ -100,9 +111,16 @@ class Scaling:
 
     # ---- the map ------------------------------------------------------------------------
     def to_model(self, x: torch.Tensor | np.ndarray, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-        """Data scale -> model scale [-1, 1]; same shape as ``x``, float ``dtype``."""
+        """Data scale -> model scale [-1, 1]; same shape as ``x``, float ``dtype``.
+
+        Elementwise: converting a batch of a stored (e.g. uint8) set gives exactly the float values
+        of converting the whole set. When ``x`` is a tensor of another dtype the conversion's own
+        copy is updated in place (one temporary, not three); ``x`` itself is never modified.
+        """
         t = _as_float_tensor(x, dtype)
         low, high = self._bounds(t)
+        if isinstance(x, torch.Tensor) and x.dtype != dtype:      # t is a fresh copy: reuse it
+            return t.sub_(low).mul_(2.0 / (high - low)).sub_(1.0)
         return (t - low) * (2.0 / (high - low)) - 1.0
 
     def from_model(self, y: torch.Tensor, clip: bool = False) -> torch.Tensor:

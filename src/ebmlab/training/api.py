@@ -41,9 +41,15 @@ def describe_data(dataset: DataSet, config: RunConfig) -> dict[str, Any]:
 
 
 def data_fingerprint(dataset: DataSet) -> str:
-    """sha256 of the training tensor (and its labels, if any): --resume refuses data that changed
-    since the run started."""
-    h = hashlib.sha256(dataset.train.detach().cpu().float().contiguous().numpy().tobytes())
+    """sha256 of the training tensor in the model scale, float32 (and its labels, if any): --resume
+    refuses data that changed since the run started.
+
+    Hashed in chunks converted by ``dataset.to_model``: the same digest as hashing the whole
+    float32 set at once (what runs written before image sets were stored as uint8 recorded), without
+    building that copy."""
+    h = hashlib.sha256()
+    for chunk in dataset.train.detach().cpu().split(256):
+        h.update(dataset.to_model(chunk).float().contiguous().numpy())
     if dataset.y_train is not None:
         h.update(b"labels")
         h.update(dataset.y_train.cpu().long().contiguous().numpy().tobytes())
@@ -136,7 +142,7 @@ def resume_run(run_dir: str | Path, callbacks: list[Any] | tuple = (), steps: in
 def _check_model(model: EnergyModel, dataset: DataSet) -> None:
     """Fail early, with one line, if the network does not map [B, *event] -> [B] finitely."""
     with torch.no_grad():
-        f = model.log_density(dataset.train[:4])
+        f = model.log_density(dataset.to_model(dataset.train[:4]))
     if not torch.isfinite(f).all():
         raise EBMError("the network returns non-finite f on training data before any training; check it")
 

@@ -22,10 +22,15 @@ def support_box(data: dict[str, Any]) -> list[list[float]] | None:
     return None
 
 
-def make_init_fn(data: dict[str, Any], init: str, x_train: torch.Tensor,
-                 device: torch.device) -> Callable[[int, torch.Generator], torch.Tensor]:
+def make_init_fn(data: dict[str, Any], init: str, x_train: torch.Tensor, device: torch.device,
+                 to_model: Callable[[torch.Tensor], torch.Tensor] | None = None
+                 ) -> Callable[[int, torch.Generator], torch.Tensor]:
     """Chains' starting distribution: uniform over the support box (vectors) or [-1, 1] (images,
-    Nijkamp et al.'s short-run start), a standard normal, or random training points."""
+    Nijkamp et al.'s short-run start), a standard normal, or random training points.
+
+    For ``init="data"``, ``x_train`` is the stored training set (e.g. uint8 images, left where it
+    is) and ``to_model`` (``DataSet.to_model``) maps the drawn rows to the model scale on ``device``.
+    """
     event = tuple(data["event_shape"])
     if init == "uniform":
         if data["kind"] == "vector":
@@ -36,8 +41,12 @@ def make_init_fn(data: dict[str, Any], init: str, x_train: torch.Tensor,
     if init == "gaussian":
         return lambda n, g: torch.randn((n, *event), generator=g, device=device)
     if init == "data":
-        xs = x_train.to(device)
-        return lambda n, g: xs[torch.randint(0, xs.shape[0], (n,), generator=g, device=device)]
+        convert = to_model if to_model is not None else (lambda t: t)
+
+        def draw(n: int, g: torch.Generator) -> torch.Tensor:
+            i = torch.randint(0, x_train.shape[0], (n,), generator=g, device=device)
+            return convert(x_train[i.to(x_train.device)].to(device))
+        return draw
     raise EBMError(f"unknown init {init!r}")
 
 

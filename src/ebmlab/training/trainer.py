@@ -28,6 +28,7 @@ import math
 import signal
 import threading
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -45,6 +46,7 @@ from .buffer import ReplayBuffer
 from .guard import DivergenceError, check_step
 from .losses import cd_loss
 from .negatives import make_init_fn, make_kernel
+from .precision import AutocastDensity, autocast
 
 
 class Callback(Protocol):
@@ -84,7 +86,9 @@ class Trainer:
         self.model = model.to(self.device)
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.callbacks = list(callbacks)
-        self.x_train = dataset.train.to(self.device)
+        # the stored training set (uint8 for image folders and digits) stays in host memory; each
+        # step moves one batch to the device and converts it there (``_next_batch``)
+        self.x_train = dataset.train
         self.y_train = self._check_labels(config, dataset, self.model)
         self.step = 0
         self.rollbacks = 0
@@ -101,8 +105,12 @@ class Trainer:
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
         # conditional: each negative chain samples the class of its positive (labels set per step)
         self.chain_target = ChainClasses(self.model) if config.objective == "conditional" else self.model
-        self.kernel = make_kernel(config, self.chain_target, data_desc)
-        self.init_fn = make_init_fn(data_desc, config.init, self.x_train, self.device)
+        # mixed precision (config.precision): the network under autocast, chains and weights float32
+        self.scaler = torch.amp.GradScaler(self.device.type) if config.precision == "fp16" else None
+        kernel_target = (self.chain_target if config.precision == "fp32"
+                         else AutocastDensity(self.chain_target, config.precision, self.device))
+        self.kernel = make_kernel(config, kernel_target, data_desc)
+        self.init_fn = make_init_fn(data_desc, config.init, self.x_train, self.device, dataset.to_model)
         self.buffer = (ReplayBuffer(config.buffer_size, self.init_fn, config.reinit_prob, self.gen_mcmc)
                        if config.negatives == "persistent" else None)
         self._perm = torch.randperm(self.x_train.shape[0], generator=self.gen_data)
@@ -137,14 +145,20 @@ class Trainer:
         return warm * (c.lr_min_factor + (1 - c.lr_min_factor) * 0.5 * (1 + math.cos(math.pi * t)))
 
     def _next_batch(self) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """(x [b, *event], labels [b] or None): the next slice of the epoch's permutation."""
+        """(x [b, *event], labels [b] or None): the next slice of the epoch's permutation.
+
+        The rows are gathered from the stored set in host memory, only the batch goes to the device
+        (uint8 images: a quarter of the float32 bytes), and it becomes float32 in the model scale
+        there — elementwise, so exactly the values a whole-set conversion would give.
+        """
         n, b = self.x_train.shape[0], min(self.config.batch_size, self.x_train.shape[0])
         if self._pos + b > n:
             self._perm = torch.randperm(n, generator=self.gen_data)
             self._pos = 0
-        idx = self._perm[self._pos:self._pos + b].to(self.device)
+        idx = self._perm[self._pos:self._pos + b]
         self._pos += b
-        return self.x_train[idx], (self.y_train[idx] if self.y_train is not None else None)
+        x = self.dataset.to_model(self.x_train[idx.to(self.x_train.device)].to(self.device))
+        return x, (self.y_train[idx.to(self.device)] if self.y_train is not None else None)
 
     # ----------------------------------------------------------------- one step
     def train_step(self) -> dict[str, torch.Tensor]:
@@ -166,12 +180,23 @@ class Trainer:
         if self.buffer is not None:
             self.buffer.update(idx, x_neg)
         if c.objective == "cd":
-            loss, stats = cd_loss(self.model.log_density(x_pos), self.model.log_density(x_neg.detach()), c.l2)
+            loss, stats = cd_loss(self._net(self.model.log_density, x_pos),
+                                  self._net(self.model.log_density, x_neg.detach()), c.l2)
         else:
             loss, stats = self._labelled_loss(x_pos, y_pos, x_neg.detach())
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        if self.scaler is None:
+            loss.backward()
+        else:
+            self.scaler.scale(loss).backward()
+            self.scaler.unscale_(self.optimizer)
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), float("inf"))
+        if self.scaler is not None:
+            # fp16: an overflowing scaled gradient is the scaler's business (it skips this update and
+            # lowers its scale), not a divergence; f, the loss and the chains are still guarded
+            overflow = ~torch.isfinite(grad_norm)
+            stats["amp_skipped"] = overflow.float()
+            grad_norm = torch.where(overflow, torch.zeros_like(grad_norm), grad_norm)
         stats["loss"] = loss.detach()
         stats["grad_norm"] = grad_norm.detach()
         stats["accept"] = diag.acceptance_rate.mean()
@@ -181,18 +206,33 @@ class Trainer:
                    | ({"mcmc_grad_norm": stats["mcmc_grad_norm"]} if "mcmc_grad_norm" in stats else {}),
                    {"f_pos": c.max_abs_f, "f_neg": c.max_abs_f, "grad_norm": c.max_grad_norm,
                     "mcmc_grad_norm": c.max_grad_norm})
-        self.optimizer.step()
-        self.scheduler.step()
+        if self.scaler is None:
+            self.optimizer.step()
+            self.scheduler.step()
+        else:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            with warnings.catch_warnings():   # a skipped update makes torch warn about the order
+                warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler")
+                self.scheduler.step()         # the schedule counts training steps, skipped or not
         return stats
+
+    def _net(self, fn: Any, *args: Any) -> torch.Tensor:
+        """A forward pass of the network, under autocast for bf16/fp16, returned as float32.
+
+        fp32: a plain call (``nullcontext``, and ``.float()`` of a float32 tensor is itself)."""
+        with autocast(self.config.precision, self.device):
+            out = fn(*args)
+        return out.float()
 
     def _labelled_loss(self, x_pos: torch.Tensor, y_pos: torch.Tensor,
                        x_neg: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Conditional CD or JEM's hybrid loss; stats as ``cd_loss``'s plus train_ce / train_acc."""
         c = self.config
-        logits_pos = self.model.logits(x_pos)
+        logits_pos = self._net(self.model.logits, x_pos)
         if c.objective == "conditional":
             f_pos = logits_pos.gather(1, y_pos[:, None])[:, 0]
-            f_neg = self.model.logits(x_neg).gather(1, y_pos[:, None])[:, 0]
+            f_neg = self._net(self.model.logits, x_neg).gather(1, y_pos[:, None])[:, 0]
             loss, stats = cd_loss(f_pos, f_neg, c.l2)
             with torch.no_grad():
                 stats["train_ce"] = torch.nn.functional.cross_entropy(logits_pos, y_pos)
@@ -200,7 +240,7 @@ class Trainer:
             return loss, stats
         from ..jem import jem_loss
         f_pos = _logsumexp_safe(logits_pos)           # the marginal f(x), as model.log_density(x)
-        f_neg = self.model.log_density(x_neg)
+        f_neg = self._net(self.model.log_density, x_neg)
         loss, js = jem_loss(logits_pos, y_pos, f_pos, f_neg, c.alpha_cd, c.l2)
         stats = {"f_pos": js["f_pos"], "f_neg": js["f_neg"], "gap": -js["cd"], "train_ce": js["ce"],
                  "train_acc": js["acc"]}
@@ -267,7 +307,7 @@ class Trainer:
 
     # ----------------------------------------------------------------- persistence
     def train_state(self) -> dict[str, Any]:
-        return {
+        state = {
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "buffer": self.buffer.state_dict() if self.buffer is not None else None,
@@ -277,6 +317,9 @@ class Trainer:
             "rollbacks": self.rollbacks, "lr_scale": self.lr_scale,
             "metric_sums": dict(self._sums), "metric_count": self._count,
         }
+        if self.scaler is not None:          # fp16: the loss scale is part of the exact state
+            state["grad_scaler"] = self.scaler.state_dict()
+        return state
 
     def save(self) -> None:
         if self.run_dir is None:
@@ -299,6 +342,8 @@ class Trainer:
         self.rollbacks, self.lr_scale = int(st["rollbacks"]), float(st["lr_scale"])
         self._sums = {k: v.to(self.device) for k, v in (st.get("metric_sums") or {}).items()}
         self._count = int(st.get("metric_count", 0))
+        if self.scaler is not None and st.get("grad_scaler"):
+            self.scaler.load_state_dict(st["grad_scaler"])
         self.step = step
         self._saved_step = step
         self._truncate_metrics(step)
