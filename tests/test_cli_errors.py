@@ -303,3 +303,66 @@ def test_resume_refuses_labels_flag(labelled, capsys):
     _fails_cleanly(["train", "--resume", str(labelled / "run10"), "--labels", "builtin", "--quiet"], capsys,
                    "--resume")
     assert _snapshot(labelled / "run10") == before
+
+
+# ---------------------------------------------------------------------------- compose (issue 6)
+@pytest.fixture(scope="module")
+def compose_runs_dir(tmp_path_factory) -> Path:
+    """Tiny one-step runs: 3-D vectors (v3), 1x8x8 images stored as 0..255 (img255) and as 0..1 (img01)."""
+    tmp = tmp_path_factory.mktemp("cli_compose")
+    g = np.random.default_rng(0)
+    np.save(tmp / "x3.npy", g.normal(size=(60, 3)).astype(np.float32))
+    np.save(tmp / "img255.npy", g.integers(0, 256, (40, 1, 8, 8)).astype(np.uint8))
+    np.save(tmp / "img01.npy", g.random((40, 1, 8, 8)).astype(np.float32))
+    tiny = dict(steps=1, batch_size=8, mcmc_steps=2, checkpoint_every=1, log_every=1, plot_every=1000)
+    for name, kw in [("x3", dict(buffer_size=64, hidden=16, depth=2)), ("img255", {}), ("img01", {})]:
+        trainer, _ = start_run(str(tmp / f"{name}.npy"), tmp / name, **tiny, **kw)
+        trainer.fit()
+    return tmp
+
+
+@pytest.mark.parametrize("argv, contains", [
+    (["{cond}:10", "{cond}:3", "--op", "and"], "class 10 is out of range; this model has classes 0..9"),
+    (["{cond}:-1", "{cond}:3", "--op", "or"], "class -1 is out of range"),
+    (["{cond}:3"], None),                                        # fine alone: checked below that it works
+    (["{plain}:0", "{cond}:3", "--op", "and"], "is unconditional"),
+    (["{cond}:x", "{cond}:3", "--op", "and"], "must be an integer"),
+    (["{cond}:1", "{cond}:3", "--op", "and", "--weights", "1,2,3"], "got 3 weights for 2 models"),
+    (["{cond}:1", "{cond}:3", "--op", "or", "--weights", "1"], "got 1 weights for 2 models"),
+    (["{cond}:1", "{cond}:3", "--op", "not", "--weights", "1,2,3"], "'alpha' or 'w_a,alpha'"),
+    (["{cond}:1", "{cond}:3", "--op", "and", "--weights", "1,x"], "comma-separated numbers"),
+    (["{cond}:1", "{cond}:3", "--op", "and", "--weights", "1,-2"], "weights must be positive"),
+    (["{cond}:1", "{cond}:3", "--op", "and", "--temperature", "0"], "--temperature must be a finite number > 0"),
+    (["{cond}:1", "--temperature", "-0.5"], "--temperature must be a finite number > 0, got -0.5"),
+    (["{cond}:1", "--temperature", "nan"], "--temperature must be a finite number > 0"),
+    (["{cond}:1", "{cond}:3"], "give --op"),
+    (["{cond}"], "nothing to compose"),
+    (["{cond}:1", "--weights", "2"], "--weights needs --op"),
+    (["{plain}", "{tmp}/x3", "--op", "and"], "data shapes differ"),
+    (["{cond}:1", "{tmp}/x3", "--op", "or"], "data shapes differ"),
+    (["{tmp}/img255", "{tmp}/img01", "--op", "and"], "their data scales differ"),
+    (["{tmp}/img01", "{tmp}/missing", "--op", "and"], "does not exist"),
+])
+def test_bad_compose_is_one_line_and_creates_nothing(labelled, existing_run, compose_runs_dir, capsys, argv, contains):
+    out = compose_runs_dir / "c"
+    fill = dict(cond=labelled / "run10", plain=existing_run, tmp=compose_runs_dir)
+    before = {p: _snapshot(p) for p in (labelled / "run10", existing_run)}
+    argv = ["compose", *[a.format(**fill) for a in argv], "--out", str(out)]
+    if contains is None:
+        assert cli_main(argv) == 0
+        capsys.readouterr()
+        assert (out / "data.json").exists()
+        import shutil
+        shutil.rmtree(out)
+        return
+    _fails_cleanly(argv, capsys, contains)
+    assert not out.exists()
+    assert {p: _snapshot(p) for p in before} == before
+
+
+def test_compose_out_onto_a_component_is_refused_even_with_force(labelled, capsys):
+    run = labelled / "run10"
+    before = _snapshot(run)
+    _fails_cleanly(["compose", f"{run}:1", f"{run}:2", "--op", "and", "--out", str(run), "--force"], capsys,
+                   "is one of the runs being composed")
+    assert _snapshot(run) == before

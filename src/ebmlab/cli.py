@@ -24,7 +24,7 @@ TRAIN_FLAGS = {
     "noise_scale": float, "grad_clip": float, "sampler": str, "negatives": str, "l2": float,
     "preset": str, "device": str, "image_size": int, "on_divergence": str, "log_every": int,
     "checkpoint_every": int, "plot_every": int, "buffer_size": int, "jump_prob": float, "data_noise": float,
-    "labels": str,
+    "labels": str, "precision": str,
 }
 
 
@@ -61,6 +61,11 @@ def _parser() -> argparse.ArgumentParser:
             kw["choices"] = ["persistent", "short-run", "cd"]
         if name == "on_divergence":
             kw["choices"] = ["stop", "rollback"]
+        if name == "precision":
+            kw.update(choices=["fp32", "bf16", "fp16"],
+                      help="network precision while training (default fp32): bf16/fp16 run the forward passes "
+                           "under autocast (fp16 with a gradient scaler, CUDA only); chains, weights and "
+                           "checkpoints stay float32. For GPUs: on a CPU bf16 is usually slower")
         if name == "labels":
             kw.update(metavar="{builtin,FILE.npy}",
                       help="class labels for --preset conditional / jem: 'builtin' (digits) or a .npy of "
@@ -189,7 +194,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     summary = f"trained {result.step} steps in {result.seconds:.0f} s -> {run_dir}"
     if trainer.data_desc["kind"] == "vector" and trainer.data_desc["event_shape"][0] <= 3:
         from .evaluate.nll import exact_nll
-        r = exact_nll(trainer.model, trainer.dataset.test)
+        r = exact_nll(trainer.model, trainer.dataset.to_model(trainer.dataset.test))
         summary += f"; exact test NLL {r['nll']:.4f} nats"
     print(summary)
     return 0

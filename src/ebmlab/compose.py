@@ -15,6 +15,9 @@ Contrast       AND NOT                     w_a f_a − α f_b    (p ∝ p_a^{w_a
 Condition      fix part of x               f(x_fixed ⊕ x_free), over x_free only     free dims
 =============  ==========================  ========================================  ==============
 
+Class views: ``class_spec(source, y)`` names class y of a conditional model (``for_class(y)``,
+f(x) = logits[y]) as a component, so the classes of one conditional/JEM run compose like runs.
+
 Only Mixture cares about the normalising constants: the others change Z but not the *shape*
 they are meant to have, while a mixture of unnormalised models silently weights each one by its
 Z_i (see ``Mixture``). ``to_spec`` / ``from_spec`` serialise a composite as JSON for
@@ -428,10 +431,35 @@ def compose(op: str, models: Sequence[Any], weights: Sequence[float] | None = No
     raise EBMError(f"unknown composition op {op!r}; choose one of and, or, not")
 
 
-def from_spec(spec: Mapping[str, Any], loader: Callable[[Any], Any]) -> ComposedModel:
+def class_spec(source: Source, klass: int) -> dict:
+    """The spec of class ``klass`` of the conditional model named by ``source``: its ``for_class(klass)``.
+
+    Usable wherever a source is (a component of another spec, or a spec of its own); ``from_spec``
+    loads ``source`` and checks that it is conditional and that the class is in range.
+    """
+    if isinstance(klass, bool) or int(klass) != klass:
+        raise EBMError(f"a class must be an integer, got {klass!r}")
+    return {"format": SPEC_FORMAT, "op": "class", "class": int(klass), "components": [source]}
+
+
+def class_view(model: Any, klass: int, name: str = "the model") -> nn.Module:
+    """``model.for_class(klass)`` with one-line errors for an unconditional model (``name`` names it)."""
+    for_class = getattr(model, "for_class", None)
+    if for_class is None:
+        what = "a composite" if isinstance(model, ComposedModel) else "unconditional"
+        raise EBMError(f"class {klass} of {name}: a class needs a conditional model (trained with --preset "
+                       f"conditional or jem), and {name} is {what}")
+    try:
+        return for_class(int(klass))
+    except EBMError as e:
+        raise EBMError(f"{name}: {e}") from None
+
+
+def from_spec(spec: Mapping[str, Any], loader: Callable[[Any], Any]) -> nn.Module:
     """Rebuild a composite from ``to_spec`` output; ``loader(source) -> model`` loads each component.
 
-    Nested specs (a dict in ``components``) are rebuilt recursively with the same loader.
+    Nested specs (a dict in ``components``) are rebuilt recursively with the same loader; a
+    ``class_spec`` node becomes the component's ``for_class`` view.
     """
     if spec.get("format", SPEC_FORMAT) != SPEC_FORMAT:
         raise EBMError(f"unsupported composition format {spec.get('format')!r}; expected {SPEC_FORMAT}")
@@ -439,6 +467,12 @@ def from_spec(spec: Mapping[str, Any], loader: Callable[[Any], Any]) -> Composed
         raise EBMError("composition spec needs 'op' and 'components'")
     parts = [from_spec(s, loader) if isinstance(s, Mapping) else loader(s) for s in spec["components"]]
     op = spec["op"]
+    if op == "class":
+        k = spec.get("class")
+        if not isinstance(k, int) or isinstance(k, bool):
+            raise EBMError(f"class: spec needs an integer 'class', got {k!r}")
+        src = spec["components"][0] if len(spec["components"]) == 1 else None
+        return class_view(_single(parts, op), k, name=str(src) if isinstance(src, str) else "the model")
     if op == "and":
         return Product(parts, spec.get("weights"))
     if op == "or":

@@ -121,8 +121,10 @@ def class_model(run: Run, klass: int) -> torch.nn.Module:
     """The model of one class of a conditional/JEM run; EBMError for other runs or a bad class."""
     from .conditional import ConditionalEnergyModel
     if not isinstance(run.model, ConditionalEnergyModel):
+        what = ("a composite (compose a class into it instead: ebmlab compose RUN:CLASS ...)"
+                if "composite" in run.data else "unconditional")
         raise EBMError(f"--class needs a conditional model (trained with --preset conditional or jem); "
-                       f"{run.path} is unconditional")
+                       f"{run.path} is {what}")
     return run.model.for_class(klass)
 
 
@@ -191,7 +193,8 @@ def write_samples(run: Run, x: torch.Tensor, out: Path, frames: list[torch.Tenso
 def _test_data(run: Run) -> torch.Tensor:
     from .data.sources import load_data
     c = run.config
-    return load_data(c.data, c.seed, c.n_test, c.test_fraction, c.image_size).test
+    ds = load_data(c.data, c.seed, c.n_test, c.test_fraction, c.image_size)
+    return ds.to_model(ds.test)          # the model scale (image sets are stored as uint8)
 
 
 # ---------------------------------------------------------------------------- evaluation
@@ -206,11 +209,11 @@ def evaluate_run(run: Run, data: str | None = None, log_z_method: str | None = N
     from .data.sources import load_data
     c = run.config
     if data is None:
-        x_test = load_data(c.data, c.seed, c.n_test, c.test_fraction, c.image_size).test
-        data_name = c.data
+        x_test, data_name = _test_data(run), c.data
     else:
         ds = load_data(data, c.seed, c.n_test, c.test_fraction, c.image_size)
-        x_test, data_name = torch.cat([ds.train, ds.test]) if data != c.data else ds.test, data
+        x_test = ds.to_model(torch.cat([ds.train, ds.test]) if data != c.data else ds.test)
+        data_name = data
     if tuple(x_test.shape[1:]) != tuple(run.data["event_shape"]):
         raise EBMError(f"evaluation data has shape {tuple(x_test.shape[1:])} per point but the model was "
                        f"trained on {tuple(run.data['event_shape'])}")
@@ -277,7 +280,7 @@ def classifier_accuracy(run: Run) -> float:
     c = run.config
     ds = load_data(c.data, c.seed, c.n_test, c.test_fraction, c.image_size, c.labels)
     with torch.no_grad():
-        pred = torch.cat([run.model.predict(xb) for xb in ds.test.split(1024)])
+        pred = torch.cat([run.model.predict(ds.to_model(xb)) for xb in ds.test.split(1024)])
     return float((pred == ds.y_test).double().mean())
 
 

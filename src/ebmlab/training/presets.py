@@ -11,15 +11,19 @@
 - ``persistent``: Du & Mordatch 2019 (IGEBM): replay buffer 10 000 with 5 % re-initialisation,
   60 steps, step 10, noise 0.005, per-pixel gradient clip 0.01, L2 1.0, spectral norm.
 - ``digits``: the default for the built-in 8x8 digits on a 2-core CPU — short-run from uniform
-  noise (which is what ``sample`` starts from), 60 steps, larger lr, 1750 steps (~10 min of one CPU
-  core). 60 rather than 40 chain steps: 40-step models over-sharpen when ``sample`` runs its default
-  100 steps (FD ratio 14.5 vs 5.8 at 300 CPU-s; benchmarks/results/digits.md).
+  noise (which is what ``sample`` starts from, for the same K steps), K = 10 steps of step 4, noise
+  0.01, data noise 0.03, Adam 2e-3 (beta1 0.5), batch 128, 12 000 steps (~10 min of one CPU core).
+  Picked by measurement (FD ratio in the digits-classifier features at 300 CPU-s, one seed, sampled
+  at K): K = 60 step 1 lr 1e-3: 5.8 (at 100 sampling steps); K = 20 step 2: 3.98; K = 20 step 2
+  lr 2e-3: 2.30; K = 10 step 4: 2.60; K = 10 step 4 lr 2e-3: 1.62. A short chain buys many more
+  parameter updates per CPU-second (0.044 s a step at K = 10 vs 0.34 s at K = 60), and the model
+  learns to be a good K-step generator; wider nets (width 32/64) cost more than they gave.
 - ``conditional`` (needs labels): the class-conditional EBM f(x, y) = logits[y] trained by CD per
   class — positives (x, y) from the data, negatives from chains on f(., y) with the batch's labels
   (each chain samples its own class). On images: the ``digits`` sampler and optimiser numbers
-  (short-run from uniform noise, 60 steps of step 1, noise 0.01); 1250 steps rather than 1750, because
-  its network (``jem.DigitsClassifier``, width 16) makes a step ~1.5x dearer (0.48 vs 0.32 CPU-s),
-  so both take ~10 min of one core.
+  (short-run from uniform noise, 10 steps of step 4, noise 0.01, Adam 2e-3); 8000 steps rather than
+  12 000, because its network (``jem.DigitsClassifier``, width 16) makes a step ~1.5x dearer, so both
+  take ~10 min of one core.
 - ``jem`` (needs labels): Grathwohl et al. 2019 — cross-entropy + alpha_cd * CD on the marginal
   f(x) = logsumexp_y logits, negatives from the marginal by a replay buffer; every number from
   ``jem.JEM_PRESET`` (20 SGLD steps of step 1, noise 0.01, buffer 10 000, 5 % re-init, Adam 1e-4,
@@ -49,11 +53,11 @@ PRESETS: dict[str, dict[str, Any]] = {
     "persistent": dict(negatives="persistent", sampler="langevin", buffer_size=10000, reinit_prob=0.05,
                        mcmc_steps=60, step_size=10.0, noise_scale=0.005, grad_clip=0.01, l2=1.0,
                        spectral_norm=True, lr=1e-4, lr_schedule="constant", init="uniform", batch_size=128),
-    "digits": dict(negatives="short-run", sampler="langevin", mcmc_steps=60, step_size=1.0, noise_scale=0.01,
-                   data_noise=0.03, lr=1e-3, adam_beta1=0.5, lr_schedule="constant", init="uniform",
-                   batch_size=128, steps=1750, l2=0.0, checkpoint_every=250, plot_every=250),
+    "digits": dict(negatives="short-run", sampler="langevin", mcmc_steps=10, step_size=4.0, noise_scale=0.01,
+                   data_noise=0.03, lr=2e-3, adam_beta1=0.5, lr_schedule="constant", init="uniform",
+                   batch_size=128, steps=12000, l2=0.0, checkpoint_every=1000, plot_every=1000),
 }
-PRESETS["conditional"] = {**PRESETS["digits"], "objective": "conditional", "steps": 1250}
+PRESETS["conditional"] = {**PRESETS["digits"], "objective": "conditional", "steps": 8000}
 PRESETS["jem"] = dict(
     objective="jem", negatives="persistent", sampler=JEM_PRESET["sampler"], mcmc_steps=JEM_PRESET["n_steps"],
     step_size=JEM_PRESET["step_size"], noise_scale=JEM_PRESET["noise_scale"],
