@@ -1,6 +1,6 @@
 """One benchmark command: run every benchmark script in turn, then assemble benchmarks/RESULTS.md.
 
-    .venv-bench/bin/python -m benchmarks run [--quick] [--only density,speed,ais,digits,curse,ais-trained]
+    .venv-bench/bin/python -m benchmarks run [--quick] [--only density,speed,ais,digits,jem,curse,ais-trained,compose,ood,compose-digits]
     .venv-bench/bin/python -m benchmarks assemble        # only rebuild RESULTS.md from results/*.md
 
 Each part is its own script, run as a subprocess from the repository root with this Python; each
@@ -42,6 +42,9 @@ class Part:
     note: str = ""           # one line under the section title
 
 
+_DIGITS, _DIGITS_QUICK = "/tmp/ebmlab-digits-digits/runs", "/tmp/ebmlab-digits-digits_quick/runs"
+_JEM, _JEM_QUICK = "/tmp/ebmlab-jem_digits/runs", "/tmp/ebmlab-jem_digits_quick/runs"
+
 PARTS = (
     Part("density", "2-D density quality (exact test NLL)", "density2d.py", ("--quick",), (), "density2d*.md",
          "Issue 2: ebmlab vs ebmkit, torchebm, a hand-written loop, scikit-learn and the true density."),
@@ -60,6 +63,18 @@ PARTS = (
          "ais_trained*.md", "Issue 4: agreement of AIS with exact quadrature on trained models (target 0.05 nats)."),
     Part("compose", "Composition in 2-D", "compose2d.py", ("--quick",), (), "compose2d*.md",
          "Composition issue: a product of trained 2-D models normalised by quadrature, and samples from it."),
+    # the next two use the run directories that the digits and jem parts leave in their work folders
+    Part("ood", "Out-of-distribution AUROC (digits)", "ood_digits.py",
+         (f"{_DIGITS_QUICK}/ebmlab_digits", f"{_JEM_QUICK}/conditional", f"{_JEM_QUICK}/jem",
+          "--out", "benchmarks/results/ood_digits_quick.md"),
+         (f"{_DIGITS}/ebmlab_digits", f"{_JEM}/conditional", f"{_JEM}/jem"), "ood_digits*.md",
+         "Composition issue: AUROC of f and of the score norm against uniform noise, shuffled pixels and photo "
+         "patches, for the digits, conditional and JEM models trained by the digits and jem parts."),
+    Part("compose-digits", "Compositional generation on digits", "compose_digits.py",
+         ("--run", f"{_JEM_QUICK}/conditional", "--out-prefix", "benchmarks/results/compose_digits_quick",
+          "--note", "quick run: the conditional model of the quick jem part"),
+         ("--run", f"{_JEM}/conditional"), "compose_digits*.md",
+         "Composition issue: AND / OR / NOT of two classes of the conditional digits model, every panel by the CLI."),
 )
 BY_KEY = {p.key: p for p in PARTS}
 

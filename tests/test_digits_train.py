@@ -97,3 +97,22 @@ def test_sample_default_length_for_persistent_and_vector_runs():
     assert default_sample_steps(RunConfig(negatives="persistent", mcmc_steps=60), is_vector=False) == 100
     assert default_sample_steps(RunConfig(mcmc_steps=20), is_vector=True) == 200
     assert default_sample_steps(RunConfig(mcmc_steps=30), is_vector=True) == 300
+
+
+def test_inpaint_default_length_follows_the_run(run_dir, tmp_path, monkeypatch):
+    import ebmlab.inpaint
+    seen = {}
+    real = ebmlab.inpaint.inpaint
+
+    def spy(*args, **kwargs):
+        seen.update(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ebmlab.inpaint, "inpaint", spy)
+    digit = load_digits_images("test")[0, 0].numpy()
+    img = tmp_path / "digit.png"
+    Image.fromarray(np.round(digit * 255 / 16).astype(np.uint8)).save(img)
+    assert main(["inpaint", str(run_dir), "--image", str(img)]) == 0
+    cfg = json.loads((run_dir / "config.json").read_text())
+    assert seen["n_steps"] == cfg["mcmc_steps"] == 3                  # short-run: K, as `sample`
+    assert seen["step_size"] == cfg["step_size"] and seen["grad_clip"] == cfg["grad_clip"]

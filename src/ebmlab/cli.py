@@ -138,7 +138,8 @@ def _parser() -> argparse.ArgumentParser:
     i.add_argument("--convert", action="store_true",
                    help="convert a colour image to grey (or grey to RGB) when the model's channels differ")
     i.add_argument("--out", default=None, help="output prefix (default: next to the image)")
-    i.add_argument("--n-steps", type=_positive_int, default=100)
+    i.add_argument("--n-steps", type=_positive_int, default=None,
+                   help="Langevin steps (default: as `sample` — K for short-run models, else 100)")
     i.add_argument("--seed", type=int, default=0)
     return p
 
@@ -303,7 +304,7 @@ def _cmd_inpaint(args: argparse.Namespace) -> int:
     import torch
     from .imageio import load_image_as_tensor, save_grid_png
     from .inpaint import inpaint, make_mask
-    from .runs import open_run
+    from .runs import default_sample_steps, open_run
     run = open_run(args.run)
     if run.is_vector:
         raise EBMError("inpaint needs a model trained on images")
@@ -313,8 +314,10 @@ def _cmd_inpaint(args: argparse.Namespace) -> int:
     x = Scaling.from_range(0.0, 255.0).to_model(img)   # a PNG's pixels are 0..255 whatever the data's scale
     g = torch.Generator().manual_seed(args.seed)
     mask = make_mask(args.mask, tuple(x.shape), g)
-    filled = inpaint(run.model, x, mask, n_steps=args.n_steps, generator=g,
-                     step_size=run.config.step_size, noise_scale=run.config.noise_scale)
+    n_steps = args.n_steps if args.n_steps is not None else default_sample_steps(run.config, is_vector=False)
+    filled = inpaint(run.model, x, mask, n_steps=n_steps, generator=g,
+                     step_size=run.config.step_size, noise_scale=run.config.noise_scale,
+                     grad_clip=run.config.grad_clip)
     prefix = Path(args.out) if args.out else Path(args.image).with_suffix("")
     masked = torch.where(mask, torch.zeros_like(x), x)
     path = save_grid_png(torch.cat([x, masked, filled]), str(prefix) + "-inpaint.png", nrow=3)
