@@ -370,6 +370,12 @@ def report(workdir: Path, rows: list[str], prefix: Path, command: str, started: 
     print("\n".join(lines))
 
 
+def tile_digits(x: torch.Tensor, rows: int) -> torch.Tensor:
+    """[rows * 8, 1, 8, 8] digits in [-1, 1] -> one [rows * 10, 80] image, 8 per row, grey 1-px frames."""
+    t = torch.nn.functional.pad(x[:, 0].clamp(-1, 1), (1, 1, 1, 1), value=0.0)
+    return t.reshape(rows, 8, 10, 10).permute(0, 2, 1, 3).reshape(10 * rows, 80)
+
+
 def _grids(workdir: Path, results: list[dict], path: Path) -> None:
     import matplotlib
     matplotlib.use("Agg")
@@ -393,9 +399,7 @@ def _grids(workdir: Path, results: list[dict], path: Path) -> None:
     for ax in axes.flat:
         ax.axis("off")
     for ax, (title, x) in zip(axes.flat, panels):
-        t = torch.nn.functional.pad(x[:64, 0].clamp(-1, 1), (1, 1, 1, 1), value=0.0)   # grey 1-px frames
-        x = t.reshape(8, 8, 10, 10).permute(0, 2, 1, 3).reshape(80, 80)
-        ax.imshow(x.numpy(), cmap="gray", vmin=-1, vmax=1, interpolation="nearest")
+        ax.imshow(tile_digits(x[:64], 8).numpy(), cmap="gray", vmin=-1, vmax=1, interpolation="nearest")
         ax.set_title(title, fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

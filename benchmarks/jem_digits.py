@@ -46,7 +46,7 @@ ROOT = Path(__file__).resolve().parent
 if str(ROOT.parent) not in sys.path:            # run as a script: make `benchmarks` importable
     sys.path.insert(0, str(ROOT.parent))
 
-from benchmarks.digits import FRACTIONS, CpuClock, digits  # noqa: E402
+from benchmarks.digits import FRACTIONS, CpuClock, digits, tile_digits  # noqa: E402
 
 ROWS = ("digits", "conditional", "jem")
 LABELLED = ("conditional", "jem")
@@ -206,8 +206,7 @@ def _grid(workdir: Path, results: list[dict], path: Path) -> None:
     fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 4.2), squeeze=False)
     for ax, (title, x) in zip(axes.flat, panels):
         k = x.shape[0] // 8
-        t = torch.nn.functional.pad(x[:, 0].clamp(-1, 1), (1, 1, 1, 1), value=0.0)   # grey 1-px frames
-        img = t.reshape(k, 8, 10, 10).permute(0, 2, 1, 3).reshape(10 * k, 80)
+        img = tile_digits(x, k)
         ax.imshow(img.numpy(), cmap="gray", vmin=-1, vmax=1, interpolation="nearest")
         ax.set_yticks([10 * i + 4.5 for i in range(k)], [str(i) for i in range(k)])
         ax.set_xticks([])

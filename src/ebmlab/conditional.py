@@ -122,16 +122,16 @@ def _logsumexp_safe(logits: torch.Tensor) -> torch.Tensor:
     return torch.where(dead, torch.full_like(out, float("-inf")), out)
 
 
-class ClassConditional(DensityMethods, nn.Module):
-    """f(x) = f(x, y) for one fixed class y: an ordinary model (log_density, score, bounds) for samplers.
+class _ConditionalView(DensityMethods, nn.Module):
+    """An ordinary single-output model (log_density, score, bounds) cut out of a conditional one.
 
-    Shares parameters with its parent; ``state_dict`` holds the parent's under ``parent.``.
+    Shares parameters with its parent (so samplers freeze them while sampling); ``state_dict``
+    holds the parent's under ``parent.``. Subclasses say which logit is f.
     """
 
-    def __init__(self, parent: ConditionalEnergyModel, y: int) -> None:
+    def __init__(self, parent: ConditionalEnergyModel) -> None:
         super().__init__()
         self.parent = parent
-        self.y = y
 
     @property
     def bounds(self) -> torch.Tensor | None:
@@ -140,6 +140,17 @@ class ClassConditional(DensityMethods, nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.log_density(x)
 
+    def inside(self, x: torch.Tensor) -> torch.Tensor:
+        return self.parent.inside(x)
+
+
+class ClassConditional(_ConditionalView):
+    """f(x) = f(x, y) for one fixed class y: what ``sample --class y`` samples from."""
+
+    def __init__(self, parent: ConditionalEnergyModel, y: int) -> None:
+        super().__init__(parent)
+        self.y = y
+
     def log_density(self, x: torch.Tensor) -> torch.Tensor:
         """logits(x)[y], shape [B]."""
         logits = self.parent.logits(x)
@@ -147,12 +158,8 @@ class ClassConditional(DensityMethods, nn.Module):
             raise EBMError(f"class {self.y} is out of range; this model has classes 0..{logits.shape[1] - 1}")
         return logits[:, self.y]
 
-    def inside(self, x: torch.Tensor) -> torch.Tensor:
-        return self.parent.inside(x)
 
-
-
-class ChainClasses(DensityMethods, nn.Module):
+class ChainClasses(_ConditionalView):
     """f(x_i) = f(x_i, y_i): a batch of chains, chain i sampling its own class ``labels[i]``.
 
     What conditional training runs its negative chains on: set ``labels`` (LongTensor [B], on the
@@ -162,16 +169,8 @@ class ChainClasses(DensityMethods, nn.Module):
     """
 
     def __init__(self, parent: ConditionalEnergyModel) -> None:
-        super().__init__()
-        self.parent = parent
+        super().__init__(parent)
         self.labels: torch.Tensor | None = None
-
-    @property
-    def bounds(self) -> torch.Tensor | None:
-        return self.parent.bounds
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.log_density(x)
 
     def log_density(self, x: torch.Tensor) -> torch.Tensor:
         """logits(x)[i, labels[i]], shape [B]."""
@@ -179,6 +178,3 @@ class ChainClasses(DensityMethods, nn.Module):
             got = None if self.labels is None else tuple(self.labels.shape)
             raise EBMError(f"ChainClasses needs one label per chain, shape ({x.shape[0]},); has {got}")
         return self.parent.logits(x).gather(1, self.labels[:, None])[:, 0]
-
-    def inside(self, x: torch.Tensor) -> torch.Tensor:
-        return self.parent.inside(x)
