@@ -340,7 +340,7 @@ def report(workdir: Path, rows: list[str], prefix: Path, command: str, started: 
              "FD ratio = FD(samples, test) / FD(train, test) in the digits-classifier features (1.0 = real data; "
              "lower is better); 1437 samples (= train set size) vs the 360 test images. "
              "**Noise**: fresh uniform noise in [-1, 1] + the method's own sampling recipe "
-             "(ebmlab: `ebmlab sample` default, 100 steps of the training kernel; UvA/ebmkit: 256 steps, the "
+             "(ebmlab: `ebmlab sample`'s default, the training kernel for K steps on short-run presets and 100 on persistent ones; UvA/ebmkit: 256 steps, the "
              "tutorial's generation). **Noise @K**: the same but only the training chain length K. "
              "**Buffer**: states from the replay buffer (persistent methods). "
              "Budget = `time.process_time()` of the row's own process spent in training (evaluation excluded), "

@@ -16,7 +16,7 @@ Measures (on the 360 held-out test digits; train/test split as ``load_digits_ima
                   classifier p(y|x);
   FD ratio        ``ebmlab.evaluate.frechet.fd_ratio(samples, x_train, x_test)["ratio"]`` (1.0 = real
                   data) of 1437 samples (= train size) drawn from FRESH uniform noise with the run's own
-                  sampling default (``ebmlab sample``: 100 steps of the training kernel). For labelled
+                  sampling default (``ebmlab sample``: the training kernel, K steps for short-run models, 100 for persistent ones). For labelled
                   rows the model itself is the marginal f(x) = logsumexp_y logits; they also report
                   "per class": chain i samples p(x | y_i) with y_i the i-th training label, so the
                   classes come in the data's proportions.
@@ -60,7 +60,7 @@ def _run_view(trainer):
 
 
 def sample_noise(trainer, n: int, seed: int, klass: int | None = None) -> torch.Tensor:
-    """``ebmlab sample``'s default: fresh uniform noise, 100 steps of the training kernel."""
+    """``ebmlab sample``'s default: fresh uniform noise, the training kernel (K steps for short-run, else 100)."""
     from ebmlab.runs import draw_samples
     was = trainer.model.training
     x, _, _ = draw_samples(_run_view(trainer), n, seed=seed, klass=klass)
@@ -68,9 +68,11 @@ def sample_noise(trainer, n: int, seed: int, klass: int | None = None) -> torch.
     return x
 
 
-def sample_per_class(trainer, labels: torch.Tensor, seed: int, n_steps: int = 100) -> torch.Tensor:
+def sample_per_class(trainer, labels: torch.Tensor, seed: int) -> torch.Tensor:
     """Chain i samples p(x | labels[i]) from uniform noise: the same kernel and steps as ``sample``."""
     from ebmlab.conditional import ChainClasses
+    from ebmlab.runs import default_sample_steps
+    n_steps = default_sample_steps(trainer.config, is_vector=False)
     from ebmlab.samplers.run import run_chains
     from ebmlab.training.negatives import make_init_fn, make_kernel
     view = ChainClasses(trainer.model)
@@ -162,7 +164,7 @@ def report(workdir: Path, rows: list[str], prefix: Path, meta: dict) -> None:
              "**Test accuracy**: argmax_y logits(x) on the 360 held-out digits (conditional: argmax_y f(x, y); "
              "JEM: its classifier p(y|x)). **FD ratio** = FD(samples, test) / FD(train, test) in the digits-"
              "classifier features (1.0 = real data, lower is better) of 1437 samples from fresh uniform noise "
-             "with `ebmlab sample`'s default (100 steps of the training kernel): **marginal** samples the model "
+             "with `ebmlab sample`'s default (the training kernel for K steps on short-run models — 60 for `conditional` — and 100 steps on persistent ones — `jem`): **marginal** samples the model "
              "itself (for labelled rows f(x) = logsumexp_y logits), **per class** runs chain i on p(x | y_i) with "
              "y_i the training labels. Budget = `time.process_time()` of the row's process spent training "
              "(evaluation excluded), 1 torch thread.", "",

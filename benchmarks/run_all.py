@@ -1,6 +1,6 @@
 """One benchmark command: run every benchmark script in turn, then assemble benchmarks/RESULTS.md.
 
-    .venv-bench/bin/python -m benchmarks run [--quick] [--only density,speed,ais,digits,jem,curse,ais-trained,compose,ood,compose-digits]
+    .venv-bench/bin/python -m benchmarks run [--quick] [--only density,speed,ais,digits,jem,curse,ais-trained,compose,ood,inpaint,compose-digits]
     .venv-bench/bin/python -m benchmarks assemble        # only rebuild RESULTS.md from results/*.md
 
 Each part is its own script, run as a subprocess from the repository root with this Python; each
@@ -70,6 +70,10 @@ PARTS = (
          (f"{_DIGITS}/ebmlab_digits", f"{_JEM}/conditional", f"{_JEM}/jem"), "ood_digits*.md",
          "Composition issue: AUROC of f and of the score norm against uniform noise, shuffled pixels and photo "
          "patches, for the digits, conditional and JEM models trained by the digits and jem parts."),
+    Part("inpaint", "Inpainting held-out digits", "inpaint_digits.py",
+         (f"{_DIGITS_QUICK}/ebmlab_digits", "--out", "benchmarks/results/inpaint_digits_quick.md"),
+         (f"{_DIGITS}/ebmlab_digits",), "inpaint_digits*.md",
+         "Image issue: fill error of the digits model trained by the digits part against filling with the train mean."),
     Part("compose-digits", "Compositional generation on digits", "compose_digits.py",
          ("--run", f"{_JEM_QUICK}/conditional", "--out-prefix", "benchmarks/results/compose_digits_quick",
           "--note", "quick run: the conditional model of the quick jem part"),

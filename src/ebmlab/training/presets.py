@@ -20,10 +20,10 @@
   learns to be a good K-step generator; wider nets (width 32/64) cost more than they gave.
 - ``conditional`` (needs labels): the class-conditional EBM f(x, y) = logits[y] trained by CD per
   class — positives (x, y) from the data, negatives from chains on f(., y) with the batch's labels
-  (each chain samples its own class). On images: the ``digits`` sampler and optimiser numbers
-  (short-run from uniform noise, 10 steps of step 4, noise 0.01, Adam 2e-3); 8000 steps rather than
-  12 000, because its network (``jem.DigitsClassifier``, width 16) makes a step ~1.5x dearer, so both
-  take ~10 min of one core.
+  (each chain samples its own class). On images: short-run from uniform noise, 60 steps of step 1,
+  noise 0.01, data noise 0.03, Adam 1e-3 (beta1 0.5), batch 128, 1250 steps (~0.48 CPU-s a step with
+  ``jem.DigitsClassifier`` width 16, ~10 min of one core). The ``digits`` preset's K = 10 / step 4 /
+  lr 2e-3 did not carry over: per-class FD ratio 25 and test accuracy 0.72 at 300 CPU-s.
 - ``jem`` (needs labels): Grathwohl et al. 2019 — cross-entropy + alpha_cd * CD on the marginal
   f(x) = logsumexp_y logits, negatives from the marginal by a replay buffer; every number from
   ``jem.JEM_PRESET`` (20 SGLD steps of step 1, noise 0.01, buffer 10 000, 5 % re-init, Adam 1e-4,
@@ -57,7 +57,10 @@ PRESETS: dict[str, dict[str, Any]] = {
                    data_noise=0.03, lr=2e-3, adam_beta1=0.5, lr_schedule="constant", init="uniform",
                    batch_size=128, steps=12000, l2=0.0, checkpoint_every=1000, plot_every=1000),
 }
-PRESETS["conditional"] = {**PRESETS["digits"], "objective": "conditional", "steps": 8000}
+# not the digits preset's K = 10 / lr 2e-3: on the conditional model those gave per-class FD ratio 25
+# and test accuracy 0.72 at 300 CPU-s (benchmarks/jem_digits.py); the earlier 60-step numbers are kept
+PRESETS["conditional"] = {**PRESETS["digits"], "objective": "conditional", "mcmc_steps": 60, "step_size": 1.0,
+                          "lr": 1e-3, "steps": 1250, "checkpoint_every": 250, "plot_every": 250}
 PRESETS["jem"] = dict(
     objective="jem", negatives="persistent", sampler=JEM_PRESET["sampler"], mcmc_steps=JEM_PRESET["n_steps"],
     step_size=JEM_PRESET["step_size"], noise_scale=JEM_PRESET["noise_scale"],
