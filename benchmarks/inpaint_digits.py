@@ -24,7 +24,7 @@ import torch
 HERE = Path(__file__).resolve().parent
 
 
-def measure(run_dir: str, seed: int) -> list[dict]:
+def measure(run_dir: str, seed: int, n_fills: int = 8) -> list[dict]:
     from ebmlab.data.images import load_digits_images
     from ebmlab.inpaint import MASK_KINDS, inpaint, make_mask
     from ebmlab.runs import default_sample_steps, open_run
@@ -41,8 +41,14 @@ def measure(run_dir: str, seed: int) -> list[dict]:
         mask = make_mask(kind, tuple(x_test.shape), g).expand_as(x_test)
         filled = inpaint(run.model, x_test, mask, n_steps=n_steps, step_size=cfg.step_size,
                          noise_scale=cfg.noise_scale, grad_clip=cfg.grad_clip, generator=g)
+        # the average of M fills estimates the posterior mean, the fill that minimises expected squared error
+        # (one fill is a sample: its error is about twice the posterior variance)
+        many = inpaint(run.model, x_test.repeat(n_fills, 1, 1, 1), mask.repeat(n_fills, 1, 1, 1), n_steps=n_steps,
+                       step_size=cfg.step_size, noise_scale=cfg.noise_scale, grad_clip=cfg.grad_clip, generator=g)
+        avg = many.reshape(n_fills, *x_test.shape).mean(0)
         err = lambda y: float(((to16(y) - to16(x_test))[mask] ** 2).mean())
-        rows.append({"run": run_dir, "mask": kind, "n_steps": n_steps, "mse_ebm": err(filled), "mse_mean": err(mean)})
+        rows.append({"run": run_dir, "mask": kind, "n_steps": n_steps, "mse_ebm": err(filled), "mse_avg": err(avg),
+                     "mse_mean": err(mean)})
     return rows
 
 
@@ -61,12 +67,14 @@ def main() -> None:
              f"torch {torch.__version__}, 1 thread", "",
              "Mean squared error over the missing pixels of the 360 test digits, in the data's scale 0..16 "
              "(lower is better). EBM: `ebmlab.inpaint.inpaint` with the run's Langevin numbers for the run's "
-             "sampling length, missing pixels started from uniform noise. Mean: each missing pixel set to its "
-             "train-set mean.", "",
-             "| run | mask | Langevin steps | MSE EBM fill | MSE mean fill | ratio |", "|---|---|---:|---:|---:|---:|"]
+             "sampling length, missing pixels started from uniform noise; one fill is one sample of "
+             "p(missing | observed), and the mean of 8 independent fills estimates the posterior mean (the fill "
+             "with the least expected squared error). Train mean: each missing pixel set to its train-set mean.", "",
+             "| run | mask | Langevin steps | MSE one EBM fill | MSE mean of 8 EBM fills | MSE train-mean fill | "
+             "ratio (8 fills / train mean) |", "|---|---|---:|---:|---:|---:|---:|"]
     for r in rows:
-        lines.append(f"| `{r['run']}` | {r['mask']} | {r['n_steps']} | {r['mse_ebm']:.2f} | {r['mse_mean']:.2f} | "
-                     f"{r['mse_ebm'] / r['mse_mean']:.2f} |")
+        lines.append(f"| `{r['run']}` | {r['mask']} | {r['n_steps']} | {r['mse_ebm']:.2f} | {r['mse_avg']:.2f} | "
+                     f"{r['mse_mean']:.2f} | {r['mse_avg'] / r['mse_mean']:.2f} |")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

@@ -12,12 +12,16 @@
   60 steps, step 10, noise 0.005, per-pixel gradient clip 0.01, L2 1.0, spectral norm.
 - ``digits``: the default for the built-in 8x8 digits on a 2-core CPU — short-run from uniform
   noise (which is what ``sample`` starts from, for the same K steps), K = 10 steps of step 4, noise
-  0.01, data noise 0.03, Adam 2e-3 (beta1 0.5), batch 128, 12 000 steps (~10 min of one CPU core).
-  Picked by measurement (FD ratio in the digits-classifier features at 300 CPU-s, one seed, sampled
-  at K): K = 60 step 1 lr 1e-3: 5.8 (at 100 sampling steps); K = 20 step 2: 3.98; K = 20 step 2
-  lr 2e-3: 2.30; K = 10 step 4: 2.60; K = 10 step 4 lr 2e-3: 1.62. A short chain buys many more
-  parameter updates per CPU-second (0.044 s a step at K = 10 vs 0.34 s at K = 60), and the model
-  learns to be a good K-step generator; wider nets (width 32/64) cost more than they gave.
+  0.01, data noise 0.03, Adam 1e-3 (beta1 0.5), L2 0.01 on f, batch 128, 12 000 steps (~8 min of
+  one CPU core). Picked by measurement (FD ratio in the digits-classifier features, one seed,
+  sampled at K; benchmarks/results/digits.md): at 300 CPU-s K = 60 step 1: 5.8 (at 100 sampling
+  steps); K = 20 step 2: 3.98; K = 10 step 4: 2.60; K = 10 step 4 lr 2e-3: 1.62 — but lr 2e-3
+  without L2 diverged (f on negatives past -1e6) at step 7725, and lr 2e-3 with L2 0.01 collapsed
+  (FD 57 at 300 CPU-s). This recipe: 1.81 at 300 CPU-s, 1.88 at 600 (15 837 steps, no divergence).
+  A short chain buys many more parameter updates per CPU-second (~0.04 s a step at K = 10 vs 0.34 s
+  at K = 60), and the model learns to be a good K-step generator; L2 0.01 keeps |f| bounded
+  (the penalty's pull 0.02 f outgrows the CD gradient once |f| is large); wider nets (width 32/64)
+  cost more than they gave.
 - ``conditional`` (needs labels): the class-conditional EBM f(x, y) = logits[y] trained by CD per
   class — positives (x, y) from the data, negatives from chains on f(., y) with the batch's labels
   (each chain samples its own class). On images: short-run from uniform noise, 60 steps of step 1,
@@ -54,8 +58,8 @@ PRESETS: dict[str, dict[str, Any]] = {
                        mcmc_steps=60, step_size=10.0, noise_scale=0.005, grad_clip=0.01, l2=1.0,
                        spectral_norm=True, lr=1e-4, lr_schedule="constant", init="uniform", batch_size=128),
     "digits": dict(negatives="short-run", sampler="langevin", mcmc_steps=10, step_size=4.0, noise_scale=0.01,
-                   data_noise=0.03, lr=2e-3, adam_beta1=0.5, lr_schedule="constant", init="uniform",
-                   batch_size=128, steps=12000, l2=0.0, checkpoint_every=1000, plot_every=1000),
+                   data_noise=0.03, lr=1e-3, adam_beta1=0.5, lr_schedule="constant", init="uniform",
+                   batch_size=128, steps=12000, l2=0.01, checkpoint_every=1000, plot_every=1000),
 }
 # not the digits preset's K = 10 / lr 2e-3: on the conditional model those gave per-class FD ratio 25
 # and test accuracy 0.72 at 300 CPU-s (benchmarks/jem_digits.py); the earlier 60-step numbers are kept
