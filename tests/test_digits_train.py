@@ -116,3 +116,21 @@ def test_inpaint_default_length_follows_the_run(run_dir, tmp_path, monkeypatch):
     cfg = json.loads((run_dir / "config.json").read_text())
     assert seen["n_steps"] == cfg["mcmc_steps"] == 3                  # short-run: K, as `sample`
     assert seen["step_size"] == cfg["step_size"] and seen["grad_clip"] == cfg["grad_clip"]
+
+
+def test_inpaint_fills_average_independent_fills(run_dir, tmp_path, monkeypatch):
+    import ebmlab.inpaint
+    seen = {}
+    real = ebmlab.inpaint.inpaint
+
+    def spy(f, image, mask, **kwargs):
+        seen["batch"] = image.shape[0]
+        return real(f, image, mask, **kwargs)
+
+    monkeypatch.setattr(ebmlab.inpaint, "inpaint", spy)
+    digit = load_digits_images("test")[0, 0].numpy()
+    img = tmp_path / "digit.png"
+    Image.fromarray(np.round(digit * 255 / 16).astype(np.uint8)).save(img)
+    assert main(["inpaint", str(run_dir), "--image", str(img), "--fills", "5", "--mask", "random"]) == 0
+    assert seen["batch"] == 5                                         # five chains, one averaged picture
+    assert (tmp_path / "digit-inpaint.png").is_file()

@@ -140,6 +140,9 @@ def _parser() -> argparse.ArgumentParser:
     i.add_argument("--out", default=None, help="output prefix (default: next to the image)")
     i.add_argument("--n-steps", type=_positive_int, default=None,
                    help="Langevin steps (default: as `sample` — K for short-run models, else 100)")
+    i.add_argument("--fills", type=_positive_int, default=1,
+                   help="average this many independent fills: their mean estimates E[missing | observed], the "
+                        "fill with the least squared error (default 1: one sample of p(missing | observed))")
     i.add_argument("--seed", type=int, default=0)
     return p
 
@@ -315,9 +318,10 @@ def _cmd_inpaint(args: argparse.Namespace) -> int:
     g = torch.Generator().manual_seed(args.seed)
     mask = make_mask(args.mask, tuple(x.shape), g)
     n_steps = args.n_steps if args.n_steps is not None else default_sample_steps(run.config, is_vector=False)
-    filled = inpaint(run.model, x, mask, n_steps=n_steps, generator=g,
+    m = args.fills
+    filled = inpaint(run.model, x.repeat(m, 1, 1, 1), mask.repeat(m, 1, 1, 1), n_steps=n_steps, generator=g,
                      step_size=run.config.step_size, noise_scale=run.config.noise_scale,
-                     grad_clip=run.config.grad_clip)
+                     grad_clip=run.config.grad_clip).mean(0, keepdim=True)
     prefix = Path(args.out) if args.out else Path(args.image).with_suffix("")
     masked = torch.where(mask, torch.zeros_like(x), x)
     path = save_grid_png(torch.cat([x, masked, filled]), str(prefix) + "-inpaint.png", nrow=3)
