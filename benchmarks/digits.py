@@ -406,6 +406,23 @@ def _grids(workdir: Path, results: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
+def run_rows(script: str, rows: list[str], workdir: Path, budget: float, seed: int, jobs: int = 0,
+             extra: tuple[str, ...] = ()) -> None:
+    """Run ``script --worker ROW`` for every row, ``jobs`` at a time (0: all at once), one torch thread
+    each; every row logs to ``workdir/<row>.log``. Shared by the digits and JEM benchmarks."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    pending, running = list(rows), []
+    while pending or running:
+        while pending and len(running) < (jobs or len(rows)):
+            row = pending.pop(0)
+            log = open(workdir / f"{safe(row)}.log", "w")
+            cmd = [sys.executable, script, "--worker", row, "--budget-seconds", str(budget),
+                   "--seed", str(seed), "--workdir", str(workdir), *extra]
+            running.append(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env))
+        time.sleep(2)
+        running = [p for p in running if p.poll() is None]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--budget-seconds", type=float, default=600.0, help="process CPU seconds of training per row")
@@ -435,18 +452,7 @@ def main() -> None:
         meta = {"command": command, "started": _dt.datetime.now().strftime("%Y-%m-%d %H:%M"), "machine": machine()}
         _write_json(meta_p, meta)
     if not args.report_only:
-        env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-        jobs = args.jobs or len(rows)
-        pending, running = list(rows), []
-        while pending or running:
-            while pending and len(running) < jobs:
-                spec = pending.pop(0)
-                log = open(workdir / f"{safe(spec)}.log", "w")
-                cmd = [sys.executable, __file__, "--worker", spec, "--budget-seconds", str(budget),
-                       "--seed", str(args.seed), "--workdir", str(workdir)]
-                running.append(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env))
-            time.sleep(2)
-            running = [p for p in running if p.poll() is None]
+        run_rows(__file__, rows, workdir, budget, args.seed, args.jobs)
     report(workdir, rows, prefix, meta["command"], meta["started"], meta["machine"])
 
 

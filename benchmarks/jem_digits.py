@@ -34,7 +34,6 @@ import json
 import os
 import platform
 import shlex
-import subprocess
 import sys
 import time
 import traceback
@@ -46,7 +45,7 @@ ROOT = Path(__file__).resolve().parent
 if str(ROOT.parent) not in sys.path:            # run as a script: make `benchmarks` importable
     sys.path.insert(0, str(ROOT.parent))
 
-from benchmarks.digits import FRACTIONS, CpuClock, digits, tile_digits  # noqa: E402
+from benchmarks.digits import FRACTIONS, CpuClock, digits, run_rows, tile_digits  # noqa: E402
 
 ROWS = ("digits", "conditional", "jem")
 LABELLED = ("conditional", "jem")
@@ -250,18 +249,7 @@ def main() -> None:
                 "started": _dt.datetime.now().strftime("%Y-%m-%d %H:%M"), "machine": machine()}
         _write_json(meta_p, meta)
     if not args.report_only:
-        env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-        jobs = args.jobs or len(rows)
-        pending, running = list(rows), []
-        while pending or running:
-            while pending and len(running) < jobs:
-                row = pending.pop(0)
-                log = open(workdir / f"{row}.log", "w")
-                cmd = [sys.executable, __file__, "--worker", row, "--budget-seconds", str(budget),
-                       "--seed", str(args.seed), "--workdir", str(workdir)] + (["--quick"] if args.quick else [])
-                running.append(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env))
-            time.sleep(2)
-            running = [p for p in running if p.poll() is None]
+        run_rows(__file__, rows, workdir, budget, args.seed, args.jobs, ("--quick",) if args.quick else ())
     report(workdir, rows, prefix, meta)
 
 
