@@ -52,11 +52,14 @@ def ensure_run(path: str, steps: int) -> str:
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", nargs=2, default=["/tmp/rec/moons", "/tmp/rec/eight-gaussians"])
-    ap.add_argument("--out", default="benchmarks/results/compose2d.md")
+    ap.add_argument("--out", default=None, help="default benchmarks/results/compose2d.md "
+                                                "(compose2d_quick.md with --quick, so a quick run never overwrites the full one)")
     ap.add_argument("--chains", type=int, default=4000)
     ap.add_argument("--steps", type=int, default=400)
     ap.add_argument("--quick", action="store_true", help="1000 chains; 300-step models if --runs are missing")
     args = ap.parse_args()
+    if args.out is None:
+        args.out = "benchmarks/results/compose2d_quick.md" if args.quick else "benchmarks/results/compose2d.md"
     torch.set_num_threads(1)
     t0 = time.time()
     if args.quick:

@@ -191,7 +191,8 @@ def main() -> None:
             f"{n_steps} steps per call ({probe_steps} for the probe), {rounds} interleaved rounds; ratio = median of per-round ratios.\n"
             f"Same math everywhere: x <- x + {EPS} ∇f + sqrt({2 * EPS}) z (ebmkit noise_scale = sqrt(2ε), "
             f"torchebm noise_scale = 1.0).\n\n{table}\n")
-    out = Path(__file__).resolve().parent / "results" / "sampler_speed.md"
+    # a quick run must not overwrite the full run's table
+    out = Path(__file__).resolve().parent / "results" / ("sampler_speed_quick.md" if args.quick else "sampler_speed.md")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
     print(f"\nwritten to {out}")
