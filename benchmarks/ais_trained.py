@@ -4,7 +4,7 @@
     .venv-bench/bin/python benchmarks/ais_trained.py --runs DIR [DIR ...]
     .venv-bench/bin/python benchmarks/ais_trained.py --quick            # trains a tiny model itself (~1 min)
 
-For each run directory: the model (``ebmlab.runs.open_run``) carries its support box ``.bounds``
+For each run directory: the model (``ebmlab.tasks.runs.open_run``) carries its support box ``.bounds``
 (f = -inf outside), so its Z is a 2-D integral over that box and quadrature gives it exactly up to
 grid error (``ebmlab.log_z(model, method="quadrature", bounds=model.bounds)``, 400 x 400 grid; the
 800 x 800 value is shown too, so the grid error is visible). AIS is ``ais_log_z(model,
@@ -32,8 +32,8 @@ from pathlib import Path
 import torch
 
 import ebmlab
-from ebmlab.evaluate.ais import DEFAULT_N_CHAINS, DEFAULT_N_TEMPS, ais_log_z
-from ebmlab.runs import _test_data, open_run
+from ebmlab.estimate.ais import DEFAULT_N_CHAINS, DEFAULT_N_TEMPS, ais_log_z
+from ebmlab.tasks.runs import _test_data, open_run
 
 HERE = Path(__file__).resolve().parent
 TARGET = 0.05                     # nats, the agreement target

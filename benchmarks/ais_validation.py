@@ -18,8 +18,8 @@ from pathlib import Path
 
 import torch
 
-from ebmlab.evaluate.ais import DEFAULT_N_CHAINS, DEFAULT_N_TEMPS, DEFAULT_STEPS_PER_TEMP, ais_log_z
-from ebmlab.evaluate.curse import gaussian_target
+from ebmlab.estimate.ais import DEFAULT_N_CHAINS, DEFAULT_N_TEMPS, DEFAULT_STEPS_PER_TEMP, ais_log_z
+from ebmlab.estimate.curse import gaussian_target
 
 # the acceptance thresholds (nats)
 TOLERANCE = {2: 0.1, 10: 0.1, 50: 1.0, 100: 1.0, "mixture": 0.1, "hard": 1.0}
@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> None:
         "the reverse chains start from a held-out half of them).",
         "",
         "Targets: Gaussians with variances log-spaced in [0.1, 10], a random rotation, mean ≈ 2 per "
-        "axis and f offset by 1.5 nats (`ebmlab.evaluate.curse.gaussian_target`); the mixture is "
+        "axis and f offset by 1.5 nats (`ebmlab.estimate.curse.gaussian_target`); the mixture is "
         "0.3 N(-4 e1, I) + 0.7 N(4 e1, 0.49 I) offset by 2 nats. The forward estimate is a stochastic "
         "lower bound and the reverse one a stochastic upper bound, so together they bracket log Z.",
         "Tolerances are the issue's: 0.1 nats for d ≤ 10 and the mixture, 1 nat at d = 50 and 100.",

@@ -22,8 +22,8 @@ from pathlib import Path
 import torch
 
 import ebmlab
-from ebmlab.compose import Mixture, Product
-from ebmlab.evaluate.partition import quadrature_grid
+from ebmlab.models.compose import Mixture, Product
+from ebmlab.estimate.partition import quadrature_grid
 from ebmlab.samplers.mh import MetropolisHastings
 from ebmlab.samplers.proposals import UniformJumpProposal
 from ebmlab.samplers.run import run_chains

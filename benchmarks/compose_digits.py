@@ -12,7 +12,7 @@ chain length); each draws ``--n-check`` samples (200) and shows the first ``--n`
 figure ``<prefix>.png`` (a row of labelled panels per pair) and ``<prefix>.md`` with every command
 and, per panel (over all ``--n-check`` samples):
 
-- the fraction of samples that the project's digits classifier (``ebmlab.evaluate.digits_features``,
+- the fraction of samples that the project's digits classifier (``ebmlab.metrics.digits_features``,
   the network behind the digits FD ratio, trained on the train split only) assigns to class a, to
   class b, and to any other class, and its mean probability of a and of b. Expected: a alone -> a;
   AND -> mass on both (samples that look like a and b at once, so often ambiguous); OR -> about half
@@ -108,7 +108,7 @@ def panels_for_pair(cli: Cli, run: Path, a: int, b: int, work: Path, n: int, see
 @torch.no_grad()
 def measure(x_model: torch.Tensor, a: int, b: int, logits_fn) -> dict[str, float]:
     """Classifier verdicts and mean f_a, f_b for images [N, 1, 8, 8] in the model scale [-1, 1]."""
-    from ebmlab.evaluate.digits_features import get_digits_classifier
+    from ebmlab.metrics.digits_features import get_digits_classifier
     p = torch.softmax(get_digits_classifier()(x_model), 1)
     pred = p.argmax(1)
     L = logits_fn(x_model)
@@ -121,7 +121,7 @@ def measure(x_model: torch.Tensor, a: int, b: int, logits_fn) -> dict[str, float
 
 def figure(rows: list[list[tuple[str, torch.Tensor]]], path: Path, title: str) -> Path:
     """One row of panels per pair; each panel a grid of digits (model scale), titled."""
-    from ebmlab.plots import _new_figure, _save
+    from ebmlab.viz.plots import _new_figure, _save
     n_cols = max(len(r) for r in rows)
     fig = _new_figure((2.3 * n_cols, 2.5 * len(rows) + 0.5))
     fig.set_layout_engine("constrained")                 # room for the titles and the suptitle
@@ -187,9 +187,9 @@ def main(argv: list[str] | None = None) -> int:
         pairs.append((a, b))
 
     import ebmlab
-    from ebmlab.conditional import ConditionalEnergyModel
+    from ebmlab.models.conditional import ConditionalEnergyModel
     from ebmlab.data.images import load_digits_images, load_digits_labels
-    from ebmlab.runs import open_run
+    from ebmlab.tasks.runs import open_run
     r = open_run(run)
     if not isinstance(r.model, ConditionalEnergyModel) or list(r.data["event_shape"]) != [1, 8, 8]:
         raise SystemExit(f"{run} is not a conditional digits run (train one with: ebmlab train --data digits "
@@ -244,7 +244,7 @@ needed), AND NOT f = f_a − {args.alpha:g} f_b (contrast). Same seed, same kern
 every panel (`ebmlab sample`'s defaults: the run's training chain).
 
 Checks: "frac → k" = fraction of the panel's samples that the project's digits classifier
-(`ebmlab.evaluate.digits_features`, ~97 % test accuracy, trained on the train split only) assigns to
+(`ebmlab.metrics.digits_features`, ~97 % test accuracy, trained on the train split only) assigns to
 class k; "both ≥ 0.1" the fraction to which it gives p(a) ≥ 0.1 and p(b) ≥ 0.1 at once (a blend);
 "mean p(k)" its mean probability of k; "mean f_k" = mean logits[k] of the run's model
 (higher = more likely under class k). Expected: AND puts mass on both (ambiguous), OR about half each,

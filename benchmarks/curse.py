@@ -3,7 +3,7 @@
     .venv-bench/bin/python benchmarks/curse.py            # default AIS budget, ~1-2 min
     .venv-bench/bin/python benchmarks/curse.py --quick    # smaller AIS budget, results/curse_quick.*
 
-Targets: ``ebmlab.evaluate.curse.gaussian_target(d)`` (variances 0.1..10, random rotation, known
+Targets: ``ebmlab.estimate.curse.gaussian_target(d)`` (variances 0.1..10, random rotation, known
 log Z). Quadrature (60 points per axis over mean ± 8 sd) is *measured* for d = 1..3 only; beyond
 that its cost is 60^d evaluations at the measured seconds per evaluation of d = 3, and those rows
 say "extrapolated". AIS is measured at every d with its default budget (256 chains x 500
@@ -24,8 +24,8 @@ from pathlib import Path
 
 import torch
 
-from ebmlab.evaluate.ais import DEFAULT_N_CHAINS, DEFAULT_N_TEMPS
-from ebmlab.evaluate.curse import curse_study, plot_curse
+from ebmlab.estimate.ais import DEFAULT_N_CHAINS, DEFAULT_N_TEMPS
+from ebmlab.estimate.curse import curse_study, plot_curse
 
 HERE = Path(__file__).resolve().parent
 AIS_DIMS = (1, 2, 3, 5, 10, 20, 50, 100)

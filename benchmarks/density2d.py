@@ -32,7 +32,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from ebmlab.data import toy2d  # noqa: E402
-from ebmlab.evaluate.partition import quadrature_log_z  # noqa: E402
+from ebmlab.estimate.partition import quadrature_log_z  # noqa: E402
 
 import peers  # noqa: E402
 from peers import Recipe  # noqa: E402
@@ -207,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
 - date: {_dt.datetime.now().isoformat(timespec='seconds')}; nproc {os.cpu_count()}; torch threads {torch.get_num_threads()}; total wall time {total / 60:.1f} min
 - versions: {versions()}
 - data: {N_TRAIN} training points (generator seed {TRAIN_SEED}), {N_TEST} held-out test points (seed {TEST_SEED}) per set; training seed {args.seed}
-- EBM recipe (shared, {args.steps} optimiser steps): 3x128 SiLU MLP (`ebmlab.nets.MLP(2, 128, 3)`, identical initial weights), batch {r.batch_size}, Adam lr {r.lr}, persistent chains: buffer {r.buffer_size} initialised uniformly over the box, restart probability {r.reinit_prob}, {r.langevin_steps} unadjusted Langevin steps x' = x + eps grad f + sqrt(2 eps) z with eps = {r.step_size}, energy L2 {r.energy_reg} (mean f(x+)^2 + mean f(x-)^2)
+- EBM recipe (shared, {args.steps} optimiser steps): 3x128 SiLU MLP (`ebmlab.nets.mlp.MLP(2, 128, 3)`, identical initial weights), batch {r.batch_size}, Adam lr {r.lr}, persistent chains: buffer {r.buffer_size} initialised uniformly over the box, restart probability {r.reinit_prob}, {r.langevin_steps} unadjusted Langevin steps x' = x + eps grad f + sqrt(2 eps) z with eps = {r.step_size}, energy L2 {r.energy_reg} (mean f(x+)^2 + mean f(x-)^2)
 
 Cells: **test NLL minus the true density's test NLL, in nats** (0 = the truth; lower is better), then training wall time. The first row is the true density's own NLL.
 

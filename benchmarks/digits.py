@@ -5,7 +5,7 @@
     .venv-bench/bin/python benchmarks/digits.py --report-only DIR    # rebuild table/PNG from finished rows
 
 Measure: FD ratio = FD(samples, test) / FD(train, test) in the penultimate-layer features of the
-project's digits classifier (``ebmlab.evaluate.frechet.fd_ratio``); 1.0 = as good as real data.
+project's digits classifier (``ebmlab.metrics.frechet.fd_ratio``); 1.0 = as good as real data.
 Samples: as many as train images (1437; FD is biased by set size), drawn from FRESH uniform noise in
 [-1, 1] with each method's own sampling recipe (ebmlab: ``ebmlab sample``'s default, the training
 kernel for 100 steps; UvA tutorial and ebmkit: the tutorial's generation, the training kernel for
@@ -16,7 +16,7 @@ The machine is shared, so wall-clock is not a fair budget; CPU time is. Evaluati
 is excluded from the budget. Each row runs in its own process (rows run in parallel, ``--jobs``);
 checkpoints at 1/4, 1/2 and all of the budget are evaluated so the table shows progress too.
 
-Rows (all use ``ebmlab.image_nets.SmallConvNet(1, 8)`` width 16, same initial weights, seed 0):
+Rows (all use ``ebmlab.nets.image.SmallConvNet(1, 8)`` width 16, same initial weights, seed 0):
   ebmlab:digits / ebmlab:short-run / ebmlab:persistent   ebmlab's presets through ``start_run``;
   ebmkit:uva    ebmkit's own API (LangevinDynamics + ReplayBuffer + ContrastiveDivergence + Trainer)
                 with the UvA recipe;  energy E = -f (ebmkit's sign);
@@ -61,7 +61,7 @@ def digits() -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def make_net(seed: int) -> torch.nn.Module:
-    from ebmlab.image_nets import SmallConvNet
+    from ebmlab.nets.image import SmallConvNet
     torch.manual_seed(seed)
     return SmallConvNet(1, 8)
 
@@ -90,7 +90,7 @@ class CpuClock:
 # ----------------------------------------------------------------------------- the rows
 class EbmlabRow:
     def __init__(self, spec: str, seed: int, workdir: Path) -> None:
-        from ebmlab.runs import default_sample_steps
+        from ebmlab.tasks.runs import default_sample_steps
         from ebmlab.training.api import start_run
         preset, *kv = spec.split(":", 1)[1].split("+")
         overrides = {}
@@ -124,7 +124,7 @@ class EbmlabRow:
         return self.trainer.step
 
     def sample_noise(self, n: int, n_steps: int, seed: int) -> torch.Tensor:
-        from ebmlab.runs import Run, draw_samples
+        from ebmlab.tasks.runs import Run, draw_samples
         run = Run(Path("."), self.model, self.trainer.config, self.trainer.data_desc)
         x, _, _ = draw_samples(run, n, n_steps=n_steps, seed=seed)
         return x
@@ -264,7 +264,7 @@ def make_row(spec: str, seed: int, workdir: Path):
 # ----------------------------------------------------------------------------- one row (worker process)
 def run_worker(spec: str, budget: float, seed: int, workdir: Path) -> None:
     torch.set_num_threads(1)
-    from ebmlab.evaluate.frechet import fd_ratio
+    from ebmlab.metrics.frechet import fd_ratio
     x_train, x_test = digits()
     n = len(x_train)
     fd_ratio(x_train[:64], x_train, x_test)            # train the feature net now, outside the budget

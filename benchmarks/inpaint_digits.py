@@ -2,9 +2,9 @@
 
     .venv/bin/python benchmarks/inpaint_digits.py RUN [RUN ...] [--out benchmarks/results/inpaint_digits.md]
 
-For each run directory (trained on ``--data digits``) and each mask of ``ebmlab.inpaint.make_mask``
+For each run directory (trained on ``--data digits``) and each mask of ``ebmlab.tasks.inpaint.make_mask``
 (box: the centre quarter; left-half; random: half the pixels), the 360 test digits are filled by
-``ebmlab.inpaint.inpaint`` with the run's own Langevin numbers and chain length (what
+``ebmlab.tasks.inpaint.inpaint`` with the run's own Langevin numbers and chain length (what
 ``ebmlab inpaint`` does), and the mean squared error over the missing pixels is reported in the
 data's scale (0..16), next to the error of filling them with the per-pixel mean of the train set.
 Seeded; one torch thread.
@@ -26,8 +26,8 @@ HERE = Path(__file__).resolve().parent
 
 def measure(run_dir: str, seed: int, n_fills: int = 8) -> list[dict]:
     from ebmlab.data.images import load_digits_images
-    from ebmlab.inpaint import MASK_KINDS, inpaint, make_mask
-    from ebmlab.runs import default_sample_steps, open_run
+    from ebmlab.tasks.inpaint import MASK_KINDS, inpaint, make_mask
+    from ebmlab.tasks.runs import default_sample_steps, open_run
     run = open_run(run_dir)
     cfg = run.config
     x_train = load_digits_images("train", model_scale=True)
@@ -66,7 +66,7 @@ def main() -> None:
              f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores (shared), "
              f"torch {torch.__version__}, 1 thread", "",
              "Mean squared error over the missing pixels of the 360 test digits, in the data's scale 0..16 "
-             "(lower is better). EBM: `ebmlab.inpaint.inpaint` with the run's Langevin numbers for the run's "
+             "(lower is better). EBM: `ebmlab.tasks.inpaint.inpaint` with the run's Langevin numbers for the run's "
              "sampling length, missing pixels started from uniform noise; one fill is one sample of "
              "p(missing | observed), and the mean of 8 independent fills estimates the posterior mean (the fill "
              "with the least expected squared error). Train mean: each missing pixel set to its train-set mean.", "",

@@ -14,7 +14,7 @@ Rows, each trained through ``ebmlab.training.api.start_run`` exactly as ``ebmlab
 Measures (on the 360 held-out test digits; train/test split as ``load_digits_images``):
   test accuracy   argmax_y logits(x) — for the conditional model that is argmax_y f(x, y), for JEM its
                   classifier p(y|x);
-  FD ratio        ``ebmlab.evaluate.frechet.fd_ratio(samples, x_train, x_test)["ratio"]`` (1.0 = real
+  FD ratio        ``ebmlab.metrics.frechet.fd_ratio(samples, x_train, x_test)["ratio"]`` (1.0 = real
                   data) of 1437 samples (= train size) drawn from FRESH uniform noise with the run's own
                   sampling default (``ebmlab sample``: the training kernel, K steps for short-run models, 100 for persistent ones). For labelled
                   rows the model itself is the marginal f(x) = logsumexp_y logits; they also report
@@ -54,13 +54,13 @@ SAMPLE_SEED = 1000
 
 # ----------------------------------------------------------------------------- one row (worker process)
 def _run_view(trainer):
-    from ebmlab.runs import Run
+    from ebmlab.tasks.runs import Run
     return Run(Path("."), trainer.model, trainer.config, trainer.data_desc)
 
 
 def sample_noise(trainer, n: int, seed: int, klass: int | None = None) -> torch.Tensor:
     """``ebmlab sample``'s default: fresh uniform noise, the training kernel (K steps for short-run, else 100)."""
-    from ebmlab.runs import draw_samples
+    from ebmlab.tasks.runs import draw_samples
     was = trainer.model.training
     x, _, _ = draw_samples(_run_view(trainer), n, seed=seed, klass=klass)
     trainer.model.train(was)
@@ -69,8 +69,8 @@ def sample_noise(trainer, n: int, seed: int, klass: int | None = None) -> torch.
 
 def sample_per_class(trainer, labels: torch.Tensor, seed: int) -> torch.Tensor:
     """Chain i samples p(x | labels[i]) from uniform noise: the same kernel and steps as ``sample``."""
-    from ebmlab.conditional import ChainClasses
-    from ebmlab.runs import default_sample_steps
+    from ebmlab.models.conditional import ChainClasses
+    from ebmlab.tasks.runs import default_sample_steps
     n_steps = default_sample_steps(trainer.config, is_vector=False)
     from ebmlab.samplers.run import run_chains
     from ebmlab.training.negatives import make_init_fn, make_kernel
@@ -84,7 +84,7 @@ def sample_per_class(trainer, labels: torch.Tensor, seed: int) -> torch.Tensor:
 
 def run_worker(row: str, budget: float, seed: int, workdir: Path, fractions: tuple = FRACTIONS) -> None:
     torch.set_num_threads(1)
-    from ebmlab.evaluate.frechet import fd_ratio
+    from ebmlab.metrics.frechet import fd_ratio
     from ebmlab.training.api import start_run
     x_train, x_test = digits()
     n = len(x_train)

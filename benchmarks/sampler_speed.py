@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 import ebmlab
-from ebmlab.nets import MLP
+from ebmlab.nets.mlp import MLP
 
 EPS = 0.01
 NOISE = math.sqrt(2 * EPS)

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ebmlab.checkpoint import latest_checkpoint, load_checkpoint
+from ebmlab.rundir.checkpoint import latest_checkpoint, load_checkpoint
 
 # a tiny recipe: persistent chains, small buffer, tiny MLP; checkpoint_every is not a multiple of
 # log_every on purpose, so resuming mid-way between log rows is exercised too
@@ -132,7 +132,7 @@ def _pause(marker_dir: Path, what: str) -> None:
 
 def install_pause_hook(phase: str, k: int, marker_dir: str | Path) -> None:
     """Pause at the ``k``-th occurrence (1-based) of ``phase`` in this process."""
-    import ebmlab.checkpoint as ckpt
+    import ebmlab.rundir.checkpoint as ckpt
     import ebmlab.training.trainer as tr
     marker_dir = Path(marker_dir)
     seen = {"n": 0}

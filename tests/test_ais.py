@@ -12,9 +12,9 @@ import torch
 
 import ebmlab
 from ebmlab import EBMError, EnergyModel
-from ebmlab.evaluate.ais import ais_log_z, fit_base, sigmoid_schedule
-from ebmlab.evaluate.curse import gaussian_target
-from ebmlab.evaluate.partition import quadrature_log_z
+from ebmlab.estimate.ais import ais_log_z, fit_base, sigmoid_schedule
+from ebmlab.estimate.curse import gaussian_target
+from ebmlab.estimate.partition import quadrature_log_z
 
 
 def gen(seed: int) -> torch.Generator:

@@ -9,10 +9,10 @@ import torch
 from torch import nn
 
 from ebmlab import EBMError, EnergyModel
-from ebmlab.compose import (ComposedModel, Condition, Contrast, Mixture, Product, Temperature,
+from ebmlab.models.compose import (ComposedModel, Condition, Contrast, Mixture, Product, Temperature,
                             check_compatible, compose, from_spec)
-from ebmlab.model import score_of
-from ebmlab.nets import MLP
+from ebmlab.density import score_of
+from ebmlab.nets.mlp import MLP
 
 D = torch.float64
 

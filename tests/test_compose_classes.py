@@ -13,10 +13,10 @@ import torch
 
 import ebmlab
 from ebmlab.cli import main as cli_main
-from ebmlab.compose import Contrast, Mixture, Product, Temperature, class_spec, from_spec
-from ebmlab.conditional import ClassConditional, ConditionalEnergyModel
+from ebmlab.models.compose import Contrast, Mixture, Product, Temperature, class_spec, from_spec
+from ebmlab.models.conditional import ClassConditional, ConditionalEnergyModel
 from ebmlab.errors import EBMError
-from ebmlab.runs import open_run, parse_component
+from ebmlab.tasks.runs import open_run, parse_component
 from ebmlab.training.api import start_run
 
 from helpers_runs import TINY
@@ -79,7 +79,7 @@ def test_spec_stores_class_nodes_and_nests(cond, tmp_path, capsys):
     key = str(run.resolve())
     assert spec["op"] == "and" and spec["weights"] == [1.0, 0.5]
     assert spec["components"] == [class_spec(key, 0), class_spec(key, 2)]
-    assert spec["components"][1] == {"format": "ebmlab.compose/1", "op": "class", "class": 2, "components": [key]}
+    assert spec["components"][1] == {"format": "ebmlab.models.compose/1", "op": "class", "class": 2, "components": [key]}
     # a composite of a composite and a class, through the command line
     cc = tmp_path / "cc"
     assert cli_main(["compose", str(c), f"{run}:1", "--op", "or", "--out", str(cc)]) == 0

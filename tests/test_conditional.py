@@ -7,9 +7,9 @@ from torch import nn
 from torch.nn import functional as F
 
 from ebmlab import EBMError
-from ebmlab.conditional import ClassConditional, ConditionalEnergyModel
-from ebmlab.jem import JEM_PRESET, DigitsClassifier, jem_loss, jem_model
-from ebmlab.model import as_log_density, score_of
+from ebmlab.models.conditional import ClassConditional, ConditionalEnergyModel
+from ebmlab.models.jem import JEM_PRESET, DigitsClassifier, jem_loss, jem_model
+from ebmlab.density import as_log_density, score_of
 
 
 def small_model(k: int = 4, **kw) -> ConditionalEnergyModel:

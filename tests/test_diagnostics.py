@@ -14,7 +14,7 @@ import torch
 from scipy.signal import lfilter
 
 from ebmlab import EBMError
-from ebmlab.evaluate.diagnostics import effective_sample_size, split_rhat, summarize_chains
+from ebmlab.metrics.diagnostics import effective_sample_size, split_rhat, summarize_chains
 
 
 def ar1(phi: float, t: int, c: int, seed: int) -> np.ndarray:

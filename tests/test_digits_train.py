@@ -92,23 +92,23 @@ def test_sample_default_length_is_the_training_chain_length_for_short_run(run_di
 
 
 def test_sample_default_length_for_persistent_and_vector_runs():
-    from ebmlab.config import RunConfig
-    from ebmlab.runs import default_sample_steps
+    from ebmlab.rundir.config import RunConfig
+    from ebmlab.tasks.runs import default_sample_steps
     assert default_sample_steps(RunConfig(negatives="persistent", mcmc_steps=60), is_vector=False) == 100
     assert default_sample_steps(RunConfig(mcmc_steps=20), is_vector=True) == 200
     assert default_sample_steps(RunConfig(mcmc_steps=30), is_vector=True) == 300
 
 
 def test_inpaint_default_length_follows_the_run(run_dir, tmp_path, monkeypatch):
-    import ebmlab.inpaint
+    import ebmlab.tasks.inpaint
     seen = {}
-    real = ebmlab.inpaint.inpaint
+    real = ebmlab.tasks.inpaint.inpaint
 
     def spy(*args, **kwargs):
         seen.update(kwargs)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(ebmlab.inpaint, "inpaint", spy)
+    monkeypatch.setattr(ebmlab.tasks.inpaint, "inpaint", spy)
     digit = load_digits_images("test")[0, 0].numpy()
     img = tmp_path / "digit.png"
     Image.fromarray(np.round(digit * 255 / 16).astype(np.uint8)).save(img)
@@ -119,15 +119,15 @@ def test_inpaint_default_length_follows_the_run(run_dir, tmp_path, monkeypatch):
 
 
 def test_inpaint_fills_average_independent_fills(run_dir, tmp_path, monkeypatch):
-    import ebmlab.inpaint
+    import ebmlab.tasks.inpaint
     seen = {}
-    real = ebmlab.inpaint.inpaint
+    real = ebmlab.tasks.inpaint.inpaint
 
     def spy(f, image, mask, **kwargs):
         seen["batch"] = image.shape[0]
         return real(f, image, mask, **kwargs)
 
-    monkeypatch.setattr(ebmlab.inpaint, "inpaint", spy)
+    monkeypatch.setattr(ebmlab.tasks.inpaint, "inpaint", spy)
     digit = load_digits_images("test")[0, 0].numpy()
     img = tmp_path / "digit.png"
     Image.fromarray(np.round(digit * 255 / 16).astype(np.uint8)).save(img)

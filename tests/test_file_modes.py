@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from ebmlab.checkpoint import atomic_write_bytes, save_checkpoint
-from ebmlab.imageio import save_grid_png
-from ebmlab.plots import plot_training_curves
+from ebmlab.atomic import atomic_write_bytes
+from ebmlab.rundir.checkpoint import save_checkpoint
+from ebmlab.viz.imageio import save_grid_png
+from ebmlab.viz.plots import plot_training_curves
 
 from helpers_runs import TINY, tiny_data
 

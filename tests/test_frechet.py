@@ -7,7 +7,7 @@ import torch
 
 from ebmlab.data.images import load_digits_images
 from ebmlab.errors import EBMError
-from ebmlab.evaluate.frechet import fd_ratio, frechet_distance, inception_fid
+from ebmlab.metrics.frechet import fd_ratio, frechet_distance, inception_fid
 
 
 def test_fd_self_zero_and_closed_form():
@@ -52,7 +52,7 @@ def test_digits_fd_ratio():
 
 
 def test_digits_classifier_saved_and_reloaded(tmp_path):
-    from ebmlab.evaluate import digits_features as dfeat
+    from ebmlab.metrics import digits_features as dfeat
     net = dfeat.get_digits_classifier(0)                 # cached per process: trained once
     path = tmp_path / "clf.safetensors"
     dfeat.save_digits_classifier(net, path)

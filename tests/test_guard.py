@@ -10,11 +10,11 @@ import pytest
 import torch
 from torch import nn
 
-from ebmlab.build import build_model
+from ebmlab.rundir.build import build_model
 from ebmlab.cli import main as cli_main
-from ebmlab.config import RunConfig
+from ebmlab.rundir.config import RunConfig
 from ebmlab.data.sources import load_data
-from ebmlab.model import EnergyModel
+from ebmlab.models.energy import EnergyModel
 from ebmlab.training.api import describe_data, resume_run
 from ebmlab.training.guard import REMEDIES, DivergenceError, check_step
 from ebmlab.training.trainer import Trainer, write_run_header

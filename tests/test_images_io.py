@@ -8,7 +8,7 @@ from PIL import Image
 
 from ebmlab.data.scaling import Scaling
 from ebmlab.errors import EBMError
-from ebmlab.imageio import load_image_as_tensor, save_grid_png, save_strip_png
+from ebmlab.viz.imageio import load_image_as_tensor, save_grid_png, save_strip_png
 
 
 def test_grid_png_digits_upscaled(tmp_path):

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from ebmlab.errors import EBMError
-from ebmlab.image_nets import ResNetEnergy, SmallConvNet, default_image_net
-from ebmlab.model import EnergyModel
+from ebmlab.nets.image import ResNetEnergy, SmallConvNet, default_image_net
+from ebmlab.models.energy import EnergyModel
 
 
 @pytest.mark.parametrize("c,s,kind", [(1, 8, SmallConvNet), (3, 16, SmallConvNet), (1, 28, ResNetEnergy)])

@@ -10,9 +10,9 @@ import torch
 
 from ebmlab.data.images import load_digits_images
 from ebmlab.errors import EBMError
-from ebmlab.image_nets import SmallConvNet
-from ebmlab.inpaint import denoise, inpaint, make_mask
-from ebmlab.model import EnergyModel
+from ebmlab.nets.image import SmallConvNet
+from ebmlab.tasks.inpaint import denoise, inpaint, make_mask
+from ebmlab.models.energy import EnergyModel
 
 LAM = 0.05   # ridge on the covariance: digits have constant pixels, and it bounds the stiffness
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from ebmlab import EBMError
-from ebmlab.evaluate.metrics import (energy_histogram_data, frechet_distance, mmd2_unbiased,
+from ebmlab.metrics.mmd import (energy_histogram_data, frechet_distance, mmd2_unbiased,
                                      mmd_test)
 
 

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from ebmlab import EBMError, EnergyModel
-from ebmlab.model import as_log_density, score_of
+from ebmlab.density import as_log_density, score_of
 
 
 class Quadratic(nn.Module):

@@ -7,7 +7,7 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from ebmlab import EBMError
-from ebmlab.evaluate.ood import (BUILTIN_OUTLIERS, auroc, builtin_outliers, digits_outliers, image_patches,
+from ebmlab.metrics.ood import (BUILTIN_OUTLIERS, auroc, builtin_outliers, digits_outliers, image_patches,
                                  load_outlier_npy, ood_scores, ood_table, outlier_sets, parse_ood_specs,
                                  shuffle_pixels, uniform_noise)
 

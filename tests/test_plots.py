@@ -11,8 +11,8 @@ from PIL import Image
 from torch import nn
 
 from ebmlab.errors import EBMError
-from ebmlab.model import EnergyModel
-from ebmlab import plots
+from ebmlab.models.energy import EnergyModel
+from ebmlab.viz import plots
 
 
 def _png_ok(path, min_w=200, min_h=150):

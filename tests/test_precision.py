@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from ebmlab.cli import _parser, main
-from ebmlab.config import RunConfig
+from ebmlab.rundir.config import RunConfig
 from ebmlab.errors import EBMError
 from ebmlab.samplers.run import run_chains
 from ebmlab.training.api import resume_run, start_run
@@ -119,8 +119,8 @@ def test_precision_flag_and_config_key():
 def test_fp16_scaler_path_resumes_exactly(tmp_path, monkeypatch):
     """The fp16 code path (GradScaler, skipped overflow steps, the scale in the checkpoint) is for
     CUDA; torch's CPU autocast also does fp16, so with the CPU refusal lifted it runs here."""
-    import ebmlab.config
-    monkeypatch.setattr(ebmlab.config, "_validate", lambda c: None)
+    import ebmlab.rundir.config
+    monkeypatch.setattr(ebmlab.rundir.config, "_validate", lambda c: None)
     cfg = dict(DIGITS, steps=6, checkpoint_every=2, log_every=1, plot_every=1000, precision="fp16")
     ref, model = start_run("digits", tmp_path / "ref", **cfg)
     assert ref.scaler is not None

@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from ebmlab.checkpoint import latest_checkpoint, load_checkpoint
+from ebmlab.rundir.checkpoint import latest_checkpoint, load_checkpoint
 from ebmlab.training.api import resume_run, start_run
 
 from helpers_runs import (PHASES, TINY, TINY_TOML, assert_runs_identical, child_cmd, install_pause_hook,

@@ -175,6 +175,6 @@ def test_structurally_wrong_state_json_is_a_clear_error(trained_run, tmp_path, c
 
 @pytest.mark.parametrize("content", ['[1, 2]', '{"format_version": 1}', '{"format_version": 1, "kind": "vector"}'])
 def test_structurally_wrong_data_json_is_a_clear_error(tmp_path, content):
-    from ebmlab.build import check_data_description
+    from ebmlab.rundir.build import check_data_description
     with pytest.raises(EBMError, match="damaged"):
         check_data_description(json.loads(content), tmp_path / "data.json")

@@ -9,7 +9,7 @@ from torch import nn
 
 import ebmlab
 from ebmlab.errors import EBMError
-from ebmlab.model import EnergyModel
+from ebmlab.models.energy import EnergyModel
 from ebmlab.samplers import (HMC, MALA, BitFlip, GaussianRandomWalk, Langevin, MetropolisHastings,
                              UniformJumpProposal, make_sampler, mh_accept, run_chains, sample)
 from ebmlab.samplers.accept import accept_prob, guard

@@ -7,7 +7,7 @@ import torch
 import ebmlab
 from ebmlab import EBMError
 from ebmlab.data import toy2d
-from ebmlab.evaluate.partition import binary_states, grid_cost, quadrature_grid
+from ebmlab.estimate.partition import binary_states, grid_cost, quadrature_grid
 
 
 @pytest.mark.parametrize("name", toy2d.NAMES)

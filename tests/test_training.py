@@ -7,7 +7,7 @@ import torch
 
 import ebmlab
 from ebmlab.cli import main
-from ebmlab.evaluate.nll import exact_nll
+from ebmlab.estimate.nll import exact_nll
 from ebmlab.training.api import start_run
 from ebmlab.training.losses import cd_loss
 

@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from ebmlab.config import RunConfig, load_config_file
+from ebmlab.rundir.config import RunConfig, load_config_file
 from ebmlab.data.sources import validate_array
 from ebmlab.errors import EBMError
 

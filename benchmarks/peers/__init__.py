@@ -1,6 +1,6 @@
 """Peer runners for the side-by-side 2-D density benchmark (``benchmarks/density2d.py``).
 
-Every EBM runner trains the *same* network (``ebmlab.nets.MLP(2, 128, 3)``: 3x128 SiLU,
+Every EBM runner trains the *same* network (``ebmlab.nets.mlp.MLP(2, 128, 3)``: 3x128 SiLU,
 identical initial weights for a given seed) with the *same* recipe (``Recipe``) through
 its own library's public API, and returns a log density ``f(x) -> [B]`` (ebmlab's sign:
 f = log unnormalised density = -energy). The benchmark then normalises every f the same
@@ -27,7 +27,7 @@ from dataclasses import dataclass, asdict
 import torch
 from torch import nn
 
-from ebmlab.nets import MLP
+from ebmlab.nets.mlp import MLP
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from .errors import EBMError
+from ebmlab.errors import EBMError
 
 UPDATE_RULE = ("Langevin update: x <- x + step_size * clip(grad f(x)) + noise_scale * z "
                "(noise_scale defaults to sqrt(2 * step_size)); f = log density, energy = -f.")
@@ -164,7 +164,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 # ---------------------------------------------------------------------------- train
 def _cmd_train(args: argparse.Namespace) -> int:
-    from .training.api import resume_run, start_run
+    from ebmlab.training.api import resume_run, start_run
     callbacks = [] if args.quiet else [_ProgressBar()]
     if args.resume:
         if args.data or args.out or args.force or args.labels:
@@ -179,7 +179,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
             raise EBMError("train needs --out DIR for the run directory")
         settings: dict[str, Any] = {}
         if args.config:
-            from .config import load_config_file
+            from ebmlab.rundir.config import load_config_file
             settings.update(load_config_file(args.config))
             settings.pop("data", None)
         settings.update({k: getattr(args, k) for k in TRAIN_FLAGS if getattr(args, k) is not None})
@@ -197,7 +197,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     _final_picture(run_dir)
     summary = f"trained {result.step} steps in {result.seconds:.0f} s -> {run_dir}"
     if trainer.data_desc["kind"] == "vector" and trainer.data_desc["event_shape"][0] <= 3:
-        from .evaluate.nll import exact_nll
+        from ebmlab.estimate.nll import exact_nll
         r = exact_nll(trainer.model, trainer.dataset.to_model(trainer.dataset.test))
         summary += f"; exact test NLL {r['nll']:.4f} nats"
     print(summary)
@@ -205,7 +205,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _final_picture(run_dir: Path) -> None:
-    from .runs import open_run, plot_run
+    from ebmlab.tasks.runs import open_run, plot_run
     plot_run(open_run(run_dir))
 
 
@@ -241,7 +241,7 @@ class _PlotRefresher:
         c = trainer.config
         if trainer.run_dir is None or step % c.plot_every != 0 or step == c.steps:
             return
-        from .runs import Run, draw_samples, write_samples
+        from ebmlab.tasks.runs import Run, draw_samples, write_samples
         run = Run(trainer.run_dir, trainer.model, c, trainer.data_desc)
         if run.is_vector and run.data["event_shape"][0] != 2:
             return
@@ -254,7 +254,7 @@ class _PlotRefresher:
 
 # ---------------------------------------------------------------------------- the rest
 def _cmd_sample(args: argparse.Namespace) -> int:
-    from .runs import draw_samples, open_run, write_samples
+    from ebmlab.tasks.runs import draw_samples, open_run, write_samples
     run = open_run(args.run)
     x, frames, info = draw_samples(run, args.n, args.n_steps, args.method, args.step_size, args.seed,
                                    args.start, args.trajectory, klass=args.klass)
@@ -265,7 +265,7 @@ def _cmd_sample(args: argparse.Namespace) -> int:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from .runs import evaluate_run, open_run
+    from ebmlab.tasks.runs import evaluate_run, open_run
     run = open_run(args.run)
     res = evaluate_run(run, args.data, args.log_z, args.seed, ood=args.ood)
     if args.json:
@@ -284,14 +284,14 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _cmd_plot(args: argparse.Namespace) -> int:
-    from .runs import open_run, plot_run
+    from ebmlab.tasks.runs import open_run, plot_run
     for p in plot_run(open_run(args.run), args.seed):
         print(f"wrote {p}")
     return 0
 
 
 def _cmd_compose(args: argparse.Namespace) -> int:
-    from .runs import compose_runs
+    from ebmlab.tasks.runs import compose_runs
     weights = None
     if args.weights:
         try:
@@ -305,15 +305,15 @@ def _cmd_compose(args: argparse.Namespace) -> int:
 
 def _cmd_inpaint(args: argparse.Namespace) -> int:
     import torch
-    from .imageio import load_image_as_tensor, save_grid_png
-    from .inpaint import inpaint, make_mask
-    from .runs import default_sample_steps, open_run
+    from ebmlab.viz.imageio import load_image_as_tensor, save_grid_png
+    from ebmlab.tasks.inpaint import inpaint, make_mask
+    from ebmlab.tasks.runs import default_sample_steps, open_run
     run = open_run(args.run)
     if run.is_vector:
         raise EBMError("inpaint needs a model trained on images")
     c, h, _ = run.data["event_shape"]
     img = load_image_as_tensor(args.image, c, h, resize=args.resize, convert=args.convert)
-    from .data.scaling import Scaling
+    from ebmlab.data.scaling import Scaling
     x = Scaling.from_range(0.0, 255.0).to_model(img)   # a PNG's pixels are 0..255 whatever the data's scale
     g = torch.Generator().manual_seed(args.seed)
     mask = make_mask(args.mask, tuple(x.shape), g)

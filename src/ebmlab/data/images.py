@@ -29,8 +29,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..errors import EBMError
-from .scaling import Scaling
+from ebmlab.errors import EBMError
+from ebmlab.data.scaling import Scaling
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".jpe", ".bmp", ".webp"})
 GRAY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"})

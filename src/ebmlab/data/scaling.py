@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..errors import EBMError
+from ebmlab.errors import EBMError
 
 _MODES = ("global", "per_feature", "per_channel")
 

@@ -8,9 +8,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..errors import EBMError
-from . import toy2d
-from .scaling import Scaling
+from ebmlab.errors import EBMError
+from ebmlab.data import toy2d
+from ebmlab.data.scaling import Scaling
 
 # the held-out set of a built-in 2-D set is the same for every run, so NLLs are comparable
 TEST_SEED = 12345
@@ -71,7 +71,7 @@ def load_data(spec: str, seed: int = 0, n_test: int = 5000, test_fraction: float
         test = toy2d.make(spec, n_test, torch.Generator().manual_seed(TEST_SEED))
         return DataSet(train, test, "vector", spec, {"builtin": spec})
     if spec == "digits":
-        from .images import DIGITS_RANGE, load_digits_labels, load_digits_uint8
+        from ebmlab.data.images import DIGITS_RANGE, load_digits_labels, load_digits_uint8
         ds = DataSet(load_digits_uint8("train"), load_digits_uint8("test"), "image", "digits",
                      {"builtin": "digits"})
         if labels is not None:
@@ -89,7 +89,7 @@ def load_data(spec: str, seed: int = 0, n_test: int = 5000, test_fraction: float
         # nominal_uint8=False: a uint8 .npy has always been scaled by its observed range
         return _with_scaling(ds, Scaling.infer(ds.train, nominal_uint8=False)) if ds.kind == "image" else ds
     if path.is_dir():
-        from .images import load_image_folder
+        from ebmlab.data.images import load_image_folder
         if labels is not None:
             raise EBMError("--labels is not supported for an image folder; save the images and their labels "
                            "as .npy arrays (N, C, H, W) and (N,) and train on those")

@@ -12,7 +12,7 @@ from typing import Callable
 
 import torch
 
-from ..errors import EBMError
+from ebmlab.errors import EBMError
 
 # latent grid size used to integrate the noise-free shape; 4000 points on a curve of
 # length <= ~40 keep the spacing well below the noise scale of every set

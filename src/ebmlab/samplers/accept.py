@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from .base import per_chain
+from ebmlab.samplers.base import per_chain
 
 
 def mh_accept(log_alpha: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:

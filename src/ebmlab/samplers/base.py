@@ -14,8 +14,8 @@ from typing import Callable, Iterator, NamedTuple, Sequence
 
 import torch
 
-from ..errors import EBMError
-from ..model import as_log_density
+from ebmlab.errors import EBMError
+from ebmlab.density import as_log_density
 
 LogDensity = Callable[[torch.Tensor], torch.Tensor]
 

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import torch
 
-from ..errors import EBMError
-from .accept import mh_select, where_accepted
-from .base import (ChainState, LogDensity, Sampler, StepInfo, chain_norm, chain_sum, check_positive,
+from ebmlab.errors import EBMError
+from ebmlab.samplers.accept import mh_select, where_accepted
+from ebmlab.samplers.base import (ChainState, LogDensity, Sampler, StepInfo, chain_norm, chain_sum, check_positive,
                    log_density_and_score, randn_like)
 
 

@@ -6,7 +6,7 @@ from typing import Sequence
 
 import torch
 
-from .base import (ChainState, LogDensity, Sampler, StepInfo, box_for, chain_norm, check_bounds,
+from ebmlab.samplers.base import (ChainState, LogDensity, Sampler, StepInfo, box_for, chain_norm, check_bounds,
                    check_positive, log_density_and_score, model_bounds, randn_like)
 
 

@@ -5,8 +5,8 @@ import math
 
 import torch
 
-from .accept import mh_select, where_accepted
-from .base import (ChainState, LogDensity, Sampler, StepInfo, chain_norm, chain_sum, check_positive,
+from ebmlab.samplers.accept import mh_select, where_accepted
+from ebmlab.samplers.base import (ChainState, LogDensity, Sampler, StepInfo, chain_norm, chain_sum, check_positive,
                    log_density_and_score, randn_like)
 
 

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import torch
 
-from ..errors import EBMError
-from .accept import mh_select, where_accepted
-from .base import ChainState, LogDensity, Sampler, StepInfo, log_density
-from .proposals import GaussianRandomWalk, Proposal
+from ebmlab.errors import EBMError
+from ebmlab.samplers.accept import mh_select, where_accepted
+from ebmlab.samplers.base import ChainState, LogDensity, Sampler, StepInfo, log_density
+from ebmlab.samplers.proposals import GaussianRandomWalk, Proposal
 
 
 class MetropolisHastings(Sampler):

@@ -10,8 +10,8 @@ from typing import Sequence
 
 import torch
 
-from ..errors import EBMError
-from .base import box_for, check_bounds, check_positive, inside_box, per_chain, randn_like
+from ebmlab.errors import EBMError
+from ebmlab.samplers.base import box_for, check_bounds, check_positive, inside_box, per_chain, randn_like
 
 
 class Proposal:

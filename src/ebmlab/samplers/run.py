@@ -10,13 +10,13 @@ from typing import Any, NamedTuple
 
 import torch
 
-from ..errors import EBMError
-from .base import LogDensity, Sampler, frozen_parameters
-from .hmc import HMC
-from .langevin import Langevin
-from .mala import MALA
-from .mh import MetropolisHastings
-from .proposals import GaussianRandomWalk
+from ebmlab.errors import EBMError
+from ebmlab.samplers.base import LogDensity, Sampler, frozen_parameters
+from ebmlab.samplers.hmc import HMC
+from ebmlab.samplers.langevin import Langevin
+from ebmlab.samplers.mala import MALA
+from ebmlab.samplers.mh import MetropolisHastings
+from ebmlab.samplers.proposals import GaussianRandomWalk
 
 METHODS: dict[str, type[Sampler]] = {
     "mh": MetropolisHastings,

@@ -13,14 +13,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..build import build_model, check_data_description, describe_vector_data
-from ..checkpoint import read_json
-from ..config import RunConfig
-from ..data.sources import DataSet, load_data, read_labels, validate_array
-from ..errors import EBMError
-from ..model import EnergyModel
-from .presets import resolve_config
-from .trainer import Trainer, TrainResult, write_run_header
+from ebmlab.rundir.build import build_model, check_data_description, describe_vector_data
+from ebmlab.rundir.checkpoint import read_json
+from ebmlab.rundir.config import RunConfig
+from ebmlab.data.sources import DataSet, load_data, read_labels, validate_array
+from ebmlab.errors import EBMError
+from ebmlab.models.energy import EnergyModel
+from ebmlab.training.presets import resolve_config
+from ebmlab.training.trainer import Trainer, TrainResult, write_run_header
 
 
 def describe_data(dataset: DataSet, config: RunConfig) -> dict[str, Any]:

@@ -9,7 +9,7 @@ import math
 
 import torch
 
-from ..errors import EBMError
+from ebmlab.errors import EBMError
 
 REMEDIES = ("lower the learning rate (--lr), take more MCMC steps (--mcmc-steps), "
             "or add a stronger energy penalty (--l2)")

@@ -5,14 +5,14 @@ from typing import Any, Callable
 
 import torch
 
-from ..config import RunConfig
-from ..errors import EBMError
-from ..samplers.hmc import HMC
-from ..samplers.langevin import Langevin
-from ..samplers.mala import MALA
-from ..samplers.mh import MetropolisHastings
-from ..samplers.proposals import GaussianRandomWalk, UniformJumpProposal
-from ..samplers.base import Sampler
+from ebmlab.rundir.config import RunConfig
+from ebmlab.errors import EBMError
+from ebmlab.samplers.hmc import HMC
+from ebmlab.samplers.langevin import Langevin
+from ebmlab.samplers.mala import MALA
+from ebmlab.samplers.mh import MetropolisHastings
+from ebmlab.samplers.proposals import GaussianRandomWalk, UniformJumpProposal
+from ebmlab.samplers.base import Sampler
 
 
 def support_box(data: dict[str, Any]) -> list[list[float]] | None:

@@ -18,7 +18,7 @@ from typing import Any, ContextManager
 import torch
 from torch import nn
 
-from ..model import DensityMethods
+from ebmlab.density import DensityMethods
 
 DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 

@@ -43,9 +43,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..config import RunConfig
-from ..errors import EBMError
-from ..jem import JEM_PRESET
+from ebmlab.rundir.config import RunConfig
+from ebmlab.errors import EBMError
+from ebmlab.models.jem import JEM_PRESET
 
 PRESETS: dict[str, dict[str, Any]] = {
     "2d": {},   # the RunConfig defaults are the 2-D recipe

@@ -35,18 +35,19 @@ from typing import Any, Protocol
 
 import torch
 
-from ..checkpoint import FORMAT_VERSION, atomic_write_text, latest_checkpoint, load_checkpoint, save_checkpoint
-from ..conditional import ChainClasses, ConditionalEnergyModel, _logsumexp_safe
-from ..config import RunConfig
-from ..data.sources import DataSet
-from ..errors import EBMError
-from ..model import EnergyModel
-from ..samplers.run import run_chains
-from .buffer import ReplayBuffer
-from .guard import DivergenceError, check_step
-from .losses import cd_loss
-from .negatives import make_init_fn, make_kernel
-from .precision import AutocastDensity, autocast
+from ebmlab.atomic import atomic_write_text
+from ebmlab.rundir.checkpoint import FORMAT_VERSION, latest_checkpoint, load_checkpoint, save_checkpoint
+from ebmlab.models.conditional import ChainClasses, ConditionalEnergyModel, _logsumexp_safe
+from ebmlab.rundir.config import RunConfig
+from ebmlab.data.sources import DataSet
+from ebmlab.errors import EBMError
+from ebmlab.models.energy import EnergyModel
+from ebmlab.samplers.run import run_chains
+from ebmlab.training.buffer import ReplayBuffer
+from ebmlab.training.guard import DivergenceError, check_step
+from ebmlab.training.losses import cd_loss
+from ebmlab.training.negatives import make_init_fn, make_kernel
+from ebmlab.training.precision import AutocastDensity, autocast
 
 
 class Callback(Protocol):
@@ -238,7 +239,7 @@ class Trainer:
                 stats["train_ce"] = torch.nn.functional.cross_entropy(logits_pos, y_pos)
                 stats["train_acc"] = (logits_pos.argmax(1) == y_pos).float().mean()
             return loss, stats
-        from ..jem import jem_loss
+        from ebmlab.models.jem import jem_loss
         f_pos = _logsumexp_safe(logits_pos)           # the marginal f(x), as model.log_density(x)
         f_neg = self._net(self.model.log_density, x_neg)
         loss, js = jem_loss(logits_pos, y_pos, f_pos, f_neg, c.alpha_cd, c.l2)

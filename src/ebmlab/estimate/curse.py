@@ -14,9 +14,9 @@ from typing import Callable, Sequence
 
 import torch
 
-from ..errors import EBMError
-from .ais import ais_log_z
-from .partition import MAX_QUADRATURE_DIM, quadrature_log_z
+from ebmlab.errors import EBMError
+from ebmlab.estimate.ais import ais_log_z
+from ebmlab.estimate.partition import MAX_QUADRATURE_DIM, quadrature_log_z
 
 
 @dataclass(frozen=True)

@@ -7,12 +7,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from .checkpoint import latest_checkpoint, load_checkpoint, read_json, check_format_version
-from .config import RunConfig
-from .errors import EBMError
-from .conditional import ConditionalEnergyModel
-from .model import EnergyModel
-from .nets import MLP
+from ebmlab.rundir.checkpoint import latest_checkpoint, load_checkpoint, read_json, check_format_version
+from ebmlab.rundir.config import RunConfig
+from ebmlab.errors import EBMError
+from ebmlab.models.conditional import ConditionalEnergyModel
+from ebmlab.models.energy import EnergyModel
+from ebmlab.nets.mlp import MLP
 
 
 class Standardize(nn.Module):
@@ -57,7 +57,7 @@ def build_model(config: RunConfig, data: dict[str, Any]) -> EnergyModel | Condit
                             MLP(d, config.hidden, config.depth, config.spectral_norm))
         return EnergyModel(net, bounds=data["bounds"])
     if data["kind"] == "image":
-        from .image_nets import default_image_net
+        from ebmlab.nets.image import default_image_net
         c, h, _ = data["event_shape"]
         return EnergyModel(default_image_net(c, h, spectral_norm=config.spectral_norm))
     if data["kind"] == "composite":
@@ -79,7 +79,7 @@ def _build_conditional(config: RunConfig, data: dict[str, Any]) -> ConditionalEn
         if list(data["event_shape"]) != [1, 8, 8]:
             raise EBMError(f"conditional and JEM training have a network for 1x8x8 images (digits) and for "
                            f"vectors; got images of shape {tuple(data['event_shape'])}")
-        from .jem import DigitsClassifier
+        from ebmlab.models.jem import DigitsClassifier
         return ConditionalEnergyModel(DigitsClassifier(k, DIGITS_CLASSIFIER_WIDTH), n_classes=k)
     raise EBMError(f"a {config.objective} run needs vector or image data, not {data['kind']!r}")
 
@@ -92,7 +92,7 @@ def build_model_from_run(run_dir: Path, device: str | torch.device = "cpu") -> n
     data = read_json(run_dir / "data.json", "data description (data.json)")
     check_data_description(data, run_dir / "data.json")
     if data["kind"] == "composite":
-        from .compose import from_spec
+        from ebmlab.models.compose import from_spec
         model = from_spec(data["spec"], lambda src: build_model_from_run(_resolve(run_dir, src), device))
         return model.to(device).eval()
     config = RunConfig.from_dict(read_json(run_dir / "config.json", "run configuration (config.json)"))

@@ -16,7 +16,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ..errors import EBMError
+from ebmlab.errors import EBMError
 
 Extractor = Callable[[torch.Tensor], torch.Tensor]
 
@@ -60,7 +60,7 @@ def fd_ratio(samples: torch.Tensor, train: torch.Tensor, test: torch.Tensor,
         For a fair ratio give as many samples as train images (FD's bias depends on N).
     """
     if extractor is None:
-        from .digits_features import features as extractor
+        from ebmlab.metrics.digits_features import features as extractor
     fs, ftr, fte = extractor(samples), extractor(train), extractor(test)
     fd_s, fd_t = frechet_distance(fs, fte), frechet_distance(ftr, fte)
     return {"fd_samples_test": fd_s, "fd_train_test": fd_t,

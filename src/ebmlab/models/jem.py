@@ -3,7 +3,7 @@
 The logits define p(x, y) ∝ exp(logit_y(x)), hence f(x) = logsumexp_y logit_y(x) and the usual
 softmax p(y | x). Training maximises log p(y | x) + log p(x): cross-entropy plus contrastive
 divergence on f, with negatives from short-run SGLD out of a replay buffer. The model object is
-``ebmlab.conditional.ConditionalEnergyModel``; this module adds the loss, a small digits net and
+``ebmlab.models.conditional.ConditionalEnergyModel``; this module adds the loss, a small digits net and
 the paper's recipe. ``ebmlab train --preset jem --labels ...`` trains with it (``training.presets``
 takes its numbers from ``JEM_PRESET``; the trainer calls ``jem_loss``).
 """
@@ -13,8 +13,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .conditional import ConditionalEnergyModel
-from .errors import EBMError
+from ebmlab.models.conditional import ConditionalEnergyModel
+from ebmlab.errors import EBMError
 
 # JEM's recipe. Sampler and buffer numbers are the paper's (§3.1 / appendix) and its
 # reference code's training command; ebmlab's Langevin update x <- x + step_size ∇f + noise_scale z

@@ -26,74 +26,12 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-from .errors import EBMError
+from ebmlab.atomic import atomic_write_text, current_umask, fsync_dir
+from ebmlab.errors import EBMError
 
 FORMAT_VERSION = 1
 CHECKPOINTS = "checkpoints"
 LATEST = "LATEST"
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def current_umask() -> int:
-    """The process umask (read from /proc where there is one: os.umask can only be read by setting it)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("Umask:"):
-                return int(line.split()[1], 8)
-    except (OSError, ValueError, IndexError):
-        pass
-    old = os.umask(0o022)
-    os.umask(old)
-    return old
-
-
-def temp_file_beside(path: Path, prefix: str, suffix: str) -> tuple[int, str]:
-    """``tempfile.mkstemp`` in ``path``'s folder, but with the mode a plain ``open()`` would give.
-
-    mkstemp creates files 0600; renamed into place, a run directory would be unreadable to the
-    group and others whatever the umask. Here the file gets 0666 & ~umask (0644 under umask 022).
-    """
-    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=Path(path).parent)
-    try:
-        os.fchmod(fd, 0o666 & ~current_umask())
-    except BaseException:
-        os.close(fd)
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return fd, tmp
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old file or the new one, never half of it.
-
-    The file gets the mode ``open()`` would give (0666 & ~umask), not tempfile's 0600.
-    """
-    path = Path(path)
-    fd, tmp = temp_file_beside(path, f".{path.name}.", ".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode())
 
 
 def read_json(path: Path, what: str) -> Any:
@@ -161,12 +99,12 @@ def save_checkpoint(run_dir: Path, step: int, model_state: dict[str, torch.Tenso
             os.chmod(f, file_mode)               # safetensors writes its files 0600
             with open(f, "rb") as fh:
                 os.fsync(fh.fileno())
-        _fsync_dir(tmp)
+        fsync_dir(tmp)
         final = ckdir / name
         if final.exists():                 # a re-run of the same step after a rollback
             shutil.rmtree(final)
         os.replace(tmp, final)
-        _fsync_dir(ckdir)
+        fsync_dir(ckdir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -227,12 +165,3 @@ def check_format_version(version: Any, where: Path) -> None:
     if version != FORMAT_VERSION:
         raise EBMError(f"{where} was written by run-directory format {version!r}, this ebmlab reads "
                        f"format {FORMAT_VERSION}; use the ebmlab version that wrote it")
-
-
-def load(run_dir: str | Path, device: str | torch.device = "cpu"):
-    """Load the trained model of a run directory as an ``nn.Module`` (``EnergyModel`` or a composite).
-
-    Reads config.json, data.json and the newest checkpoint's model.safetensors; nothing else.
-    """
-    from .build import build_model_from_run
-    return build_model_from_run(Path(run_dir), device=device)

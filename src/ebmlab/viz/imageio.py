@@ -13,10 +13,10 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from .data.images import GRAY_MODES, check_image_size, decode_image
-from .checkpoint import temp_file_beside
-from .data.scaling import Scaling
-from .errors import EBMError
+from ebmlab.data.images import GRAY_MODES, check_image_size, decode_image
+from ebmlab.atomic import temp_file_beside
+from ebmlab.data.scaling import Scaling
+from ebmlab.errors import EBMError
 
 # Tiles smaller than this are upscaled (nearest neighbour, so pixels stay crisp) until they are
 # at least this big: an 8x8 digit becomes 32x32, which a viewer shows at a readable size.

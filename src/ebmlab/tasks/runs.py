@@ -14,13 +14,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from .build import build_model_from_run
-from .checkpoint import FORMAT_VERSION, atomic_write_bytes, atomic_write_text, read_json
-from .config import RunConfig
-from .data.scaling import Scaling
-from .errors import EBMError
-from .samplers.run import run_chains
-from .training.negatives import make_init_fn, make_kernel
+from ebmlab.rundir.build import build_model_from_run
+from ebmlab.atomic import atomic_write_bytes, atomic_write_text
+from ebmlab.rundir.checkpoint import FORMAT_VERSION, read_json
+from ebmlab.rundir.config import RunConfig
+from ebmlab.data.scaling import Scaling
+from ebmlab.errors import EBMError
+from ebmlab.samplers.run import run_chains
+from ebmlab.training.negatives import make_init_fn, make_kernel
 
 
 @dataclass
@@ -119,7 +120,7 @@ def draw_samples(run: Run, n: int, n_steps: int | None = None, method: str | Non
 
 def class_model(run: Run, klass: int) -> torch.nn.Module:
     """The model of one class of a conditional/JEM run; EBMError for other runs or a bad class."""
-    from .conditional import ConditionalEnergyModel
+    from ebmlab.models.conditional import ConditionalEnergyModel
     if not isinstance(run.model, ConditionalEnergyModel):
         what = ("a composite (compose a class into it instead: ebmlab compose RUN:CLASS ...)"
                 if "composite" in run.data else "unconditional")
@@ -147,7 +148,7 @@ def _bad_method(method: str) -> str:
 
 
 def _buffer_states(run: Run, n: int, g: torch.Generator) -> torch.Tensor:
-    from .checkpoint import latest_checkpoint, load_checkpoint
+    from ebmlab.rundir.checkpoint import latest_checkpoint, load_checkpoint
     ck = latest_checkpoint(run.path)
     buf = load_checkpoint(ck)[2].get("buffer") if ck is not None else None
     if not buf:
@@ -176,22 +177,22 @@ def write_samples(run: Run, x: torch.Tensor, out: Path, frames: list[torch.Tenso
         atomic_write_bytes(out, buf.getvalue())
         written.append(out)
     elif run.is_vector:
-        from .plots import plot_2d_panel
+        from ebmlab.viz.plots import plot_2d_panel
         if x.shape[1] != 2:
             raise EBMError("a PNG of vector samples is drawn for 2-D data only; use --out FILE.npy")
         written.append(plot_2d_panel(run.model, _test_data(run), x, run.data["bounds"], out, title=str(run.path)))
     else:
-        from .imageio import save_grid_png
+        from ebmlab.viz.imageio import save_grid_png
         written.append(save_grid_png(x, out))
     if frames and not run.is_vector:
-        from .imageio import save_strip_png
+        from ebmlab.viz.imageio import save_strip_png
         strip = out.with_name(out.stem + "-trajectory.png")
         written.append(save_strip_png(torch.stack([f[:8] for f in frames]), strip))
     return written
 
 
 def _test_data(run: Run) -> torch.Tensor:
-    from .data.sources import load_data
+    from ebmlab.data.sources import load_data
     c = run.config
     ds = load_data(c.data, c.seed, c.n_test, c.test_fraction, c.image_size)
     return ds.to_model(ds.test)          # the model scale (image sets are stored as uint8)
@@ -202,11 +203,11 @@ def evaluate_run(run: Run, data: str | None = None, log_z_method: str | None = N
                  n_samples: int = 1000, ood: str | list[str] | None = None) -> dict[str, Any]:
     """Test NLL (exact by quadrature for d <= 3; AIS on request), sample quality and chain diagnostics.
 
-    ``ood``: outlier sets (built-in names or .npy paths, see ``ebmlab.evaluate.ood.outlier_sets``);
+    ``ood``: outlier sets (built-in names or .npy paths, see ``ebmlab.metrics.ood.outlier_sets``);
     adds ``out["ood"]``, one row per set with the AUROC of f and of −‖∇x f‖ against the test set.
     """
-    from .data import toy2d
-    from .data.sources import load_data
+    from ebmlab.data import toy2d
+    from ebmlab.data.sources import load_data
     c = run.config
     if data is None:
         x_test, data_name = _test_data(run), c.data
@@ -219,7 +220,7 @@ def evaluate_run(run: Run, data: str | None = None, log_z_method: str | None = N
                        f"trained on {tuple(run.data['event_shape'])}")
     ood_sets = None
     if ood is not None:     # made and checked before the slow parts: a bad --ood fails at once
-        from .evaluate.ood import run_outlier_sets
+        from ebmlab.metrics.ood import run_outlier_sets
         ood_sets = run_outlier_sets(run, ood, x_test, seed)
     out: dict[str, Any] = {"run": str(run.path), "data": data_name, "n_test": int(x_test.shape[0])}
     dim = int(np.prod(run.data["event_shape"]))
@@ -227,12 +228,12 @@ def evaluate_run(run: Run, data: str | None = None, log_z_method: str | None = N
     if log_z_method is None:
         log_z_method = "quadrature" if run.is_vector and dim <= 3 else None
     if log_z_method == "quadrature":
-        from .evaluate.nll import exact_nll
+        from ebmlab.estimate.nll import exact_nll
         r = exact_nll(run.model, x_test)
         out.update({"log_z": r["log_z"], "log_z_stderr": 0.0, "log_z_method": "quadrature",
                     "nll": r["nll"], "outside_support": r["outside"]})
     elif log_z_method == "ais":
-        from .evaluate.ais import ais_log_z
+        from ebmlab.estimate.ais import ais_log_z
         g = torch.Generator().manual_seed(seed)
         bounds = run.data.get("bounds")
         if not run.is_vector:
@@ -258,7 +259,7 @@ def evaluate_run(run: Run, data: str | None = None, log_z_method: str | None = N
         out["true_nll"] = float(-toy2d.true_log_density(c.data, x_test).double().mean())
         out["nll_gap"] = out["nll"] - out["true_nll"]
     x, _, info = draw_samples(run, min(n_samples, x_test.shape[0]), seed=seed)
-    from .evaluate.metrics import mmd2_unbiased
+    from ebmlab.metrics.mmd import mmd2_unbiased
     flat = lambda t: t.reshape(t.shape[0], -1)
     out["mmd2"] = mmd2_unbiased(flat(x), flat(x_test[: x.shape[0]]))
     out["sampler_acceptance"] = info["acceptance"]
@@ -268,7 +269,7 @@ def evaluate_run(run: Run, data: str | None = None, log_z_method: str | None = N
         out["test_accuracy"] = classifier_accuracy(run)
     out.update(chain_diagnostics(run, seed))
     if ood_sets is not None:
-        from .evaluate.ood import ood_table
+        from ebmlab.metrics.ood import ood_table
         out["ood"] = ood_table(run.model, x_test, ood_sets)
     out["seconds"] = time.time() - t0
     return out
@@ -276,7 +277,7 @@ def evaluate_run(run: Run, data: str | None = None, log_z_method: str | None = N
 
 def classifier_accuracy(run: Run) -> float:
     """Accuracy of p(y | x) = softmax(logits) on the run's labelled test split (conditional/JEM runs)."""
-    from .data.sources import load_data
+    from ebmlab.data.sources import load_data
     c = run.config
     ds = load_data(c.data, c.seed, c.n_test, c.test_fraction, c.image_size, c.labels)
     with torch.no_grad():
@@ -306,7 +307,7 @@ def chain_traces(run: Run, seed: int, n_chains: int = 8, n_steps: int = 400) -> 
 
 def chain_diagnostics(run: Run, seed: int, n_chains: int = 8, n_steps: int = 400) -> dict[str, float]:
     """Split R-hat and ESS of f along a few chains of the run's kernel, started from noise."""
-    from .evaluate.diagnostics import effective_sample_size, split_rhat
+    from ebmlab.metrics.diagnostics import effective_sample_size, split_rhat
     f = chain_traces(run, seed, n_chains, n_steps)["f (log density)"][n_steps // 2:]   # after burn-in
     return {"chain_rhat_f": float(split_rhat(f)), "chain_ess_f": float(effective_sample_size(f))}
 
@@ -314,7 +315,7 @@ def chain_diagnostics(run: Run, seed: int, n_chains: int = 8, n_steps: int = 400
 # ---------------------------------------------------------------------------- pictures
 def plot_run(run: Run, seed: int = 0) -> list[Path]:
     """The run's pictures: 2-D panel (data, density, energy, samples) or a sample grid; training curves."""
-    from .plots import plot_training_curves
+    from ebmlab.viz.plots import plot_training_curves
     written = []
     if run.is_vector and run.data["event_shape"][0] == 2:
         x, _, _ = draw_samples(run, 2000, seed=seed)
@@ -322,7 +323,7 @@ def plot_run(run: Run, seed: int = 0) -> list[Path]:
     elif not run.is_vector:
         x, _, _ = draw_samples(run, 64, seed=seed)
         written += write_samples(run, x, run.path / "samples.png")
-    from .plots import plot_energy_histograms, plot_traces
+    from ebmlab.viz.plots import plot_energy_histograms, plot_traces
     written.append(plot_traces(chain_traces(run, seed), run.path / "traces.png", title="chains from noise"))
     x_data = _test_data(run)[:1000]
     x_model, _, _ = draw_samples(run, x_data.shape[0], seed=seed)
@@ -364,8 +365,8 @@ def compose_runs(sources: list[str], op: str | None, weights: list[float] | None
     used as it is). ``temperature``: divide the result's f by T > 0. Everything is checked before
     ``out`` is created.
     """
-    from .compose import Temperature, class_spec, class_view, compose
-    from .training.api import prepare_run_dir
+    from ebmlab.models.compose import Temperature, class_spec, class_view, compose
+    from ebmlab.training.api import prepare_run_dir
     if temperature is not None and not (math.isfinite(temperature) and temperature > 0):
         raise EBMError(f"--temperature must be a finite number > 0, got {temperature}")
     if op is None:

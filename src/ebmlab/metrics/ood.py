@@ -24,8 +24,8 @@ from typing import Any, Mapping
 import numpy as np
 import torch
 
-from ..errors import EBMError
-from ..model import as_log_density
+from ebmlab.errors import EBMError
+from ebmlab.density import as_log_density
 
 
 def auroc(scores_in: Any, scores_out: Any) -> float:
@@ -266,7 +266,7 @@ def load_outlier_npy(path: str | Path, event_shape: tuple[int, ...], scaling: An
     Checks: the file reads as a numeric array, holds at least one point, each point has the model's
     event shape, every value is finite. ``scaling`` (a ``Scaling`` or None) maps data -> model scale.
     """
-    from ..data.sources import _load_npy
+    from ebmlab.data.sources import _load_npy
     p = Path(path)
     a = _load_npy(p)
     if a.dtype.kind not in "biuf":
@@ -321,5 +321,5 @@ def digits_outliers(x_digits: torch.Tensor, n: int | None = None,
 
 
 def run_outlier_sets(run: Any, specs: Any, x_test: torch.Tensor, seed: int = 0) -> dict[str, torch.Tensor]:
-    """``outlier_sets`` for a loaded run (``ebmlab.runs.Run``): its data kind, support box and scaling."""
+    """``outlier_sets`` for a loaded run (``ebmlab.tasks.runs.Run``): its data kind, support box and scaling."""
     return outlier_sets(specs, x_test, run.data["kind"], run.data.get("bounds"), run.scaling, seed)

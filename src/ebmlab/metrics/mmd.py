@@ -10,8 +10,8 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ..errors import EBMError
-from ..model import as_log_density
+from ebmlab.errors import EBMError
+from ebmlab.density import as_log_density
 
 _MEDIAN_MAX_POINTS = 1000   # the median heuristic on a subsample: O(n²) distances otherwise
 

@@ -11,9 +11,9 @@ from typing import Callable, Sequence
 
 import torch
 
-from ..errors import EBMError
-from ..model import as_log_density
-from .estimate import LogZEstimate
+from ebmlab.errors import EBMError
+from ebmlab.density import as_log_density
+from ebmlab.estimate.result import LogZEstimate
 
 MAX_QUADRATURE_DIM = 3
 DEFAULT_POINTS = {1: 4001, 2: 400, 3: 100}

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..errors import EBMError
+from ebmlab.errors import EBMError
 
 FEATURE_DIM = 32          # penultimate width; small so covariances are estimable from 360 test images
 _CACHE: dict[tuple[int, str | None], "DigitsClassifier"] = {}
@@ -47,7 +47,7 @@ def train_digits_classifier(seed: int = 0, epochs: int = 10, batch_size: int = 6
     slightly-off images a sampler produces rather than only to clean digits. The defaults
     reach ~97 % test accuracy in ~4 s of one CPU core.
     """
-    from ..data.images import load_digits_images, load_digits_labels
+    from ebmlab.data.images import load_digits_images, load_digits_labels
 
     x = load_digits_images("train", model_scale=True)
     y = load_digits_labels("train")
@@ -119,7 +119,7 @@ def save_digits_classifier(net: DigitsClassifier, path: str | os.PathLike) -> No
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(tmp))
-    from ..checkpoint import current_umask
+    from ebmlab.atomic import current_umask
     os.chmod(tmp, 0o666 & ~current_umask())        # safetensors writes 0600; give it open()'s mode
     os.replace(tmp, path)
 
@@ -138,7 +138,7 @@ def features(x: torch.Tensor, seed: int = 0, weights_path: str | os.PathLike | N
 @torch.no_grad()
 def digits_accuracy(seed: int = 0, weights_path: str | os.PathLike | None = None) -> float:
     """Test-split accuracy of the feature network (a sanity check that the features mean something)."""
-    from ..data.images import load_digits_images, load_digits_labels
+    from ebmlab.data.images import load_digits_images, load_digits_labels
 
     net = get_digits_classifier(seed, weights_path)
     pred = net(load_digits_images("test", model_scale=True)).argmax(1)

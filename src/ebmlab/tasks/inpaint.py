@@ -16,8 +16,8 @@ from typing import Callable, Sequence
 
 import torch
 
-from .errors import EBMError
-from .model import as_log_density, score_of
+from ebmlab.errors import EBMError
+from ebmlab.density import as_log_density, score_of
 
 MASK_KINDS = ("box", "left-half", "random")
 INIT_KINDS = ("uniform", "zeros", "keep")

@@ -19,8 +19,8 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 import torch
 
-from .checkpoint import temp_file_beside
-from .errors import EBMError
+from ebmlab.atomic import temp_file_beside
+from ebmlab.errors import EBMError
 
 ArrayLike = Any  # torch.Tensor | np.ndarray | nested sequences of numbers
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .errors import EBMError
+from ebmlab.errors import EBMError
 
 
 def _sn(layer: nn.Module, on: bool) -> nn.Module:

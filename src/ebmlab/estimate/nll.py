@@ -5,8 +5,8 @@ from typing import Sequence
 
 import torch
 
-from ..errors import EBMError
-from .partition import quadrature_log_z
+from ebmlab.errors import EBMError
+from ebmlab.estimate.partition import quadrature_log_z
 
 
 @torch.no_grad()

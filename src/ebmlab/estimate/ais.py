@@ -20,10 +20,9 @@ from typing import Sequence
 
 import torch
 
-from ..errors import EBMError
-from ..model import as_log_density
-from .estimate import LogZEstimate
-from .log_z import register
+from ebmlab.errors import EBMError
+from ebmlab.density import as_log_density
+from ebmlab.estimate.result import LogZEstimate
 
 DEFAULT_N_CHAINS = 256
 DEFAULT_N_TEMPS = 500
@@ -373,4 +372,3 @@ def _raise_if_bad(path: _Path, direction: str) -> None:
                        "log Z is undefined there: fix the model (or bound its support) before estimating Z")
 
 
-register("ais", ais_log_z)

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from .errors import EBMError
+from ebmlab.atomic import atomic_write_text
+from ebmlab.errors import EBMError
 
 NEGATIVES = ("persistent", "short-run", "cd")
 SAMPLERS = ("mh-jump", "mh", "langevin", "mala", "hmc")
@@ -106,7 +107,6 @@ class RunConfig:
         return cls(**{k: _coerce(known[k], v) for k, v in d.items()})
 
     def save_json(self, path: Path) -> None:
-        from .checkpoint import atomic_write_text
         atomic_write_text(Path(path), json.dumps(self.to_dict(), indent=2, sort_keys=True))
 
 

@@ -4,7 +4,7 @@ With p(x, y) ∝ exp(logits(x)[y]) the same network gives
   - the class-conditional model  f(x, y) = logits[y]            (sample one class: ``for_class``),
   - the marginal                 f(x)    = logsumexp_y logits[y] (an ordinary EBM over x),
   - the classifier               p(y | x) = softmax(logits)      (Z cancels, so this is exact).
-JEM (``ebmlab.jem``) is this model trained with a hybrid loss.
+JEM (``ebmlab.models.jem``) is this model trained with a hybrid loss.
 """
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from .errors import EBMError
-from .model import DensityMethods, inside_bounds, register_bounds, score_of
+from ebmlab.errors import EBMError
+from ebmlab.box import inside_bounds, register_bounds
+from ebmlab.density import DensityMethods, score_of
 
 
 class ConditionalEnergyModel(nn.Module):

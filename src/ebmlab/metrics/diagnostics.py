@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..errors import EBMError
+from ebmlab.errors import EBMError
 
 ArrayLike = np.ndarray | torch.Tensor
 

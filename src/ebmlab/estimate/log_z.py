@@ -1,0 +1,31 @@
+"""``ebmlab.log_z``: one entry point for the normalising constant, exact where it can be.
+
+The methods are a plain table: adding one is a new entry here, nothing registers itself.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from ebmlab.errors import EBMError
+from ebmlab.estimate.ais import ais_log_z
+from ebmlab.estimate.partition import enumerate_log_z, quadrature_log_z
+from ebmlab.estimate.result import LogZEstimate
+
+METHODS: dict[str, Callable[..., LogZEstimate]] = {
+    "quadrature": quadrature_log_z,
+    "enumeration": enumerate_log_z,
+    "ais": ais_log_z,
+}
+
+
+def log_z(f, method: str = "quadrature", **kwargs) -> LogZEstimate:
+    """log Z of exp(f) by ``method``.
+
+    - ``"quadrature"``: ``bounds=[(lo, hi)] * d``, d <= 3, exact up to grid error (stderr 0).
+    - ``"enumeration"``: ``states=[S, *event]`` tensor of every state of a discrete space.
+    - ``"ais"``: annealed importance sampling, any d (``x_ref=...``, ``generator=...``).
+    Returns a ``LogZEstimate`` with ``.value`` and ``.stderr``.
+    """
+    if method not in METHODS:
+        raise EBMError(f"unknown log Z method {method!r}; choose one of {sorted(METHODS)}")
+    return METHODS[method](f, **kwargs)

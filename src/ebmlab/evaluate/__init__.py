@@ -1,1 +1,0 @@
-"""Evaluation: normalising constants, sample quality, chain diagnostics."""

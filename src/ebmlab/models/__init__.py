@@ -1,0 +1,1 @@
+"""Models: EnergyModel, class-conditional EBMs and the composition algebra."""

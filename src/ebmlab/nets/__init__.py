@@ -1,0 +1,1 @@
+"""Ready networks n(x) for EnergyModel: an MLP for vectors, conv/ResNet energies for images, the digits classifier."""

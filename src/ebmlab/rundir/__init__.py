@@ -1,0 +1,1 @@
+"""The run directory on disk: layout, checkpoints, configuration, and loading a trained model."""

@@ -1,0 +1,1 @@
+"""What each command does (sample, evaluate, plot, compose, inpaint), as plain functions the CLI calls."""
