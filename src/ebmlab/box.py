@@ -47,7 +47,7 @@ class Box:
             if rows.shape[0] == 1 and dim != 1:
                 rows = rows.expand(dim, 2).clone()
             elif rows.shape[0] != dim:
-                raise EBMError(f"bounds have {rows.shape[0]} (low, high) pairs but the data has {dim} "
+                raise EBMError(f"bounds have {rows.shape[0]} pairs (low, high) but the data has {dim} "
                                "coordinates; give one pair per coordinate or a single pair for all")
         self.rows = rows
         self._cache: tuple | None = None
@@ -94,7 +94,7 @@ class Box:
         if b.shape[0] == 1:
             low, high = b[0, 0].reshape(()), b[0, 1].reshape(())
         elif b.shape[0] != n:
-            raise EBMError(f"bounds have {b.shape[0]} (low, high) pairs but each point has {n} coordinates; "
+            raise EBMError(f"bounds have {b.shape[0]} pairs (low, high) but each point has {n} coordinates; "
                            "give one pair per coordinate or a single pair for all")
         else:
             low, high = b[:, 0].reshape(1, *event), b[:, 1].reshape(1, *event)
@@ -107,9 +107,9 @@ class Box:
         return ((x >= low) & (x <= high)).reshape(x.shape[0], -1).all(dim=1)
 
     def clamp(self, x: torch.Tensor) -> torch.Tensor:
-        """x [B, *event] clamped into the box (a new tensor)."""
+        """x [B, *event] clamped into the box (a new tensor); one kernel, as samplers call it every step."""
         low, high = self.broadcast(x)
-        return torch.maximum(torch.minimum(x, high), low)
+        return torch.clamp(x, low, high)
 
     def __repr__(self) -> str:
         return f"Box({self.tolist()})"

@@ -20,6 +20,7 @@ from typing import Sequence
 
 import torch
 
+from ebmlab.box import Box, BoundsLike
 from ebmlab.errors import EBMError
 from ebmlab.density import as_log_density
 from ebmlab.estimate.result import LogZEstimate
@@ -90,7 +91,7 @@ class AISBase:
 
 
 def fit_base(x_ref: torch.Tensor | None, base: str = "gaussian",
-             bounds: Sequence[Sequence[float]] | None = None, widen: float = BASE_WIDEN) -> AISBase:
+             bounds: BoundsLike | Box | None = None, widen: float = BASE_WIDEN) -> AISBase:
     """Build the AIS base from reference data [N, *event] (Gaussian) or from a box (uniform).
 
     The Gaussian uses the full covariance when N >= 2 (d + 1) and the diagonal otherwise (too few
@@ -100,16 +101,13 @@ def fit_base(x_ref: torch.Tensor | None, base: str = "gaussian",
     if base == "uniform":
         if bounds is None:
             raise EBMError("base='uniform' needs bounds=[(low, high)] * d")
-        b = torch.as_tensor(bounds, dtype=torch.float64)
-        if b.ndim != 2 or b.shape[1] != 2 or not bool(torch.isfinite(b).all()) or not bool((b[:, 0] < b[:, 1]).all()):
-            raise EBMError("bounds must be a list of finite (low, high) pairs with low < high")
-        event = tuple(x_ref.shape[1:]) if x_ref is not None else (b.shape[0],)
-        if math.prod(event) != b.shape[0]:
-            raise EBMError(f"bounds has {b.shape[0]} pairs but the data has {math.prod(event)} dimensions")
+        # Box checks the pairs and, given x_ref, that there is one pair per coordinate (or one for all)
+        box = Box(bounds) if x_ref is None else Box(bounds, dim=math.prod(x_ref.shape[1:]))
+        event = tuple(x_ref.shape[1:]) if x_ref is not None else (box.dim,)
         dtype = x_ref.dtype if x_ref is not None else torch.float32
         device = x_ref.device if x_ref is not None else None
-        return AISBase("uniform", b[:, 0].to(dtype=dtype, device=device),
-                       (b[:, 1] - b[:, 0]).to(dtype=dtype, device=device), event)
+        return AISBase("uniform", box.low.to(dtype=dtype, device=device),
+                       box.width.to(dtype=dtype, device=device), event)
     if base != "gaussian":
         raise EBMError(f"unknown AIS base {base!r}; choose 'gaussian' or 'uniform'")
     if x_ref is None:

@@ -7,10 +7,11 @@ and 1.6e11 (d=5) — which is why ``log_z`` refuses quadrature above d = 3 and o
 from __future__ import annotations
 
 import math
-from typing import Callable, Sequence
+from typing import Sequence
 
 import torch
 
+from ebmlab.box import Box, BoundsLike
 from ebmlab.errors import EBMError
 from ebmlab.density import as_log_density
 from ebmlab.estimate.result import LogZEstimate
@@ -36,26 +37,25 @@ def quadrature_grid(bounds: Sequence[Sequence[float]], points_per_dim: int) -> t
 
 
 @torch.no_grad()
-def quadrature_log_z(f, bounds: Sequence[Sequence[float]], points_per_dim: int | None = None,
+def quadrature_log_z(f, bounds: BoundsLike | Box, points_per_dim: int | None = None,
                      batch_size: int = 65536, dtype: torch.dtype = torch.float32,
                      device: torch.device | str | None = None) -> LogZEstimate:
     """log ∫_box exp f(x) dx by the midpoint rule, accumulated with a streaming log-sum-exp.
 
     Args:
         f: a model or callable [B, d] -> [B].
-        bounds: ``[(lo, hi)] * d`` with d <= 3. Mass outside the box is not counted: for a model
-            with a support box (``EnergyModel(bounds=...)``) pass exactly that box and Z is exact
-            up to the grid's discretisation error.
+        bounds: ``[(lo, hi)] * d`` with d <= 3 (anything ``Box`` reads; a single pair means d = 1).
+            Mass outside the box is not counted: for a model with a support box
+            (``EnergyModel(bounds=...)``) pass exactly that box and Z is exact up to the grid's
+            discretisation error.
         points_per_dim: grid resolution (default 4001 / 400 / 100 for d = 1 / 2 / 3).
     """
     fn = as_log_density(f)
-    bounds = [tuple(map(float, b)) for b in bounds]
+    bounds = Box(bounds).pairs()   # EBMError unless every pair is finite with low < high
     d = len(bounds)
-    if not 1 <= d <= MAX_QUADRATURE_DIM:
+    if d > MAX_QUADRATURE_DIM:
         raise EBMError(f"quadrature works for 1 <= d <= {MAX_QUADRATURE_DIM} (a grid costs n^d evaluations); "
                        f"got d = {d}; use method='ais' instead")
-    if any(not (math.isfinite(lo) and math.isfinite(hi) and lo < hi) for lo, hi in bounds):
-        raise EBMError(f"quadrature bounds must be finite (low, high) pairs with low < high, got {bounds}")
     n = points_per_dim or DEFAULT_POINTS[d]
     pts, vol = quadrature_grid(bounds, n)
     total = torch.tensor(float("-inf"), dtype=torch.float64)

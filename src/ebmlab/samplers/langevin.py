@@ -1,13 +1,13 @@
-"""Unadjusted Langevin dynamics (the lecture's sampler and the one EBM training uses)."""
+"""Unadjusted Langevin dynamics (no Metropolis correction): the sampler EBM training uses."""
 from __future__ import annotations
 
 import math
-from typing import Sequence
 
 import torch
 
-from ebmlab.samplers.base import (ChainState, LogDensity, Sampler, StepInfo, box_for, chain_norm, check_bounds,
-                   check_positive, log_density_and_score, model_bounds, randn_like)
+from ebmlab.box import Box, BoundsLike
+from ebmlab.samplers.base import (ChainState, LogDensity, Sampler, StepInfo, chain_norm, check_positive,
+                                  log_density_and_score, randn_like)
 
 
 class Langevin(Sampler):
@@ -37,26 +37,19 @@ class Langevin(Sampler):
 
     def __init__(self, f: LogDensity | torch.nn.Module, step_size: float = 0.01,
                  noise_scale: float | None = None, grad_clip: float | None = None,
-                 bounds: Sequence[Sequence[float]] | Sequence[float] | torch.Tensor | None = None) -> None:
+                 bounds: BoundsLike | Box | None = None) -> None:
         super().__init__(f)
         self.step_size = check_positive("step_size", step_size)
         self.noise_scale = (math.sqrt(2.0 * self.step_size) if noise_scale is None
                             else check_positive("noise_scale", noise_scale, allow_zero=True))
         self.grad_clip = None if grad_clip is None else check_positive("grad_clip", grad_clip)
-        if bounds is None:
-            bounds = model_bounds(f)
-        self.bounds = None if bounds is None else check_bounds(bounds)
-        self._box: tuple = (None, None, None)
-
-    def _low_high(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        key = (x.dtype, x.device, x.shape[1:])
-        if self._box[0] != key:
-            self._box = (key, *box_for(self.bounds, x))
-        return self._box[1], self._box[2]
+        self._box: Box | None = Box.of(f) if bounds is None else Box(bounds)
+        # public, as documented: the box as a float64 [D, 2] tensor of (low, high) rows, or None
+        self.bounds: torch.Tensor | None = None if self._box is None else self._box.rows
 
     def init(self, x: torch.Tensor) -> ChainState:
-        if self.bounds is not None:
-            self._low_high(x)   # check the box against the event size now, not mid-run
+        if self._box is not None:
+            self._box.broadcast(x)   # check the box against the event size now, not mid-run
         return super().init(x)
 
     @torch.no_grad()
@@ -67,9 +60,8 @@ class Langevin(Sampler):
         x_new = torch.add(x, drift, alpha=self.step_size)
         if self.noise_scale > 0:
             x_new.add_(randn_like(x, generator), alpha=self.noise_scale)   # in place: x_new is ours
-        if self.bounds is not None:
-            low, high = self._low_high(x_new)
-            x_new = torch.clamp(x_new, low, high)
+        if self._box is not None:
+            x_new = self._box.clamp(x_new)   # (low, high) cached by the box per shape/dtype/device
         return x_new
 
     def step(self, state: ChainState, generator: torch.Generator | None = None

@@ -6,12 +6,11 @@ overrides ``log_q_ratio`` to return log q(x|x') - log q(x'|x) per chain.
 """
 from __future__ import annotations
 
-from typing import Sequence
-
 import torch
 
+from ebmlab.box import Box, BoundsLike
 from ebmlab.errors import EBMError
-from ebmlab.samplers.base import box_for, check_bounds, check_positive, inside_box, per_chain, randn_like
+from ebmlab.samplers.base import check_positive, per_chain, randn_like
 
 
 class Proposal:
@@ -84,32 +83,25 @@ class UniformJumpProposal(Proposal):
         bounds: (low, high) for every coordinate, or one pair per flattened event coordinate.
     """
 
-    def __init__(self, bounds: Sequence[Sequence[float]] | Sequence[float] | torch.Tensor,
-                 jump_prob: float = 0.1, local_scale: float = 0.1) -> None:
-        self.bounds = check_bounds(bounds)
+    def __init__(self, bounds: BoundsLike | Box, jump_prob: float = 0.1, local_scale: float = 0.1) -> None:
+        self._box = Box(bounds)   # caches (low, high) for the current dtype/device/shape
+        self.bounds: torch.Tensor = self._box.rows   # public: float64 [D, 2] (low, high) rows
         p = check_positive("jump_prob", jump_prob, allow_zero=True)
         if p > 1:
             raise EBMError(f"jump_prob is a probability in [0, 1], got {jump_prob!r}")
         self.jump_prob = p
         self.local_scale = check_positive("local_scale", local_scale)
-        self._box: tuple = (None, None, None)   # (key, low, high) cached for the current dtype/device/shape
-
-    def _low_high(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        key = (x.dtype, x.device, x.shape[1:])
-        if self._box[0] != key:
-            self._box = (key, *box_for(self.bounds, x))
-        return self._box[1], self._box[2]
 
     def validate(self, x: torch.Tensor) -> None:
         if not x.is_floating_point():
             raise EBMError(f"UniformJumpProposal needs floating-point states, got {x.dtype}")
-        self._low_high(x)   # raises if the box does not match the event size
+        self._box.broadcast(x)   # raises if the box does not match the event size
 
     def inside(self, x: torch.Tensor) -> torch.Tensor:
-        return inside_box(x, *self._low_high(x))
+        return self._box.inside(x)
 
     def propose(self, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-        low, high = self._low_high(x)
+        low, high = self._box.broadcast(x)
         # Always draw all three so the number of random draws per step is fixed (reproducible).
         jump = torch.rand(x.shape[0], generator=generator, device=x.device) < self.jump_prob
         u = torch.rand(x.shape, generator=generator, dtype=x.dtype, device=x.device)
