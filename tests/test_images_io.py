@@ -18,7 +18,7 @@ def test_grid_png_digits_upscaled(tmp_path):
     assert im.mode == "L" and im.size == (5 * 34 + 2, 2 * 34 + 2)        # 8x8 tiles -> 32x32
     a = np.asarray(im)
     assert a[2, 2] == 0 and a[2 + 31, 2 + 31] == a[2 + 28, 2 + 28]      # nearest: 4x4 blocks
-    assert not list(tmp_path.glob("sub/.tmp-*"))                        # nothing half-written left
+    assert not list(tmp_path.glob("sub/.*"))                        # nothing half-written left
 
 
 def test_grid_png_with_data_scaling_and_rgb(tmp_path):

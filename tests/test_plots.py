@@ -27,7 +27,7 @@ def _png_ok(path, min_w=200, min_h=150):
 
 
 def _no_temp(folder):
-    leftovers = [p.name for p in folder.iterdir() if p.name.startswith(".tmp-")]
+    leftovers = [p.name for p in folder.iterdir() if p.name.startswith(".")]
     assert leftovers == []
 
 

@@ -1,4 +1,5 @@
-"""A small digits classifier whose penultimate layer is the feature space for digits FD.
+"""``DigitsFeatureNet``: a small digits classifier whose penultimate layer is the feature space
+for the digits Fréchet distance (``metrics.frechet.fd_ratio``).
 
 The ``Inception`` of the 8x8 digits: trained on the *train* split only (fixed seed, a few
 seconds on a CPU), so the test split stays unseen and FD(train, test) is an honest baseline.
@@ -13,14 +14,16 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ebmlab.atomic import atomic_write_with
 from ebmlab.errors import EBMError
 
 FEATURE_DIM = 32          # penultimate width; small so covariances are estimable from 360 test images
-_CACHE: dict[tuple[int, str | None], "DigitsClassifier"] = {}
+_CACHE: dict[tuple[int, str | None], "DigitsFeatureNet"] = {}
 
 
-class DigitsClassifier(nn.Module):
-    """x [N, 1, 8, 8] in [-1, 1] -> logits [N, 10]; ``features(x)`` -> [N, FEATURE_DIM]."""
+class DigitsFeatureNet(nn.Module):
+    """The feature network of the digits Fréchet distance (not ``models.jem.DigitsClassifier``, the
+    JEM energy network): x [N, 1, 8, 8] in [-1, 1] -> logits [N, 10]; ``features(x)`` -> [N, FEATURE_DIM]."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -40,8 +43,9 @@ class DigitsClassifier(nn.Module):
 
 
 def train_digits_classifier(seed: int = 0, epochs: int = 10, batch_size: int = 64,
-                            lr: float = 5e-3) -> DigitsClassifier:
-    """Train on the digits train split (model scale) with a fixed seed; deterministic on one device.
+                            lr: float = 5e-3) -> DigitsFeatureNet:
+    """Train a ``DigitsFeatureNet`` on the digits train split (model scale) with a fixed seed;
+    deterministic on one device.
 
     Light augmentation (pixel noise, ±1 px shifts) makes the features react smoothly to the
     slightly-off images a sampler produces rather than only to clean digits. The defaults
@@ -54,7 +58,7 @@ def train_digits_classifier(seed: int = 0, epochs: int = 10, batch_size: int = 6
     g = torch.Generator().manual_seed(seed)
     with torch.random.fork_rng(devices=[]):          # seed the init without touching the caller's RNG
         torch.manual_seed(seed)
-        net = DigitsClassifier()
+        net = DigitsFeatureNet()
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     net.train()
     # One thread: batches of 64 8x8 images gain nothing from more, and on a shared CPU extra
@@ -84,8 +88,8 @@ def _fit(net: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.T
             opt.step()
 
 
-def get_digits_classifier(seed: int = 0, weights_path: str | os.PathLike | None = None) -> DigitsClassifier:
-    """The feature network, cached per process.
+def get_digits_classifier(seed: int = 0, weights_path: str | os.PathLike | None = None) -> DigitsFeatureNet:
+    """The ``DigitsFeatureNet`` (trained or loaded), cached per process.
 
     With ``weights_path``: load it if the file exists, else train and save it there (safetensors).
     """
@@ -96,7 +100,7 @@ def get_digits_classifier(seed: int = 0, weights_path: str | os.PathLike | None 
 
     path = Path(weights_path) if weights_path is not None else None
     if path is not None and path.is_file():
-        net = DigitsClassifier()
+        net = DigitsFeatureNet()
         try:
             net.load_state_dict(load_file(str(path)))
         except Exception as e:  # noqa: BLE001 - any failure here means "not our weights file"
@@ -111,17 +115,15 @@ def get_digits_classifier(seed: int = 0, weights_path: str | os.PathLike | None 
     return net
 
 
-def save_digits_classifier(net: DigitsClassifier, path: str | os.PathLike) -> None:
-    """Write the weights as safetensors, atomically (``get_digits_classifier(weights_path=)`` reads them)."""
+def save_digits_classifier(net: DigitsFeatureNet, path: str | os.PathLike) -> None:
+    """Write a ``DigitsFeatureNet``'s weights as safetensors, atomically
+    (``get_digits_classifier(weights_path=)`` reads them)."""
     from safetensors.torch import save_file
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(tmp))
-    from ebmlab.atomic import current_umask
-    os.chmod(tmp, 0o666 & ~current_umask())        # safetensors writes 0600; give it open()'s mode
-    os.replace(tmp, path)
+    state = {k: v.contiguous() for k, v in net.state_dict().items()}
+    atomic_write_with(path, lambda tmp: save_file(state, str(tmp)))   # fsynced, open()'s mode, then renamed
 
 
 @torch.no_grad()

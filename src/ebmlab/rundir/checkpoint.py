@@ -26,7 +26,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-from ebmlab.atomic import atomic_write_text, current_umask, fsync_dir
+from ebmlab.atomic import atomic_write_text, current_umask, fsync_dir, fsync_file, replace_atomically
 from ebmlab.errors import EBMError
 
 FORMAT_VERSION = 1
@@ -97,14 +97,12 @@ def save_checkpoint(run_dir: Path, step: int, model_state: dict[str, torch.Tenso
         file_mode = 0o666 & ~current_umask()
         for f in tmp.iterdir():
             os.chmod(f, file_mode)               # safetensors writes its files 0600
-            with open(f, "rb") as fh:
-                os.fsync(fh.fileno())
+            fsync_file(f)
         fsync_dir(tmp)
         final = ckdir / name
         if final.exists():                 # a re-run of the same step after a rollback
             shutil.rmtree(final)
-        os.replace(tmp, final)
-        fsync_dir(ckdir)
+        replace_atomically(tmp, final)     # the folder appears complete or not at all
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -1,6 +1,6 @@
 """PNG pictures of image batches (Pillow only): sample grids, chain strips, and reading one image.
 
-Writes are atomic (a temporary file in the same folder, then ``os.replace``), so a crash never
+Writes are atomic (``ebmlab.atomic``: a temporary file in the same folder, then a rename), so a crash never
 leaves a half-written PNG behind.
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from ebmlab.data.images import GRAY_MODES, check_image_size, decode_image
-from ebmlab.atomic import temp_file_beside
+from ebmlab.atomic import atomic_write_with
 from ebmlab.data.scaling import Scaling
 from ebmlab.errors import EBMError
 
@@ -59,15 +59,7 @@ def _write_png(img: np.ndarray, path: str | os.PathLike) -> Path:
     pil = Image.fromarray(np.ascontiguousarray(img[0] if c == 1 else img.transpose(1, 2, 0)))  # uint8: L or RGB
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = temp_file_beside(out, ".tmp-", ".png")      # 0666 & ~umask, not mkstemp's 0600
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            pil.save(fh, format="PNG")
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return out
+    return atomic_write_with(out, lambda tmp: pil.save(tmp, format="PNG"))
 
 
 def save_grid_png(x: torch.Tensor, path: str | os.PathLike, nrow: int | None = None,

@@ -6,7 +6,7 @@ energy is ``-f``, and the model density is ``exp(f) / Z``.
 Matplotlib only, through the object-oriented ``Figure`` + Agg canvas — never ``pyplot`` — so
 the functions hold no global state, run headless and are safe to call from worker threads.
 Inputs may be torch tensors or numpy arrays. Every function writes one PNG *atomically*
-(a temporary file in the same folder, then ``os.replace``), so a crash or a reader polling the
+(``ebmlab.atomic``: a temporary file in the same folder, then a rename), so a crash or a reader polling the
 run directory never sees a half-written picture, and returns the written ``Path``.
 """
 from __future__ import annotations
@@ -19,7 +19,8 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 import torch
 
-from ebmlab.atomic import temp_file_beside
+from ebmlab.atomic import atomic_write_with
+from ebmlab.box import Box, BoundsLike
 from ebmlab.errors import EBMError
 
 ArrayLike = Any  # torch.Tensor | np.ndarray | nested sequences of numbers
@@ -38,8 +39,12 @@ def _np(x: ArrayLike) -> np.ndarray:
     return np.asarray(x, dtype=np.float64)
 
 
-def _new_figure(figsize: tuple[float, float]):
-    """A Figure bound to its own Agg canvas (no pyplot, no global figure manager)."""
+def new_figure(figsize: tuple[float, float]):
+    """A matplotlib ``Figure`` of ``figsize`` inches bound to its own Agg canvas.
+
+    No pyplot and no global figure manager, so it is safe in worker threads and leaks nothing;
+    draw on it with ``fig.subplots()`` / ``fig.add_subplot()`` and write it with ``save_figure``.
+    """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -48,19 +53,14 @@ def _new_figure(figsize: tuple[float, float]):
     return fig
 
 
-def _save(fig, path: str | os.PathLike, dpi: int = 100) -> Path:
-    """Write ``fig`` as PNG to ``path`` atomically; returns the path."""
+def save_figure(fig, path: str | os.PathLike, dpi: int = 100) -> Path:
+    """Write ``fig`` as a PNG at ``path`` atomically (parent folders created); returns the path.
+
+    A reader polling the folder sees the previous picture or the new one, never half a file.
+    """
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = temp_file_beside(out, ".tmp-", ".png")      # 0666 & ~umask, not mkstemp's 0600
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fig.savefig(fh, format="png", dpi=dpi)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return out
+    return atomic_write_with(out, lambda tmp: fig.savefig(tmp, format="png", dpi=dpi))
 
 
 def _points_2d(x: ArrayLike, name: str) -> np.ndarray:
@@ -70,17 +70,9 @@ def _points_2d(x: ArrayLike, name: str) -> np.ndarray:
     return a
 
 
-def _check_bounds(bounds: Sequence[Sequence[float]]) -> list[tuple[float, float]]:
-    b = [tuple(map(float, r)) for r in bounds]
-    if len(b) != 2 or any(len(r) != 2 or not (math.isfinite(r[0]) and math.isfinite(r[1]) and r[0] < r[1])
-                          for r in b):
-        raise EBMError(f"bounds must be two finite (low, high) pairs with low < high, got {bounds}")
-    return b
-
-
 @torch.no_grad()
 def grid_log_density(log_density_fn: Callable[[torch.Tensor], torch.Tensor] | torch.nn.Module,
-                     bounds: Sequence[Sequence[float]], grid: int = 200,
+                     bounds: BoundsLike | Box, grid: int = 200,
                      batch_size: int = 16384) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Evaluate f on a ``grid x grid`` midpoint grid over a 2-D box.
 
@@ -88,7 +80,7 @@ def grid_log_density(log_density_fn: Callable[[torch.Tensor], torch.Tensor] | to
     is f at ``(xs[j], ys[i])`` (image layout for ``imshow(origin="lower")``). f may be -inf
     (outside a support box); NaN is kept as NaN.
     """
-    (x0, x1), (y0, y1) = _check_bounds(bounds)
+    (x0, x1), (y0, y1) = Box(bounds, dim=2).pairs()
     fn = getattr(log_density_fn, "log_density", None)
     fn = fn if callable(fn) else log_density_fn
     # evaluate in the model's own dtype/device when it has parameters, else float32 on the CPU
@@ -138,7 +130,7 @@ def _frame(ax, bounds: list[tuple[float, float]]) -> None:
 # ----------------------------------------------------------------------------- 2-D panel
 
 def plot_2d_panel(log_density_fn: Callable[[torch.Tensor], torch.Tensor] | torch.nn.Module,
-                  data: ArrayLike, samples: ArrayLike, bounds: Sequence[Sequence[float]],
+                  data: ArrayLike, samples: ArrayLike, bounds: BoundsLike | Box,
                   path: str | os.PathLike, log_z: float | None = None, title: str | None = None,
                   grid: int = 200, energy_clip_percentile: float = 99.0) -> Path:
     """Four panels side by side: data, learned density exp(f)/Z, energy -f, model samples.
@@ -160,7 +152,7 @@ def plot_2d_panel(log_density_fn: Callable[[torch.Tensor], torch.Tensor] | torch
     Returns:
         the written path.
     """
-    b = _check_bounds(bounds)
+    b = Box(bounds, dim=2).pairs()
     data_np, samples_np = _points_2d(data, "data"), _points_2d(samples, "samples")
     xs, ys, F = grid_log_density(log_density_fn, b, grid)
     extent = (b[0][0], b[0][1], b[1][0], b[1][1])
@@ -174,7 +166,7 @@ def plot_2d_panel(log_density_fn: Callable[[torch.Tensor], torch.Tensor] | torch
 
     import matplotlib
 
-    fig = _new_figure((17.0, 4.4))
+    fig = new_figure((17.0, 4.4))
     axes = fig.subplots(1, 4)
     _scatter(axes[0], data_np, "tab:blue", "data", b)
 
@@ -209,7 +201,7 @@ def plot_2d_panel(log_density_fn: Callable[[torch.Tensor], torch.Tensor] | torch
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 # ----------------------------------------------------------------------------- training curves
@@ -261,7 +253,7 @@ def plot_training_curves(metrics: Sequence[Mapping[str, Any]], path: str | os.Pa
     n = max(len(order), 1)
     ncols = min(3, n)
     nrows = math.ceil(n / ncols)
-    fig = _new_figure((4.6 * ncols, 3.0 * nrows))
+    fig = new_figure((4.6 * ncols, 3.0 * nrows))
     axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
     if not order:
         axes[0].text(0.5, 0.5, "no numeric metrics logged yet", ha="center", va="center")
@@ -293,7 +285,7 @@ def plot_training_curves(metrics: Sequence[Mapping[str, Any]], path: str | os.Pa
     for ax in axes[len(order):] if order else axes[1:]:
         ax.set_axis_off()
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 # ----------------------------------------------------------------------------- chain traces
@@ -315,7 +307,7 @@ def plot_traces(traces: Mapping[str, ArrayLike], path: str | os.PathLike, max_ch
         the written path.
     """
     names = list(traces)
-    fig = _new_figure((8.0, 2.4 * max(len(names), 1)))
+    fig = new_figure((8.0, 2.4 * max(len(names), 1)))
     axes = np.atleast_1d(fig.subplots(max(len(names), 1), 1, squeeze=False, sharex=True)).ravel()
     if not names:
         axes[0].text(0.5, 0.5, "no traces", ha="center", va="center")
@@ -340,7 +332,7 @@ def plot_traces(traces: Mapping[str, ArrayLike], path: str | os.PathLike, max_ch
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 class _quiet:
@@ -381,7 +373,7 @@ def plot_energy_histograms(f_data: ArrayLike, f_model: ArrayLike, path: str | os
         the written path.
     """
     ed, em = -_np(f_data).reshape(-1), -_np(f_model).reshape(-1)
-    fig = _new_figure((6.5, 4.0))
+    fig = new_figure((6.5, 4.0))
     ax = fig.subplots()
     pooled = np.concatenate([ed[np.isfinite(ed)], em[np.isfinite(em)]])
     if pooled.size == 0:
@@ -417,7 +409,7 @@ def plot_energy_histograms(f_data: ArrayLike, f_model: ArrayLike, path: str | os
     if title:
         ax.set_title(title)
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 __all__ = ["plot_2d_panel", "plot_training_curves", "plot_traces", "plot_energy_histograms",
