@@ -1,11 +1,9 @@
-"""Sample quality: unbiased MMD² (RBF kernel, median heuristic) with a permutation test, the
-Fréchet distance with a pluggable feature extractor, and data-vs-model energy histograms.
+"""Sample quality: unbiased MMD² (RBF kernel, median heuristic) with a permutation test, and
+data-vs-model energy histograms. (The Fréchet distance lives in ``ebmlab.metrics.frechet``.)
 
-Points are [N, *event]; images are flattened unless a feature extractor maps them first.
+Points are [N, *event]; images are flattened.
 """
 from __future__ import annotations
-
-from typing import Callable
 
 import numpy as np
 import torch
@@ -93,27 +91,6 @@ def mmd_test(x: torch.Tensor, y: torch.Tensor, n_permutations: int = 200,
     null = torch.cat([_mmd2_from_gram(k0, blk) for blk in a.split(64)])
     p = (1.0 + float((null >= observed).sum())) / (1.0 + n_permutations)
     return float(observed), p
-
-
-def frechet_distance(x: torch.Tensor, y: torch.Tensor,
-                     features: Callable[[torch.Tensor], torch.Tensor] | None = None) -> float:
-    """‖μx - μy‖² + tr(Σx + Σy - 2 (Σx Σy)^½) between Gaussians fitted to features of x and y.
-
-    ``features`` maps [N, *event] -> [N, D] (for images, a classifier's penultimate layer, as FID
-    does with Inception); None uses the flattened points themselves.
-    """
-    from scipy import linalg   # only here: the rest of ebmlab does not need scipy
-
-    if features is not None:
-        with torch.no_grad():
-            x, y = features(torch.as_tensor(x)), features(torch.as_tensor(y))
-    x, y = _pair(x, y)
-    xn, yn = x.numpy(), y.numpy()
-    mx, my = xn.mean(0), yn.mean(0)
-    cx, cy = np.atleast_2d(np.cov(xn, rowvar=False)), np.atleast_2d(np.cov(yn, rowvar=False))
-    covmean = linalg.sqrtm(cx @ cy)
-    covmean = covmean.real if np.iscomplexobj(covmean) else covmean   # tiny imaginary round-off
-    return float(((mx - my) ** 2).sum() + np.trace(cx + cy - 2.0 * covmean))
 
 
 @torch.no_grad()
