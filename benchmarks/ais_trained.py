@@ -4,7 +4,7 @@
     .venv-bench/bin/python benchmarks/ais_trained.py --runs DIR [DIR ...]
     .venv-bench/bin/python benchmarks/ais_trained.py --quick            # trains a tiny model itself (~1 min)
 
-For each run directory: the model (``ebmlab.tasks.runs.open_run``) carries its support box ``.bounds``
+For each run directory: the model (``ebmlab.tasks.open.open_run``) carries its support box ``.bounds``
 (f = -inf outside), so its Z is a 2-D integral over that box and quadrature gives it exactly up to
 grid error (``ebmlab.log_z(model, method="quadrature", bounds=model.bounds)``, 400 x 400 grid; the
 800 x 800 value is shown too, so the grid error is visible). AIS is ``ais_log_z(model,
@@ -33,7 +33,7 @@ import torch
 
 import ebmlab
 from ebmlab.estimate.ais import DEFAULT_N_CHAINS, DEFAULT_N_TEMPS, ais_log_z
-from ebmlab.tasks.runs import _test_data, open_run
+from ebmlab.tasks.open import open_run, test_data
 
 HERE = Path(__file__).resolve().parent
 TARGET = 0.05                     # nats, the agreement target
@@ -59,7 +59,7 @@ def measure(run_dir: Path, bases: list[str], n_chains: int, n_temps: int, seed: 
     run = open_run(run_dir)
     model = run.model.eval()
     bounds = model.bounds.tolist()
-    x_test = _test_data(run)
+    x_test = test_data(run)
     x_ref = x_test[torch.randperm(x_test.shape[0], generator=torch.Generator().manual_seed(seed))[:2000]]
     t0 = time.perf_counter()
     quad = ebmlab.log_z(model, method="quadrature", bounds=bounds).value

@@ -121,9 +121,9 @@ def measure(x_model: torch.Tensor, a: int, b: int, logits_fn) -> dict[str, float
 
 def figure(rows: list[list[tuple[str, torch.Tensor]]], path: Path, title: str) -> Path:
     """One row of panels per pair; each panel a grid of digits (model scale), titled."""
-    from ebmlab.viz.plots import _new_figure, _save
+    from ebmlab.viz.plots import new_figure, save_figure
     n_cols = max(len(r) for r in rows)
-    fig = _new_figure((2.3 * n_cols, 2.5 * len(rows) + 0.5))
+    fig = new_figure((2.3 * n_cols, 2.5 * len(rows) + 0.5))
     fig.set_layout_engine("constrained")                 # room for the titles and the suptitle
     for i, row in enumerate(rows):
         for j, (name, x) in enumerate(row):
@@ -133,7 +133,7 @@ def figure(rows: list[list[tuple[str, torch.Tensor]]], path: Path, title: str) -
             ax.set_xticks([])
             ax.set_yticks([])
     fig.suptitle(title, fontsize=9)
-    return _save(fig, path, dpi=110)
+    return save_figure(fig, path, dpi=110)
 
 
 def mosaic(x: torch.Tensor, pad: int = 1) -> np.ndarray:
@@ -189,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     import ebmlab
     from ebmlab.models.conditional import ConditionalEnergyModel
     from ebmlab.data.images import load_digits_images, load_digits_labels
-    from ebmlab.tasks.runs import open_run
+    from ebmlab.tasks.open import open_run
     r = open_run(run)
     if not isinstance(r.model, ConditionalEnergyModel) or list(r.data["event_shape"]) != [1, 8, 8]:
         raise SystemExit(f"{run} is not a conditional digits run (train one with: ebmlab train --data digits "

@@ -90,7 +90,7 @@ class CpuClock:
 # ----------------------------------------------------------------------------- the rows
 class EbmlabRow:
     def __init__(self, spec: str, seed: int, workdir: Path) -> None:
-        from ebmlab.tasks.runs import default_sample_steps
+        from ebmlab.tasks.sample import default_sample_steps
         from ebmlab.training.api import start_run
         preset, *kv = spec.split(":", 1)[1].split("+")
         overrides = {}
@@ -124,7 +124,8 @@ class EbmlabRow:
         return self.trainer.step
 
     def sample_noise(self, n: int, n_steps: int, seed: int) -> torch.Tensor:
-        from ebmlab.tasks.runs import Run, draw_samples
+        from ebmlab.tasks.open import Run
+        from ebmlab.tasks.sample import draw_samples
         run = Run(Path("."), self.model, self.trainer.config, self.trainer.data_desc)
         x, _, _ = draw_samples(run, n, n_steps=n_steps, seed=seed)
         return x

@@ -27,7 +27,8 @@ HERE = Path(__file__).resolve().parent
 def measure(run_dir: str, seed: int, n_fills: int = 8) -> list[dict]:
     from ebmlab.data.images import load_digits_images
     from ebmlab.tasks.inpaint import MASK_KINDS, inpaint, make_mask
-    from ebmlab.tasks.runs import default_sample_steps, open_run
+    from ebmlab.tasks.open import open_run
+    from ebmlab.tasks.sample import default_sample_steps
     run = open_run(run_dir)
     cfg = run.config
     x_train = load_digits_images("train", model_scale=True)

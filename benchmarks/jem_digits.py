@@ -54,13 +54,13 @@ SAMPLE_SEED = 1000
 
 # ----------------------------------------------------------------------------- one row (worker process)
 def _run_view(trainer):
-    from ebmlab.tasks.runs import Run
+    from ebmlab.tasks.open import Run
     return Run(Path("."), trainer.model, trainer.config, trainer.data_desc)
 
 
 def sample_noise(trainer, n: int, seed: int, klass: int | None = None) -> torch.Tensor:
     """``ebmlab sample``'s default: fresh uniform noise, the training kernel (K steps for short-run, else 100)."""
-    from ebmlab.tasks.runs import draw_samples
+    from ebmlab.tasks.sample import draw_samples
     was = trainer.model.training
     x, _, _ = draw_samples(_run_view(trainer), n, seed=seed, klass=klass)
     trainer.model.train(was)
@@ -70,7 +70,7 @@ def sample_noise(trainer, n: int, seed: int, klass: int | None = None) -> torch.
 def sample_per_class(trainer, labels: torch.Tensor, seed: int) -> torch.Tensor:
     """Chain i samples p(x | labels[i]) from uniform noise: the same kernel and steps as ``sample``."""
     from ebmlab.models.conditional import ChainClasses
-    from ebmlab.tasks.runs import default_sample_steps
+    from ebmlab.tasks.sample import default_sample_steps
     n_steps = default_sample_steps(trainer.config, is_vector=False)
     from ebmlab.samplers.run import run_chains
     from ebmlab.training.negatives import make_init_fn, make_kernel

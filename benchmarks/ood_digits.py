@@ -5,7 +5,7 @@
 For each run directory (unconditional digits runs, and conditional / JEM runs, whose f(x) is
 logsumexp_y of the class logits): inliers are the run's own held-out test set (360 digits), and
 three outlier sets of the same size are made at the run's image shape in the model's scale
-[-1, 1] (``ebmlab.metrics.ood.builtin_outliers``, the same sets ``ebmlab eval --ood`` makes):
+[-1, 1] (``ebmlab.metrics.outliers.builtin_outliers``, the same sets ``ebmlab eval --ood`` makes):
 
 - ``uniform``: uniform noise in [-1, 1];
 - ``shuffled``: each test digit with its pixels permuted (same intensity histogram, no strokes);
@@ -55,11 +55,12 @@ def run_step(run_dir: Path) -> str:
 
 
 def measure(run_dir: Path, seed: int) -> list[dict]:
-    from ebmlab.metrics.ood import ood_table, run_outlier_sets
-    from ebmlab.tasks.runs import _test_data, open_run
+    from ebmlab.metrics.ood import ood_table
+    from ebmlab.tasks.evaluate import run_outlier_sets
+    from ebmlab.tasks.open import open_run, test_data
     run = open_run(run_dir)
     model = run.model.eval()
-    x_test = _test_data(run)
+    x_test = test_data(run)
     t0 = time.perf_counter()
     rows = ood_table(model, x_test, run_outlier_sets(run, list(SETS), x_test, seed))
     sec = time.perf_counter() - t0
@@ -109,7 +110,7 @@ Date: {started}
 Machine: {mach}; total wall time {total:.0f} s
 
 Inliers: each run's held-out test digits. Outliers (as many as test digits, seed {args.seed}, made by
-`ebmlab.metrics.ood.builtin_outliers`, the sets of `ebmlab eval --ood`): **uniform** noise in [-1, 1];
+`ebmlab.metrics.outliers.builtin_outliers`, the sets of `ebmlab eval --ood`): **uniform** noise in [-1, 1];
 **shuffled**: each test digit with its pixels permuted; **photo-patches**: grey patches of scikit-learn's
 two photos, area-averaged to 8x8. Scores, both "higher = in-distribution": **f** = log unnormalised
 density, and **-\\|grad f\\|** (smaller gradient norm = in-distribution, JEM's "approximate mass",

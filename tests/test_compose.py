@@ -10,7 +10,8 @@ from torch import nn
 
 from ebmlab import EBMError, EnergyModel
 from ebmlab.models.compose import (ComposedModel, Condition, Contrast, Mixture, Product, Temperature,
-                            check_compatible, compose, from_spec)
+                                   check_compatible, compose)
+from ebmlab.models.spec import from_spec, to_spec
 from ebmlab.density import score_of
 from ebmlab.nets.mlp import MLP
 
@@ -263,7 +264,7 @@ def test_spec_round_trip_through_json():
     store = {"runs/a": a, "runs/b": b}
     inner = Product([a, b], [1.0, 0.5])
     outer = Mixture([inner, a], [1.0, 3.0], log_z=[0.1, -0.2])
-    spec = outer.to_spec([inner.to_spec(["runs/a", "runs/b"]), "runs/a"])
+    spec = to_spec(outer, [to_spec(inner, ["runs/a", "runs/b"]), "runs/a"])
     rebuilt = from_spec(json.loads(json.dumps(spec)), store.__getitem__)
     pts, _ = box_grid([(-2.0, 2.0), (-2.0, 2.0)], 10)
     with torch.no_grad():
@@ -272,7 +273,7 @@ def test_spec_round_trip_through_json():
              Condition(a, torch.tensor([0.5, 0.0]), torch.tensor([True, False]))]
     for m in cases:
         srcs = ["runs/a", "runs/b"][: len(m.models)]
-        r = from_spec(json.loads(json.dumps(m.to_spec(srcs))), store.__getitem__)
+        r = from_spec(json.loads(json.dumps(to_spec(m, srcs))), store.__getitem__)
         z = torch.zeros(4, *m.event_shape, dtype=D) if isinstance(m, Condition) else pts
         with torch.no_grad():
             torch.testing.assert_close(r.log_density(z), m.log_density(z))
@@ -323,7 +324,7 @@ class Shaped(nn.Module):
     lambda g1, g2: compose("not", [g1, g2, g1]),
     lambda g1, g2: compose("not", [g1, g2], [1, 2, 3]),
     lambda g1, g2: from_spec({"op": "nope", "components": []}, lambda s: g1),
-    lambda g1, g2: Product([g1, g2]).to_spec(["only-one"]),
+    lambda g1, g2: to_spec(Product([g1, g2]), ["only-one"]),
     lambda g1, g2: Product([g1, 42]),
 ])
 def test_bad_input_raises_one_line_ebm_error(build):

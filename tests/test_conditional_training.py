@@ -15,7 +15,8 @@ import ebmlab
 from ebmlab.cli import main as cli_main
 from ebmlab.models.conditional import ConditionalEnergyModel
 from ebmlab.errors import EBMError
-from ebmlab.tasks.runs import classifier_accuracy, open_run
+from ebmlab.tasks.evaluate import classifier_accuracy
+from ebmlab.tasks.open import open_run
 from ebmlab.training.api import resume_run, start_run
 
 from helpers_runs import TINY, assert_runs_identical, metric_rows
@@ -64,7 +65,7 @@ def test_labelled_2d_run_trains_loads_and_samples_one_class(tmp_path, capsys, ob
 def test_class_sampling_follows_the_class(tmp_path):
     """sample --class y draws class y: after 150 JEM steps on two blobs, chains of class k end nearer
     blob k than the other blob (seeded; measured 0.975 and 0.955, chance is 0.5)."""
-    from ebmlab.tasks.runs import draw_samples
+    from ebmlab.tasks.sample import draw_samples
     x, y = blobs(tmp_path)
     trainer, _ = start_run(str(x), tmp_path / "run", labels=str(y),
                            **_cfg("jem", steps=150, checkpoint_every=150, log_every=150))

@@ -93,7 +93,7 @@ def test_sample_default_length_is_the_training_chain_length_for_short_run(run_di
 
 def test_sample_default_length_for_persistent_and_vector_runs():
     from ebmlab.rundir.config import RunConfig
-    from ebmlab.tasks.runs import default_sample_steps
+    from ebmlab.tasks.sample import default_sample_steps
     assert default_sample_steps(RunConfig(negatives="persistent", mcmc_steps=60), is_vector=False) == 100
     assert default_sample_steps(RunConfig(mcmc_steps=20), is_vector=True) == 200
     assert default_sample_steps(RunConfig(mcmc_steps=30), is_vector=True) == 300

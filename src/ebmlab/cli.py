@@ -205,7 +205,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _final_picture(run_dir: Path) -> None:
-    from ebmlab.tasks.runs import open_run, plot_run
+    from ebmlab.tasks.open import open_run
+    from ebmlab.tasks.plot import plot_run
     plot_run(open_run(run_dir))
 
 
@@ -241,7 +242,8 @@ class _PlotRefresher:
         c = trainer.config
         if trainer.run_dir is None or step % c.plot_every != 0 or step == c.steps:
             return
-        from ebmlab.tasks.runs import Run, draw_samples, write_samples
+        from ebmlab.tasks.open import Run
+        from ebmlab.tasks.sample import draw_samples, write_samples
         run = Run(trainer.run_dir, trainer.model, c, trainer.data_desc)
         if run.is_vector and run.data["event_shape"][0] != 2:
             return
@@ -254,7 +256,8 @@ class _PlotRefresher:
 
 # ---------------------------------------------------------------------------- the rest
 def _cmd_sample(args: argparse.Namespace) -> int:
-    from ebmlab.tasks.runs import draw_samples, open_run, write_samples
+    from ebmlab.tasks.open import open_run
+    from ebmlab.tasks.sample import draw_samples, write_samples
     run = open_run(args.run)
     x, frames, info = draw_samples(run, args.n, args.n_steps, args.method, args.step_size, args.seed,
                                    args.start, args.trajectory, klass=args.klass)
@@ -265,7 +268,8 @@ def _cmd_sample(args: argparse.Namespace) -> int:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from ebmlab.tasks.runs import evaluate_run, open_run
+    from ebmlab.tasks.evaluate import evaluate_run
+    from ebmlab.tasks.open import open_run
     run = open_run(args.run)
     res = evaluate_run(run, args.data, args.log_z, args.seed, ood=args.ood)
     if args.json:
@@ -284,14 +288,15 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _cmd_plot(args: argparse.Namespace) -> int:
-    from ebmlab.tasks.runs import open_run, plot_run
+    from ebmlab.tasks.open import open_run
+    from ebmlab.tasks.plot import plot_run
     for p in plot_run(open_run(args.run), args.seed):
         print(f"wrote {p}")
     return 0
 
 
 def _cmd_compose(args: argparse.Namespace) -> int:
-    from ebmlab.tasks.runs import compose_runs
+    from ebmlab.tasks.compose import compose_runs
     weights = None
     if args.weights:
         try:
@@ -307,7 +312,8 @@ def _cmd_inpaint(args: argparse.Namespace) -> int:
     import torch
     from ebmlab.viz.imageio import load_image_as_tensor, save_grid_png
     from ebmlab.tasks.inpaint import inpaint, make_mask
-    from ebmlab.tasks.runs import default_sample_steps, open_run
+    from ebmlab.tasks.open import open_run
+    from ebmlab.tasks.sample import default_sample_steps
     run = open_run(args.run)
     if run.is_vector:
         raise EBMError("inpaint needs a model trained on images")

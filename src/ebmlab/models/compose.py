@@ -15,30 +15,25 @@ Contrast       AND NOT                     w_a f_a − α f_b    (p ∝ p_a^{w_a
 Condition      fix part of x               f(x_fixed ⊕ x_free), over x_free only     free dims
 =============  ==========================  ========================================  ==============
 
-Class views: ``class_spec(source, y)`` names class y of a conditional model (``for_class(y)``,
-f(x) = logits[y]) as a component, so the classes of one conditional/JEM run compose like runs.
+Class views: ``class_view(model, y)`` is class y of a conditional model (``for_class(y)``,
+f(x) = logits[y]), so the classes of one conditional/JEM run compose like runs.
 
 Only Mixture cares about the normalising constants: the others change Z but not the *shape*
 they are meant to have, while a mixture of unnormalised models silently weights each one by its
-Z_i (see ``Mixture``). ``to_spec`` / ``from_spec`` serialise a composite as JSON for
-``ebmlab compose``; the components themselves are referred to by whatever the caller names them
-(run directories for the CLI).
+Z_i (see ``Mixture``). The JSON recipe of a composite (what ``ebmlab compose`` writes) is
+``ebmlab.models.spec``; ``OPS`` here is the one table from the and / or / not names to the classes.
 """
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 from torch import nn
 
-from ebmlab.errors import EBMError
-from ebmlab.box import inside_bounds
+from ebmlab.box import Box, inside_bounds, intersect
 from ebmlab.density import DensityMethods, as_log_density
-
-SPEC_FORMAT = "ebmlab.models.compose/1"
-
-Source = Any  # what the caller uses to name a component in a spec: a path string, or a nested spec dict
+from ebmlab.errors import EBMError
 
 
 class _Callable(nn.Module):
@@ -57,9 +52,13 @@ def _as_module(model: Any) -> nn.Module:
     return model if isinstance(model, nn.Module) else _Callable(model)
 
 
-def _bounds_of(model: Any) -> torch.Tensor | None:
-    b = getattr(model, "bounds", None)
-    return None if b is None else torch.as_tensor(b, dtype=torch.float32).reshape(-1, 2)
+def _buffer(box: Box | None, models: Sequence[Any]) -> torch.Tensor | None:
+    """A composite's ``bounds`` tensor: float32 [d, 2] like every model's (``box.register_bounds``), on the
+    device of the components' own bounds (a ``Box`` keeps its rows on the CPU)."""
+    if box is None:
+        return None
+    device = next((b.device for m in models if isinstance(b := getattr(m, "bounds", None), torch.Tensor)), None)
+    return box.rows.to(device=device, dtype=torch.float32)
 
 
 def _check_weights(weights: Sequence[float] | None, n: int, what: str, positive: bool) -> list[float]:
@@ -89,7 +88,7 @@ def check_compatible(models: Sequence[Any], probe: torch.Tensor | None = None) -
     if len(shapes) > 1:
         raise EBMError(f"the models expect different data shapes {sorted(shapes)}; "
                        "compose models trained on the same kind of data")
-    dims = {b.shape[0] for m in models if (b := _bounds_of(m)) is not None}
+    dims = {b.dim for m in models if (b := Box.of(m)) is not None}
     if len(dims) > 1:
         raise EBMError(f"the models' bounds have different dimensions {sorted(dims)}; "
                        "compose models trained on the same kind of data")
@@ -153,26 +152,9 @@ class ComposedModel(DensityMethods, nn.Module):
         """Bool [B]: whether each point lies in the composite's support box (all True without bounds)."""
         return inside_bounds(x, self.bounds)
 
-    def to_spec(self, sources: Sequence[Source]) -> dict:
-        """A JSON-able description; ``sources[i]`` names component i (a run directory, or a nested spec)."""
-        if len(sources) != len(self.models):
-            raise EBMError(f"to_spec: got {len(sources)} sources for {len(self.models)} components")
-        return {"format": SPEC_FORMAT, "op": self.op, "components": list(sources), **self._params()}
-
-    def _params(self) -> dict:  # pragma: no cover - abstract
+    def spec_params(self) -> dict:  # pragma: no cover - abstract
+        """The op's own arguments as JSON-able values (what ``ebmlab.models.spec.to_spec`` records)."""
         raise NotImplementedError
-
-
-def _intersect(models: Sequence[Any]) -> torch.Tensor | None:
-    boxes = [b for m in models if (b := _bounds_of(m)) is not None]
-    if not boxes:
-        return None
-    lo = torch.stack([b[:, 0] for b in boxes]).amax(dim=0)
-    hi = torch.stack([b[:, 1] for b in boxes]).amin(dim=0)
-    if not bool((lo < hi).all()):
-        raise EBMError("the models' supports (bounds) do not overlap, so their product is zero everywhere; "
-                       "compose models trained on the same region")
-    return torch.stack([lo, hi], dim=1)
 
 
 class _WeightedSum(ComposedModel):
@@ -186,7 +168,7 @@ class _WeightedSum(ComposedModel):
     def __init__(self, models: Sequence[Any], weights: list[float], probe: torch.Tensor | None) -> None:
         super().__init__(models, probe)
         self.weights = weights
-        self._set_bounds(_intersect(self.models))
+        self._set_bounds(_buffer(intersect(Box.of(m) for m in self.models), self.models))
 
     def log_density(self, x: torch.Tensor) -> torch.Tensor:
         fs = [self._component_f(i, x) for i in range(len(self.models))]
@@ -217,7 +199,7 @@ class Product(_WeightedSum):
             raise EBMError("nothing to compose: give at least one model")
         super().__init__(models, _check_weights(weights, len(models), "and", positive=True), probe)
 
-    def _params(self) -> dict:
+    def spec_params(self) -> dict:
         return {"weights": list(self.weights)}
 
 
@@ -245,7 +227,7 @@ class Contrast(_WeightedSum):
         super().__init__([model_a, model_b], [weight_a, -alpha], probe)
         self.alpha, self.weight_a = alpha, weight_a
 
-    def _params(self) -> dict:
+    def spec_params(self) -> dict:
         return {"weights": [self.weight_a, self.alpha]}
 
 
@@ -265,12 +247,12 @@ class Temperature(ComposedModel):
             raise EBMError(f"temperature must be a finite number > 0, got {T}")
         super().__init__([model])
         self.T = T
-        self._set_bounds(_bounds_of(self.models[0]))
+        self._set_bounds(_buffer(Box.of(self.models[0]), self.models))
 
     def log_density(self, x: torch.Tensor) -> torch.Tensor:
         return self._component_f(0, x) / self.T  # -inf / T stays -inf, so no mask is needed
 
-    def _params(self) -> dict:
+    def spec_params(self) -> dict:
         return {"T": self.T}
 
 
@@ -313,10 +295,11 @@ class Mixture(ComposedModel):
         self.log_z = log_z
         # constant offsets log π_i − log Z_i, one per component
         self._offsets = [math.log(v) - (log_z[i] if log_z else 0.0) for i, v in enumerate(self.weights)]
-        boxes = [_bounds_of(m) for m in self.models]
+        boxes = [Box.of(m) for m in self.models]
         if all(b is not None for b in boxes):
-            self._set_bounds(torch.stack([torch.stack([b[:, 0] for b in boxes]).amin(0),
-                                          torch.stack([b[:, 1] for b in boxes]).amax(0)], dim=1))
+            union = Box(torch.stack([torch.stack([b.low for b in boxes]).amin(0),
+                                     torch.stack([b.high for b in boxes]).amax(0)], dim=1))
+            self._set_bounds(_buffer(union, self.models))
 
     def log_density(self, x: torch.Tensor) -> torch.Tensor:
         terms = torch.stack([self._component_f(i, x) + c for i, c in enumerate(self._offsets)], dim=1)  # [B, K]
@@ -327,7 +310,7 @@ class Mixture(ComposedModel):
         out = torch.logsumexp(safe, dim=1)
         return torch.where(dead, torch.full_like(out, float("-inf")), out)
 
-    def _params(self) -> dict:
+    def spec_params(self) -> dict:
         return {"weights": list(self.weights), "log_z": self.log_z}
 
 
@@ -370,7 +353,7 @@ class Condition(ComposedModel):
         # positions of the free entries in the flattened event
         self.register_buffer("free_index", (~mask.reshape(-1)).nonzero().squeeze(1), persistent=False)
         self.event_shape = (int(self.free_index.numel()),)
-        b = _bounds_of(self.models[0])
+        b = _buffer(Box.of(self.models[0]), self.models)
         if b is not None:
             if b.shape[0] != mask.numel():
                 raise EBMError(f"condition: the model's bounds have {b.shape[0]} dimensions "
@@ -404,8 +387,26 @@ class Condition(ComposedModel):
         """f(x_fixed ⊕ x), x: [B, n_free] -> [B]."""
         return self._component_f(0, self.embed(x))
 
-    def _params(self) -> dict:
+    def spec_params(self) -> dict:
         return {"fixed_values": self.fixed_values.tolist(), "fixed_mask": self.fixed_mask.tolist()}
+
+
+def _contrast(models: Sequence[Any], weights: Sequence[float] | None = None,
+              probe: torch.Tensor | None = None) -> Contrast:
+    """"not" with the command line's weights: exactly two models, weights ``[alpha]`` or ``[w_a, alpha]``."""
+    if len(models) != 2:
+        raise EBMError(f"not: give exactly two models (A and the one to avoid), got {len(models)}")
+    w = [1.0] if weights is None else [float(v) for v in weights]
+    if len(w) not in (1, 2):
+        raise EBMError(f"not: give weights as 'alpha' or 'w_a,alpha', got {len(w)} numbers")
+    w_a, alpha = (1.0, w[0]) if len(w) == 1 else (w[0], w[1])
+    return Contrast(models[0], models[1], alpha=alpha, weight_a=w_a, probe=probe)
+
+
+# The and / or / not switch, one table for ``compose`` (the CLI) and ``ebmlab.models.spec.from_spec``
+# (run directories): each entry takes (models, weights, probe=...) with weights as the CLI gives them.
+OPS: dict[str, Callable[..., ComposedModel]] = {"and": Product, "or": Mixture, "not": _contrast}
+OP_ALIASES = {"product": "and", "mixture": "or", "contrast": "not"}
 
 
 def compose(op: str, models: Sequence[Any], weights: Sequence[float] | None = None,
@@ -416,31 +417,10 @@ def compose(op: str, models: Sequence[Any], weights: Sequence[float] | None = No
     models, A AND NOT B) either ``[alpha]`` or ``[w_a, alpha]``. Extra keyword arguments go to
     the class (e.g. ``log_z`` for "or").
     """
-    op = {"product": "and", "mixture": "or", "contrast": "not"}.get(op, op)
-    if op == "and":
-        return Product(models, weights, probe=probe)
-    if op == "or":
-        return Mixture(models, weights, probe=probe, **kwargs)
-    if op == "not":
-        if len(models) != 2:
-            raise EBMError(f"not: give exactly two models (A and the one to avoid), got {len(models)}")
-        w = [1.0] if weights is None else [float(v) for v in weights]
-        if len(w) not in (1, 2):
-            raise EBMError(f"not: give weights as 'alpha' or 'w_a,alpha', got {len(w)} numbers")
-        w_a, alpha = (1.0, w[0]) if len(w) == 1 else (w[0], w[1])
-        return Contrast(models[0], models[1], alpha=alpha, weight_a=w_a, probe=probe)
-    raise EBMError(f"unknown composition op {op!r}; choose one of and, or, not")
-
-
-def class_spec(source: Source, klass: int) -> dict:
-    """The spec of class ``klass`` of the conditional model named by ``source``: its ``for_class(klass)``.
-
-    Usable wherever a source is (a component of another spec, or a spec of its own); ``from_spec``
-    loads ``source`` and checks that it is conditional and that the class is in range.
-    """
-    if isinstance(klass, bool) or int(klass) != klass:
-        raise EBMError(f"a class must be an integer, got {klass!r}")
-    return {"format": SPEC_FORMAT, "op": "class", "class": int(klass), "components": [source]}
+    build = OPS.get(OP_ALIASES.get(op, op))
+    if build is None:
+        raise EBMError(f"unknown composition op {op!r}; choose one of and, or, not")
+    return build(models, weights, probe=probe, **kwargs)
 
 
 def class_view(model: Any, klass: int, name: str = "the model") -> nn.Module:
@@ -454,43 +434,3 @@ def class_view(model: Any, klass: int, name: str = "the model") -> nn.Module:
         return for_class(int(klass))
     except EBMError as e:
         raise EBMError(f"{name}: {e}") from None
-
-
-def from_spec(spec: Mapping[str, Any], loader: Callable[[Any], Any]) -> nn.Module:
-    """Rebuild a composite from ``to_spec`` output; ``loader(source) -> model`` loads each component.
-
-    Nested specs (a dict in ``components``) are rebuilt recursively with the same loader; a
-    ``class_spec`` node becomes the component's ``for_class`` view.
-    """
-    if spec.get("format", SPEC_FORMAT) != SPEC_FORMAT:
-        raise EBMError(f"unsupported composition format {spec.get('format')!r}; expected {SPEC_FORMAT}")
-    if "op" not in spec or "components" not in spec:
-        raise EBMError("composition spec needs 'op' and 'components'")
-    parts = [from_spec(s, loader) if isinstance(s, Mapping) else loader(s) for s in spec["components"]]
-    op = spec["op"]
-    if op == "class":
-        k = spec.get("class")
-        if not isinstance(k, int) or isinstance(k, bool):
-            raise EBMError(f"class: spec needs an integer 'class', got {k!r}")
-        src = spec["components"][0] if len(spec["components"]) == 1 else None
-        return class_view(_single(parts, op), k, name=str(src) if isinstance(src, str) else "the model")
-    if op == "and":
-        return Product(parts, spec.get("weights"))
-    if op == "or":
-        return Mixture(parts, spec.get("weights"), log_z=spec.get("log_z"))
-    if op == "not":
-        if len(parts) != 2:
-            raise EBMError(f"not: spec must have exactly two components, got {len(parts)}")
-        w_a, alpha = spec.get("weights", [1.0, 1.0])
-        return Contrast(parts[0], parts[1], alpha=alpha, weight_a=w_a)
-    if op == "temperature":
-        return Temperature(_single(parts, op), spec["T"])
-    if op == "condition":
-        return Condition(_single(parts, op), torch.tensor(spec["fixed_values"]), torch.tensor(spec["fixed_mask"]))
-    raise EBMError(f"unknown composition op {op!r} in spec")
-
-
-def _single(parts: list, op: str) -> Any:
-    if len(parts) != 1:
-        raise EBMError(f"{op}: spec must have exactly one component, got {len(parts)}")
-    return parts[0]

@@ -92,7 +92,7 @@ def build_model_from_run(run_dir: Path, device: str | torch.device = "cpu") -> n
     data = read_json(run_dir / "data.json", "data description (data.json)")
     check_data_description(data, run_dir / "data.json")
     if data["kind"] == "composite":
-        from ebmlab.models.compose import from_spec
+        from ebmlab.models.spec import from_spec
         model = from_spec(data["spec"], lambda src: build_model_from_run(_resolve(run_dir, src), device))
         return model.to(device).eval()
     config = RunConfig.from_dict(read_json(run_dir / "config.json", "run configuration (config.json)"))

@@ -1,0 +1,199 @@
+"""What ``ebmlab eval`` does: test NLL, sample quality, chain diagnostics and (``--ood``) OOD AUROC of a run."""
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ebmlab.data import toy2d
+from ebmlab.data.sources import _load_npy, load_data
+from ebmlab.errors import EBMError
+from ebmlab.estimate.ais import ais_log_z
+from ebmlab.estimate.nll import exact_nll
+from ebmlab.metrics.diagnostics import effective_sample_size, split_rhat
+from ebmlab.metrics.mmd import mmd2_unbiased
+from ebmlab.metrics.ood import ood_table
+from ebmlab.metrics.outliers import BUILTIN_OUTLIERS, builtin_outliers
+from ebmlab.tasks.open import Run, test_data
+from ebmlab.tasks.sample import draw_samples
+from ebmlab.training.negatives import make_init_fn, make_kernel
+
+
+def evaluate_run(run: Run, data: str | None = None, log_z_method: str | None = None, seed: int = 0,
+                 n_samples: int = 1000, ood: str | list[str] | None = None) -> dict[str, Any]:
+    """Test NLL (exact by quadrature for d <= 3; AIS on request), sample quality and chain diagnostics.
+
+    ``ood``: outlier sets (built-in names or .npy paths, see ``outlier_sets``);
+    adds ``out["ood"]``, one row per set with the AUROC of f and of −‖∇x f‖ against the test set.
+    """
+    c = run.config
+    if data is None:
+        x_test, data_name = test_data(run), c.data
+    else:
+        ds = load_data(data, c.seed, c.n_test, c.test_fraction, c.image_size)
+        x_test = ds.to_model(torch.cat([ds.train, ds.test]) if data != c.data else ds.test)
+        data_name = data
+    if tuple(x_test.shape[1:]) != tuple(run.data["event_shape"]):
+        raise EBMError(f"evaluation data has shape {tuple(x_test.shape[1:])} per point but the model was "
+                       f"trained on {tuple(run.data['event_shape'])}")
+    ood_sets = None
+    if ood is not None:     # made and checked before the slow parts: a bad --ood fails at once
+        ood_sets = run_outlier_sets(run, ood, x_test, seed)
+    out: dict[str, Any] = {"run": str(run.path), "data": data_name, "n_test": int(x_test.shape[0])}
+    dim = int(np.prod(run.data["event_shape"]))
+    t0 = time.time()
+    if log_z_method is None:
+        log_z_method = "quadrature" if run.is_vector and dim <= 3 else None
+    if log_z_method == "quadrature":
+        r = exact_nll(run.model, x_test)
+        out.update({"log_z": r["log_z"], "log_z_stderr": 0.0, "log_z_method": "quadrature",
+                    "nll": r["nll"], "outside_support": r["outside"]})
+    elif log_z_method == "ais":
+        g = torch.Generator().manual_seed(seed)
+        bounds = run.data.get("bounds")
+        if not run.is_vector:
+            bounds = [[-1.0, 1.0]] * dim       # image chains live in [-1, 1]^d: a uniform base covers it
+        est = ais_log_z(run.model, x_ref=x_test[:2000], generator=g,
+                        base="uniform" if bounds is not None and (dim <= 3 or not run.is_vector) else "gaussian",
+                        bounds=bounds)
+        if est.extras.get("warning"):
+            out["ais_warning"] = est.extras["warning"]
+        with torch.no_grad():
+            f = run.model.log_density(x_test)
+        nll = float(-(f.double().mean()) + est.value)
+        out.update({"log_z": est.value, "log_z_stderr": est.stderr, "log_z_method": "ais",
+                    "log_z_upper": est.extras.get("upper"), "ais_ess": est.extras.get("ess"), "nll": nll})
+        if not run.is_vector:
+            s = run.scaling
+            # bits/dim in the data's pixel scale: change of variables from [-1, 1] back to 0..255 style
+            log_jac = dim * math.log(2.0 / float(np.mean(np.asarray(s.high) - np.asarray(s.low)))) if s else 0.0
+            out["bits_per_dim"] = (nll - log_jac) / (dim * math.log(2))
+    elif log_z_method is not None:
+        raise EBMError(f"unknown --log-z {log_z_method!r}; choose quadrature (d <= 3) or ais")
+    if data is None and c.data in toy2d.NAMES:
+        out["true_nll"] = float(-toy2d.true_log_density(c.data, x_test).double().mean())
+        out["nll_gap"] = out["nll"] - out["true_nll"]
+    x, _, info = draw_samples(run, min(n_samples, x_test.shape[0]), seed=seed)
+    flat = lambda t: t.reshape(t.shape[0], -1)
+    out["mmd2"] = mmd2_unbiased(flat(x), flat(x_test[: x.shape[0]]))
+    out["sampler_acceptance"] = info["acceptance"]
+    if "grad_norm" in info:
+        out["sampler_grad_norm"] = info["grad_norm"]
+    if data is None and c.labels is not None and "composite" not in run.data:   # a conditional/JEM run
+        out["test_accuracy"] = classifier_accuracy(run)
+    out.update(chain_diagnostics(run, seed))
+    if ood_sets is not None:
+        out["ood"] = ood_table(run.model, x_test, ood_sets)
+    out["seconds"] = time.time() - t0
+    return out
+
+
+def classifier_accuracy(run: Run) -> float:
+    """Accuracy of p(y | x) = softmax(logits) on the run's labelled test split (conditional/JEM runs)."""
+    c = run.config
+    ds = load_data(c.data, c.seed, c.n_test, c.test_fraction, c.image_size, c.labels)
+    with torch.no_grad():
+        pred = torch.cat([run.model.predict(ds.to_model(xb)) for xb in ds.test.split(1024)])
+    return float((pred == ds.y_test).double().mean())
+
+
+def chain_traces(run: Run, seed: int, n_chains: int = 8, n_steps: int = 400) -> dict[str, np.ndarray]:
+    """Traces [T, C] of f, acceptance and (gradient samplers) ‖∇f‖ along chains of the run's kernel."""
+    g = torch.Generator().manual_seed(seed + 1)
+    kernel = make_kernel(run.config, run.model, run.data)
+    x = make_init_fn(run.data, "uniform", torch.empty(0), torch.device("cpu"))(n_chains, g)
+    f, acc, grad = [], [], []
+    state = kernel.init(x)
+    with torch.no_grad():
+        for _ in range(n_steps):
+            state, info = kernel.step(state, g)
+            f.append(state.log_density.clone())
+            acc.append(info.accepted.float())
+            if info.grad_norm is not None:
+                grad.append(info.grad_norm.clone())
+    traces = {"f (log density)": torch.stack(f).double().numpy(), "accepted": torch.stack(acc).numpy()}
+    if grad:
+        traces["|grad f|"] = torch.stack(grad).double().numpy()
+    return traces
+
+
+def chain_diagnostics(run: Run, seed: int, n_chains: int = 8, n_steps: int = 400) -> dict[str, float]:
+    """Split R-hat and ESS of f along a few chains of the run's kernel, started from noise."""
+    f = chain_traces(run, seed, n_chains, n_steps)["f (log density)"][n_steps // 2:]   # after burn-in
+    return {"chain_rhat_f": float(split_rhat(f)), "chain_ess_f": float(effective_sample_size(f))}
+
+
+# ---------------------------------------------------------------------------- --ood values
+# Reading what the user typed after ``--ood`` (built-in names of ``ebmlab.metrics.outliers``, or
+# .npy files in the data's scale) into outlier sets for a run; the AUROC itself is ``ebmlab.metrics.ood``.
+def parse_ood_specs(values: Any) -> list[str]:
+    """``--ood`` values (repeatable, each possibly comma-separated) -> a list of names / .npy paths, in order.
+
+    Each entry must be a built-in name or end in ``.npy``; duplicates are dropped.
+    """
+    if isinstance(values, str):
+        values = [values]
+    out: list[str] = []
+    for v in values or []:
+        for item in str(v).split(","):
+            item = item.strip()
+            if not item:
+                continue
+            if item not in BUILTIN_OUTLIERS and not item.lower().endswith(".npy"):
+                raise EBMError(f"unknown --ood {item!r}: give a .npy file (in the data's scale) or one of "
+                               f"{', '.join(BUILTIN_OUTLIERS)}")
+            if item not in out:
+                out.append(item)
+    if not out:
+        raise EBMError("--ood needs at least one outlier set: a .npy file or one of " + ", ".join(BUILTIN_OUTLIERS))
+    return out
+
+
+def load_outlier_npy(path: str | Path, event_shape: tuple[int, ...], scaling: Any = None) -> torch.Tensor:
+    """A .npy of outliers in the *data's* scale -> float32 [M, *event] in the model's scale.
+
+    Checks: the file reads as a numeric array, holds at least one point, each point has the model's
+    event shape, every value is finite. ``scaling`` (a ``Scaling`` or None) maps data -> model scale.
+    """
+    p = Path(path)
+    a = _load_npy(p)
+    if a.dtype.kind not in "biuf":
+        raise EBMError(f"--ood {str(p)!r}: must hold numbers, got dtype {a.dtype}")
+    event_shape = tuple(int(s) for s in event_shape)
+    if a.ndim != len(event_shape) + 1 or tuple(a.shape[1:]) != event_shape:
+        want = "(M, " + ", ".join(map(str, event_shape)) + ")"
+        raise EBMError(f"--ood {str(p)!r} has shape {a.shape} but the model takes points of shape {event_shape}; "
+                       f"save an array of shape {want} in the data's scale")
+    if a.shape[0] == 0:
+        raise EBMError(f"--ood {str(p)!r} holds no points")
+    x = torch.from_numpy(np.ascontiguousarray(a).astype(np.float32))
+    if not bool(torch.isfinite(x).all()):
+        raise EBMError(f"--ood {str(p)!r} contains NaN or infinite values")
+    return scaling.to_model(x) if scaling is not None else x
+
+
+def outlier_sets(specs: Any, x_ref: torch.Tensor, kind: str, bounds: Any = None, scaling: Any = None,
+                 seed: int = 0) -> dict[str, torch.Tensor]:
+    """Resolve ``--ood`` values into ``{name: outliers [M, *event] in model scale}`` (see ``parse_ood_specs``).
+
+    Built-in sets have len(x_ref) points; a .npy is named by its file name and read in the data's scale.
+    """
+    sets: dict[str, torch.Tensor] = {}
+    for spec in parse_ood_specs(specs):
+        if spec in BUILTIN_OUTLIERS:
+            sets[spec] = builtin_outliers(spec, x_ref, kind, bounds, seed=seed)
+        else:
+            name = Path(spec).name
+            while name in sets:          # two files with one name in different folders
+                name += "'"
+            sets[name] = load_outlier_npy(spec, tuple(x_ref.shape[1:]), scaling).to(x_ref.dtype)
+    return sets
+
+
+def run_outlier_sets(run: Run, specs: Any, x_test: torch.Tensor, seed: int = 0) -> dict[str, torch.Tensor]:
+    """``outlier_sets`` for a loaded run: its data kind, support box and scaling."""
+    return outlier_sets(specs, x_test, run.data["kind"], run.data.get("bounds"), run.scaling, seed)

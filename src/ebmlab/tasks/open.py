@@ -1,0 +1,71 @@
+"""Opening a run directory for the commands that read one (``sample``, ``eval``, ``plot``, ``compose``,
+``inpaint``): the model with its config and data description, and the run's held-out data."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ebmlab.data.scaling import Scaling
+from ebmlab.data.sources import load_data
+from ebmlab.rundir.build import build_model_from_run
+from ebmlab.rundir.checkpoint import read_json
+from ebmlab.rundir.config import RunConfig
+
+
+@dataclass
+class Run:
+    """A loaded run directory: the model, its config and data description."""
+
+    path: Path
+    model: torch.nn.Module
+    config: RunConfig
+    data: dict[str, Any]
+
+    @property
+    def is_vector(self) -> bool:
+        return self.data["kind"] == "vector"
+
+    @property
+    def scaling(self) -> Scaling | None:
+        s = self.data.get("scaling")
+        return Scaling.from_dict(s) if s else None
+
+
+def open_run(path: str | Path, device: str = "cpu") -> Run:
+    """Load a run directory (trained or composed).
+
+    A composite has no config of its own: it takes the config and data description of its first
+    component (the components share the data's shape and scale, ``ebmlab.tasks.compose`` checks).
+    """
+    p = Path(path)
+    model = build_model_from_run(p, device)
+    data = read_json(p / "data.json", "data description (data.json)")
+    if data["kind"] == "composite":
+        first = open_run(_component_path(p, data["spec"]), device)
+        config, data = first.config, {**first.data, "composite": data["spec"]}
+        if getattr(model, "bounds", None) is not None and data["kind"] == "vector":
+            data["bounds"] = model.bounds.tolist()
+    else:
+        config = RunConfig.from_dict(read_json(p / "config.json", "run configuration (config.json)"))
+    return Run(p, model, config, data)
+
+
+def _component_path(run_dir: Path, spec: dict[str, Any]) -> Path:
+    src = spec["components"][0]
+    while isinstance(src, dict):         # nested composite: follow its first component
+        src = src["components"][0]
+    q = Path(src)
+    return q if q.is_absolute() else (run_dir / q).resolve()
+
+
+def test_data(run: Run) -> torch.Tensor:
+    """The run's held-out test split [N, *event] in the MODEL's scale (the split training kept aside)."""
+    c = run.config
+    ds = load_data(c.data, c.seed, c.n_test, c.test_fraction, c.image_size)
+    return ds.to_model(ds.test)          # the model scale (image sets are stored as uint8)
+
+
+test_data.__test__ = False   # a public name starting with "test": tell pytest it is not a test

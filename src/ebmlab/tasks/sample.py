@@ -1,0 +1,140 @@
+"""What ``ebmlab sample`` does: draw chains from a run's model and write them as .npy or PNG."""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ebmlab.atomic import atomic_write_bytes
+from ebmlab.errors import EBMError
+from ebmlab.models.conditional import ConditionalEnergyModel
+from ebmlab.rundir.checkpoint import latest_checkpoint, load_checkpoint
+from ebmlab.rundir.config import RunConfig
+from ebmlab.samplers.run import run_chains
+from ebmlab.tasks.open import Run, test_data
+from ebmlab.training.negatives import make_init_fn, make_kernel
+from ebmlab.viz.imageio import save_grid_png, save_strip_png
+from ebmlab.viz.plots import plot_2d_panel
+
+
+def draw_samples(run: Run, n: int, n_steps: int | None = None, method: str | None = None,
+                 step_size: float | None = None, seed: int = 0, start: str = "noise",
+                 trajectory_every: int | None = None,
+                 klass: int | None = None) -> tuple[torch.Tensor, list[torch.Tensor], dict[str, float]]:
+    """n samples [n, *event] in the MODEL's scale, the chain every k steps, and diagnostics.
+
+    Starts from the training recipe's noise (``start="noise"``) or from the replay buffer
+    (``start="buffer"``). The kernel is the training kernel unless ``method`` is given.
+    ``klass``: for a conditional/JEM run, sample p(x | y = klass) (``for_class``); None samples
+    the model itself (for those runs the marginal f(x) = logsumexp_y logits).
+    """
+    if n <= 0:
+        raise EBMError(f"--n must be a positive integer, got {n}")
+    target = run.model if klass is None else class_model(run, klass)
+    cfg = run.config
+    overrides: dict[str, Any] = {}
+    if method is not None:
+        overrides["sampler"] = {"mh": "mh", "mh-jump": "mh-jump", "langevin": "langevin", "mala": "mala",
+                                "hmc": "hmc"}.get(method) or _bad_method(method)
+    if step_size is not None:
+        overrides["step_size"] = step_size
+    cfg = cfg.replace(**overrides) if overrides else cfg
+    if n_steps is None:
+        n_steps = default_sample_steps(cfg, run.is_vector)
+    if n_steps < 0:
+        raise EBMError(f"--n-steps must be >= 0, got {n_steps}")
+    g = torch.Generator().manual_seed(seed)
+    kernel = make_kernel(cfg, target, run.data)
+    if start == "buffer":
+        x0 = _buffer_states(run, n, g)
+    elif start == "noise":
+        x0 = make_init_fn(run.data, "uniform" if cfg.init == "data" else cfg.init, torch.empty(0), torch.device("cpu"))(n, g)
+    else:
+        raise EBMError(f"--from must be 'noise' or 'buffer', got {start!r}")
+    frames = [x0.clone()] if trajectory_every else []
+    x, diag_acc, diag_grad, done = x0, [], [], 0
+    while done < n_steps:
+        k = min(trajectory_every or n_steps, n_steps - done)
+        x, diag = run_chains(kernel, x, k, g)
+        diag_acc.append(diag.acceptance_rate.mean() * k)
+        if diag.mean_grad_norm is not None:
+            diag_grad.append(diag.mean_grad_norm.mean() * k)
+        done += k
+        if trajectory_every:
+            frames.append(x.clone())
+    info = {"n_steps": n_steps, "acceptance": float(sum(diag_acc) / max(n_steps, 1)) if diag_acc else 1.0}
+    if diag_grad:
+        info["grad_norm"] = float(sum(diag_grad) / n_steps)
+    return x.detach(), frames, info
+
+
+def class_model(run: Run, klass: int) -> torch.nn.Module:
+    """The model of one class of a conditional/JEM run; EBMError for other runs or a bad class."""
+    if not isinstance(run.model, ConditionalEnergyModel):
+        what = ("a composite (compose a class into it instead: ebmlab compose RUN:CLASS ...)"
+                if "composite" in run.data else "unconditional")
+        raise EBMError(f"--class needs a conditional model (trained with --preset conditional or jem); "
+                       f"{run.path} is {what}")
+    return run.model.for_class(klass)
+
+
+def default_sample_steps(cfg: RunConfig, is_vector: bool) -> int:
+    """How many steps ``sample`` runs when the user does not say.
+
+    Short-run models: exactly the training chain length K. Such a model is trained as a K-step
+    generator from noise (Nijkamp et al. 2019), not as a sampler that converges; running its
+    chains longer drifts past the samples it was trained on and over-saturates them (digits FD
+    ratio 3.98 at K = 20 against 61 at 100 steps, benchmarks/results/digits.md). Persistent image
+    models: 100 steps. Vector data: long chains (max(200, 10 K)), which the jump/MH kernels need to mix.
+    """
+    if is_vector:
+        return max(200, cfg.mcmc_steps * 10)
+    return cfg.mcmc_steps if cfg.negatives == "short-run" else 100
+
+
+def _bad_method(method: str) -> str:
+    raise EBMError(f"unknown --method {method!r}; choose one of mh-jump, mh, langevin, mala, hmc")
+
+
+def _buffer_states(run: Run, n: int, g: torch.Generator) -> torch.Tensor:
+    """n states [n, *event] drawn with replacement from the replay buffer of the run's newest checkpoint."""
+    ck = latest_checkpoint(run.path)
+    buf = load_checkpoint(ck)[2].get("buffer") if ck is not None else None
+    if not buf:
+        raise EBMError(f"{run.path} has no replay buffer (its recipe is not persistent); use --from noise")
+    states = buf["states"]
+    return states[torch.randint(0, states.shape[0], (n,), generator=g)]
+
+
+def to_data_scale(run: Run, x: torch.Tensor) -> torch.Tensor:
+    """Model-scale points [N, *event] back in the training data's scale (clipped to its range)."""
+    s = run.scaling
+    return s.from_model(x, clip=True) if s is not None else x
+
+
+def write_samples(run: Run, x: torch.Tensor, out: Path, frames: list[torch.Tensor] | None = None) -> list[Path]:
+    """Write samples (model scale in, data scale out) as .npy or .png; a trajectory strip beside a PNG."""
+    out = Path(out)
+    if out.suffix not in (".npy", ".png"):
+        raise EBMError(f"--out must end in .npy or .png, got {str(out)!r}")
+    if not out.parent.exists():
+        raise EBMError(f"the folder of --out {str(out.parent)!r} does not exist")
+    written = []
+    if out.suffix == ".npy":
+        buf = io.BytesIO()
+        np.save(buf, to_data_scale(run, x).numpy())
+        atomic_write_bytes(out, buf.getvalue())
+        written.append(out)
+    elif run.is_vector:
+        if x.shape[1] != 2:
+            raise EBMError("a PNG of vector samples is drawn for 2-D data only; use --out FILE.npy")
+        written.append(plot_2d_panel(run.model, test_data(run), x, run.data["bounds"], out, title=str(run.path)))
+    else:
+        written.append(save_grid_png(x, out))
+    if frames and not run.is_vector:
+        strip = out.with_name(out.stem + "-trajectory.png")
+        written.append(save_strip_png(torch.stack([f[:8] for f in frames]), strip))
+    return written
