@@ -10,7 +10,7 @@ Labelled runs (``config.objective``) train a ``ConditionalEnergyModel`` (logits 
   - "conditional": x+ comes with its labels y+; the chains run on f(., y+) (``ChainClasses``: chain
     i samples class y+_i); loss = mean f(x-, y+) - mean f(x+, y+) (+ l2), i.e. ``cd_loss`` per class;
   - "jem": chains on the marginal f(x) = logsumexp_y logits; loss = CE(logits(x+), y+) + alpha_cd * CD
-    (``jem.jem_loss``).
+    (``losses.jem_loss``).
 Labels are drawn with the images (same permutation, same data generator), so the data order, and
 hence resume, stays exact. Both log the batch's cross-entropy and accuracy (``train_ce``,
 ``train_acc``) next to the CD statistics.
@@ -239,7 +239,7 @@ class Trainer:
                 stats["train_ce"] = torch.nn.functional.cross_entropy(logits_pos, y_pos)
                 stats["train_acc"] = (logits_pos.argmax(1) == y_pos).float().mean()
             return loss, stats
-        from ebmlab.models.jem import jem_loss
+        from ebmlab.training.losses import jem_loss
         f_pos = _logsumexp_safe(logits_pos)           # the marginal f(x), as model.log_density(x)
         f_neg = self._net(self.model.log_density, x_neg)
         loss, js = jem_loss(logits_pos, y_pos, f_pos, f_neg, c.alpha_cd, c.l2)
