@@ -23,7 +23,6 @@ global RNG after the network's initialisation. For DDP, each rank would seed its
 """
 from __future__ import annotations
 
-import json
 import math
 import signal
 import threading
@@ -35,15 +34,16 @@ from typing import Any, Protocol
 
 import torch
 
-from ebmlab.atomic import atomic_write_text
-from ebmlab.rundir.checkpoint import FORMAT_VERSION, latest_checkpoint, load_checkpoint, save_checkpoint
+from ebmlab.rundir.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from ebmlab.models.conditional import ChainClasses, ConditionalEnergyModel, _logsumexp_safe
 from ebmlab.rundir.config import RunConfig
+from ebmlab.rundir.logs import append_event, append_metrics, truncate_metrics
 from ebmlab.data.sources import DataSet
 from ebmlab.errors import EBMError
 from ebmlab.models.energy import EnergyModel
 from ebmlab.samplers.run import run_chains
 from ebmlab.training.buffer import ReplayBuffer
+# check_step is called as a module global (not bound at import): tests/helpers_runs.py patches it here
 from ebmlab.training.guard import DivergenceError, check_step
 from ebmlab.training.losses import cd_loss
 from ebmlab.training.negatives import make_init_fn, make_kernel
@@ -289,7 +289,7 @@ class Trainer:
         c = self.config
         ck = latest_checkpoint(self.run_dir) if self.run_dir is not None else None
         if c.on_divergence != "rollback" or self.rollbacks >= c.max_rollbacks or ck is None:
-            self._log_event({"event": "diverged", "step": err.step, "quantity": err.quantity,
+            append_event(self.run_dir, {"event": "diverged", "step": err.step, "quantity": err.quantity,
                              "value": err.value, "message": str(err)})
             raise err
         # restore() reloads rollbacks/lr_scale as they were at the checkpoint; the retry count and
@@ -302,7 +302,7 @@ class Trainer:
             group["lr"] = base * self._lr_factor(self.scheduler.last_epoch)   # new scale now
         new_seed = c.seed + 7919 * self.rollbacks
         self._seed_generators(new_seed)
-        self._log_event({"event": "rollback", "diverged_at": err.step, "quantity": err.quantity,
+        append_event(self.run_dir, {"event": "rollback", "diverged_at": err.step, "quantity": err.quantity,
                          "restored_step": self.step, "new_seed": new_seed, "lr_scale": self.lr_scale,
                          "retry": self.rollbacks, "max_retries": c.max_rollbacks})
 
@@ -347,7 +347,7 @@ class Trainer:
             self.scaler.load_state_dict(st["grad_scaler"])
         self.step = step
         self._saved_step = step
-        self._truncate_metrics(step)
+        truncate_metrics(self.run_dir, step)
 
     def resume(self) -> None:
         """Continue from the newest checkpoint in ``run_dir`` (exactly where it stopped)."""
@@ -357,36 +357,14 @@ class Trainer:
             # at step 0 (network initialised from the seed, generators seeded), so start over
             if self.step != 0:
                 raise EBMError(f"{self.run_dir} has no checkpoint to resume from; start it again with --force")
-            self._truncate_metrics(0)
-            self._log_event({"event": "restart", "reason": "no checkpoint yet; training again from step 0"})
+            truncate_metrics(self.run_dir, 0)
+            append_event(self.run_dir, {"event": "restart", "reason": "no checkpoint yet; training again from step 0"})
             return
         self.restore(ck)
 
     def _append_metrics(self, row: dict[str, float]) -> None:
-        if self.run_dir is not None:
-            with open(self.run_dir / "metrics.jsonl", "a") as fh:
-                fh.write(json.dumps(row) + "\n")
-
-    def _log_event(self, row: dict[str, Any]) -> None:
-        if self.run_dir is not None:
-            with open(self.run_dir / "events.jsonl", "a") as fh:
-                fh.write(json.dumps(row) + "\n")
-
-    def _truncate_metrics(self, step: int) -> None:
-        """Drop log rows past the restored step, so a resumed run's log matches an uninterrupted one."""
-        if self.run_dir is None:
-            return
-        path = self.run_dir / "metrics.jsonl"
-        if not path.exists():
-            return
-        keep = []
-        for line in path.read_text().splitlines():
-            try:
-                if json.loads(line)["step"] <= step:
-                    keep.append(line)
-            except (ValueError, KeyError):
-                break                      # a torn last line from a kill mid-write
-        atomic_write_text(path, "".join(l + "\n" for l in keep))
+        # a method, not a direct call, so tests/helpers_runs.py can tear a row mid-write here
+        append_metrics(self.run_dir, row)
 
     def _call(self, hook: str, *args: Any) -> None:
         for cb in self.callbacks:
@@ -419,9 +397,3 @@ class _DeferSigint:
         if self.previous is not None:
             signal.signal(signal.SIGINT, self.previous)
 
-
-def write_run_header(run_dir: Path, config: RunConfig, data_desc: dict[str, Any]) -> None:
-    """config.json and data.json: everything ``ebmlab.load`` needs besides the weights."""
-    config.save_json(run_dir / "config.json")
-    atomic_write_text(run_dir / "data.json",
-                      json.dumps({"format_version": FORMAT_VERSION, **data_desc}, indent=2))
