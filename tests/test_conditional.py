@@ -8,8 +8,15 @@ from torch.nn import functional as F
 
 from ebmlab import EBMError
 from ebmlab.models.conditional import ClassConditional, ConditionalEnergyModel
-from ebmlab.models.jem import JEM_PRESET, DigitsClassifier, jem_loss, jem_model
+from ebmlab.nets.digits import DigitsLogitsNet
+from ebmlab.training.losses import jem_loss
+from ebmlab.training.presets import JEM_PRESET
 from ebmlab.density import as_log_density, score_of
+
+
+def jem_model(n_classes: int = 10, width: int = 32) -> ConditionalEnergyModel:
+    """A JEM for digits: ``ConditionalEnergyModel(DigitsLogitsNet(n_classes, width))``."""
+    return ConditionalEnergyModel(DigitsLogitsNet(n_classes, width), n_classes=n_classes)
 
 
 def small_model(k: int = 4, **kw) -> ConditionalEnergyModel:
@@ -96,7 +103,7 @@ def test_jem_f_is_logsumexp_of_digits_logits():
     assert logits.shape == (5, 10)
     torch.testing.assert_close(model.log_density(x), torch.logsumexp(logits, 1))
     torch.testing.assert_close(model.logits(x.reshape(5, 64)), logits)  # flat input works too
-    assert isinstance(model.net, DigitsClassifier) and model.n_classes == 10
+    assert isinstance(model.net, DigitsLogitsNet) and model.n_classes == 10
 
 
 def test_jem_loss_value_and_gradient_signs():

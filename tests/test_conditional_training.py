@@ -80,11 +80,11 @@ def test_class_sampling_follows_the_class(tmp_path):
 
 @pytest.mark.parametrize("objective", ["conditional", "jem"])
 def test_digits_labelled_run_builds_the_digits_classifier(tmp_path, objective):
-    from ebmlab.models.jem import DigitsClassifier
+    from ebmlab.nets.digits import DigitsLogitsNet
     run = tmp_path / "run"
     trainer, model = start_run("digits", run, labels="builtin", preset=objective, steps=2, batch_size=16,
                                mcmc_steps=2, buffer_size=64, checkpoint_every=2, log_every=1)
-    assert isinstance(model.net, DigitsClassifier) and model.n_classes == 10
+    assert isinstance(model.net, DigitsLogitsNet) and model.n_classes == 10
     assert trainer.y_train.shape == (1437,)
     trainer.fit()
     loaded = ebmlab.load(run)

@@ -13,11 +13,12 @@ from torch import nn
 from ebmlab.rundir.build import build_model
 from ebmlab.cli import main as cli_main
 from ebmlab.rundir.config import RunConfig
+from ebmlab.rundir.header import write_run_header
 from ebmlab.data.sources import load_data
 from ebmlab.models.energy import EnergyModel
 from ebmlab.training.api import describe_data, resume_run
 from ebmlab.training.guard import REMEDIES, DivergenceError, check_step
-from ebmlab.training.trainer import Trainer, write_run_header
+from ebmlab.training.trainer import Trainer
 
 from helpers_runs import TINY, all_checkpoint_tensors_finite, events, final_checkpoint, tiny_data
 

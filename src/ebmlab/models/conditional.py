@@ -4,7 +4,7 @@ With p(x, y) ∝ exp(logits(x)[y]) the same network gives
   - the class-conditional model  f(x, y) = logits[y]            (sample one class: ``for_class``),
   - the marginal                 f(x)    = logsumexp_y logits[y] (an ordinary EBM over x),
   - the classifier               p(y | x) = softmax(logits)      (Z cancels, so this is exact).
-JEM (``ebmlab.models.jem``) is this model trained with a hybrid loss.
+JEM (Grathwohl et al. 2019) is this model trained with a hybrid loss (``training.objectives.JEM``).
 """
 from __future__ import annotations
 

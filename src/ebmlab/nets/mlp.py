@@ -1,4 +1,5 @@
-"""Ready networks n(x) -> [B] for ``EnergyModel``: an MLP for vectors; image nets live in ``image_nets``."""
+"""Ready networks n(x) -> [B] for ``EnergyModel``: an MLP for vectors and the fixed standardisation
+in front of it; image nets live in ``nets.image``, the digits logits net in ``nets.digits``."""
 from __future__ import annotations
 
 import torch
@@ -32,6 +33,18 @@ class MLP(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.body(x.reshape(x.shape[0], -1))
         return y.squeeze(-1) if self.out == 1 else y
+
+
+class Standardize(nn.Module):
+    """x [B, d] -> (x - mean) / std with fixed buffers [d]. Inside f, so f stays a density over the raw data."""
+
+    def __init__(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        super().__init__()
+        self.register_buffer("mean", mean.clone().float())
+        self.register_buffer("std", std.clone().float())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std
 
 
 def _linear(i: int, o: int, sn: bool) -> nn.Module:

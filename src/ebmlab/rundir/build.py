@@ -12,19 +12,8 @@ from ebmlab.rundir.config import RunConfig
 from ebmlab.errors import EBMError
 from ebmlab.models.conditional import ConditionalEnergyModel
 from ebmlab.models.energy import EnergyModel
-from ebmlab.nets.mlp import MLP
-
-
-class Standardize(nn.Module):
-    """x -> (x - mean) / std with fixed buffers. Inside f, so f stays a density over the raw data."""
-
-    def __init__(self, mean: torch.Tensor, std: torch.Tensor) -> None:
-        super().__init__()
-        self.register_buffer("mean", mean.clone().float())
-        self.register_buffer("std", std.clone().float())
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return (x - self.mean) / self.std
+from ebmlab.nets.digits import DigitsLogitsNet
+from ebmlab.nets.mlp import MLP, Standardize
 
 
 def describe_vector_data(train: torch.Tensor, margin: float) -> dict[str, Any]:
@@ -36,7 +25,7 @@ def describe_vector_data(train: torch.Tensor, margin: float) -> dict[str, Any]:
             "mean": train.mean(0).tolist(), "std": torch.clamp(train.std(0), min=1e-6).tolist()}
 
 
-# width of ``jem.DigitsClassifier`` for conditional/JEM runs on 8x8 images. 16, not jem_model's 32:
+# width of ``DigitsLogitsNet`` for conditional/JEM runs on 8x8 images. 16, not the net's default 32:
 # a Langevin step (forward + backward of 128 digits, 1 CPU thread) costs 7 ms at width 16 and
 # 21 ms at 32, and training runs 20-60 of them per step on a 2-core CPU.
 DIGITS_CLASSIFIER_WIDTH = 16
@@ -46,7 +35,7 @@ def build_model(config: RunConfig, data: dict[str, Any]) -> EnergyModel | Condit
     """A fresh model for ``data`` (the dict stored as data.json).
 
     Unconditional runs get an ``EnergyModel``; conditional and JEM runs (``config.objective``) a
-    ``ConditionalEnergyModel`` with K = ``data["n_classes"]`` logits: ``jem.DigitsClassifier`` for
+    ``ConditionalEnergyModel`` with K = ``data["n_classes"]`` logits: ``DigitsLogitsNet`` for
     1x8x8 images, an MLP with K outputs for vectors.
     """
     if config.objective != "cd":
@@ -79,8 +68,7 @@ def _build_conditional(config: RunConfig, data: dict[str, Any]) -> ConditionalEn
         if list(data["event_shape"]) != [1, 8, 8]:
             raise EBMError(f"conditional and JEM training have a network for 1x8x8 images (digits) and for "
                            f"vectors; got images of shape {tuple(data['event_shape'])}")
-        from ebmlab.models.jem import DigitsClassifier
-        return ConditionalEnergyModel(DigitsClassifier(k, DIGITS_CLASSIFIER_WIDTH), n_classes=k)
+        return ConditionalEnergyModel(DigitsLogitsNet(k, DIGITS_CLASSIFIER_WIDTH), n_classes=k)
     raise EBMError(f"a {config.objective} run needs vector or image data, not {data['kind']!r}")
 
 

@@ -22,7 +22,7 @@ INITS = ("uniform", "data", "gaussian")
 ON_DIVERGENCE = ("stop", "rollback")
 # "cd": an unconditional EBM f(x); "conditional": f(x, y) = logits[y] trained by CD per class;
 # "jem": cross-entropy on the logits + alpha_cd * CD on f(x) = logsumexp_y logits (Grathwohl et al. 2019)
-OBJECTIVES = ("cd", "conditional", "jem")
+OBJECTIVES = ("cd", "conditional", "jem")   # the classes: training.objectives.OBJECTIVES (checked to match)
 # network precision in training (autocast); chain states, weights and checkpoints stay float32
 PRECISIONS = ("fp32", "bf16", "fp16")
 

@@ -16,11 +16,12 @@ import torch
 from ebmlab.rundir.build import build_model, check_data_description, describe_vector_data
 from ebmlab.rundir.checkpoint import read_json
 from ebmlab.rundir.config import RunConfig
+from ebmlab.rundir.header import write_run_header
 from ebmlab.data.sources import DataSet, load_data, read_labels, validate_array
 from ebmlab.errors import EBMError
 from ebmlab.models.energy import EnergyModel
 from ebmlab.training.presets import resolve_config
-from ebmlab.training.trainer import Trainer, TrainResult, write_run_header
+from ebmlab.training.trainer import Trainer, TrainResult
 
 
 def describe_data(dataset: DataSet, config: RunConfig) -> dict[str, Any]:

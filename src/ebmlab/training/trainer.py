@@ -1,19 +1,16 @@
 """The contrastive-divergence training loop, with checkpoints that resume exactly.
 
-One optimiser step (the lecture's "Training on Energy-based model"):
+One optimiser step (maximum likelihood by contrastive divergence, Hinton 2002):
   1. x+ : a batch of training data (epoch-wise shuffles drawn from the run's data generator);
   2. x- : MCMC chains started from the replay buffer (persistent), from noise (short-run) or at the
      data (CD-k), advanced ``mcmc_steps`` steps of the configured kernel — detached;
-  3. θ  <- θ + η ∇θ (f(x+) - f(x-))  (Adam on the ``cd_loss``).
+  3. θ  <- θ + η ∇θ (f(x+) - f(x-))  (Adam on the objective's loss).
 
-Labelled runs (``config.objective``) train a ``ConditionalEnergyModel`` (logits [B, K]):
-  - "conditional": x+ comes with its labels y+; the chains run on f(., y+) (``ChainClasses``: chain
-    i samples class y+_i); loss = mean f(x-, y+) - mean f(x+, y+) (+ l2), i.e. ``cd_loss`` per class;
-  - "jem": chains on the marginal f(x) = logsumexp_y logits; loss = CE(logits(x+), y+) + alpha_cd * CD
-    (``jem.jem_loss``).
-Labels are drawn with the images (same permutation, same data generator), so the data order, and
-hence resume, stays exact. Both log the batch's cross-entropy and accuracy (``train_ce``,
-``train_acc``) next to the CD statistics.
+What the chains sample and what the loss is belong to the run's objective (``config.objective``,
+``training.objectives``): plain CD, CD per class, JEM's hybrid; the loop never asks which. Labelled
+objectives train a ``ConditionalEnergyModel`` (logits [B, K]); their labels are drawn with the
+images (same permutation, same data generator), so the data order, and hence resume, stays exact.
+An objective that needs no negatives skips step 2. The logs' file formats are ``rundir.logs``'s.
 
 Reproducibility: all randomness of the loop comes from two ``torch.Generator`` s (data order on the
 CPU, chains on the model's device) whose states are checkpointed with the model, optimiser,
@@ -23,7 +20,6 @@ global RNG after the network's initialisation. For DDP, each rank would seed its
 """
 from __future__ import annotations
 
-import json
 import math
 import signal
 import threading
@@ -35,19 +31,24 @@ from typing import Any, Protocol
 
 import torch
 
-from ebmlab.atomic import atomic_write_text
-from ebmlab.rundir.checkpoint import FORMAT_VERSION, latest_checkpoint, load_checkpoint, save_checkpoint
-from ebmlab.models.conditional import ChainClasses, ConditionalEnergyModel, _logsumexp_safe
+from ebmlab.rundir.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from ebmlab.models.conditional import ConditionalEnergyModel
 from ebmlab.rundir.config import RunConfig
+from ebmlab.rundir.logs import append_event, append_metrics, truncate_metrics
 from ebmlab.data.sources import DataSet
 from ebmlab.errors import EBMError
 from ebmlab.models.energy import EnergyModel
 from ebmlab.samplers.run import run_chains
 from ebmlab.training.buffer import ReplayBuffer
+# check_step is called as a module global (not bound at import): tests/helpers_runs.py patches it here
 from ebmlab.training.guard import DivergenceError, check_step
-from ebmlab.training.losses import cd_loss
 from ebmlab.training.negatives import make_init_fn, make_kernel
+from ebmlab.training.objectives import Batch, make_objective
 from ebmlab.training.precision import AutocastDensity, autocast
+
+
+# the stats the divergence guard watches, where the objective and the chains report them
+_GUARDED = ("f_pos", "f_neg", "loss", "grad_norm", "mcmc_grad_norm")
 
 
 class Callback(Protocol):
@@ -75,7 +76,7 @@ class Trainer:
         dataset: train/test tensors.
         data_desc: the JSON description stored as data.json (support box, scaling...).
         model: the EnergyModel to train (freshly built or loaded); a ConditionalEnergyModel for
-            ``config.objective`` "conditional" or "jem", with ``dataset.y_train`` holding the labels.
+            objectives that need labels ("conditional", "jem"), with ``dataset.y_train`` holding them.
         run_dir: where checkpoints and logs go; None trains in memory only.
         callbacks: objects with any of the ``Callback`` methods.
     """
@@ -90,7 +91,8 @@ class Trainer:
         # the stored training set (uint8 for image folders and digits) stays in host memory; each
         # step moves one batch to the device and converts it there (``_next_batch``)
         self.x_train = dataset.train
-        self.y_train = self._check_labels(config, dataset, self.model)
+        self.objective = make_objective(config)
+        self.y_train = self._check_labels(dataset, self.model)
         self.step = 0
         self.rollbacks = 0
         self.lr_scale = 1.0
@@ -104,27 +106,29 @@ class Trainer:
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr,
                                           betas=(config.adam_beta1, config.adam_beta2))
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
-        # conditional: each negative chain samples the class of its positive (labels set per step)
-        self.chain_target = ChainClasses(self.model) if config.objective == "conditional" else self.model
         # mixed precision (config.precision): the network under autocast, chains and weights float32
         self.scaler = torch.amp.GradScaler(self.device.type) if config.precision == "fp16" else None
-        kernel_target = (self.chain_target if config.precision == "fp32"
-                         else AutocastDensity(self.chain_target, config.precision, self.device))
-        self.kernel = make_kernel(config, kernel_target, data_desc)
-        self.init_fn = make_init_fn(data_desc, config.init, self.x_train, self.device, dataset.to_model)
-        self.buffer = (ReplayBuffer(config.buffer_size, self.init_fn, config.reinit_prob, self.gen_mcmc)
-                       if config.negatives == "persistent" else None)
+        self.kernel = self.init_fn = self.buffer = None
+        if self.objective.needs_negatives:
+            target = self.objective.chain_target(self.model)     # what the negative chains sample
+            if config.precision != "fp32":
+                target = AutocastDensity(target, config.precision, self.device)
+            self.kernel = make_kernel(config, target, data_desc)
+            self.init_fn = make_init_fn(data_desc, config.init, self.x_train, self.device, dataset.to_model)
+            if config.negatives == "persistent":
+                self.buffer = ReplayBuffer(config.buffer_size, self.init_fn, config.reinit_prob, self.gen_mcmc)
         self._perm = torch.randperm(self.x_train.shape[0], generator=self.gen_data)
         self._pos = 0
 
-    def _check_labels(self, config: RunConfig, dataset: DataSet, model: Any) -> torch.Tensor | None:
-        """The training labels on the device, checked once here (never per step)."""
-        if config.objective == "cd":
+    def _check_labels(self, dataset: DataSet, model: Any) -> torch.Tensor | None:
+        """The training labels on the device if the objective needs them, checked once here (never per step)."""
+        name = self.objective.name
+        if not self.objective.needs_labels:
             return None
         if dataset.y_train is None:
-            raise EBMError(f"objective {config.objective!r} needs labelled data (labels = 'builtin' or a .npy)")
+            raise EBMError(f"objective {name!r} needs labelled data (labels = 'builtin' or a .npy)")
         if not isinstance(model, ConditionalEnergyModel):
-            raise EBMError(f"objective {config.objective!r} needs a ConditionalEnergyModel, got {type(model).__name__}")
+            raise EBMError(f"objective {name!r} needs a ConditionalEnergyModel, got {type(model).__name__}")
         y = dataset.y_train
         if y.shape != (dataset.train.shape[0],) or y.dtype != torch.int64:
             raise EBMError(f"training labels must be int64 [N={dataset.train.shape[0]}], got {y.dtype} {tuple(y.shape)}")
@@ -163,28 +167,13 @@ class Trainer:
 
     # ----------------------------------------------------------------- one step
     def train_step(self) -> dict[str, torch.Tensor]:
-        """One CD step; returns detached on-device stats. Raises DivergenceError before a bad update."""
+        """One step of the objective; returns detached on-device stats. Raises DivergenceError before a bad update."""
         c = self.config
         x_pos, y_pos = self._next_batch()
         if c.data_noise:
             x_pos = x_pos + c.data_noise * torch.randn(x_pos.shape, generator=self.gen_mcmc, device=self.device)
-        n_neg = x_pos.shape[0]
-        if self.buffer is not None:
-            idx, x0 = self.buffer.sample(n_neg, self.gen_mcmc)
-        elif c.negatives == "cd":
-            x0 = x_pos
-        else:
-            x0 = self.init_fn(n_neg, self.gen_mcmc)
-        if c.objective == "conditional":
-            self.chain_target.labels = y_pos
-        x_neg, diag = run_chains(self.kernel, x0, c.mcmc_steps, self.gen_mcmc)
-        if self.buffer is not None:
-            self.buffer.update(idx, x_neg)
-        if c.objective == "cd":
-            loss, stats = cd_loss(self._net(self.model.log_density, x_pos),
-                                  self._net(self.model.log_density, x_neg.detach()), c.l2)
-        else:
-            loss, stats = self._labelled_loss(x_pos, y_pos, x_neg.detach())
+        x_neg, diag = self._negatives(x_pos, y_pos) if self.objective.needs_negatives else (None, None)
+        loss, stats = self.objective.loss(self.model, Batch(x_pos, y_pos, x_neg, self.gen_mcmc), self._net)
         self.optimizer.zero_grad(set_to_none=True)
         if self.scaler is None:
             loss.backward()
@@ -200,11 +189,11 @@ class Trainer:
             grad_norm = torch.where(overflow, torch.zeros_like(grad_norm), grad_norm)
         stats["loss"] = loss.detach()
         stats["grad_norm"] = grad_norm.detach()
-        stats["accept"] = diag.acceptance_rate.mean()
-        if diag.mean_grad_norm is not None:
-            stats["mcmc_grad_norm"] = diag.mean_grad_norm.mean()
-        check_step(self.step + 1, {k: stats[k] for k in ("f_pos", "f_neg", "loss", "grad_norm")}
-                   | ({"mcmc_grad_norm": stats["mcmc_grad_norm"]} if "mcmc_grad_norm" in stats else {}),
+        if diag is not None:
+            stats["accept"] = diag.acceptance_rate.mean()
+            if diag.mean_grad_norm is not None:
+                stats["mcmc_grad_norm"] = diag.mean_grad_norm.mean()
+        check_step(self.step + 1, {k: stats[k] for k in _GUARDED if k in stats},
                    {"f_pos": c.max_abs_f, "f_neg": c.max_abs_f, "grad_norm": c.max_grad_norm,
                     "mcmc_grad_norm": c.max_grad_norm})
         if self.scaler is None:
@@ -218,6 +207,22 @@ class Trainer:
                 self.scheduler.step()         # the schedule counts training steps, skipped or not
         return stats
 
+    def _negatives(self, x_pos: torch.Tensor, y_pos: torch.Tensor | None) -> tuple[torch.Tensor, Any]:
+        """(x_neg [B, *event] detached, chain diagnostics): one run of the negative chains, B = len(x_pos)."""
+        c = self.config
+        n_neg = x_pos.shape[0]
+        if self.buffer is not None:
+            idx, x0 = self.buffer.sample(n_neg, self.gen_mcmc)
+        elif c.negatives == "cd":
+            x0 = x_pos
+        else:
+            x0 = self.init_fn(n_neg, self.gen_mcmc)
+        self.objective.before_chains(y_pos)
+        x_neg, diag = run_chains(self.kernel, x0, c.mcmc_steps, self.gen_mcmc)
+        if self.buffer is not None:
+            self.buffer.update(idx, x_neg)
+        return x_neg.detach(), diag
+
     def _net(self, fn: Any, *args: Any) -> torch.Tensor:
         """A forward pass of the network, under autocast for bf16/fp16, returned as float32.
 
@@ -225,27 +230,6 @@ class Trainer:
         with autocast(self.config.precision, self.device):
             out = fn(*args)
         return out.float()
-
-    def _labelled_loss(self, x_pos: torch.Tensor, y_pos: torch.Tensor,
-                       x_neg: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """Conditional CD or JEM's hybrid loss; stats as ``cd_loss``'s plus train_ce / train_acc."""
-        c = self.config
-        logits_pos = self._net(self.model.logits, x_pos)
-        if c.objective == "conditional":
-            f_pos = logits_pos.gather(1, y_pos[:, None])[:, 0]
-            f_neg = self._net(self.model.logits, x_neg).gather(1, y_pos[:, None])[:, 0]
-            loss, stats = cd_loss(f_pos, f_neg, c.l2)
-            with torch.no_grad():
-                stats["train_ce"] = torch.nn.functional.cross_entropy(logits_pos, y_pos)
-                stats["train_acc"] = (logits_pos.argmax(1) == y_pos).float().mean()
-            return loss, stats
-        from ebmlab.models.jem import jem_loss
-        f_pos = _logsumexp_safe(logits_pos)           # the marginal f(x), as model.log_density(x)
-        f_neg = self._net(self.model.log_density, x_neg)
-        loss, js = jem_loss(logits_pos, y_pos, f_pos, f_neg, c.alpha_cd, c.l2)
-        stats = {"f_pos": js["f_pos"], "f_neg": js["f_neg"], "gap": -js["cd"], "train_ce": js["ce"],
-                 "train_acc": js["acc"]}
-        return loss, stats
 
     # ----------------------------------------------------------------- the loop
     def fit(self) -> TrainResult:
@@ -289,7 +273,7 @@ class Trainer:
         c = self.config
         ck = latest_checkpoint(self.run_dir) if self.run_dir is not None else None
         if c.on_divergence != "rollback" or self.rollbacks >= c.max_rollbacks or ck is None:
-            self._log_event({"event": "diverged", "step": err.step, "quantity": err.quantity,
+            append_event(self.run_dir, {"event": "diverged", "step": err.step, "quantity": err.quantity,
                              "value": err.value, "message": str(err)})
             raise err
         # restore() reloads rollbacks/lr_scale as they were at the checkpoint; the retry count and
@@ -302,7 +286,7 @@ class Trainer:
             group["lr"] = base * self._lr_factor(self.scheduler.last_epoch)   # new scale now
         new_seed = c.seed + 7919 * self.rollbacks
         self._seed_generators(new_seed)
-        self._log_event({"event": "rollback", "diverged_at": err.step, "quantity": err.quantity,
+        append_event(self.run_dir, {"event": "rollback", "diverged_at": err.step, "quantity": err.quantity,
                          "restored_step": self.step, "new_seed": new_seed, "lr_scale": self.lr_scale,
                          "retry": self.rollbacks, "max_retries": c.max_rollbacks})
 
@@ -347,7 +331,7 @@ class Trainer:
             self.scaler.load_state_dict(st["grad_scaler"])
         self.step = step
         self._saved_step = step
-        self._truncate_metrics(step)
+        truncate_metrics(self.run_dir, step)
 
     def resume(self) -> None:
         """Continue from the newest checkpoint in ``run_dir`` (exactly where it stopped)."""
@@ -357,36 +341,14 @@ class Trainer:
             # at step 0 (network initialised from the seed, generators seeded), so start over
             if self.step != 0:
                 raise EBMError(f"{self.run_dir} has no checkpoint to resume from; start it again with --force")
-            self._truncate_metrics(0)
-            self._log_event({"event": "restart", "reason": "no checkpoint yet; training again from step 0"})
+            truncate_metrics(self.run_dir, 0)
+            append_event(self.run_dir, {"event": "restart", "reason": "no checkpoint yet; training again from step 0"})
             return
         self.restore(ck)
 
     def _append_metrics(self, row: dict[str, float]) -> None:
-        if self.run_dir is not None:
-            with open(self.run_dir / "metrics.jsonl", "a") as fh:
-                fh.write(json.dumps(row) + "\n")
-
-    def _log_event(self, row: dict[str, Any]) -> None:
-        if self.run_dir is not None:
-            with open(self.run_dir / "events.jsonl", "a") as fh:
-                fh.write(json.dumps(row) + "\n")
-
-    def _truncate_metrics(self, step: int) -> None:
-        """Drop log rows past the restored step, so a resumed run's log matches an uninterrupted one."""
-        if self.run_dir is None:
-            return
-        path = self.run_dir / "metrics.jsonl"
-        if not path.exists():
-            return
-        keep = []
-        for line in path.read_text().splitlines():
-            try:
-                if json.loads(line)["step"] <= step:
-                    keep.append(line)
-            except (ValueError, KeyError):
-                break                      # a torn last line from a kill mid-write
-        atomic_write_text(path, "".join(l + "\n" for l in keep))
+        # a method, not a direct call, so tests/helpers_runs.py can tear a row mid-write here
+        append_metrics(self.run_dir, row)
 
     def _call(self, hook: str, *args: Any) -> None:
         for cb in self.callbacks:
@@ -419,9 +381,3 @@ class _DeferSigint:
         if self.previous is not None:
             signal.signal(signal.SIGINT, self.previous)
 
-
-def write_run_header(run_dir: Path, config: RunConfig, data_desc: dict[str, Any]) -> None:
-    """config.json and data.json: everything ``ebmlab.load`` needs besides the weights."""
-    config.save_json(run_dir / "config.json")
-    atomic_write_text(run_dir / "data.json",
-                      json.dumps({"format_version": FORMAT_VERSION, **data_desc}, indent=2))
