@@ -86,7 +86,7 @@ def quick_run(workdir: Path, seed: int) -> Path:
     """Train a tiny default-recipe model (QUICK_STEPS steps) into ``workdir`` and return it."""
     from ebmlab.training.api import train
     out = workdir / QUICK_SET
-    train(QUICK_SET, out, force=True, steps=QUICK_STEPS, seed=seed)
+    train("auto", QUICK_SET, out, force=True, steps=QUICK_STEPS, seed=seed, progress=False, threads=None)
     return out
 
 

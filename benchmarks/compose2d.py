@@ -45,7 +45,7 @@ def ensure_run(path: str, steps: int) -> str:
     name = Path(path).name
     out = Path("runs") / f"compose2d-{name}-{steps}"
     if not Path(out, "checkpoints", "LATEST").exists():
-        train(name, out, force=True, steps=steps)
+        train("auto", name, out, force=True, steps=steps, progress=False, threads=None)
     return str(out)
 
 

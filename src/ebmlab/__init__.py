@@ -7,18 +7,22 @@ from ebmlab.models.energy import EnergyModel
 
 __version__ = "0.1.0"
 
+# public name -> the module that defines it; imported on first use, so `import ebmlab` stays light
+_LAZY = {
+    "sample": "ebmlab.samplers.run",
+    "log_z": "ebmlab.estimate.log_z",
+    "load": "ebmlab.rundir.load",
+    "train": "ebmlab.training.api",
+    "resume": "ebmlab.training.api",
+    "TrainRun": "ebmlab.training.api",
+}
 
-def __getattr__(name):  # lazy re-exports keep `import ebmlab` light and free of import cycles
-    if name == "sample":
-        from ebmlab.samplers.run import sample
-        return sample
-    if name == "log_z":
-        from ebmlab.estimate.log_z import log_z
-        return log_z
-    if name == "load":
-        from ebmlab.rundir.load import load
-        return load
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'ebmlab' has no attribute {name!r}")
 
 
-__all__ = ["EBMError", "EnergyModel", "sample", "log_z", "load", "__version__"]
+__all__ = ["EBMError", "EnergyModel", "sample", "log_z", "load", "train", "resume", "TrainRun", "__version__"]

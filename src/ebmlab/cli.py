@@ -44,8 +44,17 @@ def _parser() -> argparse.ArgumentParser:
                    help="CPU threads for torch (default 1: the small default models run fastest single-threaded "
                         "on a shared CPU; raise it for large image networks)")
     sub = p.add_subparsers(dest="command", required=True)
+    # --threads is accepted after the subcommand too (SUPPRESS: only set when given there)
+    common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
+    common.add_argument("--threads", type=_positive_int, help="CPU threads for torch (default 1)")
+    opens = argparse.ArgumentParser(add_help=False)
+    opens.add_argument("--trust-code", action="store_true",
+                       help="for runs of your own network: import the network class recorded in config.json "
+                            "(runs its module's code; only for code you trust)")
+    opens.add_argument("--device", default="cpu", help="auto, cpu, cuda, cuda:N or mps (default cpu)")
 
-    t = sub.add_parser("train", help="train an EBM by contrastive divergence", description=UPDATE_RULE)
+    t = sub.add_parser("train", help="train an EBM by contrastive divergence", description=UPDATE_RULE,
+                       parents=[common])
     t.add_argument("--data", help="built-in set (eight-gaussians, checkerboard, two-spirals, rings, moons, "
                                   "pinwheel, swiss-roll, digits), a .npy file (N,d) or (N,C,H,W), or an image folder")
     t.add_argument("--out", help="run directory to create")
@@ -53,6 +62,9 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--force", action="store_true", help="replace an existing run directory")
     t.add_argument("--config", help="a .toml or .json file of settings (flags override it)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.add_argument("--trust-code", action="store_true",
+                   help="with --resume, for runs of your own network: import the recorded network class "
+                        "(runs its module's code; only for code you trust)")
     for name, typ in TRAIN_FLAGS.items():
         kw: dict[str, Any] = {"type": _positive_int if name in ("steps", "batch_size", "image_size") else typ}
         if name == "sampler":
@@ -70,12 +82,14 @@ def _parser() -> argparse.ArgumentParser:
             kw.update(metavar="{builtin,FILE.npy}",
                       help="class labels for --preset conditional / jem: 'builtin' (digits) or a .npy of "
                            "integers, one per example of a .npy data file")
+        if name == "device":
+            kw["help"] = "auto (CUDA when present), cpu, cuda, cuda:N or mps (default: cpu)"
         if name == "preset":
             kw["help"] = ("2d, vector, digits, short-run, persistent; with --labels: conditional "
                           "(f(x, y) = logits[y]) or jem (classifier + EBM)")
         t.add_argument("--" + name.replace("_", "-"), dest=name, default=None, **kw)
 
-    s = sub.add_parser("sample", help="draw samples from a trained model", description=UPDATE_RULE)
+    s = sub.add_parser("sample", parents=[common, opens], help="draw samples from a trained model", description=UPDATE_RULE)
     s.add_argument("run")
     s.add_argument("--n", type=_positive_int, default=64)
     s.add_argument("--out", required=True, help="FILE.npy (data scale) or FILE.png")
@@ -90,7 +104,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--class", dest="klass", type=int,
                    help="(conditional and JEM runs) sample this class, f(x, y) = logits[y]; default: the marginal")
 
-    e = sub.add_parser("eval", help="test NLL, log Z, sample quality and chain diagnostics")
+    e = sub.add_parser("eval", parents=[common, opens], help="test NLL, log Z, sample quality and chain diagnostics")
     e.add_argument("run")
     e.add_argument("--data", help="evaluate on this data instead of the run's held-out set")
     e.add_argument("--log-z", choices=["quadrature", "ais"], help="default: quadrature for d <= 3")
@@ -105,12 +119,12 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
-    pl = sub.add_parser("plot", help="write the run's pictures (plot.png / samples.png, curves.png)")
+    pl = sub.add_parser("plot", parents=[common, opens], help="write the run's pictures (plot.png / samples.png, curves.png)")
     pl.add_argument("run")
     pl.add_argument("--seed", type=int, default=0)
 
     c = sub.add_parser(
-        "compose", help="combine trained models into a new run directory",
+        "compose", parents=[common, opens], help="combine trained models into a new run directory",
         description="Write a composite run directory (sample, eval, plot and ebmlab.load take it like any run). "
                     "and: f = sum_i w_i f_i (product of experts); or: f = log sum_i pi_i exp(f_i) (mixture, "
                     "pi = weights / sum); not (two models A B): f = w_a f_A - alpha f_B (A and not B); "
@@ -129,7 +143,7 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--out", required=True)
     c.add_argument("--force", action="store_true")
 
-    i = sub.add_parser("inpaint", help="fill masked pixels of an image by conditional Langevin")
+    i = sub.add_parser("inpaint", parents=[common, opens], help="fill masked pixels of an image by conditional Langevin")
     i.add_argument("run")
     i.add_argument("--image", required=True)
     i.add_argument("--mask", choices=["box", "left-half", "random"], default="box")
@@ -162,15 +176,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+def _device(args: argparse.Namespace) -> str:
+    from ebmlab.device import resolve_device
+    return str(resolve_device(args.device))
+
+
 # ---------------------------------------------------------------------------- train
 def _cmd_train(args: argparse.Namespace) -> int:
     from ebmlab.training.api import resume_run, start_run
-    callbacks = [] if args.quiet else [_ProgressBar()]
+    from ebmlab.training.progress import ProgressBar
+    callbacks = [] if args.quiet else [ProgressBar()]
     if args.resume:
         if args.data or args.out or args.force or args.labels:
             raise EBMError("--resume DIR continues a run as it was configured; do not combine it with "
                            "--data, --labels, --out or --force")
-        trainer = resume_run(args.resume, callbacks, steps=args.steps)
+        trainer = resume_run(args.resume, callbacks, steps=args.steps, trust_code=args.trust_code)
         run_dir = Path(args.resume)
     else:
         if not args.data:
@@ -188,7 +208,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     trainer.callbacks.append(_PlotRefresher())
     result = trainer.fit()
     for cb in trainer.callbacks:
-        if isinstance(cb, _ProgressBar):
+        if isinstance(cb, ProgressBar):
             cb.close()
     if result.status == "interrupted":
         print(f"ebmlab: interrupted at step {result.step}/{trainer.config.steps}; checkpoint written; "
@@ -208,31 +228,6 @@ def _final_picture(run_dir: Path) -> None:
     from ebmlab.tasks.open import open_run
     from ebmlab.tasks.plot import plot_run
     plot_run(open_run(run_dir))
-
-
-class _ProgressBar:
-    """tqdm bar showing f(x+) - f(x-), acceptance and gradient norm at every logged step."""
-
-    def __init__(self) -> None:
-        self.bar = None
-
-    def on_train_start(self, trainer) -> None:
-        from tqdm import tqdm
-        self.bar = tqdm(total=trainer.config.steps, initial=trainer.step, desc="train", unit="step",
-                        dynamic_ncols=True, file=sys.stderr)
-
-    def on_log(self, trainer, row: dict[str, float]) -> None:
-        self.bar.update(trainer.step - self.bar.n)
-        post = {"f+ - f-": f"{row['gap']:+.3f}", "acc": f"{row['accept']:.2f}", "|grad|": f"{row['grad_norm']:.2g}"}
-        if "mcmc_grad_norm" in row:
-            post["|∇x f|"] = f"{row['mcmc_grad_norm']:.2g}"
-        if "train_acc" in row:
-            post["train acc"] = f"{row['train_acc']:.2f}"
-        self.bar.set_postfix(post, refresh=False)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
 
 
 class _PlotRefresher:
@@ -258,7 +253,7 @@ class _PlotRefresher:
 def _cmd_sample(args: argparse.Namespace) -> int:
     from ebmlab.tasks.open import open_run
     from ebmlab.tasks.sample import draw_samples, write_samples
-    run = open_run(args.run)
+    run = open_run(args.run, _device(args), args.trust_code)
     x, frames, info = draw_samples(run, args.n, args.n_steps, args.method, args.step_size, args.seed,
                                    args.start, args.trajectory, klass=args.klass)
     written = write_samples(run, x, Path(args.out), frames)
@@ -270,7 +265,7 @@ def _cmd_sample(args: argparse.Namespace) -> int:
 def _cmd_eval(args: argparse.Namespace) -> int:
     from ebmlab.tasks.evaluate import evaluate_run
     from ebmlab.tasks.open import open_run
-    run = open_run(args.run)
+    run = open_run(args.run, _device(args), args.trust_code)
     res = evaluate_run(run, args.data, args.log_z, args.seed, ood=args.ood)
     if args.json:
         print(json.dumps(res, indent=2))
@@ -290,7 +285,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 def _cmd_plot(args: argparse.Namespace) -> int:
     from ebmlab.tasks.open import open_run
     from ebmlab.tasks.plot import plot_run
-    for p in plot_run(open_run(args.run), args.seed):
+    for p in plot_run(open_run(args.run, _device(args), args.trust_code), args.seed):
         print(f"wrote {p}")
     return 0
 
@@ -303,7 +298,8 @@ def _cmd_compose(args: argparse.Namespace) -> int:
             weights = [float(w) for w in args.weights.split(",")]
         except ValueError:
             raise EBMError(f"--weights must be comma-separated numbers, got {args.weights!r}") from None
-    out = compose_runs(args.runs, args.op, weights, Path(args.out), args.force, temperature=args.temperature)
+    out = compose_runs(args.runs, args.op, weights, Path(args.out), args.force, temperature=args.temperature,
+                       trust_code=args.trust_code)
     print(f"wrote composite run {out}")
     return 0
 
@@ -314,7 +310,7 @@ def _cmd_inpaint(args: argparse.Namespace) -> int:
     from ebmlab.tasks.inpaint import inpaint, make_mask
     from ebmlab.tasks.open import open_run
     from ebmlab.tasks.sample import default_sample_steps
-    run = open_run(args.run)
+    run = open_run(args.run, _device(args), args.trust_code)
     if run.is_vector:
         raise EBMError("inpaint needs a model trained on images")
     c, h, _ = run.data["event_shape"]

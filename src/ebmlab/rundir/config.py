@@ -17,7 +17,8 @@ from ebmlab.errors import EBMError
 
 NEGATIVES = ("persistent", "short-run", "cd")
 SAMPLERS = ("mh-jump", "mh", "langevin", "mala", "hmc")
-NETS = ("auto", "mlp", "conv", "resnet")
+# "custom": a user's own nn.Module, recorded in ``network`` (rundir/network.py) and never imported unasked
+NETS = ("auto", "mlp", "conv", "resnet", "custom")
 INITS = ("uniform", "data", "gaussian")
 ON_DIVERGENCE = ("stop", "rollback")
 # "cd": an unconditional EBM f(x); "conditional": f(x, y) = logits[y] trained by CD per class;
@@ -53,6 +54,7 @@ class RunConfig:
     alpha_cd: float = 1.0                # JEM: weight of the CD term against the cross-entropy
     # network
     net: str = "auto"
+    network: dict | None = None          # net "custom": {"class": "module:Qualname", "kwargs", "parametrisation", "bounds"}
     hidden: int = 128
     depth: int = 3
     spectral_norm: bool = False

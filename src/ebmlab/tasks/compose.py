@@ -37,7 +37,7 @@ def parse_component(text: str) -> tuple[str, int | None]:
 
 
 def compose_runs(sources: list[str], op: str | None, weights: list[float] | None, out: Path, force: bool = False,
-                 temperature: float | None = None) -> Path:
+                 temperature: float | None = None, trust_code: bool = False) -> Path:
     """Write a composite run directory C that sample/eval/plot/``ebmlab.load`` accept like any other.
 
     ``sources``: run directories, or ``RUN:CLASS`` for class CLASS of a conditional/JEM run (its
@@ -60,7 +60,7 @@ def compose_runs(sources: list[str], op: str | None, weights: list[float] | None
     for text, (path, klass) in zip(sources, parsed):
         key = str(Path(path).resolve())
         if key not in opened:
-            opened[key] = open_run(path)
+            opened[key] = open_run(path, trust_code=trust_code)
         r = opened[key]
         runs.append(r)
         if klass is None:

@@ -10,6 +10,7 @@ import torch
 
 from ebmlab.data.scaling import Scaling
 from ebmlab.data.sources import load_data
+from ebmlab.errors import EBMError
 from ebmlab.rundir.build import build_model_from_run
 from ebmlab.rundir.checkpoint import read_json
 from ebmlab.rundir.config import RunConfig
@@ -34,17 +35,20 @@ class Run:
         return Scaling.from_dict(s) if s else None
 
 
-def open_run(path: str | Path, device: str = "cpu") -> Run:
+def open_run(path: str | Path, device: str = "cpu", trust_code: bool = False) -> Run:
     """Load a run directory (trained or composed).
+
+    ``trust_code``: a run of a user's own network imports the recorded network class (see
+    ``ebmlab.load``); without it such a run is a one-line EBMError that says how to load it.
 
     A composite has no config of its own: it takes the config and data description of its first
     component (the components share the data's shape and scale, ``ebmlab.tasks.compose`` checks).
     """
     p = Path(path)
-    model = build_model_from_run(p, device)
+    model = build_model_from_run(p, device, trust_code=trust_code)
     data = read_json(p / "data.json", "data description (data.json)")
     if data["kind"] == "composite":
-        first = open_run(_component_path(p, data["spec"]), device)
+        first = open_run(_component_path(p, data["spec"]), device, trust_code)
         config, data = first.config, {**first.data, "composite": data["spec"]}
         if getattr(model, "bounds", None) is not None and data["kind"] == "vector":
             data["bounds"] = model.bounds.tolist()
@@ -64,6 +68,9 @@ def _component_path(run_dir: Path, spec: dict[str, Any]) -> Path:
 def test_data(run: Run) -> torch.Tensor:
     """The run's held-out test split [N, *event] in the MODEL's scale (the split training kept aside)."""
     c = run.config
+    if c.data.startswith("<"):
+        raise EBMError(f"{run.path} was trained on data passed from Python ({c.data}), which the run directory does "
+                       "not hold; give the data to evaluate on (ebmlab eval RUN --data FILE.npy)")
     ds = load_data(c.data, c.seed, c.n_test, c.test_fraction, c.image_size)
     return ds.to_model(ds.test)          # the model scale (image sets are stored as uint8)
 

@@ -7,19 +7,26 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
 from ebmlab.rundir.build import build_model, check_data_description, describe_vector_data
 from ebmlab.rundir.checkpoint import read_json
 from ebmlab.rundir.config import RunConfig
 from ebmlab.rundir.header import write_run_header
 from ebmlab.data.sources import DataSet, load_data, read_labels, validate_array
+from ebmlab.data.stream import dataset_from_torch, is_torch_data, unwrap_loader
+from ebmlab.device import resolve_device
 from ebmlab.errors import EBMError
+from ebmlab.models.conditional import ConditionalEnergyModel
 from ebmlab.models.energy import EnergyModel
+from ebmlab.rundir.network import import_network, network_reference, untrusted_message
 from ebmlab.training.presets import resolve_config
 from ebmlab.training.trainer import Trainer, TrainResult
 
@@ -57,7 +64,14 @@ def data_fingerprint(dataset: DataSet) -> str:
     return h.hexdigest()
 
 
-def dataset_from(data: str | np.ndarray | torch.Tensor, config: RunConfig) -> DataSet:
+DataLike = Any   # a built-in name or path (str), an ndarray / tensor, a torch Dataset or DataLoader
+
+
+def dataset_from(data: DataLike, config: RunConfig) -> DataSet:
+    """The train/test ``DataSet`` for ``data``: built-in name or path, array/tensor, Dataset or DataLoader."""
+    if is_torch_data(data):
+        ds, _ = dataset_from_torch(data, config.seed, config.test_fraction, labelled=config.objective != "cd")
+        return ds
     if isinstance(data, (np.ndarray, torch.Tensor)):
         x = validate_array(data, "array")
         n_test = max(1, int(round(x.shape[0] * config.test_fraction)))
@@ -70,7 +84,24 @@ def dataset_from(data: str | np.ndarray | torch.Tensor, config: RunConfig) -> Da
             y = read_labels(config.labels, x.shape[0])
             ds.y_train, ds.y_test, ds.n_classes = y[perm[n_test:]], y[perm[:n_test]], int(y.max()) + 1
         return ds
+    if not isinstance(data, (str, Path)):
+        raise EBMError(f"data must be a built-in set name, a path, an array or tensor, a torch Dataset or a "
+                       f"DataLoader; got {type(data).__name__}")
     return load_data(str(data), config.seed, config.n_test, config.test_fraction, config.image_size, config.labels)
+
+
+def data_spec(data: DataLike) -> str:
+    """What config.json records as ``data``: an absolute path, a built-in name, or a placeholder for
+    data that lives only in the caller's Python process (it must be passed again to resume)."""
+    if is_torch_data(data):
+        return f"<{type(data).__name__}>"
+    if isinstance(data, (str, Path)):
+        return str(Path(data).resolve()) if Path(data).exists() else str(data)   # --resume from anywhere
+    return "<array>"
+
+
+def in_memory(spec: str) -> bool:
+    return spec.startswith("<") and spec.endswith(">")
 
 
 def prepare_run_dir(out: Path, force: bool) -> None:
@@ -88,26 +119,41 @@ def prepare_run_dir(out: Path, force: bool) -> None:
     out.mkdir(parents=True, exist_ok=True)
 
 
-def start_run(data: str | np.ndarray | torch.Tensor, out: str | Path | None = None, force: bool = False,
-              callbacks: list[Any] | tuple = (), config: RunConfig | None = None,
-              **overrides: Any) -> tuple[Trainer, EnergyModel]:
-    """Validate everything, build the model, create the run directory; returns an unstarted Trainer."""
-    spec = data if isinstance(data, str) else "<array>"
-    if isinstance(data, str) and Path(data).exists():
-        spec = str(Path(data).resolve())      # so --resume works from any working directory
+def start_run(data: DataLike, out: str | Path | None = None, force: bool = False,
+              callbacks: list[Any] | tuple = (), config: RunConfig | None = None, network: nn.Module | None = None,
+              network_kwargs: dict[str, Any] | None = None, **overrides: Any) -> tuple[Trainer, nn.Module]:
+    """Validate everything, build the model, create the run directory; returns an unstarted Trainer.
+
+    ``network``: a user's ``nn.Module`` (f(x) of shape [B]) or ``EnergyModel`` to train instead of the
+    built-in network; recorded by class name and ``network_kwargs`` (see rundir/network.py)."""
+    spec = data_spec(data)
     lab = overrides.get("labels")
     if isinstance(lab, str) and lab not in ("", "builtin") and Path(lab).exists():
         overrides["labels"] = str(Path(overrides["labels"]).resolve())
+    if network is not None:
+        overrides["net"] = "custom"
+    source = spec if isinstance(data, (str, Path)) else data
     if config is None:
         first = resolve_config(spec, overrides)            # validates flags before any data is read
-        dataset = dataset_from(spec if isinstance(data, str) else data, first)
+        config_device(first)                               # an unavailable device fails before any work
+        if is_torch_data(data) and overrides.get("batch_size") is None:
+            loader_batch = unwrap_loader(data)[1]
+            if loader_batch:                               # a DataLoader's batch size is the user's choice
+                overrides["batch_size"] = loader_batch
+        dataset = dataset_from(source, first)
         config = resolve_config(spec, overrides, dataset=dataset)   # the preset follows the data
     else:
-        dataset = dataset_from(data, config)
+        dataset = dataset_from(source, config)
+    config = config.replace(device=str(config_device(config)))
     desc = describe_data(dataset, config)
     torch.manual_seed(config.seed)            # the network's initial weights, the only global-RNG use
-    model = build_model(config, desc)
-    _check_model(model, dataset)
+    if network is None:
+        model = build_model(config, desc)
+    else:
+        net, ref = user_network(network, config, desc, network_kwargs)
+        config = config.replace(network=ref)
+        model = build_model(config, desc, net)
+    _check_model(model, dataset, config)
     run_dir = None
     if out is not None:
         run_dir = Path(out)
@@ -116,48 +162,181 @@ def start_run(data: str | np.ndarray | torch.Tensor, out: str | Path | None = No
     return Trainer(config, dataset, desc, model, run_dir, callbacks), model
 
 
-def resume_run(run_dir: str | Path, callbacks: list[Any] | tuple = (), steps: int | None = None) -> Trainer:
-    """A Trainer restored from the newest checkpoint of ``run_dir`` (optionally with more steps)."""
+def resume_run(run_dir: str | Path, callbacks: list[Any] | tuple = (), steps: int | None = None,
+               data: DataLike | None = None, network: nn.Module | None = None, trust_code: bool = False) -> Trainer:
+    """A Trainer restored from the newest checkpoint of ``run_dir`` (optionally with more steps).
+
+    Runs trained on data from Python (an array, a Dataset, a DataLoader) need that ``data`` again, and
+    runs of a user's network need ``network`` (or ``trust_code``); the data's fingerprint must match."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise EBMError(f"cannot resume: {str(run_dir)!r} is not a run directory")
     config = RunConfig.from_dict(read_json(run_dir / "config.json", "run configuration (config.json)"))
     desc = read_json(run_dir / "data.json", "data description (data.json)")
     check_data_description(desc, run_dir / "data.json")
+    config_device(config)
+    if data is None and in_memory(config.data):
+        raise EBMError(f"{run_dir} was trained on data passed from Python ({config.data}); pass the same data "
+                       f"again to resume it: ebmlab.train(model, data, resume={str(run_dir)!r})")
+    if config.net == "custom" and network is None:
+        if not trust_code:
+            raise EBMError(untrusted_message(config.network, str(run_dir)))
+        network = import_network(config.network, str(run_dir))
     if steps is not None and steps != config.steps:
         # more steps changes the cosine schedule's horizon; only allowed as an explicit choice
         config = config.replace(steps=steps)
         config.save_json(run_dir / "config.json")
-    dataset = dataset_from(config.data, config)
+    dataset = dataset_from(config.data if data is None else data, config)
     want = desc.get("source", {}).get("train_sha256")
     if want is not None and want != data_fingerprint(dataset):
         raise EBMError(f"the training data {config.data!r} has changed since this run started; resuming on "
                        "different data would not continue the same run (start a new run instead)")
     torch.manual_seed(config.seed)
-    model = build_model(config, {k: v for k, v in desc.items() if k != "format_version"})
+    if network is not None:
+        network = _bare_network(network)
+    model = build_model(config, {k: v for k, v in desc.items() if k != "format_version"}, network)
     trainer = Trainer(config, dataset, desc, model, run_dir, callbacks)
     trainer.resume()
     return trainer
 
 
-def _check_model(model: EnergyModel, dataset: DataSet) -> None:
+def config_device(config: RunConfig) -> torch.device:
+    """The run's device, resolved (``auto``) and checked: EBMError before anything is written."""
+    return resolve_device(config.device)
+
+
+def user_network(network: nn.Module, config: RunConfig, desc: dict[str, Any],
+                 network_kwargs: dict[str, Any] | None) -> tuple[nn.Module, dict[str, Any]]:
+    """(the bare network, its JSON record) for a user's ``nn.Module`` or ``EnergyModel``.
+
+    Vector data gets the data's support box, like the built-in networks, unless the user's
+    ``EnergyModel`` has its own ``bounds``: then quadrature gives the exact Z and the samplers stay
+    inside the box."""
+    if isinstance(network, ConditionalEnergyModel):
+        raise EBMError("pass the network inside your ConditionalEnergyModel (model.net); ebmlab wraps it itself")
+    if not isinstance(network, nn.Module):
+        raise EBMError(f"model must be an nn.Module returning f(x) of shape [B] (or an EnergyModel, or a built-in "
+                       f"network name such as 'mlp'), got {type(network).__name__}")
+    parametrisation, bounds = "exp", None
+    if isinstance(network, EnergyModel):
+        parametrisation = network.parametrisation
+        bounds = network.bounds.tolist() if network.bounds is not None else None
+    if bounds is None and desc["kind"] == "vector":
+        bounds = desc["bounds"]
+    bare = _bare_network(network)
+    return bare, network_reference(bare, network_kwargs, parametrisation, bounds)
+
+
+def _bare_network(network: nn.Module) -> nn.Module:
+    return network.net if isinstance(network, (EnergyModel, ConditionalEnergyModel)) else network
+
+
+def _check_model(model: nn.Module, dataset: DataSet, config: RunConfig) -> None:
     """Fail early, with one line, if the network does not map [B, *event] -> [B] finitely."""
-    with torch.no_grad():
-        f = model.log_density(dataset.to_model(dataset.train[:4]))
+    x = dataset.to_model(dataset.train[:4]).to(config.device)
+    model.to(config.device)
+    try:
+        with torch.no_grad():
+            f = model.log_density(x)
+    except EBMError:
+        raise
+    except Exception as e:   # the user's forward() failed on a batch of the data: say so in one line
+        raise EBMError(f"the network fails on a batch of the training data of shape {tuple(x.shape)}: "
+                       f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
     if not torch.isfinite(f).all():
-        raise EBMError("the network returns non-finite f on training data before any training; check it")
+        raise EBMError("the network returns non-finite f (NaN or Inf) on training data before any training; "
+                       "check its initialisation and forward()")
 
 
-def train(data: str | np.ndarray | torch.Tensor, out: str | Path | None = None, force: bool = False,
-          callbacks: list[Any] | tuple = (), **overrides: Any) -> tuple[EnergyModel, TrainResult]:
-    """Train with the default recipe for ``data`` (overridable by keyword); returns (model, result)."""
-    trainer, model = start_run(data, out, force, callbacks, **overrides)
-    result = trainer.fit()
-    return model, result
+@dataclass
+class TrainRun:
+    """What ``ebmlab.train`` returns.
+
+    model: the trained model (``EnergyModel`` or ``ConditionalEnergyModel``), in eval mode;
+    run_dir: the run directory, or None for a run in memory; metrics: the last logged metrics row;
+    status: "finished" or "interrupted"; step: the last step trained; seconds: wall time of this call.
+    """
+    model: nn.Module
+    run_dir: Path | None
+    metrics: dict[str, float]
+    status: str
+    step: int
+    seconds: float
+
+
+def train(model: nn.Module | str | None, data: DataLike, out: str | Path | None = None, *, force: bool = False,
+          resume: str | Path | None = None, progress: bool = True, threads: int | None = 1,
+          network_kwargs: dict[str, Any] | None = None, trust_code: bool = False,
+          callbacks: list[Any] | tuple = (), **settings: Any) -> TrainRun:
+    """Train ``model`` on ``data`` with every guarantee of ``ebmlab train`` (guard, rollback, checkpoints,
+    exact resume, Ctrl-C).
+
+    Args:
+        model: an ``nn.Module`` mapping x [B, *event] to f(x) [B] — the log of the unnormalised density,
+            p(x) ∝ exp(f(x)), higher = more likely (for a network written for p ∝ exp(-E), pass a module
+            returning -E) — or an ``EnergyModel``; or a built-in network name ("auto", "mlp", "conv",
+            "resnet"); None means "auto". Your own network is initialised by you (seed it yourself).
+        data: a built-in set name ("moons", "digits", ...), a path (.npy, image folder), an array or
+            tensor [N, d] / [N, C, H, W], a map-style ``torch.utils.data.Dataset`` (items x or (x, y)),
+            or a ``DataLoader`` (its dataset and batch size are used; ebmlab draws the order).
+        out: the run directory (None: train in memory, nothing written, no resume).
+        resume: a run directory to continue exactly (pass the same ``model`` class instance and, for data
+            from Python, the same ``data``).
+        progress: show a progress bar (tqdm) with f(x+) - f(x-), the acceptance and the gradient norm.
+        threads: torch CPU threads while training (default 1, the CLI's default: the small default models
+            are fastest single-threaded; torch's own default of one per core was 8x slower for a 2-D
+            run on a 2-core machine). None keeps torch's setting. Restored afterwards.
+        network_kwargs: your network's constructor arguments, recorded so ``ebmlab.load(DIR,
+            trust_code=True)`` can rebuild it (``ebmlab.load(DIR, network=YourNet(...))`` needs none).
+        settings: the CLI's and the config file's names (steps, lr, batch_size, sampler, preset, device,
+            seed, ...), validated the same way; presets are picked from the data's shape.
+    Returns a ``TrainRun`` (model, run_dir, metrics, status, step, seconds).
+    """
+    from ebmlab.training.progress import ProgressBar
+    t0 = time.time()
+    network = None
+    if isinstance(model, str):
+        settings["net"] = model
+    elif model is not None:
+        network = model
+    cbs = list(callbacks) + ([ProgressBar()] if progress else [])
+    previous_threads = torch.get_num_threads()
+    if threads is not None:
+        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+            raise EBMError(f"threads must be a positive integer or None, got {threads!r}")
+        torch.set_num_threads(threads)
+    try:
+        if resume is not None:
+            if out is not None and Path(out).resolve() != Path(resume).resolve():
+                raise EBMError("give either out= (a new run) or resume= (an existing one), not both")
+            if settings.keys() - {"steps"}:
+                raise EBMError(f"resume continues a run as it was configured; only steps= may be given, "
+                               f"not {', '.join(sorted(settings.keys() - {'steps'}))}")
+            trainer = resume_run(resume, cbs, steps=settings.get("steps"), data=data, network=network,
+                                 trust_code=trust_code)
+        else:
+            trainer, _ = start_run(data, out, force, cbs, network=network, network_kwargs=network_kwargs,
+                                   **settings)
+        try:
+            result = trainer.fit()
+        finally:
+            for cb in cbs:
+                if isinstance(cb, ProgressBar):
+                    cb.close()
+    finally:
+        torch.set_num_threads(previous_threads)
+    return TrainRun(trainer.model.eval(), trainer.run_dir, result.last_row, result.status, result.step,
+                    time.time() - t0)
+
+
+def resume(run_dir: str | Path, model: nn.Module | None = None, data: DataLike | None = None,
+           **kwargs: Any) -> TrainRun:
+    """Continue ``run_dir`` exactly: ``ebmlab.train(model, data, resume=run_dir, **kwargs)``."""
+    return train(model, data, resume=run_dir, **kwargs)
 
 
 def train_2d(name_or_array: str | np.ndarray | torch.Tensor, steps: int = 3000, seed: int = 0,
              out_dir: str | Path | None = None) -> EnergyModel:
     """The default 2-D recipe (used by the benchmarks): returns the trained model, with ``.bounds``."""
-    model, _ = train(name_or_array, out_dir, force=out_dir is not None, steps=steps, seed=seed)
-    return model.eval()
+    return train("auto", name_or_array, out_dir, force=out_dir is not None, steps=steps, seed=seed,
+                 progress=False, threads=None).model
