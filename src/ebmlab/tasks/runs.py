@@ -20,6 +20,7 @@ from ebmlab.rundir.checkpoint import FORMAT_VERSION, read_json
 from ebmlab.rundir.config import RunConfig
 from ebmlab.data.scaling import Scaling
 from ebmlab.errors import EBMError
+from ebmlab.samplers.registry import SAMPLER_NAMES
 from ebmlab.samplers.run import run_chains
 from ebmlab.training.negatives import make_init_fn, make_kernel
 
@@ -84,8 +85,7 @@ def draw_samples(run: Run, n: int, n_steps: int | None = None, method: str | Non
     cfg = run.config
     overrides: dict[str, Any] = {}
     if method is not None:
-        overrides["sampler"] = {"mh": "mh", "mh-jump": "mh-jump", "langevin": "langevin", "mala": "mala",
-                                "hmc": "hmc"}.get(method) or _bad_method(method)
+        overrides["sampler"] = method if method in SAMPLER_NAMES else _bad_method(method)
     if step_size is not None:
         overrides["step_size"] = step_size
     cfg = cfg.replace(**overrides) if overrides else cfg
@@ -144,7 +144,7 @@ def default_sample_steps(cfg: RunConfig, is_vector: bool) -> int:
 
 
 def _bad_method(method: str) -> str:
-    raise EBMError(f"unknown --method {method!r}; choose one of mh-jump, mh, langevin, mala, hmc")
+    raise EBMError(f"unknown --method {method!r}; choose one of {', '.join(SAMPLER_NAMES)}")
 
 
 def _buffer_states(run: Run, n: int, g: torch.Generator) -> torch.Tensor:

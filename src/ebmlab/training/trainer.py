@@ -46,7 +46,7 @@ from ebmlab.samplers.run import run_chains
 from ebmlab.training.buffer import ReplayBuffer
 from ebmlab.training.guard import DivergenceError, check_step
 from ebmlab.training.losses import cd_loss
-from ebmlab.training.negatives import make_init_fn, make_kernel
+from ebmlab.training.negatives import make_init_fn, sampler_from_config
 from ebmlab.training.precision import AutocastDensity, autocast
 
 
@@ -110,7 +110,7 @@ class Trainer:
         self.scaler = torch.amp.GradScaler(self.device.type) if config.precision == "fp16" else None
         kernel_target = (self.chain_target if config.precision == "fp32"
                          else AutocastDensity(self.chain_target, config.precision, self.device))
-        self.kernel = make_kernel(config, kernel_target, data_desc)
+        self.kernel = sampler_from_config(config, kernel_target, data_desc)
         self.init_fn = make_init_fn(data_desc, config.init, self.x_train, self.device, dataset.to_model)
         self.buffer = (ReplayBuffer(config.buffer_size, self.init_fn, config.reinit_prob, self.gen_mcmc)
                        if config.negatives == "persistent" else None)
