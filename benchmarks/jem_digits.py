@@ -73,12 +73,12 @@ def sample_per_class(trainer, labels: torch.Tensor, seed: int) -> torch.Tensor:
     from ebmlab.tasks.sample import default_sample_steps
     n_steps = default_sample_steps(trainer.config, is_vector=False)
     from ebmlab.samplers.run import run_chains
-    from ebmlab.training.negatives import make_init_fn, make_kernel
+    from ebmlab.training.negatives import make_init_fn, sampler_from_config
     view = ChainClasses(trainer.model)
     view.labels = labels
     g = torch.Generator().manual_seed(seed)
     x0 = make_init_fn(trainer.data_desc, "uniform", torch.empty(0), torch.device("cpu"))(labels.shape[0], g)
-    x, _ = run_chains(make_kernel(trainer.config, view, trainer.data_desc), x0, n_steps, g)
+    x, _ = run_chains(sampler_from_config(trainer.config, view, trainer.data_desc), x0, n_steps, g)
     return x
 
 

@@ -14,7 +14,7 @@ from ebmlab.errors import EBMError
 from ebmlab.samplers.run import run_chains
 from ebmlab.training.api import resume_run, start_run
 from ebmlab.training.losses import cd_loss
-from ebmlab.training.negatives import make_kernel
+from ebmlab.training.negatives import sampler_from_config
 from ebmlab.training.precision import AutocastDensity
 
 from helpers_runs import assert_runs_identical
@@ -29,7 +29,7 @@ def test_fp32_is_the_plain_float32_step():
     assert trainer.config.precision == "fp32" and trainer.scaler is None
     assert trainer.kernel.f == model.log_density                 # no autocast wrapper
     ref_trainer, ref = start_run("digits", None, **DIGITS)
-    kernel = make_kernel(ref_trainer.config, ref, ref_trainer.data_desc)   # as built before precision
+    kernel = sampler_from_config(ref_trainer.config, ref, ref_trainer.data_desc)   # as built before precision
     c = ref_trainer.config
     for _ in range(2):
         trainer.train_step()

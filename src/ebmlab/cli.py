@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ebmlab.errors import EBMError
+from ebmlab.samplers.registry import SAMPLER_NAMES
 
 UPDATE_RULE = ("Langevin update: x <- x + step_size * clip(grad f(x)) + noise_scale * z "
                "(noise_scale defaults to sqrt(2 * step_size)); f = log density, energy = -f.")
@@ -68,7 +69,7 @@ def _parser() -> argparse.ArgumentParser:
     for name, typ in TRAIN_FLAGS.items():
         kw: dict[str, Any] = {"type": _positive_int if name in ("steps", "batch_size", "image_size") else typ}
         if name == "sampler":
-            kw["choices"] = ["mh-jump", "mh", "langevin", "mala", "hmc"]
+            kw["choices"] = list(SAMPLER_NAMES)
         if name == "negatives":
             kw["choices"] = ["persistent", "short-run", "cd"]
         if name == "on_divergence":
@@ -93,7 +94,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("run")
     s.add_argument("--n", type=_positive_int, default=64)
     s.add_argument("--out", required=True, help="FILE.npy (data scale) or FILE.png")
-    s.add_argument("--method", choices=["mh-jump", "mh", "langevin", "mala", "hmc"])
+    s.add_argument("--method", choices=list(SAMPLER_NAMES))
     s.add_argument("--n-steps", type=int, help="chain length (default: K, the training chain length, for short-run "
                    "models, which are trained as K-step generators; 100 for persistent image models; "
                    "max(200, 10 K) for vector data)")

@@ -24,6 +24,8 @@ from ebmlab.box import Box, BoundsLike
 from ebmlab.errors import EBMError
 from ebmlab.density import as_log_density
 from ebmlab.estimate.result import LogZEstimate
+from ebmlab.samplers.accept import mh_select, where_accepted
+from ebmlab.samplers.mala import mala_log_q_ratio, mala_propose
 
 DEFAULT_N_CHAINS = 256
 DEFAULT_N_TEMPS = 500
@@ -181,26 +183,24 @@ def _tempered(beta: float, c: _Chains) -> tuple[torch.Tensor, torch.Tensor]:
     return fb, c.g * beta + c.glq * (1.0 - beta)
 
 
-# AIS keeps its own MALA step rather than ebmlab.samplers.MALA: it needs a different target at
-# every temperature, built from cached f and log q (f is evaluated once per step, not per β), and a
-# step size that is a device tensor adapted on the fly. It may be unified with samplers/ later.
+# AIS drives the shared MALA arithmetic (``mala_propose``, ``mala_log_q_ratio``, ``mh_select``)
+# itself rather than through ebmlab.samplers.MALA: the target changes at every temperature and is
+# built from cached f and log q (f is evaluated once per step, not per β), in whitened coordinates,
+# with a step size that is a device tensor adapted on the fly.
 def _mala_step(path: _Path, c: _Chains, beta: float, eps: torch.Tensor,
                generator: torch.Generator | None) -> tuple[_Chains, torch.Tensor]:
     """One MALA step per chain on f_β with step ``eps`` (0-d tensor); returns (chains, accept_prob [B])."""
     fb, sb = _tempered(beta, c)
-    z = torch.randn(c.y.shape, generator=generator, dtype=c.y.dtype, device=c.y.device)
-    y_new = c.y + eps * sb + torch.sqrt(2.0 * eps) * z
+    y_new, z = mala_propose(c.y, sb, eps, generator)
     n = path.evaluate(y_new)
     fb_new, sb_new = _tempered(beta, n)
-    back = c.y - y_new - eps * sb_new
-    log_alpha = fb_new - fb - (back * back).sum(1) / (4.0 * eps) + 0.5 * (z * z).sum(1)
-    log_alpha = torch.nan_to_num(log_alpha, nan=float("-inf"))   # -inf - (-inf): both outside, reject
-    u = torch.rand(log_alpha.shape, generator=generator, dtype=c.y.dtype, device=c.y.device)
-    acc = torch.log(u) < log_alpha
-    a2 = acc[:, None]
-    kept = _Chains(torch.where(a2, n.y, c.y), torch.where(acc, n.f, c.f), torch.where(a2, n.g, c.g),
-                   torch.where(acc, n.lq, c.lq), torch.where(a2, n.glq, c.glq))
-    return kept, torch.exp(log_alpha.clamp(max=0.0))
+    log_alpha = (fb_new - fb) + mala_log_q_ratio(c.y, y_new, z, sb_new, eps)
+    # guarded: a proposal with f_β = -inf (outside the base's or f's support) is rejected, and the
+    # NaN of -inf - (-inf) never reaches the step-size adaptation (its accept_prob is 0)
+    acc, prob = mh_select(log_alpha, fb_new, generator)
+    kept = _Chains(where_accepted(acc, n.y, c.y), torch.where(acc, n.f, c.f), where_accepted(acc, n.g, c.g),
+                   torch.where(acc, n.lq, c.lq), where_accepted(acc, n.glq, c.glq))
+    return kept, prob
 
 
 def _increment(c: _Chains, dbeta: float) -> torch.Tensor:

@@ -14,9 +14,10 @@ from typing import Any
 
 from ebmlab.atomic import atomic_write_text
 from ebmlab.errors import EBMError
+from ebmlab.samplers.registry import SAMPLER_NAMES
 
 NEGATIVES = ("persistent", "short-run", "cd")
-SAMPLERS = ("mh-jump", "mh", "langevin", "mala", "hmc")
+SAMPLERS = SAMPLER_NAMES                 # the sampler table's names (ebmlab.samplers.registry)
 # "custom": a user's own nn.Module, recorded in ``network`` (rundir/network.py) and never imported unasked
 NETS = ("auto", "mlp", "conv", "resnet", "custom")
 INITS = ("uniform", "data", "gaussian")

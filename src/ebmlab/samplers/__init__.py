@@ -2,7 +2,9 @@
 number from an explicit ``torch.Generator``.
 
 Calibrated (exact invariant law): ``MetropolisHastings``, ``MALA``, ``HMC``.
-Unadjusted (biased by the step size): ``Langevin``.
+Unadjusted (biased by the step size): ``Langevin`` (and ``MaskedLangevin``, which moves only the
+free coordinates: inpainting). Every method by name, with its default step size and options:
+``registry.SAMPLERS``, built by ``make_sampler``.
 """
 from ebmlab.samplers.accept import mh_accept
 from ebmlab.samplers.base import ChainState, Sampler, StepInfo
@@ -11,11 +13,13 @@ from ebmlab.samplers.langevin import Langevin
 from ebmlab.samplers.mala import MALA
 from ebmlab.samplers.mh import MetropolisHastings
 from ebmlab.samplers.proposals import BitFlip, GaussianRandomWalk, Proposal, UniformJumpProposal
-from ebmlab.samplers.run import METHODS, ChainDiagnostics, make_sampler, run_chains, sample
+from ebmlab.samplers.masked import MaskedLangevin
+from ebmlab.samplers.registry import SAMPLER_NAMES, SAMPLERS, SamplerSpec, make_sampler
+from ebmlab.samplers.run import METHODS, ChainDiagnostics, run_chains, sample
 
 __all__ = [
     "ChainState", "StepInfo", "Sampler", "mh_accept",
-    "MetropolisHastings", "Langevin", "MALA", "HMC",
+    "MetropolisHastings", "Langevin", "MaskedLangevin", "MALA", "HMC",
     "Proposal", "GaussianRandomWalk", "BitFlip", "UniformJumpProposal",
-    "METHODS", "ChainDiagnostics", "make_sampler", "run_chains", "sample",
+    "SAMPLERS", "SAMPLER_NAMES", "SamplerSpec", "METHODS", "ChainDiagnostics", "make_sampler", "run_chains", "sample",
 ]

@@ -1,6 +1,6 @@
-"""The single Metropolis–Hastings accept/reject rule every calibrated sampler uses.
+"""The single Metropolis–Hastings accept/reject rule every calibrated sampler (and AIS) uses.
 
-The lecture's rule: with log_alpha = f(x') - f(x) (+ the proposal correction
+The rule (Metropolis et al. 1953; Hastings 1970): with log_alpha = f(x') - f(x) (+ the proposal correction
 log q(x|x') - log q(x'|x) for asymmetric proposals), accept when log_alpha >= 0, otherwise accept
 with probability exp(log_alpha). Decided per chain; nothing leaves the device.
 """
@@ -15,7 +15,7 @@ def mh_accept(log_alpha: torch.Tensor, generator: torch.Generator | None = None)
     """Accepted [B] bool for log acceptance ratios log_alpha [B].
 
     accepted = (log_alpha >= 0) | (u < exp(log_alpha)), u ~ U[0, 1) from ``generator``, one per chain.
-    The explicit ``>=`` branch is the lecture's "if f(x') >= f(x) accept" (ties are accepted, with no
+    The explicit ``>=`` branch is the textbook "if f(x') >= f(x) accept" (ties are accepted, with no
     dependence on u). NaN compares False on both sides, so a NaN ratio is always rejected; -inf is
     rejected because u < 0 never holds.
     """

@@ -1,4 +1,4 @@
-"""Random-walk Metropolis–Hastings, exactly the lecture's sampler; needs f only, never its gradient."""
+"""Random-walk Metropolis–Hastings (Metropolis et al. 1953); needs f only, never its gradient."""
 from __future__ import annotations
 
 import torch

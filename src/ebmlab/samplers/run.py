@@ -5,25 +5,16 @@ the device: no ``.item()``, no printing, no host sync inside the loop.
 """
 from __future__ import annotations
 
-import inspect
 from typing import Any, NamedTuple
 
 import torch
 
 from ebmlab.errors import EBMError
 from ebmlab.samplers.base import LogDensity, Sampler, frozen_parameters
-from ebmlab.samplers.hmc import HMC
-from ebmlab.samplers.langevin import Langevin
-from ebmlab.samplers.mala import MALA
-from ebmlab.samplers.mh import MetropolisHastings
-from ebmlab.samplers.proposals import GaussianRandomWalk
+from ebmlab.samplers.registry import SAMPLER_NAMES, make_sampler
 
-METHODS: dict[str, type[Sampler]] = {
-    "mh": MetropolisHastings,
-    "langevin": Langevin,
-    "mala": MALA,
-    "hmc": HMC,
-}
+# the method names, kept under their old public name (the table itself is registry.SAMPLERS)
+METHODS: tuple[str, ...] = SAMPLER_NAMES
 
 
 class ChainDiagnostics(NamedTuple):
@@ -38,26 +29,6 @@ class ChainDiagnostics(NamedTuple):
     mean_accept_prob: torch.Tensor
     mean_grad_norm: torch.Tensor | None
     n_steps: int
-
-
-def make_sampler(f: LogDensity | torch.nn.Module, method: str = "langevin", **kwargs: Any) -> Sampler:
-    """Build a sampler by name: ``method`` in {"mh", "langevin", "mala", "hmc"}.
-
-    kwargs are the sampler's constructor arguments. For "mh", ``step_size`` is the scale of the
-    default ``GaussianRandomWalk`` proposal and is ignored when ``proposal=`` is given.
-    """
-    if method not in METHODS:
-        raise EBMError(f"unknown sampling method {method!r}; choose one of {sorted(METHODS)}")
-    cls = METHODS[method]
-    if method == "mh":
-        step_size = kwargs.pop("step_size", None)
-        if kwargs.get("proposal") is None:
-            kwargs["proposal"] = GaussianRandomWalk(0.1 if step_size is None else step_size)
-    allowed = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "f")]
-    unknown = sorted(set(kwargs) - set(allowed))
-    if unknown:
-        raise EBMError(f"method {method!r} does not take {', '.join(unknown)}; its options are {allowed}")
-    return cls(f, **kwargs)
 
 
 def resolve_generator(generator: torch.Generator | None, device: torch.device) -> torch.Generator:
@@ -132,12 +103,14 @@ def _run(sampler: Sampler, x0: torch.Tensor, n_steps: int,
 
 
 def sample(f: LogDensity | torch.nn.Module, x0: torch.Tensor, method: str = "langevin", n_steps: int = 100,
-           step_size: float = 0.01, generator: torch.Generator | None = None, **kwargs: Any) -> torch.Tensor:
+           step_size: float | None = None, generator: torch.Generator | None = None, **kwargs: Any) -> torch.Tensor:
     """Draw approximate samples of p ∝ exp(f) by running B chains from x0 [B, *event].
 
-    ``method`` in {"mh", "langevin", "mala", "hmc"}; kwargs go to the sampler (e.g. ``noise_scale``,
-    ``grad_clip``, ``bounds`` for Langevin; ``n_leapfrog`` for HMC; ``proposal`` for MH, where
-    ``step_size`` is the random-walk scale). Same generator seed => identical result.
+    ``method`` in {"mh-jump", "mh", "langevin", "mala", "hmc"} (``ebmlab.samplers.registry``);
+    ``step_size`` None is the method's default there. kwargs are the method's options (e.g.
+    ``noise_scale``, ``grad_clip``, ``bounds`` for Langevin; ``n_leapfrog`` for HMC; ``proposal``
+    for MH, where ``step_size`` is the random-walk scale; ``bounds`` and ``jump_prob`` for mh-jump,
+    where ``step_size`` is a fraction of the box width). Same generator seed => identical result.
     Returns a tensor shaped like x0, with its dtype and device.
     """
     sampler = make_sampler(f, method, step_size=step_size, **kwargs)

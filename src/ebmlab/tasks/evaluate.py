@@ -20,7 +20,7 @@ from ebmlab.metrics.ood import ood_table
 from ebmlab.metrics.outliers import BUILTIN_OUTLIERS, builtin_outliers
 from ebmlab.tasks.open import Run, test_data
 from ebmlab.tasks.sample import draw_samples
-from ebmlab.training.negatives import make_init_fn, make_kernel
+from ebmlab.training.negatives import make_init_fn, sampler_from_config
 
 
 def evaluate_run(run: Run, data: str | None = None, log_z_method: str | None = None, seed: int = 0,
@@ -104,7 +104,7 @@ def classifier_accuracy(run: Run) -> float:
 def chain_traces(run: Run, seed: int, n_chains: int = 8, n_steps: int = 400) -> dict[str, np.ndarray]:
     """Traces [T, C] of f, acceptance and (gradient samplers) ‖∇f‖ along chains of the run's kernel."""
     g = torch.Generator().manual_seed(seed + 1)
-    kernel = make_kernel(run.config, run.model, run.data)
+    kernel = sampler_from_config(run.config, run.model, run.data)
     x = make_init_fn(run.data, "uniform", torch.empty(0), torch.device("cpu"))(n_chains, g)
     f, acc, grad = [], [], []
     state = kernel.init(x)

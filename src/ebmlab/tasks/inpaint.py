@@ -6,18 +6,21 @@ The update on free pixels is ``x <- clamp(x + step_size * clip(∇f) + noise_sca
 (``noise_scale = sqrt(2 * step_size)`` is exact Langevin; smaller noise, as in short-run
 recipes, moves towards a conditional mode: a sharper, less diverse fill).
 
-Images live in model scale [-1, 1] (see ``ebmlab.data.scaling``). The update is written out
-here rather than taken from ``ebmlab.samplers`` on purpose: it needs the mask inside the step.
+Images live in model scale [-1, 1] (see ``ebmlab.data.scaling``). The chains are the samplers'
+own: ``MaskedLangevin`` (``Langevin`` that moves only the free pixels) for inpainting, plain
+``Langevin`` for denoising, both clamped to the [-1, 1] box and driven by ``run_chains``.
 """
 from __future__ import annotations
 
-import math
 from typing import Callable, Sequence
 
 import torch
 
 from ebmlab.errors import EBMError
-from ebmlab.density import as_log_density, score_of
+from ebmlab.density import as_log_density
+from ebmlab.samplers.langevin import Langevin
+from ebmlab.samplers.masked import MaskedLangevin
+from ebmlab.samplers.run import run_chains
 
 MASK_KINDS = ("box", "left-half", "random")
 INIT_KINDS = ("uniform", "zeros", "keep")
@@ -83,30 +86,31 @@ def _check_inputs(f: Callable, image: torch.Tensor, mask: torch.Tensor | None) -
     return mask.to(device=image.device, dtype=torch.bool)
 
 
-def _langevin(logp: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, free: torch.Tensor | None,
-              n_steps: int, step_size: float, noise_scale: float | None, grad_clip: float | None,
-              generator: torch.Generator | None) -> torch.Tensor:
-    """Masked Langevin; ``free`` None means every pixel moves. No host sync inside the loop."""
-    if n_steps < 0 or step_size < 0:
-        raise EBMError(f"n_steps and step_size must be non-negative, got {n_steps} and {step_size}")
-    noise = math.sqrt(2.0 * step_size) if noise_scale is None else float(noise_scale)
-    observed = x.detach().clone()
-    x = x.detach()
-    for i in range(n_steps):
-        try:
-            g = score_of(logp, x)
-        except RuntimeError as e:
-            if i == 0:   # the first call is where a shape the network cannot take shows up
-                raise EBMError(f"the model cannot evaluate images of shape {tuple(x.shape[1:])}: "
-                               f"{str(e).splitlines()[0]}") from e
-            raise
-        if grad_clip is not None:
-            g = g.clamp(-grad_clip, grad_clip)   # per-pixel clip (IGEBM) keeps early steps bounded
-        z = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-        x = (x + step_size * g + noise * z).clamp(-1.0, 1.0)
-        if free is not None:
-            x = torch.where(free, x, observed)   # observed pixels are conditioned on: never move
-    return x
+IMAGE_BOX = (-1.0, 1.0)   # model scale: every pixel stays a valid image value
+
+
+def _langevin(f: Callable[[torch.Tensor], torch.Tensor] | torch.nn.Module, x: torch.Tensor,
+              free: torch.Tensor | None, n_steps: int, step_size: float, noise_scale: float | None,
+              grad_clip: float | None, generator: torch.Generator | None) -> torch.Tensor:
+    """Langevin from x [B, C, H, W] in the [-1, 1] box; only where ``free`` (None: every pixel) moves."""
+    if free is None:
+        sampler = Langevin(f, step_size, noise_scale=noise_scale, grad_clip=grad_clip, bounds=IMAGE_BOX)
+    else:
+        sampler = MaskedLangevin(f, free, step_size, noise_scale=noise_scale, grad_clip=grad_clip,
+                                 bounds=IMAGE_BOX)
+    _check_model_takes(as_log_density(f), x)
+    return run_chains(sampler, x.detach(), n_steps, generator)[0]
+
+
+def _check_model_takes(logp: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> None:
+    """One image through f, once, before any chain runs: a shape the network cannot take becomes a
+    one-line EBMError here instead of a RuntimeError from deep inside the network."""
+    try:
+        with torch.no_grad():
+            logp(x[:1])
+    except RuntimeError as e:
+        raise EBMError(f"the model cannot evaluate images of shape {tuple(x.shape[1:])}: "
+                       f"{str(e).splitlines()[0]}") from e
 
 
 def inpaint(f: Callable[[torch.Tensor], torch.Tensor] | torch.nn.Module, image: torch.Tensor,
@@ -138,7 +142,7 @@ def inpaint(f: Callable[[torch.Tensor], torch.Tensor] | torch.nn.Module, image: 
         x = torch.where(free, u, x)
     elif init == "zeros":
         x = torch.where(free, torch.zeros_like(x), x)
-    return _langevin(as_log_density(f), x, free, n_steps, step_size, noise_scale, grad_clip, generator)
+    return _langevin(f, x, free, n_steps, step_size, noise_scale, grad_clip, generator)
 
 
 def denoise(f: Callable[[torch.Tensor], torch.Tensor] | torch.nn.Module, noisy: torch.Tensor,
@@ -158,11 +162,11 @@ def denoise(f: Callable[[torch.Tensor], torch.Tensor] | torch.nn.Module, noisy: 
         raise EBMError("noisy must be a batch of images [B, C, H, W] in model scale")
     y = noisy.detach().clamp(-1.0, 1.0)
     _check_inputs(f, y, None)
-    logp = as_log_density(f)
+    logp = f
     if noise_sigma is not None:
         if noise_sigma <= 0:
             raise EBMError(f"noise_sigma must be positive, got {noise_sigma}")
-        prior, inv2s2 = logp, 1.0 / (2.0 * float(noise_sigma) ** 2)
+        prior, inv2s2 = as_log_density(f), 1.0 / (2.0 * float(noise_sigma) ** 2)
 
         def logp(x: torch.Tensor) -> torch.Tensor:  # noqa: F811 - posterior replaces the prior
             return prior(x) - inv2s2 * (x - y).pow(2).flatten(1).sum(1)

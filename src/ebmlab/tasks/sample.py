@@ -13,9 +13,10 @@ from ebmlab.errors import EBMError
 from ebmlab.models.conditional import ConditionalEnergyModel
 from ebmlab.rundir.checkpoint import latest_checkpoint, load_checkpoint
 from ebmlab.rundir.config import RunConfig
+from ebmlab.samplers.registry import SAMPLER_NAMES
 from ebmlab.samplers.run import run_chains
 from ebmlab.tasks.open import Run, test_data
-from ebmlab.training.negatives import make_init_fn, make_kernel
+from ebmlab.training.negatives import make_init_fn, sampler_from_config
 from ebmlab.viz.imageio import save_grid_png, save_strip_png
 from ebmlab.viz.plots import plot_2d_panel
 
@@ -37,8 +38,7 @@ def draw_samples(run: Run, n: int, n_steps: int | None = None, method: str | Non
     cfg = run.config
     overrides: dict[str, Any] = {}
     if method is not None:
-        overrides["sampler"] = {"mh": "mh", "mh-jump": "mh-jump", "langevin": "langevin", "mala": "mala",
-                                "hmc": "hmc"}.get(method) or _bad_method(method)
+        overrides["sampler"] = method if method in SAMPLER_NAMES else _bad_method(method)
     if step_size is not None:
         overrides["step_size"] = step_size
     cfg = cfg.replace(**overrides) if overrides else cfg
@@ -47,7 +47,7 @@ def draw_samples(run: Run, n: int, n_steps: int | None = None, method: str | Non
     if n_steps < 0:
         raise EBMError(f"--n-steps must be >= 0, got {n_steps}")
     g = torch.Generator().manual_seed(seed)
-    kernel = make_kernel(cfg, target, run.data)
+    kernel = sampler_from_config(cfg, target, run.data)
     if start == "buffer":
         x0 = _buffer_states(run, n, g)
     elif start == "noise":
@@ -96,7 +96,7 @@ def default_sample_steps(cfg: RunConfig, is_vector: bool) -> int:
 
 
 def _bad_method(method: str) -> str:
-    raise EBMError(f"unknown --method {method!r}; choose one of mh-jump, mh, langevin, mala, hmc")
+    raise EBMError(f"unknown --method {method!r}; choose one of {', '.join(SAMPLER_NAMES)}")
 
 
 def _buffer_states(run: Run, n: int, g: torch.Generator) -> torch.Tensor:

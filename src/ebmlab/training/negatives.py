@@ -1,4 +1,8 @@
-"""Where negatives come from: the chains' start distribution and the MCMC kernel, built from a config."""
+"""Where negatives come from: the chains' start distribution and the MCMC kernel, built from a config.
+
+The kernel itself comes from the one sampler table (``ebmlab.samplers.registry``); this file only
+says which config fields feed it.
+"""
 from __future__ import annotations
 
 from typing import Any, Callable
@@ -7,12 +11,10 @@ import torch
 
 from ebmlab.rundir.config import RunConfig
 from ebmlab.errors import EBMError
-from ebmlab.samplers.hmc import HMC
-from ebmlab.samplers.langevin import Langevin
-from ebmlab.samplers.mala import MALA
-from ebmlab.samplers.mh import MetropolisHastings
-from ebmlab.samplers.proposals import GaussianRandomWalk, UniformJumpProposal
 from ebmlab.samplers.base import Sampler
+from ebmlab.samplers.registry import make_sampler, options_for
+
+IMAGE_BOX = [-1.0, 1.0]   # images live in model scale [-1, 1] (ebmlab.data.scaling)
 
 
 def support_box(data: dict[str, Any]) -> list[list[float]] | None:
@@ -50,23 +52,13 @@ def make_init_fn(data: dict[str, Any], init: str, x_train: torch.Tensor, device:
     raise EBMError(f"unknown init {init!r}")
 
 
-def make_kernel(config: RunConfig, model: torch.nn.Module, data: dict[str, Any]) -> Sampler:
-    """The MCMC kernel that produces negatives, from ``config.sampler``."""
-    s = config.sampler
+def sampler_from_config(config: RunConfig, model: torch.nn.Module, data: dict[str, Any]) -> Sampler:
+    """The MCMC kernel that produces negatives: ``config.sampler`` from the sampler table, with the
+    config's step_size and whichever of its noise_scale, grad_clip, jump_prob and the support box
+    (the data's box for vectors, [-1, 1] for images) that method takes."""
     box = support_box(data)
-    if s == "mh-jump":
-        if box is None:
-            raise EBMError("sampler 'mh-jump' needs vector data with a support box; use 'langevin' for images")
-        b = torch.tensor(box)
-        local = config.step_size * float((b[:, 1] - b[:, 0]).mean())
-        return MetropolisHastings(model, UniformJumpProposal(box, config.jump_prob, local))
-    if s == "mh":
-        return MetropolisHastings(model, GaussianRandomWalk(config.step_size))
-    if s == "langevin":
-        bounds = box if box is not None else (-1.0, 1.0)
-        return Langevin(model, config.step_size, config.noise_scale, config.grad_clip, bounds=bounds)
-    if s == "mala":
-        return MALA(model, config.step_size)
-    if s == "hmc":
-        return HMC(model, config.step_size, n_leapfrog=10)
-    raise EBMError(f"unknown sampler {s!r}")
+    if config.sampler == "mh-jump" and box is None:
+        raise EBMError("sampler 'mh-jump' needs vector data with a support box; use 'langevin' for images")
+    settings = {"bounds": box if box is not None else IMAGE_BOX, "noise_scale": config.noise_scale,
+                "grad_clip": config.grad_clip, "jump_prob": config.jump_prob}
+    return make_sampler(model, config.sampler, config.step_size, **options_for(config.sampler, settings))

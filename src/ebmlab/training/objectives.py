@@ -19,7 +19,7 @@ class here with the ``Objective`` members, an entry in ``OBJECTIVES`` and its na
 ``rundir.config.OBJECTIVES`` (config sits below training, so it keeps a plain tuple of names; the
 check at the bottom of this module keeps the two in step). Its loss function goes in
 ``training.losses``. A discrete EBM's other sampler would be chosen where the kernel is
-(``training.negatives.make_kernel``), not here.
+(``training.negatives.sampler_from_config``), not here.
 """
 from __future__ import annotations
 

@@ -42,7 +42,7 @@ from ebmlab.samplers.run import run_chains
 from ebmlab.training.buffer import ReplayBuffer
 # check_step is called as a module global (not bound at import): tests/helpers_runs.py patches it here
 from ebmlab.training.guard import DivergenceError, check_step
-from ebmlab.training.negatives import make_init_fn, make_kernel
+from ebmlab.training.negatives import make_init_fn, sampler_from_config
 from ebmlab.training.objectives import Batch, make_objective
 from ebmlab.training.precision import AutocastDensity, autocast
 
@@ -113,7 +113,7 @@ class Trainer:
             target = self.objective.chain_target(self.model)     # what the negative chains sample
             if config.precision != "fp32":
                 target = AutocastDensity(target, config.precision, self.device)
-            self.kernel = make_kernel(config, target, data_desc)
+            self.kernel = sampler_from_config(config, target, data_desc)
             self.init_fn = make_init_fn(data_desc, config.init, self.x_train, self.device, dataset.to_model)
             if config.negatives == "persistent":
                 self.buffer = ReplayBuffer(config.buffer_size, self.init_fn, config.reinit_prob, self.gen_mcmc)

@@ -1,0 +1,123 @@
+"""The one table of sampling methods: name -> builder, its default step size and its options.
+
+Everything that picks a sampler by name reads this table: ``ebmlab.sample`` and ``make_sampler``,
+training (``config.sampler``), ``ebmlab sample --method`` and ``ebmlab train --sampler``, and the
+run-config validation. The defaults below are the classes' own defaults, so
+``sample(f, x0, "hmc")``, ``make_sampler(f, "hmc")`` and ``HMC(f)`` build the same sampler.
+
+=========  =========================================  ============  ==============================
+name       sampler                                    default step  options
+=========  =========================================  ============  ==============================
+mh-jump    MetropolisHastings + UniformJumpProposal   0.05          bounds, jump_prob (0.2)
+mh         MetropolisHastings + GaussianRandomWalk    0.1           proposal
+langevin   Langevin (unadjusted)                      0.01          noise_scale, grad_clip, bounds
+mala       MALA                                       0.01          (none)
+hmc        HMC                                        0.1           n_leapfrog (10)
+=========  =========================================  ============  ==============================
+
+What ``step_size`` means differs by method, because the natural scale differs:
+- mh-jump: the local random-walk step as a fraction of the box's mean width (local_scale =
+  step_size * mean(high - low)); with probability ``jump_prob`` a chain instead jumps uniformly over
+  the box. It needs a box: ``bounds=`` or the model's own ``bounds`` (the default 2-D recipe's sampler).
+- mh: the standard deviation of the Gaussian random walk (ignored when ``proposal=`` is given).
+- langevin, mala: ε in x + ε ∇f + noise; hmc: the leapfrog step (trajectory length ε L = 1 by default).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+import torch
+
+from ebmlab.box import Box
+from ebmlab.errors import EBMError
+from ebmlab.samplers.base import LogDensity, Sampler, check_positive
+from ebmlab.samplers.hmc import HMC
+from ebmlab.samplers.langevin import Langevin
+from ebmlab.samplers.mala import MALA
+from ebmlab.samplers.mh import MetropolisHastings
+from ebmlab.samplers.proposals import GaussianRandomWalk, UniformJumpProposal
+
+DEFAULT_JUMP_PROB = 0.2   # mh-jump: the 2-D recipe's value (RunConfig.jump_prob)
+
+
+@dataclass(frozen=True)
+class SamplerSpec:
+    """One row of the table.
+
+    build(f, step_size, **options) -> Sampler; ``step_size`` is the default when the caller gives
+    none; ``options`` are the keyword arguments ``build`` takes besides f and step_size.
+    """
+
+    build: Callable[..., Sampler]
+    step_size: float
+    options: tuple[str, ...]
+    summary: str
+
+
+def _mh_jump(f: LogDensity | torch.nn.Module, step_size: float, bounds: Any = None,
+             jump_prob: float = DEFAULT_JUMP_PROB) -> Sampler:
+    box = Box(bounds) if bounds is not None else Box.of(f)
+    if box is None:
+        raise EBMError("method 'mh-jump' needs a support box: pass bounds=[(low, high), ...] "
+                       "or use a model with bounds (or choose 'mh' / 'langevin')")
+    step_size = check_positive("step_size", step_size)
+    # widths in float32, as the 2-D recipe always computed them: trained runs stay bit-identical
+    rows = box.rows.float()
+    local = step_size * float((rows[:, 1] - rows[:, 0]).mean())
+    return MetropolisHastings(f, UniformJumpProposal(box.rows, jump_prob, local))
+
+
+def _mh(f: LogDensity | torch.nn.Module, step_size: float, proposal: Any = None) -> Sampler:
+    return MetropolisHastings(f, GaussianRandomWalk(step_size) if proposal is None else proposal)
+
+
+def _langevin(f: LogDensity | torch.nn.Module, step_size: float, noise_scale: float | None = None,
+              grad_clip: float | None = None, bounds: Any = None) -> Sampler:
+    return Langevin(f, step_size, noise_scale=noise_scale, grad_clip=grad_clip, bounds=bounds)
+
+
+def _mala(f: LogDensity | torch.nn.Module, step_size: float) -> Sampler:
+    return MALA(f, step_size)
+
+
+def _hmc(f: LogDensity | torch.nn.Module, step_size: float, n_leapfrog: int = 10) -> Sampler:
+    return HMC(f, step_size, n_leapfrog=n_leapfrog)
+
+
+SAMPLERS: dict[str, SamplerSpec] = {
+    "mh-jump": SamplerSpec(_mh_jump, 0.05, ("bounds", "jump_prob"),
+                           "Metropolis-Hastings, local steps plus uniform jumps over the support box"),
+    "mh": SamplerSpec(_mh, 0.1, ("proposal",), "random-walk Metropolis-Hastings (gradient-free)"),
+    "langevin": SamplerSpec(_langevin, 0.01, ("noise_scale", "grad_clip", "bounds"),
+                            "unadjusted Langevin (biased by the step size; the EBM-training sampler)"),
+    "mala": SamplerSpec(_mala, 0.01, (), "Metropolis-adjusted Langevin"),
+    "hmc": SamplerSpec(_hmc, 0.1, ("n_leapfrog",), "Hamiltonian Monte Carlo"),
+}
+SAMPLER_NAMES: tuple[str, ...] = tuple(SAMPLERS)
+
+
+def spec(method: str) -> SamplerSpec:
+    """The table row for ``method``; EBMError naming the choices for an unknown one."""
+    if method not in SAMPLERS:
+        raise EBMError(f"unknown sampling method {method!r}; choose one of {', '.join(SAMPLER_NAMES)}")
+    return SAMPLERS[method]
+
+
+def make_sampler(f: LogDensity | torch.nn.Module, method: str = "langevin", step_size: float | None = None,
+                 **options: Any) -> Sampler:
+    """Build a sampler by name (see the table above); ``step_size`` None means the method's default.
+
+    ``options`` are the method's options; one it does not take raises EBMError.
+    """
+    s = spec(method)
+    unknown = sorted(set(options) - set(s.options))
+    if unknown:
+        raise EBMError(f"method {method!r} does not take {', '.join(unknown)}; "
+                       f"its options are {['step_size', *s.options]}")
+    return s.build(f, s.step_size if step_size is None else step_size, **options)
+
+
+def options_for(method: str, settings: Mapping[str, Any]) -> dict[str, Any]:
+    """The entries of ``settings`` that ``method`` takes as options (a run config offers all of them)."""
+    return {k: v for k, v in settings.items() if k in spec(method).options}
