@@ -14,10 +14,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from ebmlab.rundir.build import build_model_from_run
+from ebmlab.rundir.build import build_model_from_run, component_dirs
 from ebmlab.atomic import atomic_write_bytes, atomic_write_text
 from ebmlab.rundir.checkpoint import FORMAT_VERSION, read_json
-from ebmlab.rundir.config import RunConfig
+from ebmlab.rundir.config import MAX_CHAIN_STEPS, RunConfig
+from ebmlab.rundir.layout import prepare_run_dir
+from ebmlab.rundir.lock import refuse_if_training
 from ebmlab.data.scaling import Scaling
 from ebmlab.errors import EBMError
 from ebmlab.samplers.run import run_chains
@@ -93,6 +95,9 @@ def draw_samples(run: Run, n: int, n_steps: int | None = None, method: str | Non
         n_steps = default_sample_steps(cfg, run.is_vector)
     if n_steps < 0:
         raise EBMError(f"--n-steps must be >= 0, got {n_steps}")
+    if n_steps > MAX_CHAIN_STEPS:      # a hand-edited mcmc_steps or a typo would otherwise run for days
+        raise EBMError(f"{n_steps} chain steps is more than the {MAX_CHAIN_STEPS} a sampling run may take; "
+                       "give a smaller --n-steps")
     g = torch.Generator().manual_seed(seed)
     kernel = make_kernel(cfg, target, run.data)
     if start == "buffer":
@@ -169,6 +174,8 @@ def write_samples(run: Run, x: torch.Tensor, out: Path, frames: list[torch.Tenso
         raise EBMError(f"--out must end in .npy or .png, got {str(out)!r}")
     if not out.parent.exists():
         raise EBMError(f"the folder of --out {str(out.parent)!r} does not exist")
+    if Path(run.path).resolve() in (out.parent.resolve(), *out.parent.resolve().parents):
+        refuse_if_training(run.path, f"writing {out}")
     written = []
     if out.suffix == ".npy":
         import io
@@ -316,6 +323,7 @@ def chain_diagnostics(run: Run, seed: int, n_chains: int = 8, n_steps: int = 400
 def plot_run(run: Run, seed: int = 0) -> list[Path]:
     """The run's pictures: 2-D panel (data, density, energy, samples) or a sample grid; training curves."""
     from ebmlab.viz.plots import plot_training_curves
+    refuse_if_training(run.path, "plot (it writes the run's pictures)")
     written = []
     if run.is_vector and run.data["event_shape"][0] == 2:
         x, _, _ = draw_samples(run, 2000, seed=seed)
@@ -366,7 +374,6 @@ def compose_runs(sources: list[str], op: str | None, weights: list[float] | None
     ``out`` is created.
     """
     from ebmlab.models.compose import Temperature, class_spec, class_view, compose
-    from ebmlab.training.api import prepare_run_dir
     if temperature is not None and not (math.isfinite(temperature) and temperature > 0):
         raise EBMError(f"--temperature must be a finite number > 0, got {temperature}")
     if op is None:
@@ -406,9 +413,13 @@ def compose_runs(sources: list[str], op: str | None, weights: list[float] | None
     if temperature is not None:
         spec = Temperature(model, temperature).to_spec([spec])
     out = Path(out)
-    if any(out.resolve() == Path(k) or out.resolve() in Path(k).parents for k in opened):
-        raise EBMError(f"--out {str(out)!r} is one of the runs being composed (or holds one); choose a new directory")
-    prepare_run_dir(out, force)
+    needed = {Path(k) for k in opened}         # the components and, for composites, theirs at any depth
+    for k in opened:
+        needed |= component_dirs(Path(k))
+    if any(out.resolve() == k or out.resolve() in k.parents for k in needed):
+        raise EBMError(f"--out {str(out)!r} is one of the runs being composed, at some depth (or holds one); "
+                       "choose a new directory")
+    prepare_run_dir(out, force, kind="composite")
     atomic_write_text(out / "data.json", json.dumps({"format_version": FORMAT_VERSION, "kind": "composite",
                                                      "spec": spec}, indent=2))
     return out

@@ -2,11 +2,14 @@
 
 Order matters for "nothing half-written": everything is validated (config, data, model) before
 the run directory is created or an existing one is replaced.
+
+The Trainer returned by ``start_run``/``resume_run`` holds the run's lock (``trainer.run_lock``,
+ebmlab.rundir.lock) so no other process can train, resume or replace the run meanwhile; ``train``
+and the CLI release it when ``fit`` returns (dropping the Trainer releases it too).
 """
 from __future__ import annotations
 
 import hashlib
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +17,9 @@ import numpy as np
 import torch
 
 from ebmlab.rundir.build import build_model, check_data_description, describe_vector_data
-from ebmlab.rundir.checkpoint import read_json
+from ebmlab.rundir.checkpoint import check_weights, latest_checkpoint, read_json
+from ebmlab.rundir.layout import prepare_run_dir, refuse_symlinks
+from ebmlab.rundir.lock import RunLock
 from ebmlab.rundir.config import RunConfig
 from ebmlab.data.sources import DataSet, load_data, read_labels, validate_array
 from ebmlab.errors import EBMError
@@ -72,21 +77,6 @@ def dataset_from(data: str | np.ndarray | torch.Tensor, config: RunConfig) -> Da
     return load_data(str(data), config.seed, config.n_test, config.test_fraction, config.image_size, config.labels)
 
 
-def prepare_run_dir(out: Path, force: bool) -> None:
-    """Refuse to touch an existing non-empty directory unless ``force``; never delete a non-run folder."""
-    if out.exists() and not out.is_dir():
-        raise EBMError(f"--out {str(out)!r} exists and is not a directory")
-    if out.exists() and any(out.iterdir()):
-        if not force:
-            raise EBMError(f"run directory {str(out)!r} already exists; use --resume to continue it "
-                           "or --force to replace it")
-        if not (out / "config.json").exists() and not (out / "data.json").exists():
-            raise EBMError(f"{str(out)!r} is not empty and is not an ebmlab run directory; "
-                           "refusing to replace it even with --force")
-        shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
-
-
 def start_run(data: str | np.ndarray | torch.Tensor, out: str | Path | None = None, force: bool = False,
               callbacks: list[Any] | tuple = (), config: RunConfig | None = None,
               **overrides: Any) -> tuple[Trainer, EnergyModel]:
@@ -107,12 +97,22 @@ def start_run(data: str | np.ndarray | torch.Tensor, out: str | Path | None = No
     torch.manual_seed(config.seed)            # the network's initial weights, the only global-RNG use
     model = build_model(config, desc)
     _check_model(model, dataset)
-    run_dir = None
+    _check_device(config.device)
+    run_dir, lock = None, None
     if out is not None:
         run_dir = Path(out)
         prepare_run_dir(run_dir, force)
-        write_run_header(run_dir, config, desc)
-    return Trainer(config, dataset, desc, model, run_dir, callbacks), model
+        lock = RunLock(run_dir)
+    try:
+        if run_dir is not None:
+            write_run_header(run_dir, config, desc)
+        trainer = Trainer(config, dataset, desc, model, run_dir, callbacks)
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        raise
+    trainer.run_lock = lock
+    return trainer, model
 
 
 def resume_run(run_dir: str | Path, callbacks: list[Any] | tuple = (), steps: int | None = None) -> Trainer:
@@ -120,9 +120,22 @@ def resume_run(run_dir: str | Path, callbacks: list[Any] | tuple = (), steps: in
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise EBMError(f"cannot resume: {str(run_dir)!r} is not a run directory")
+    refuse_symlinks(run_dir)
     config = RunConfig.from_dict(read_json(run_dir / "config.json", "run configuration (config.json)"))
     desc = read_json(run_dir / "data.json", "data description (data.json)")
     check_data_description(desc, run_dir / "data.json")
+    lock = RunLock(run_dir)      # a run, so the lock file may be made; before anything below writes
+    try:
+        trainer = _resume_locked(run_dir, config, desc, callbacks, steps)
+    except BaseException:
+        lock.release()
+        raise
+    trainer.run_lock = lock
+    return trainer
+
+
+def _resume_locked(run_dir: Path, config: RunConfig, desc: dict[str, Any], callbacks: list[Any] | tuple,
+                   steps: int | None) -> Trainer:
     if steps is not None and steps != config.steps:
         # more steps changes the cosine schedule's horizon; only allowed as an explicit choice
         config = config.replace(steps=steps)
@@ -132,11 +145,38 @@ def resume_run(run_dir: str | Path, callbacks: list[Any] | tuple = (), steps: in
     if want is not None and want != data_fingerprint(dataset):
         raise EBMError(f"the training data {config.data!r} has changed since this run started; resuming on "
                        "different data would not continue the same run (start a new run instead)")
+    _check_device(config.device)
     torch.manual_seed(config.seed)
     model = build_model(config, {k: v for k, v in desc.items() if k != "format_version"})
+    ck = latest_checkpoint(run_dir)
+    if ck is not None:
+        check_weights(model, ck / "model.safetensors")
     trainer = Trainer(config, dataset, desc, model, run_dir, callbacks)
     trainer.resume()
     return trainer
+
+
+def release_run(trainer: Trainer) -> None:
+    """Give up the run lock a Trainer from ``start_run``/``resume_run`` holds (after ``fit``)."""
+    lock = getattr(trainer, "run_lock", None)
+    if lock is not None:
+        lock.release()
+
+
+def _check_device(device: str) -> None:
+    """One line for a device this machine does not have (torch would raise deep inside the Trainer)."""
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise EBMError(f"unknown device {device!r}; use cpu, cuda or cuda:N") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise EBMError(f"device {device!r} is not available here (no CUDA); use --device cpu")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise EBMError(f"device {device!r} does not exist; this machine has {torch.cuda.device_count()} CUDA device(s)")
+    if dev.type not in ("cpu", "cuda"):
+        avail = getattr(getattr(torch.backends, dev.type, None), "is_available", None)
+        if avail is None or not avail():
+            raise EBMError(f"device {device!r} is not available here; use cpu or cuda")
 
 
 def _check_model(model: EnergyModel, dataset: DataSet) -> None:
@@ -151,7 +191,10 @@ def train(data: str | np.ndarray | torch.Tensor, out: str | Path | None = None, 
           callbacks: list[Any] | tuple = (), **overrides: Any) -> tuple[EnergyModel, TrainResult]:
     """Train with the default recipe for ``data`` (overridable by keyword); returns (model, result)."""
     trainer, model = start_run(data, out, force, callbacks, **overrides)
-    result = trainer.fit()
+    try:
+        result = trainer.fit()
+    finally:
+        release_run(trainer)
     return model, result
 
 
