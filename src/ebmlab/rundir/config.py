@@ -33,6 +33,7 @@ MAX_CHAIN_STEPS = 10**7
 LIMITS = {"mcmc_steps": MAX_CHAIN_STEPS, "steps": 10**9, "warmup_steps": 10**9, "batch_size": 2**20,
           "buffer_size": 10**7, "hidden": 8192, "depth": 64, "image_size": 1024, "n_test": 10**7,
           "keep_checkpoints": 10**4, "log_every": 10**9, "checkpoint_every": 10**9, "plot_every": 10**9}
+MAX_MLP_WEIGHTS = 2**26              # hidden^2 * depth: 67M weights (256 MiB), 100x the largest recipe
 
 
 @dataclass(frozen=True)
@@ -205,3 +206,5 @@ def _validate(c: RunConfig) -> None:
     for name, cap in LIMITS.items():
         v = getattr(c, name)
         need(v is None or v <= cap, f"{name} must be at most {cap}, got {v}")
+    need(c.hidden * c.hidden * c.depth <= MAX_MLP_WEIGHTS,
+         f"a network of width {c.hidden} and depth {c.depth} has more than {MAX_MLP_WEIGHTS} weights; make it smaller")

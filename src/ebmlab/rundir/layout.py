@@ -77,8 +77,7 @@ def _is_legacy_run(entries: list[Path]) -> bool:
     if DATA not in names:
         return False
     for p in entries:
-        t = _TEMP.match(p.name)
-        if p.name not in RUN_FILES and not (t and t.group(1) in RUN_FILES):
+        if not _known(p):
             return False
         if p.is_symlink():
             return False
@@ -90,8 +89,15 @@ def _is_legacy_run(entries: list[Path]) -> bool:
     return True
 
 
+def _known(p: Path) -> bool:
+    t = _TEMP.match(p.name)
+    return p.name in RUN_FILES or bool(t and t.group(1) in RUN_FILES)
+
+
 def _describe(entries: list[Path], limit: int = 3) -> str:
-    shown = [p.name + ("/" if p.is_dir() and not p.is_symlink() else "") for p in sorted(entries)[:limit]]
+    """"3 entries (src/, notes.txt, …)": what would be lost, the entries ebmlab never writes first."""
+    ordered = sorted(entries, key=lambda p: (_known(p), p.name))
+    shown = [p.name + ("/" if p.is_dir() and not p.is_symlink() else "") for p in ordered[:limit]]
     more = ", …" if len(entries) > limit else ""
     return f"{len(entries)} entr{'y' if len(entries) == 1 else 'ies'} ({', '.join(shown)}{more})"
 
