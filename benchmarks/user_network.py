@@ -84,14 +84,17 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="one set, 300 steps; pipeline 100 steps x 3")
     ap.add_argument("--out", default=None)
+    ap.add_argument("--parts", default="quality,pipeline", help="comma-separated: quality, pipeline")
+    ap.add_argument("--sets", default=None, help="comma-separated 2-D sets for the quality part")
     args = ap.parse_args()
+    parts = set(args.parts.split(","))
     torch.set_num_threads(1)
-    sets = ["moons"] if args.quick else ["moons", "eight-gaussians", "rings"]
+    sets = args.sets.split(",") if args.sets else (["moons"] if args.quick else ["moons", "eight-gaussians", "rings"])
     steps = 300 if args.quick else 3000
     out = Path(args.out or f"benchmarks/results/user_network{'_quick' if args.quick else ''}.md")
-    q = quality(sets, steps)
-    p = pipeline(100 if args.quick else 300, 3 if args.quick else 5)
-    cmd = "python benchmarks/user_network.py" + (" --quick" if args.quick else "")
+    q = quality(sets, steps) if "quality" in parts else ["| (not run) | | | |"]
+    p = pipeline(100 if args.quick else 300, 3 if args.quick else 5) if "pipeline" in parts else ["| (not run) | | | |"]
+    cmd = "python " + " ".join(["benchmarks/user_network.py", *sys.argv[1:]])
     out.write_text("\n".join([
         f"# A user's network through ebmlab.train; Dataset/DataLoader feeding{' (quick)' if args.quick else ''}",
         "", f"Command: `{cmd}` (one process, one thread, {time.strftime('%Y-%m-%d')}).", "",

@@ -1,6 +1,9 @@
 """The ``ebmlab`` command. The only module that imports argparse and tqdm.
 
-Every user mistake ends as one line ``ebmlab: error: ...`` on stderr and exit status 2.
+Every user mistake ends as one line ``ebmlab: error: ...`` on stderr and exit status 2: EBMError
+(raised where a value is read and validated) and the I/O, decoding, safetensors and image errors a
+user's files or disk can cause. ``--debug`` (or EBMLAB_DEBUG=1) shows the full traceback instead.
+Anything else is a bug: one line ``ebmlab: internal error: ...`` and exit 1.
 
 Langevin update used by every sampler and preset:
     x <- x + step_size * clip(∇f(x)) + noise_scale * z,  z ~ N(0, I);  noise_scale defaults to sqrt(2 step_size).
@@ -8,7 +11,9 @@ Langevin update used by every sampler and preset:
 from __future__ import annotations
 
 import argparse
+import errno
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any, Sequence
@@ -41,6 +46,8 @@ def _positive_int(text: str) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ebmlab", description="Energy-based models: p(x) = exp(f(x)) / Z. " + UPDATE_RULE)
+    p.add_argument("--debug", action="store_true",
+                   help="show the full traceback of an error (also: environment variable EBMLAB_DEBUG=1)")
     p.add_argument("--threads", type=_positive_int, default=1,
                    help="CPU threads for torch (default 1: the small default models run fastest single-threaded "
                         "on a shared CPU; raise it for large image networks)")
@@ -167,14 +174,42 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)   # argparse already prints one usage line + error and exits 2
     import torch
     torch.set_num_threads(args.threads)
+    debug = args.debug or os.environ.get("EBMLAB_DEBUG", "") not in ("", "0")
     try:
         return _COMMANDS[args.command](args)
-    except EBMError as e:
-        print(f"ebmlab: error: {e}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print("ebmlab: interrupted", file=sys.stderr)
         return 130
+    except Exception as e:
+        if debug:
+            raise
+        message, code = error_line(e)
+        print(message, file=sys.stderr)
+        return code
+
+
+def error_line(e: BaseException) -> tuple[str, int]:
+    """The one line (and exit status) an exception ends as: 2 for what a user's input or machine
+    can cause, 1 for a bug in ebmlab."""
+    if isinstance(e, EBMError):
+        return f"ebmlab: error: {_one_line(str(e))}", 2
+    if isinstance(e, OSError):         # disk full, file too large, read-only, permission, ...
+        code = errno.errorcode.get(e.errno or 0)
+        where = f": {e.filename}" if e.filename else ""
+        return f"ebmlab: error: {e.strerror or _one_line(str(e))}{f' [{code}]' if code else ''}{where}", 2
+    if isinstance(e, (RecursionError, MemoryError)):
+        return (f"ebmlab: error: out of {'stack' if isinstance(e, RecursionError) else 'memory'} "
+                "(an input nested too deeply or too large)", 2)
+    if isinstance(e, (UnicodeError, EOFError)) or type(e).__name__ == "SafetensorError" or \
+            type(e).__module__.startswith("PIL"):
+        return f"ebmlab: error: {type(e).__name__}: {_one_line(str(e))}", 2
+    return (f"ebmlab: internal error: {type(e).__name__}: {_one_line(str(e))} "
+            "(a bug in ebmlab: run again with --debug and report the traceback)", 1)
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
 def _device(args: argparse.Namespace) -> str:
@@ -206,16 +241,20 @@ def _cmd_train(args: argparse.Namespace) -> int:
         settings.update({k: getattr(args, k) for k in TRAIN_FLAGS if getattr(args, k) is not None})
         trainer, _ = start_run(args.data, args.out, args.force, callbacks, **settings)
         run_dir = Path(args.out)
-    trainer.callbacks.append(_PlotRefresher())
-    result = trainer.fit()
-    for cb in trainer.callbacks:
-        if isinstance(cb, ProgressBar):
-            cb.close()
-    if result.status == "interrupted":
-        print(f"ebmlab: interrupted at step {result.step}/{trainer.config.steps}; checkpoint written; "
-              f"continue with: ebmlab train --resume {run_dir}", file=sys.stderr)
-        return 130
-    _final_picture(run_dir)
+    from ebmlab.training.api import release_run
+    try:
+        trainer.callbacks.append(_PlotRefresher())
+        result = trainer.fit()
+        for cb in trainer.callbacks:
+            if isinstance(cb, ProgressBar):
+                cb.close()
+        if result.status == "interrupted":
+            print(f"ebmlab: interrupted at step {result.step}/{trainer.config.steps}; checkpoint written; "
+                  f"continue with: ebmlab train --resume {run_dir}", file=sys.stderr)
+            return 130
+        _final_picture(run_dir)            # still under the run's lock: no other trainer meanwhile
+    finally:
+        release_run(trainer)
     summary = f"trained {result.step} steps in {result.seconds:.0f} s -> {run_dir}"
     if trainer.data_desc["kind"] == "vector" and trainer.data_desc["event_shape"][0] <= 3:
         from ebmlab.estimate.nll import exact_nll

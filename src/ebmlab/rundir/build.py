@@ -1,13 +1,15 @@
 """Build a model from a run's configuration and data description (used by training and ``load``)."""
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from ebmlab.rundir.checkpoint import latest_checkpoint, load_checkpoint, read_json, check_format_version
+from ebmlab.rundir.checkpoint import (check_format_version, check_weights, latest_checkpoint, load_checkpoint,
+                                     read_json)
 from ebmlab.rundir.config import RunConfig
 from ebmlab.rundir.network import import_network, untrusted_message
 from ebmlab.errors import EBMError
@@ -114,38 +116,24 @@ def wrap_custom_network(config: RunConfig, data: dict[str, Any],
     return EnergyModel(network, parametrisation=ref.get("parametrisation", "exp"), bounds=bounds)
 
 
-def load_weights(model: nn.Module, state: dict[str, torch.Tensor], where: Path) -> None:
-    """``model.load_state_dict(state)`` with a one-line error naming the first mismatching entries."""
-    own = model.state_dict()
-    missing = [k for k in own if k not in state]
-    extra = [k for k in state if k not in own]
-    shape = [k for k in own if k in state and tuple(own[k].shape) != tuple(state[k].shape)]
-    if missing or extra or shape:
-        parts = []
-        for what, names in (("missing from the checkpoint", missing), ("not in the network", extra),
-                            ("of another shape", [f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}" for k in shape])):
-            if names:
-                parts.append(f"{what}: {', '.join(names[:3])}{' ...' if len(names) > 3 else ''}")
-        raise EBMError(f"the weights in {where} do not match the network ({'; '.join(parts)}); "
-                       "pass the network the run was trained with")
-    model.load_state_dict(state)
-
-
 def build_model_from_run(run_dir: Path, device: str | torch.device = "cpu", network: nn.Module | None = None,
-                         trust_code: bool = False) -> nn.Module:
+                         trust_code: bool = False, _within: tuple[Path, ...] = ()) -> nn.Module:
     """``ebmlab.load``: config.json + data.json + newest checkpoint weights -> model in eval mode
     (a ``ConditionalEnergyModel`` for conditional and JEM runs).
 
     A run of a user's network needs ``network`` (weights are loaded into it; nothing is imported)
-    or ``trust_code=True`` (the recorded class is imported and built); otherwise EBMError."""
+    or ``trust_code=True`` (the recorded class is imported and built); otherwise EBMError.
+    ``_within``: the composites being loaded around this one, so a composite that lists itself
+    (directly or through others) is one EBMError instead of a RecursionError."""
     if not run_dir.is_dir():
         raise EBMError(f"run directory {str(run_dir)!r} does not exist")
     data = read_json(run_dir / "data.json", "data description (data.json)")
     check_data_description(data, run_dir / "data.json")
     if data["kind"] == "composite":
         from ebmlab.models.spec import from_spec
+        here = _check_no_cycle(run_dir, _within)
         model = from_spec(data["spec"], lambda src: build_model_from_run(_resolve(run_dir, src), device,
-                                                                         trust_code=trust_code))
+                                                                         trust_code=trust_code, _within=here))
         return model.to(device).eval()
     config = RunConfig.from_dict(read_json(run_dir / "config.json", "run configuration (config.json)"))
     ck = latest_checkpoint(run_dir)
@@ -157,22 +145,167 @@ def build_model_from_run(run_dir: Path, device: str | torch.device = "cpu", netw
             raise EBMError(untrusted_message(config.network, str(run_dir)))
         network = import_network(config.network, str(run_dir))
     model = build_model(config, data, network)
-    load_weights(model, state, ck / "model.safetensors")
+    check_weights(model, ck / "model.safetensors")
+    model.load_state_dict(state)
     return model.to(device).eval()
 
 
+# bounds on what a data.json may describe: far beyond any real run, small enough that building the
+# model cannot exhaust memory or the stack
+MAX_VECTOR_DIM = 100_000
+MAX_IMAGE_SIDE = 1024
+MAX_CLASSES = 100_000
+MAX_SPEC_DEPTH = 32
+
+
 def check_data_description(data: Any, where: Path) -> None:
-    """A data.json must be an object with the keys its kind needs; anything else is a damaged run."""
+    """A data.json must be an object with the keys its kind needs, of the right types and ranges;
+    anything else is a damaged run (one EBMError line, never a TypeError deeper down)."""
     if not isinstance(data, dict):
         raise EBMError(f"{where} is not a data description (expected a JSON object); the run directory is damaged")
     check_format_version(data.get("format_version"), where)
+    kind = data.get("kind")
     need = {"vector": ("event_shape", "bounds", "mean", "std"), "image": ("event_shape",),
-            "composite": ("spec",)}.get(data.get("kind"))
+            "composite": ("spec",)}.get(kind) if isinstance(kind, str) else None
     if need is None:
-        raise EBMError(f"{where} has an unknown data kind {data.get('kind')!r}; the run directory is damaged")
+        raise EBMError(f"{where} has an unknown data kind {_short(kind)}; the run directory is damaged")
     missing = [k for k in need if k not in data]
     if missing:
         raise EBMError(f"{where} lacks {', '.join(missing)}; the run directory is damaged")
+
+    def bad(key: str, expected: str) -> EBMError:
+        return EBMError(f"{where}: {key} must be {expected}, got {_short(data.get(key))}; the run directory is damaged")
+
+    if kind == "vector":
+        shape = data["event_shape"]
+        if not _int_list(shape, 1, 1, MAX_VECTOR_DIM):
+            raise bad("event_shape", f"[d] with 1 <= d <= {MAX_VECTOR_DIM}")
+        d = shape[0]
+        b = data["bounds"]
+        if not (isinstance(b, list) and len(b) == d and all(_num_list(r, 2) and r[0] < r[1] for r in b)):
+            raise bad("bounds", f"{d} pairs [low, high] of finite numbers with low < high")
+        for key in ("mean", "std"):
+            if not _num_list(data[key], d) or (key == "std" and not all(v > 0 for v in data[key])):
+                raise bad(key, f"{d} finite numbers" + (" > 0" if key == "std" else ""))
+    elif kind == "image":
+        shape = data["event_shape"]
+        if not (_int_list(shape, 3, 1, MAX_IMAGE_SIDE) and shape[0] in (1, 3) and shape[1] == shape[2] >= 4):
+            raise bad("event_shape", f"[C, S, S] with C 1 or 3 and 4 <= S <= {MAX_IMAGE_SIDE}")
+    else:
+        _check_spec(data["spec"], where, 0)
+    if "n_classes" in data and not _int_in(data["n_classes"], 1, MAX_CLASSES):
+        raise bad("n_classes", f"an integer in 1..{MAX_CLASSES}")
+    if "scaling" in data:
+        sc = data["scaling"]
+        if not (isinstance(sc, dict) and all(_num_or_list(sc.get(k)) for k in ("low", "high"))
+                and isinstance(sc.get("mode", "global"), str) and isinstance(sc.get("kind", "affine"), str)):
+            raise bad("scaling", "an object with numeric low and high")
+    if not isinstance(data.get("source", {}), dict):
+        raise bad("source", "an object")
+    if not isinstance(data.get("name", ""), str):
+        raise bad("name", "a string")
+
+
+def _check_spec(spec: Any, where: Path, depth: int) -> None:
+    """The composition recipe's structure and numbers (ebmlab.models.compose.from_spec rebuilds it)."""
+    def damaged(what: str) -> EBMError:
+        return EBMError(f"{where}: composition spec {what}; the run directory is damaged")
+
+    if depth > MAX_SPEC_DEPTH:
+        raise damaged(f"is nested deeper than {MAX_SPEC_DEPTH} levels")
+    if not isinstance(spec, dict):
+        raise damaged(f"node must be an object, got {_short(spec)}")
+    if not isinstance(spec.get("op"), str):
+        raise damaged(f"needs a string 'op', got {_short(spec.get('op'))}")
+    comps = spec.get("components")
+    if not isinstance(comps, list) or not comps:
+        raise damaged(f"needs a non-empty list of components, got {_short(comps)}")
+    for c in comps:
+        if isinstance(c, dict):
+            _check_spec(c, where, depth + 1)
+        elif not isinstance(c, str) or not c:
+            raise damaged(f"component must be a run directory path or a nested spec, got {_short(c)}")
+    w = spec.get("weights")
+    if w is not None and not _num_list(w, len(comps) if spec["op"] != "not" else None):
+        raise damaged(f"weights must be a list of finite numbers, got {_short(w)}")
+    if spec["op"] == "not" and w is not None and len(w) != 2:
+        raise damaged(f"'not' weights must be [w_a, alpha], got {_short(w)}")
+    if spec["op"] == "temperature" and not (_finite(spec.get("T")) and spec["T"] > 0):
+        raise damaged(f"temperature T must be a finite number > 0, got {_short(spec.get('T'))}")
+    if spec["op"] == "class" and not _int_in(spec.get("class"), 0, MAX_CLASSES):
+        raise damaged(f"class must be an integer in 0..{MAX_CLASSES}, got {_short(spec.get('class'))}")
+    if spec.get("log_z") is not None and not _nested_nums(spec["log_z"]):
+        raise damaged(f"log_z must be a number, got {_short(spec['log_z'])}")
+    if spec["op"] == "condition":
+        for key in ("fixed_values", "fixed_mask"):
+            if not _nested_nums(spec.get(key)):
+                raise damaged(f"{key} must be a list of numbers")
+
+
+def _short(v: Any) -> str:
+    text = repr(v)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _finite(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _int_in(v: Any, lo: int, hi: int) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi
+
+
+def _int_list(v: Any, n: int, lo: int, hi: int) -> bool:
+    return isinstance(v, list) and len(v) == n and all(_int_in(x, lo, hi) for x in v)
+
+
+def _num_list(v: Any, n: int | None) -> bool:
+    return isinstance(v, list) and (n is None or len(v) == n) and all(_finite(x) for x in v)
+
+
+def _num_or_list(v: Any) -> bool:
+    return _finite(v) or (isinstance(v, list) and 0 < len(v) <= 4096 and all(_finite(x) for x in v))
+
+
+def _nested_nums(v: Any, depth: int = 0) -> bool:
+    if _finite(v) or isinstance(v, bool):
+        return True
+    return isinstance(v, list) and depth < 8 and all(_nested_nums(x, depth + 1) for x in v)
+
+
+def _check_no_cycle(run_dir: Path, within: tuple[Path, ...]) -> tuple[Path, ...]:
+    here = run_dir.resolve()
+    if here in within:
+        chain = " -> ".join(str(p) for p in (*within[within.index(here):], here))
+        raise EBMError(f"composite {run_dir} lists itself as a component (cycle: {chain}); "
+                       "the run directory is damaged")
+    if len(within) >= MAX_SPEC_DEPTH:
+        raise EBMError(f"composite {run_dir} nests other composites deeper than {MAX_SPEC_DEPTH} levels")
+    return (*within, here)
+
+
+def component_dirs(run_dir: Path, _within: tuple[Path, ...] = ()) -> set[Path]:
+    """Every run directory a composite depends on, at any depth (resolved), cycles refused;
+    the empty set for a plain run. ``compose --out`` may not be any of them."""
+    run_dir = Path(run_dir)
+    data = read_json(run_dir / "data.json", "data description (data.json)")
+    check_data_description(data, run_dir / "data.json")
+    if data["kind"] != "composite":
+        return set()
+    here = _check_no_cycle(run_dir, _within)
+    out: set[Path] = set()
+    stack = [data["spec"]]
+    while stack:
+        node = stack.pop()
+        for c in node["components"]:
+            if isinstance(c, dict):
+                stack.append(c)
+            else:
+                p = _resolve(run_dir, c)
+                out.add(p.resolve())
+                if p.is_dir():
+                    out |= component_dirs(p, here)
+    return out
 
 
 def _resolve(run_dir: Path, src: str) -> Path:

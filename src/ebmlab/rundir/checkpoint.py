@@ -2,45 +2,108 @@
 
 Nothing here ever unpickles: a shared run directory cannot execute code when opened.
 
-Layout::
+Layout (the whole run directory: ebmlab.rundir.layout)::
 
-    DIR/config.json                  the RunConfig
-    DIR/data.json                    data description: kind, shape, scaling, support box
-    DIR/metrics.jsonl                one JSON row per logged step
-    DIR/plot.png                     the latest picture
     DIR/checkpoints/LATEST           name of the newest complete checkpoint (written last)
     DIR/checkpoints/step-000250/     model.safetensors, train_state.safetensors, state.json
 
 A checkpoint folder is built under a temporary name, fsynced, then renamed; LATEST is replaced
-atomically afterwards. A kill at any moment leaves the previous checkpoint and pointer intact.
+atomically afterwards. A kill at any moment leaves the previous checkpoint and pointer intact; so does an I/O error
+(disk full, file too large, read-only file system), which ends as one EBMError line naming the
+path and the errno. Pruning deletes only ``step-NNNNNNN`` folders (and ebmlab's own temporary
+``.step-*`` folders) that are real folders inside a real ``checkpoints/``; links are never followed.
+
+Everything read back is validated: files must be regular files (a FIFO would block the reader
+forever), of bounded size, valid UTF-8 JSON of bounded depth, with a step in range.
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
+import re
 import shutil
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from ebmlab.atomic import atomic_write_text, current_umask, fsync_dir, fsync_file, replace_atomically
 from ebmlab.errors import EBMError
+from ebmlab.rundir.layout import CHECKPOINTS, LATEST, refuse_symlinks
 
 FORMAT_VERSION = 1
-CHECKPOINTS = "checkpoints"
-LATEST = "LATEST"
+MAX_JSON_BYTES = 64 * 2**20          # config/data/state JSON are kilobytes; a bound keeps a bad file from eating memory
+MAX_STEP = 10**12                    # far beyond any run (10^12 optimiser steps), small enough for every int path
+_STEP_DIR = re.compile(r"^step-(\d{7,})$")
+_TEMP_STEP_DIR = re.compile(r"^\.step-\d{7,}\.[A-Za-z0-9_]+$")
+
+
+def read_small_file(path: Path, what: str, limit: int = MAX_JSON_BYTES) -> bytes:
+    """The bytes of a regular file of at most ``limit`` bytes; EBMError for anything else.
+
+    Opened with O_NONBLOCK and checked with fstat before reading: a FIFO, socket or device put in
+    place of a run file is refused at once instead of blocking the reader forever.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except FileNotFoundError:
+        raise EBMError(f"{what} is missing: {path}") from None
+    except OSError as e:
+        raise EBMError(f"cannot read {what} {path}: {describe_oserror(e)}") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise EBMError(f"{what} {path} is not a regular file (a FIFO, device or folder); the run directory is damaged")
+        if st.st_size > limit:
+            raise EBMError(f"{what} {path} is {st.st_size} bytes, more than the {limit} such a file can be; "
+                           "the run directory is damaged")
+        chunks, n = [], 0
+        while True:
+            b = os.read(fd, 1 << 20)
+            if not b:
+                break
+            n += len(b)
+            if n > limit:
+                raise EBMError(f"{what} {path} is larger than {limit} bytes; the run directory is damaged")
+            chunks.append(b)
+        return b"".join(chunks)
+    except OSError as e:
+        raise EBMError(f"cannot read {what} {path}: {describe_oserror(e)}") from None
+    finally:
+        os.close(fd)
 
 
 def read_json(path: Path, what: str) -> Any:
+    """Parse a run file's JSON (UTF-8, regular file, bounded size and depth); EBMError otherwise."""
+    raw = read_small_file(Path(path), what)
     try:
-        return json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise EBMError(f"{what} is missing: {path}") from None
+        return json.loads(raw.decode("utf-8"))
     except (ValueError, UnicodeDecodeError):
         raise EBMError(f"{what} is not valid JSON: {path}") from None
+    except RecursionError:            # [[[[...]]]] nested deeper than the parser's stack
+        raise EBMError(f"{what} {path} is nested too deeply to be a run file; the run directory is damaged") from None
+
+
+def describe_oserror(e: OSError) -> str:
+    """``No space left on device (ENOSPC)`` for an OSError; the path when it has one."""
+    code = errno.errorcode.get(e.errno or 0)
+    text = e.strerror or str(e)
+    where = f" ({e.filename})" if e.filename else ""
+    return f"{text}{f' [{code}]' if code else ''}{where}"
+
+
+def _safetensors_oserror(e: Exception) -> OSError | None:
+    """safetensors reports I/O errors as 'IoError(Os { code: 28, ... })' text; recover the OSError."""
+    m = re.search(r"code: (\d+)", str(e))
+    if m is None:
+        return None
+    n = int(m.group(1))
+    return OSError(n, os.strerror(n))
 
 
 def _flatten(prefix: str, obj: Any, tensors: dict[str, torch.Tensor]) -> Any:
@@ -81,9 +144,36 @@ def _unflatten(obj: Any, tensors: dict[str, torch.Tensor]) -> Any:
 def save_checkpoint(run_dir: Path, step: int, model_state: dict[str, torch.Tensor],
                     train_state: dict[str, Any], keep: int = 2) -> Path:
     """Write checkpoint ``step`` atomically and point LATEST at it; keep the newest ``keep``."""
+    refuse_symlinks(Path(run_dir))
     ckdir = Path(run_dir) / CHECKPOINTS
-    ckdir.mkdir(parents=True, exist_ok=True)
     name = f"step-{step:07d}"
+    try:
+        _write_checkpoint(ckdir, name, step, model_state, train_state)
+        atomic_write_text(ckdir / LATEST, name)
+    except OSError as e:
+        raise _write_error(ckdir, name, e) from None
+    except Exception as e:
+        if type(e).__name__ != "SafetensorError":
+            raise
+        raise _write_error(ckdir, name, _safetensors_oserror(e) or e) from None
+    _prune(ckdir, keep, name)
+    return ckdir / name
+
+
+def _write_error(ckdir: Path, name: str, e: Exception) -> EBMError:
+    try:
+        prev = (ckdir / LATEST).read_text().strip()
+    except (OSError, UnicodeDecodeError):
+        prev = None
+    what = describe_oserror(e) if isinstance(e, OSError) else f"{type(e).__name__}: {str(e)[:120]}"
+    kept = (f"the previous checkpoint {prev} is intact" if prev else "no earlier checkpoint exists")
+    return EBMError(f"cannot write checkpoint {name} in {ckdir}: {what}; {kept} (free space or fix the folder, "
+                    f"then ebmlab train --resume {ckdir.parent})")
+
+
+def _write_checkpoint(ckdir: Path, name: str, step: int, model_state: dict[str, torch.Tensor],
+                      train_state: dict[str, Any]) -> None:
+    ckdir.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=ckdir))
     try:
         os.chmod(tmp, 0o777 & ~current_umask())        # mkdtemp makes 0700; a checkpoint is a normal folder
@@ -100,36 +190,51 @@ def save_checkpoint(run_dir: Path, step: int, model_state: dict[str, torch.Tenso
             fsync_file(f)
         fsync_dir(tmp)
         final = ckdir / name
+        if final.is_symlink():
+            raise EBMError(f"{final} is a symbolic link; refusing to replace it")
         if final.exists():                 # a re-run of the same step after a rollback
             shutil.rmtree(final)
         replace_atomically(tmp, final)     # the folder appears complete or not at all
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    atomic_write_text(ckdir / LATEST, name)
-    _prune(ckdir, keep, name)
-    return final
+
+
+def _real_dir(p: Path) -> bool:
+    """A folder, not a link to one (lstat: the link itself is looked at, never its target)."""
+    try:
+        return stat.S_ISDIR(os.lstat(p).st_mode)
+    except OSError:
+        return False
 
 
 def _prune(ckdir: Path, keep: int, newest: str) -> None:
-    done = sorted(p for p in ckdir.iterdir() if p.is_dir() and p.name.startswith("step-"))
+    """Delete all but the newest ``keep`` checkpoints and leftovers of killed writes: only folders
+    named as ebmlab names them, real folders inside a real ``checkpoints/`` (a link is never followed:
+    rmtree through a linked checkpoints/ would delete someone else's ``step-*`` folders)."""
+    if not _real_dir(ckdir):
+        return
+    done = sorted(p for p in ckdir.iterdir() if _STEP_DIR.match(p.name) and _real_dir(p))
     for p in done[:-keep]:
         if p.name != newest:
             shutil.rmtree(p, ignore_errors=True)
     for p in ckdir.iterdir():              # leftovers of a write killed half-way
-        if p.is_dir() and p.name.startswith(".step-"):
+        if _TEMP_STEP_DIR.match(p.name) and _real_dir(p):
             shutil.rmtree(p, ignore_errors=True)
 
 
 def latest_checkpoint(run_dir: Path) -> Path | None:
     """The newest complete checkpoint folder, or None when the run has none yet."""
     ckdir = Path(run_dir) / CHECKPOINTS
-    try:
-        name = (ckdir / LATEST).read_text().strip()
-    except FileNotFoundError:
+    if not (ckdir / LATEST).exists() and not (ckdir / LATEST).is_symlink():
         return None
+    raw = read_small_file(ckdir / LATEST, "checkpoint pointer", limit=4096)
+    try:
+        name = raw.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise EBMError(f"{ckdir / LATEST} is not UTF-8 text; the run directory is damaged") from None
     path = ckdir / name
-    if not name.startswith("step-") or "/" in name or not (path / "state.json").is_file():
+    if not _STEP_DIR.match(name) or not (path / "state.json").is_file():
         raise EBMError(f"{ckdir / LATEST} points to a missing or invalid checkpoint {name!r}; "
                        "the run directory is damaged")
     return path
@@ -143,14 +248,26 @@ def load_checkpoint(path: Path) -> tuple[int, dict[str, torch.Tensor], dict[str,
     check_format_version(meta.get("format_version"), path)
     model_state = _load_safetensors(path / "model.safetensors")
     tensors = _load_safetensors(path / "train_state.safetensors")
+    step = meta.get("step")
+    if not isinstance(step, int) or isinstance(step, bool) or not 0 <= step <= MAX_STEP:
+        raise EBMError(f"checkpoint metadata {path / 'state.json'} has step {str(step)[:40]!r}; "
+                       f"a step is an integer in 0..{MAX_STEP}; the run directory is damaged")
+    named = _STEP_DIR.match(Path(path).name)
+    if named and int(named.group(1)) != step:
+        raise EBMError(f"checkpoint {path} says it is step {step}; the run directory is damaged")
     try:
-        return int(meta["step"]), model_state, _unflatten(meta["skeleton"], tensors)
-    except (KeyError, TypeError, ValueError) as e:   # hand-edited or mismatched state.json
+        return step, model_state, _unflatten(meta["skeleton"], tensors)
+    except (KeyError, TypeError, ValueError, RecursionError) as e:   # hand-edited or mismatched state.json
         raise EBMError(f"checkpoint {path} is damaged: state.json does not match its tensors "
                        f"({type(e).__name__}: {str(e)[:80]})") from None
 
 
 def _load_safetensors(path: Path) -> dict[str, torch.Tensor]:
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise EBMError(f"checkpoint file {path} is not a regular file; the run directory is damaged")
+    except FileNotFoundError:
+        raise EBMError(f"checkpoint file is missing: {path}") from None
     try:
         return load_file(str(path))
     except FileNotFoundError:
@@ -163,3 +280,27 @@ def check_format_version(version: Any, where: Path) -> None:
     if version != FORMAT_VERSION:
         raise EBMError(f"{where} was written by run-directory format {version!r}, this ebmlab reads "
                        f"format {FORMAT_VERSION}; use the ebmlab version that wrote it")
+
+
+def check_weights(model: torch.nn.Module, path: Path) -> None:
+    """EBMError naming the first mismatching tensors if ``path`` (a model.safetensors) does not fit ``model``.
+
+    Reads only the file's header (names and shapes), so it is cheap before a full load; it turns
+    ``load_state_dict``'s multi-line RuntimeError into one line.
+    """
+    try:
+        with safe_open(str(path), "pt") as fh:
+            shapes = {k: tuple(fh.get_slice(k).get_shape()) for k in fh.keys()}
+    except FileNotFoundError:
+        raise EBMError(f"checkpoint file is missing: {path}") from None
+    except Exception as e:
+        raise EBMError(f"checkpoint file {path} is not a valid safetensors file ({type(e).__name__})") from None
+    want = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    problems = [f"missing {k}" for k in want if k not in shapes]
+    problems += [f"unexpected {k}" for k in shapes if k not in want]
+    problems += [f"{k} is {list(shapes[k])}, the network has {list(want[k])}"
+                 for k in want if k in shapes and shapes[k] != want[k]]
+    if problems:
+        more = f" (+{len(problems) - 3} more)" if len(problems) > 3 else ""
+        raise EBMError(f"checkpoint {path} does not fit this run's network: {'; '.join(problems[:3])}{more}; "
+                       "pass the network the run was trained with (or the run directory is damaged)")

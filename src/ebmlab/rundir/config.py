@@ -27,6 +27,15 @@ ON_DIVERGENCE = ("stop", "rollback")
 OBJECTIVES = ("cd", "conditional", "jem")   # the classes: training.objectives.OBJECTIVES (checked to match)
 # network precision in training (autocast); chain states, weights and checkpoints stay float32
 PRECISIONS = ("fp32", "bf16", "fp16")
+# Upper bounds on sizes and step counts, checked wherever a config is built (flags, --config files
+# and a run's config.json alike), so a typo or a hand-edited config.json (mcmc_steps = 10**18, a
+# 10**6-wide network) is one error line instead of a process that never returns or exhausts memory.
+# They are far above every preset; MAX_CHAIN_STEPS also bounds `ebmlab sample --n-steps`.
+MAX_CHAIN_STEPS = 10**7
+LIMITS = {"mcmc_steps": MAX_CHAIN_STEPS, "steps": 10**9, "warmup_steps": 10**9, "batch_size": 2**20,
+          "buffer_size": 10**7, "hidden": 8192, "depth": 64, "image_size": 1024, "n_test": 10**7,
+          "keep_checkpoints": 10**4, "log_every": 10**9, "checkpoint_every": 10**9, "plot_every": 10**9}
+MAX_MLP_WEIGHTS = 2**26              # hidden^2 * depth: 67M weights (256 MiB), 100x the largest recipe
 
 
 @dataclass(frozen=True)
@@ -197,3 +206,8 @@ def _validate(c: RunConfig) -> None:
     need(c.objective != "cd" or c.labels is None,
          "--labels needs a conditional objective: add --preset conditional or --preset jem")
     need(c.labels is None or c.labels != "", "labels must be 'builtin' or the path of a .npy file, got ''")
+    for name, cap in LIMITS.items():
+        v = getattr(c, name)
+        need(v is None or v <= cap, f"{name} must be at most {cap}, got {v}")
+    need(c.hidden * c.hidden * c.depth <= MAX_MLP_WEIGHTS,
+         f"a network of width {c.hidden} and depth {c.depth} has more than {MAX_MLP_WEIGHTS} weights; make it smaller")

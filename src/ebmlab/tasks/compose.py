@@ -15,7 +15,8 @@ from ebmlab.models.compose import Temperature, class_view, compose
 from ebmlab.models.spec import class_spec, to_spec
 from ebmlab.rundir.checkpoint import FORMAT_VERSION
 from ebmlab.tasks.open import Run, open_run
-from ebmlab.training.api import prepare_run_dir
+from ebmlab.rundir.build import component_dirs
+from ebmlab.rundir.layout import prepare_run_dir
 
 
 def parse_component(text: str) -> tuple[str, int | None]:
@@ -84,9 +85,13 @@ def compose_runs(sources: list[str], op: str | None, weights: list[float] | None
     if temperature is not None:
         spec = to_spec(Temperature(model, temperature), [spec])
     out = Path(out)
-    if any(out.resolve() == Path(k) or out.resolve() in Path(k).parents for k in opened):
-        raise EBMError(f"--out {str(out)!r} is one of the runs being composed (or holds one); choose a new directory")
-    prepare_run_dir(out, force)
+    needed = {Path(k) for k in opened}         # the components and, for composites, theirs at any depth
+    for k in opened:
+        needed |= component_dirs(Path(k))
+    if any(out.resolve() == k or out.resolve() in k.parents for k in needed):
+        raise EBMError(f"--out {str(out)!r} is one of the runs being composed, at some depth (or holds one); "
+                       "choose a new directory")
+    prepare_run_dir(out, force, kind="composite")
     atomic_write_text(out / "data.json", json.dumps({"format_version": FORMAT_VERSION, "kind": "composite",
                                                      "spec": spec}, indent=2))
     return out

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import torch
 
+from ebmlab.rundir.lock import refuse_if_training
 from ebmlab.tasks.evaluate import chain_traces
 from ebmlab.tasks.open import Run, test_data
 from ebmlab.tasks.sample import draw_samples, write_samples
@@ -14,6 +15,7 @@ from ebmlab.viz.plots import plot_energy_histograms, plot_traces, plot_training_
 
 def plot_run(run: Run, seed: int = 0) -> list[Path]:
     """The run's pictures: 2-D panel (data, density, energy, samples) or a sample grid; training curves."""
+    refuse_if_training(run.path, "plot (it writes the run's pictures)")
     written = []
     if run.is_vector and run.data["event_shape"][0] == 2:
         x, _, _ = draw_samples(run, 2000, seed=seed)

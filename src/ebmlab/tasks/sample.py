@@ -12,7 +12,8 @@ from ebmlab.atomic import atomic_write_bytes
 from ebmlab.errors import EBMError
 from ebmlab.models.conditional import ConditionalEnergyModel
 from ebmlab.rundir.checkpoint import latest_checkpoint, load_checkpoint
-from ebmlab.rundir.config import RunConfig
+from ebmlab.rundir.config import MAX_CHAIN_STEPS, RunConfig
+from ebmlab.rundir.lock import refuse_if_training
 from ebmlab.samplers.registry import SAMPLER_NAMES
 from ebmlab.samplers.run import run_chains
 from ebmlab.tasks.open import Run, test_data
@@ -46,6 +47,9 @@ def draw_samples(run: Run, n: int, n_steps: int | None = None, method: str | Non
         n_steps = default_sample_steps(cfg, run.is_vector)
     if n_steps < 0:
         raise EBMError(f"--n-steps must be >= 0, got {n_steps}")
+    if n_steps > MAX_CHAIN_STEPS:      # a hand-edited mcmc_steps or a typo would otherwise run for days
+        raise EBMError(f"{n_steps} chain steps is more than the {MAX_CHAIN_STEPS} a sampling run may take; "
+                       "give a smaller --n-steps")
     g = torch.Generator().manual_seed(seed)
     kernel = sampler_from_config(cfg, target, run.data)
     if start == "buffer":
@@ -122,6 +126,8 @@ def write_samples(run: Run, x: torch.Tensor, out: Path, frames: list[torch.Tenso
         raise EBMError(f"--out must end in .npy or .png, got {str(out)!r}")
     if not out.parent.exists():
         raise EBMError(f"the folder of --out {str(out.parent)!r} does not exist")
+    if Path(run.path).resolve() in (out.parent.resolve(), *out.parent.resolve().parents):
+        refuse_if_training(run.path, f"writing {out}")
     written = []
     if out.suffix == ".npy":
         buf = io.BytesIO()

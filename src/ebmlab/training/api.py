@@ -6,7 +6,6 @@ the run directory is created or an existing one is replaced.
 from __future__ import annotations
 
 import hashlib
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +16,9 @@ import torch
 from torch import nn
 
 from ebmlab.rundir.build import build_model, check_data_description, describe_vector_data
-from ebmlab.rundir.checkpoint import read_json
+from ebmlab.rundir.checkpoint import check_weights, latest_checkpoint, read_json
+from ebmlab.rundir.layout import prepare_run_dir, refuse_symlinks
+from ebmlab.rundir.lock import RunLock
 from ebmlab.rundir.config import RunConfig
 from ebmlab.rundir.header import write_run_header
 from ebmlab.data.sources import DataSet, load_data, read_labels, validate_array
@@ -104,21 +105,6 @@ def in_memory(spec: str) -> bool:
     return spec.startswith("<") and spec.endswith(">")
 
 
-def prepare_run_dir(out: Path, force: bool) -> None:
-    """Refuse to touch an existing non-empty directory unless ``force``; never delete a non-run folder."""
-    if out.exists() and not out.is_dir():
-        raise EBMError(f"--out {str(out)!r} exists and is not a directory")
-    if out.exists() and any(out.iterdir()):
-        if not force:
-            raise EBMError(f"run directory {str(out)!r} already exists; use --resume to continue it "
-                           "or --force to replace it")
-        if not (out / "config.json").exists() and not (out / "data.json").exists():
-            raise EBMError(f"{str(out)!r} is not empty and is not an ebmlab run directory; "
-                           "refusing to replace it even with --force")
-        shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
-
-
 def start_run(data: DataLike, out: str | Path | None = None, force: bool = False,
               callbacks: list[Any] | tuple = (), config: RunConfig | None = None, network: nn.Module | None = None,
               network_kwargs: dict[str, Any] | None = None, **overrides: Any) -> tuple[Trainer, nn.Module]:
@@ -154,12 +140,21 @@ def start_run(data: DataLike, out: str | Path | None = None, force: bool = False
         config = config.replace(network=ref)
         model = build_model(config, desc, net)
     _check_model(model, dataset, config)
-    run_dir = None
+    run_dir, lock = None, None
     if out is not None:
         run_dir = Path(out)
         prepare_run_dir(run_dir, force)
-        write_run_header(run_dir, config, desc)
-    return Trainer(config, dataset, desc, model, run_dir, callbacks), model
+        lock = RunLock(run_dir)
+    try:
+        if run_dir is not None:
+            write_run_header(run_dir, config, desc)
+        trainer = Trainer(config, dataset, desc, model, run_dir, callbacks)
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        raise
+    trainer.run_lock = lock
+    return trainer, model
 
 
 def resume_run(run_dir: str | Path, callbacks: list[Any] | tuple = (), steps: int | None = None,
@@ -171,6 +166,7 @@ def resume_run(run_dir: str | Path, callbacks: list[Any] | tuple = (), steps: in
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise EBMError(f"cannot resume: {str(run_dir)!r} is not a run directory")
+    refuse_symlinks(run_dir)
     config = RunConfig.from_dict(read_json(run_dir / "config.json", "run configuration (config.json)"))
     desc = read_json(run_dir / "data.json", "data description (data.json)")
     check_data_description(desc, run_dir / "data.json")
@@ -182,6 +178,18 @@ def resume_run(run_dir: str | Path, callbacks: list[Any] | tuple = (), steps: in
         if not trust_code:
             raise EBMError(untrusted_message(config.network, str(run_dir)))
         network = import_network(config.network, str(run_dir))
+    lock = RunLock(run_dir)      # a run, so the lock file may be made; before anything below writes
+    try:
+        trainer = _resume_locked(run_dir, config, desc, callbacks, steps, data, network)
+    except BaseException:
+        lock.release()
+        raise
+    trainer.run_lock = lock
+    return trainer
+
+
+def _resume_locked(run_dir: Path, config: RunConfig, desc: dict[str, Any], callbacks: list[Any] | tuple,
+                   steps: int | None, data: DataLike | None, network: nn.Module | None) -> Trainer:
     if steps is not None and steps != config.steps:
         # more steps changes the cosine schedule's horizon; only allowed as an explicit choice
         config = config.replace(steps=steps)
@@ -195,9 +203,19 @@ def resume_run(run_dir: str | Path, callbacks: list[Any] | tuple = (), steps: in
     if network is not None:
         network = _bare_network(network)
     model = build_model(config, {k: v for k, v in desc.items() if k != "format_version"}, network)
+    ck = latest_checkpoint(run_dir)
+    if ck is not None:
+        check_weights(model, ck / "model.safetensors")
     trainer = Trainer(config, dataset, desc, model, run_dir, callbacks)
     trainer.resume()
     return trainer
+
+
+def release_run(trainer: Trainer) -> None:
+    """Give up the run lock a Trainer from ``start_run``/``resume_run`` holds (after ``fit``)."""
+    lock = getattr(trainer, "run_lock", None)
+    if lock is not None:
+        lock.release()
 
 
 def config_device(config: RunConfig) -> torch.device:
@@ -320,6 +338,7 @@ def train(model: nn.Module | str | None, data: DataLike, out: str | Path | None 
         try:
             result = trainer.fit()
         finally:
+            release_run(trainer)
             for cb in cbs:
                 if isinstance(cb, ProgressBar):
                     cb.close()

@@ -124,21 +124,29 @@ def load_image_as_tensor(path: str | os.PathLike, channels: int, image_size: int
     p = Path(path)
     if not p.is_file():
         raise EBMError(f"image file {str(p)!r} does not exist")
+    import warnings
+    from PIL import Image
     try:
-        from PIL import Image
-        with Image.open(p) as im:
-            size, file_c = im.size, (1 if im.mode in GRAY_MODES else 3)
-        if file_c != channels and not convert:
-            raise EBMError(f"{str(p)!r} has {file_c} channel(s) but the model takes {channels}; convert it "
-                           f"to {'grey' if channels == 1 else 'RGB'}, or let ebmlab do it: --convert "
-                           f"(ebmlab inpaint) / convert=True")
-        if size != (image_size, image_size) and not resize:
-            raise EBMError(f"{str(p)!r} is {size[0]}x{size[1]} but the model takes {image_size}x{image_size}; "
-                           f"resize it, or let ebmlab scale its shorter side to {image_size} and centre-crop: "
-                           "--resize (ebmlab inpaint) / resize=True")
-        a, _ = decode_image(p, image_size if resize else None, channels)
+        with warnings.catch_warnings():
+            # a picture past PIL's pixel limit (a "decompression bomb": a tiny PNG that decodes to
+            # gigabytes) is refused in one line, and so is one in the warning band below it
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(p) as im:
+                size, file_c = im.size, (1 if im.mode in GRAY_MODES else 3)
+            if file_c != channels and not convert:
+                raise EBMError(f"{str(p)!r} has {file_c} channel(s) but the model takes {channels}; convert it "
+                               f"to {'grey' if channels == 1 else 'RGB'}, or let ebmlab do it: --convert "
+                               f"(ebmlab inpaint) / convert=True")
+            if size != (image_size, image_size) and not resize:
+                raise EBMError(f"{str(p)!r} is {size[0]}x{size[1]} but the model takes {image_size}x{image_size}; "
+                               f"resize it, or let ebmlab scale its shorter side to {image_size} and centre-crop: "
+                               "--resize (ebmlab inpaint) / resize=True")
+            a, _ = decode_image(p, image_size if resize else None, channels)
     except EBMError:
         raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise EBMError(f"image {str(p)!r} is too large to decode safely (more than {Image.MAX_IMAGE_PIXELS} "
+                       "pixels: a decompression bomb?); shrink it first") from None
     except (OSError, ValueError, SyntaxError, EOFError) as e:
         why = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise EBMError(f"cannot read image {str(p)!r} ({why})") from e
