@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -104,7 +105,19 @@ def test_fifos_and_absurd_step_counts_never_hang(trained, tmp_path):
     assert all("damaged" in l for l in errs[:4]) and sum("not a regular file" in l for l in errs) >= 3, errs
 
 
-def test_sample_n_steps_is_bounded(run, tmp_path, capsys):
+@pytest.fixture()
+def bounded_time():
+    """Fail (TimeoutError) instead of hanging if the test takes more than 60 s."""
+    def alarm(*a):
+        raise TimeoutError("took more than 60 s: a hang")
+    old = signal.signal(signal.SIGALRM, alarm)
+    signal.alarm(60)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, old)
+
+
+def test_sample_n_steps_is_bounded(run, tmp_path, capsys, bounded_time):
     _fails_cleanly(["sample", str(run), "--n", "4", "--n-steps", str(10**12), "--out", str(tmp_path / "s.npy")],
                    capsys, "--n-steps")
 
@@ -178,7 +191,7 @@ def test_unknown_device_in_config_json(run, capsys, device):
 
 @pytest.mark.parametrize("change", [{"hidden": 10**6}, {"depth": 10**4}, {"hidden": 4096, "depth": 64},
                                     {"mcmc_steps": 10**18}])
-def test_absurd_sizes_in_config_json(run, tmp_path, capsys, change):
+def test_absurd_sizes_in_config_json(run, tmp_path, capsys, change, bounded_time):
     _edit_json(run / "config.json", **change)
     _fails_cleanly(_sample(run, tmp_path), capsys, "at most" if len(change) == 1 and "hidden" not in change
                    or change.get("hidden") == 10**6 else "weights")
