@@ -1,6 +1,7 @@
 """Build a model from a run's configuration and data description (used by training and ``load``)."""
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -89,8 +90,22 @@ def build_model_from_run(run_dir: Path, device: str | torch.device = "cpu") -> n
         raise EBMError(f"{run_dir} has no checkpoint yet; train it first (ebmlab train --resume {run_dir})")
     _, state, _ = load_checkpoint(ck)
     model = build_model(config, data)
+    warn_dtype_conversions(model, state, ck)
     model.load_state_dict(state)
     return model.to(device).eval()
+
+
+def warn_dtype_conversions(model: nn.Module, state: dict[str, torch.Tensor], where: Path) -> None:
+    """Warn (``warnings.warn``, one line) when checkpoint tensors have another dtype than the
+    network's, which ``load_state_dict`` would convert silently (e.g. float64 weights rounded to float32)."""
+    own = model.state_dict()
+    changed = sorted({(str(v.dtype), str(own[k].dtype)) for k, v in state.items()
+                      if k in own and v.dtype != own[k].dtype})
+    if changed:
+        names = [k for k, v in state.items() if k in own and v.dtype != own[k].dtype]
+        conv = ", ".join(f"{a.removeprefix('torch.')} -> {b.removeprefix('torch.')}" for a, b in changed)
+        warnings.warn(f"checkpoint {where}: {len(names)} tensor(s) converted {conv} on loading "
+                      f"(first: {names[0]!r})", stacklevel=2)
 
 
 def check_data_description(data: Any, where: Path) -> None:

@@ -141,13 +141,35 @@ def load_checkpoint(path: Path) -> tuple[int, dict[str, torch.Tensor], dict[str,
     if not isinstance(meta, dict):
         raise EBMError(f"checkpoint metadata {path / 'state.json'} is not a JSON object; the run directory is damaged")
     check_format_version(meta.get("format_version"), path)
+    step = check_step_value(meta.get("step"), path / "state.json")
     model_state = _load_safetensors(path / "model.safetensors")
+    check_finite_weights(model_state, path / "model.safetensors")
     tensors = _load_safetensors(path / "train_state.safetensors")
     try:
-        return int(meta["step"]), model_state, _unflatten(meta["skeleton"], tensors)
+        return step, model_state, _unflatten(meta["skeleton"], tensors)
     except (KeyError, TypeError, ValueError) as e:   # hand-edited or mismatched state.json
         raise EBMError(f"checkpoint {path} is damaged: state.json does not match its tensors "
                        f"({type(e).__name__}: {str(e)[:80]})") from None
+
+
+def check_step_value(step: Any, where: Path) -> int:
+    """The step recorded in a checkpoint's state.json: an integer >= 0, else EBMError (one line).
+
+    A negative step would let ``--resume`` rewrite the metrics history (rows past it are dropped);
+    a float, string or bool is not a step the trainer ever writes."""
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        raise EBMError(f"checkpoint {where} records step {str(step)[:40]!r}, not an integer >= 0; "
+                       "the run directory is damaged")
+    return step
+
+
+def check_finite_weights(model_state: dict[str, torch.Tensor], where: Path) -> None:
+    """EBMError naming the first weight tensor with a NaN or inf (the trainer never writes one:
+    training.guard checks every update before it is checkpointed), instead of sampling noise from it."""
+    for name, t in model_state.items():
+        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            raise EBMError(f"checkpoint weights {where} hold non-finite values (in {name!r}); "
+                           "the run directory is damaged — resume from an earlier checkpoint or retrain")
 
 
 def _load_safetensors(path: Path) -> dict[str, torch.Tensor]:
