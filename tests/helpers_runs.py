@@ -141,7 +141,7 @@ def install_pause_hook(phase: str, k: int, marker_dir: str | Path) -> None:
         seen["n"] += 1
         return seen["n"] == k
 
-    if phase == "step":          # mid-step: chains run, buffer updated, generators advanced, no update yet
+    if phase == "step":          # mid-step: chains run, buffer updated, generators advanced, update not yet checked or counted
         real_check = tr.check_step
 
         def check_step(*a, **kw):

@@ -12,6 +12,7 @@ from torch import nn
 
 from ebmlab.rundir.build import build_model
 from ebmlab.cli import main as cli_main
+from ebmlab.rundir.checkpoint import latest_checkpoint
 from ebmlab.rundir.config import RunConfig
 from ebmlab.rundir.header import write_run_header
 from ebmlab.data.sources import load_data
@@ -58,8 +59,9 @@ def test_absurd_learning_rate_is_caught_within_a_few_steps(tmp_path, capsys):
     ev = events(out)
     assert ev[-1]["event"] == "diverged" and ev[-1]["step"] == step and ev[-1]["quantity"] in err[0]
     assert all_checkpoint_tensors_finite(out), "a non-finite value reached a checkpoint"
-    s, _, _ = final_checkpoint(out)
-    assert s < step                                    # the bad step was never checkpointed
+    if latest_checkpoint(out) is not None:            # lr 1e6 now fails at step 1, before any checkpoint
+        s, _, _ = final_checkpoint(out)
+        assert s < step                                # the bad step was never checkpointed
 
 
 # ---------------------------------------------------------------------------- a network that goes bad

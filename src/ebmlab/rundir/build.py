@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -146,8 +147,22 @@ def build_model_from_run(run_dir: Path, device: str | torch.device = "cpu", netw
         network = import_network(config.network, str(run_dir))
     model = build_model(config, data, network)
     check_weights(model, ck / "model.safetensors")
+    warn_dtype_conversions(model, state, ck)
     model.load_state_dict(state)
     return model.to(device).eval()
+
+
+def warn_dtype_conversions(model: nn.Module, state: dict[str, torch.Tensor], where: Path) -> None:
+    """Warn (``warnings.warn``, one line) when checkpoint tensors have another dtype than the
+    network's, which ``load_state_dict`` would convert silently (e.g. float64 weights rounded to float32)."""
+    own = model.state_dict()
+    changed = sorted({(str(v.dtype), str(own[k].dtype)) for k, v in state.items()
+                      if k in own and v.dtype != own[k].dtype})
+    if changed:
+        names = [k for k, v in state.items() if k in own and v.dtype != own[k].dtype]
+        conv = ", ".join(f"{a.removeprefix('torch.')} -> {b.removeprefix('torch.')}" for a, b in changed)
+        warnings.warn(f"checkpoint {where}: {len(names)} tensor(s) converted {conv} on loading "
+                      f"(first: {names[0]!r})", stacklevel=2)
 
 
 # bounds on what a data.json may describe: far beyond any real run, small enough that building the

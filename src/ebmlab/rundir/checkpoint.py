@@ -246,12 +246,10 @@ def load_checkpoint(path: Path) -> tuple[int, dict[str, torch.Tensor], dict[str,
     if not isinstance(meta, dict):
         raise EBMError(f"checkpoint metadata {path / 'state.json'} is not a JSON object; the run directory is damaged")
     check_format_version(meta.get("format_version"), path)
+    step = check_step_value(meta.get("step"), path / "state.json")
     model_state = _load_safetensors(path / "model.safetensors")
+    check_finite_weights(model_state, path / "model.safetensors")
     tensors = _load_safetensors(path / "train_state.safetensors")
-    step = meta.get("step")
-    if not isinstance(step, int) or isinstance(step, bool) or not 0 <= step <= MAX_STEP:
-        raise EBMError(f"checkpoint metadata {path / 'state.json'} has step {str(step)[:40]!r}; "
-                       f"a step is an integer in 0..{MAX_STEP}; the run directory is damaged")
     named = _STEP_DIR.match(Path(path).name)
     if named and int(named.group(1)) != step:
         raise EBMError(f"checkpoint {path} says it is step {step}; the run directory is damaged")
@@ -260,6 +258,26 @@ def load_checkpoint(path: Path) -> tuple[int, dict[str, torch.Tensor], dict[str,
     except (KeyError, TypeError, ValueError, RecursionError) as e:   # hand-edited or mismatched state.json
         raise EBMError(f"checkpoint {path} is damaged: state.json does not match its tensors "
                        f"({type(e).__name__}: {str(e)[:80]})") from None
+
+
+def check_step_value(step: Any, where: Path) -> int:
+    """The step recorded in a checkpoint's state.json: an integer >= 0, else EBMError (one line).
+
+    A negative step would let ``--resume`` rewrite the metrics history (rows past it are dropped);
+    a float, string or bool is not a step the trainer ever writes."""
+    if isinstance(step, bool) or not isinstance(step, int) or not 0 <= step <= MAX_STEP:
+        raise EBMError(f"checkpoint {where} records step {str(step)[:40]!r}; a step is an integer in "
+                       f"0..{MAX_STEP}; the run directory is damaged")
+    return step
+
+
+def check_finite_weights(model_state: dict[str, torch.Tensor], where: Path) -> None:
+    """EBMError naming the first weight tensor with a NaN or inf (the trainer never writes one:
+    training.guard checks every update before it is checkpointed), instead of sampling noise from it."""
+    for name, t in model_state.items():
+        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            raise EBMError(f"checkpoint weights {where} hold non-finite values (in {name!r}); "
+                           "the run directory is damaged — resume from an earlier checkpoint or retrain")
 
 
 def _load_safetensors(path: Path) -> dict[str, torch.Tensor]:

@@ -96,6 +96,14 @@ class RunConfig:
     max_rollbacks: int = 3
     max_abs_f: float = 1e6
     max_grad_norm: float = 1e8
+    # checked after every optimiser step, before anything is logged or checkpointed (training.guard):
+    # the largest |weight|, the relative change of the weights' norm in one update, and how far chains
+    # may reach / one Langevin move may jump, in half-widths of the data's support box ([-1, 1] for
+    # images). Measured over every training step of the test suite (2d, conditional, jem, digits,
+    # short-run recipes): max|θ| <= 1.03, update <= 0.012, chain reach <= 1.0, Langevin move <= 0.024
+    max_abs_param: float = 1e4
+    max_param_update: float = 1.0
+    max_chain_scale: float = 100.0
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -138,6 +146,8 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     raise EBMError(f"configuration file must end in .toml or .json, got {str(p)!r}")
 
 
+_FLOAT32_MAX = 3.4028234663852886e38     # torch.finfo(torch.float32).max, without importing torch here
+
 _TYPES = {"int": int, "float": float, "str": str, "bool": bool, "dict": dict}
 
 
@@ -170,7 +180,8 @@ def _validate(c: RunConfig) -> None:
 
     for f in fields(c):
         _coerce(f, getattr(c, f.name))
-    for name in ("lr", "step_size", "lr_min_factor", "max_abs_f", "max_grad_norm"):
+    for name in ("lr", "step_size", "lr_min_factor", "max_abs_f", "max_grad_norm", "max_abs_param",
+                 "max_param_update", "max_chain_scale"):
         v = getattr(c, name)
         need(math.isfinite(v) and v > 0, f"{name} must be a positive finite number, got {v}")
     for name in ("steps", "batch_size", "buffer_size", "log_every", "checkpoint_every", "plot_every",
@@ -191,6 +202,13 @@ def _validate(c: RunConfig) -> None:
     for name in ("noise_scale", "grad_clip"):
         v = getattr(c, name)
         need(v is None or (math.isfinite(v) and v >= 0), f"{name} must be >= 0 or empty, got {v}")
+    # the optimiser and the samplers compute in float32: a number beyond its range is inf there
+    # (torch refuses lr 1e39 with a RuntimeError mid-step)
+    for name in ("lr", "step_size", "noise_scale", "grad_clip", "l2", "data_noise", "alpha_cd"):
+        v = getattr(c, name)
+        if v is not None and abs(v) > _FLOAT32_MAX:
+            raise EBMError(f"{name} = {v:g} does not fit in float32 (largest {_FLOAT32_MAX:.4g}), "
+                           "which training computes in")
     need(0.0 <= c.adam_beta1 < 1.0 and 0.0 <= c.adam_beta2 < 1.0, "Adam betas must be in [0, 1)")
     need(c.image_size is None or c.image_size > 0, f"image_size must be a positive integer, got {c.image_size}")
     for name, choices in (("negatives", NEGATIVES), ("sampler", SAMPLERS), ("net", NETS), ("init", INITS),

@@ -17,6 +17,7 @@ from ebmlab.rundir.lock import refuse_if_training
 from ebmlab.samplers.registry import SAMPLER_NAMES
 from ebmlab.samplers.run import run_chains
 from ebmlab.tasks.open import Run, test_data
+from ebmlab.training.guard import ChainScale, chain_quantities, check_samples
 from ebmlab.training.negatives import make_init_fn, sampler_from_config
 from ebmlab.viz.imageio import save_grid_png, save_strip_png
 from ebmlab.viz.plots import plot_2d_panel
@@ -69,6 +70,10 @@ def draw_samples(run: Run, n: int, n_steps: int | None = None, method: str | Non
         done += k
         if trajectory_every:
             frames.append(x.clone())
+    # the chains are judged once, after the loop (one host sync): non-finite or runaway samples
+    # are refused here, so ``sample`` never writes them (nor a trajectory strip of them)
+    mean_grad = torch.stack(diag_grad).sum() / n_steps if diag_grad else None
+    check_samples(chain_quantities(x, ChainScale(run.data), cfg, mean_grad), cfg.max_chain_scale)
     info = {"n_steps": n_steps, "acceptance": float(sum(diag_acc) / max(n_steps, 1)) if diag_acc else 1.0}
     if diag_grad:
         info["grad_norm"] = float(sum(diag_grad) / n_steps)

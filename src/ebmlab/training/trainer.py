@@ -20,6 +20,7 @@ global RNG after the network's initialisation. For DDP, each rank would seed its
 """
 from __future__ import annotations
 
+import copy
 import math
 import signal
 import threading
@@ -31,6 +32,7 @@ from typing import Any, Protocol
 
 import torch
 
+from ebmlab.rundir.build import warn_dtype_conversions
 from ebmlab.rundir.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from ebmlab.models.conditional import ConditionalEnergyModel
 from ebmlab.rundir.config import RunConfig
@@ -41,13 +43,15 @@ from ebmlab.models.energy import EnergyModel
 from ebmlab.samplers.run import run_chains
 from ebmlab.training.buffer import ReplayBuffer
 # check_step is called as a module global (not bound at import): tests/helpers_runs.py patches it here
-from ebmlab.training.guard import DivergenceError, check_step
+from ebmlab.training.guard import (ChainScale, DivergenceError, chain_quantities, check_step, param_norm,
+                                  param_quantities)
 from ebmlab.training.negatives import make_init_fn, sampler_from_config
 from ebmlab.training.objectives import Batch, make_objective
 from ebmlab.training.precision import AutocastDensity, autocast
 
 
-# the stats the divergence guard watches, where the objective and the chains report them
+# the stats the divergence guard watches, where the objective and the chains report them; the
+# weights' and the chains' own quantities (training.guard) are checked with them, in one sync
 _GUARDED = ("f_pos", "f_neg", "loss", "grad_norm", "mcmc_grad_norm")
 
 
@@ -119,6 +123,14 @@ class Trainer:
                 self.buffer = ReplayBuffer(config.buffer_size, self.init_fn, config.reinit_prob, self.gen_mcmc)
         self._perm = torch.randperm(self.x_train.shape[0], generator=self.gen_data)
         self._pos = 0
+        self._params = [p for p in self.model.parameters()]
+        self._chain_scale = ChainScale(data_desc, self.device)
+        self._limits = {"f_pos": config.max_abs_f, "f_neg": config.max_abs_f, "grad_norm": config.max_grad_norm,
+                        "mcmc_grad_norm": config.max_grad_norm, "chain_range": config.max_chain_scale,
+                        "chain_step": config.max_chain_scale, "param_max_abs": config.max_abs_param,
+                        "param_update": config.max_param_update}
+        # rollback target for a divergence before the first checkpoint: the state at step 0
+        self._initial: tuple[dict[str, torch.Tensor], dict[str, Any]] | None = None
 
     def _check_labels(self, dataset: DataSet, model: Any) -> torch.Tensor | None:
         """The training labels on the device if the objective needs them, checked once here (never per step)."""
@@ -167,7 +179,13 @@ class Trainer:
 
     # ----------------------------------------------------------------- one step
     def train_step(self) -> dict[str, torch.Tensor]:
-        """One step of the objective; returns detached on-device stats. Raises DivergenceError before a bad update."""
+        """One step of the objective; returns detached on-device stats.
+
+        Raises DivergenceError after the optimiser step if anything of the step — f, the loss, the
+        gradients, the chains, or the weights the update produced — is non-finite or out of range.
+        The weights in memory then hold the bad update: the caller must not count, log or
+        checkpoint the step (``fit`` stops or rolls back), so no checkpoint ever holds it.
+        """
         c = self.config
         x_pos, y_pos = self._next_batch()
         if c.data_noise:
@@ -193,9 +211,11 @@ class Trainer:
             stats["accept"] = diag.acceptance_rate.mean()
             if diag.mean_grad_norm is not None:
                 stats["mcmc_grad_norm"] = diag.mean_grad_norm.mean()
-        check_step(self.step + 1, {k: stats[k] for k in _GUARDED if k in stats},
-                   {"f_pos": c.max_abs_f, "f_neg": c.max_abs_f, "grad_norm": c.max_grad_norm,
-                    "mcmc_grad_norm": c.max_grad_norm})
+        guarded = {k: stats[k] for k in _GUARDED if k in stats}
+        if x_neg is not None:
+            guarded.update(chain_quantities(x_neg, self._chain_scale, c, stats.get("mcmc_grad_norm")))
+        with torch.no_grad():
+            norm_before = param_norm(self._params)
         if self.scaler is None:
             self.optimizer.step()
             self.scheduler.step()
@@ -205,6 +225,9 @@ class Trainer:
             with warnings.catch_warnings():   # a skipped update makes torch warn about the order
                 warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler")
                 self.scheduler.step()         # the schedule counts training steps, skipped or not
+        with torch.no_grad():
+            guarded.update(param_quantities(self._params, norm_before))
+        check_step(self.step + 1, guarded, self._limits)
         return stats
 
     def _negatives(self, x_pos: torch.Tensor, y_pos: torch.Tensor | None) -> tuple[torch.Tensor, Any]:
@@ -238,6 +261,11 @@ class Trainer:
         self._call("on_train_start")
         last_row: dict[str, float] = {}
         status = "finished"
+        if self.config.on_divergence == "rollback" and self.step == 0 and self._initial is None:
+            # what a rollback restores when training diverges before its first checkpoint; copied
+            # once (the buffer at most), so a poisoned step 1 never becomes anything to restore
+            self._initial = ({k: v.detach().clone() for k, v in self.model.state_dict().items()},
+                             copy.deepcopy(self.train_state()))
         with _DeferSigint(self):
             while self.step < self.config.steps:
                 if self._stop_requested:
@@ -270,16 +298,22 @@ class Trainer:
         return result
 
     def _handle_divergence(self, err: DivergenceError) -> None:
+        """Stop, or roll back to the last state that passed the guard: the newest checkpoint (every
+        checkpoint on disk passed it), else the state at step 0; halve the lr, new seed, bounded retries."""
         c = self.config
         ck = latest_checkpoint(self.run_dir) if self.run_dir is not None else None
-        if c.on_divergence != "rollback" or self.rollbacks >= c.max_rollbacks or ck is None:
+        if c.on_divergence != "rollback" or self.rollbacks >= c.max_rollbacks or (ck is None and self._initial is None):
             append_event(self.run_dir, {"event": "diverged", "step": err.step, "quantity": err.quantity,
                              "value": err.value, "message": str(err)})
             raise err
         # restore() reloads rollbacks/lr_scale as they were at the checkpoint; the retry count and
         # the learning-rate cut must survive it, or a run that keeps diverging retries forever
         rollbacks, lr_scale = self.rollbacks + 1, self.lr_scale * 0.5
-        self.restore(ck)
+        if ck is not None:
+            self.restore(ck)
+        else:
+            model_state, st = self._initial
+            self._load_state(0, model_state, copy.deepcopy(st))
         self.rollbacks, self.lr_scale = rollbacks, lr_scale
         self._saved_step = None
         for group, base in zip(self.optimizer.param_groups, self.scheduler.base_lrs):
@@ -316,6 +350,11 @@ class Trainer:
 
     def restore(self, ck: Path) -> None:
         step, model_state, st = load_checkpoint(ck)
+        warn_dtype_conversions(self.model, model_state, ck)
+        self._load_state(step, model_state, st)
+
+    def _load_state(self, step: int, model_state: dict[str, torch.Tensor], st: dict[str, Any]) -> None:
+        """Put model, optimiser, schedule, buffer, generators and metric sums as they were at ``step``."""
         self.model.load_state_dict(model_state)
         self.optimizer.load_state_dict(st["optimizer"])
         self.scheduler.load_state_dict(st["scheduler"])
