@@ -159,3 +159,17 @@ def test_readme_bring_your_own_network_runs_verbatim(tmp_path, monkeypatch):
     scope: dict = {"__name__": "readme"}
     for block in blocks:
         exec(compile(block, "README.md", "exec"), scope)
+
+
+def test_dataset_item_with_nan_is_named(tmp_path):
+    class WithNaN(TwoBlobs):
+        def __getitem__(self, i):
+            row = self.x[i].copy()
+            if i == 17:
+                row[0] = float("nan")
+            return row
+    with pytest.raises(EBMError, match="item 17 contains NaN"):
+        torch.manual_seed(0)
+        ebmlab.train(ResidualMLP(), WithNaN(), out=tmp_path / "r", steps=30, progress=False, buffer_size=64,
+                     batch_size=200)
+    assert not (tmp_path / "r").exists()      # found while describing the data, before anything is written

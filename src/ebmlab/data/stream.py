@@ -65,7 +65,7 @@ class IndexedData:
             return self._tensor[rows]
         if rows.ndim == 0:
             return self._fetch(int(rows))
-        return torch.stack([self._fetch(int(i)) for i in rows.tolist()])
+        return self._fetch_batch(rows.tolist())
 
     def labels(self) -> torch.Tensor | None:
         """int64 [N] labels when the items are (x, y) pairs, else None (reads every item's y once)."""
@@ -88,6 +88,24 @@ class IndexedData:
 
     def detach(self) -> "IndexedData":
         return self
+
+    def _fetch_batch(self, rows: list[int]) -> torch.Tensor:
+        """Items ``rows`` stacked [b, *event]: one stack and one finiteness check for the batch (per-item
+        checks cost ~10x the fetch itself); an item of another shape or dtype is found and named."""
+        items = [_item_x(self.dataset[i]) for i in rows]
+        try:
+            if isinstance(items[0], np.ndarray):
+                batch = torch.from_numpy(np.stack(items))
+            else:
+                batch = torch.stack(items)
+        except (TypeError, ValueError, RuntimeError):
+            return torch.stack([self._fetch(i) for i in rows])     # names the item that differs
+        if tuple(batch.shape[1:]) != self.event_shape or not _same_kind(batch.dtype, self.dtype):
+            return torch.stack([self._fetch(i) for i in rows])
+        batch = batch if batch.dtype in (torch.float32, torch.uint8) else batch.float()
+        if batch.is_floating_point() and not bool(torch.isfinite(batch).all()):
+            return torch.stack([self._fetch(i) for i in rows])     # names the first bad item
+        return batch
 
     def _fetch(self, i: int) -> torch.Tensor:
         x = _as_tensor(_item_x(self.dataset[i]), i)
@@ -117,6 +135,11 @@ def unwrap_loader(data: Any) -> tuple[Any, int | None]:
 def is_torch_data(data: Any) -> bool:
     """Whether ``data`` is a ``torch.utils.data.Dataset`` or ``DataLoader``."""
     return isinstance(data, (Dataset, DataLoader))
+
+
+def _same_kind(stored: torch.dtype, first: torch.dtype) -> bool:
+    """Whether a raw item dtype converts to the view's dtype (float64 items become float32)."""
+    return stored == first or (stored.is_floating_point and first == torch.float32)
 
 
 def _item_x(item: Any) -> Any:
