@@ -286,3 +286,32 @@ def test_checkpoint_step_must_be_a_nonnegative_integer(trained, tmp_path, capsys
     line = _one_line(capsys)
     assert code == 2 and "state.json" in line, line
     assert (run / "metrics.jsonl").read_text() == rows
+
+
+def test_cli_prints_the_dtype_warning_as_one_line(trained, tmp_path):
+    """The warning reached the CLI as Python's two-line format (message + source line)."""
+    from helpers_runs import run_cli
+    run = _copy_run(trained, tmp_path)
+    _rewrite_weights(run, lambda k, v: v.double() if v.is_floating_point() else v)
+    r = run_cli("sample", str(run), "--n", "4", "--out", str(tmp_path / "x.npy"))
+    assert r.returncode == 0, r.stderr
+    lines = [l for l in r.stderr.splitlines() if l.strip()]
+    assert len(lines) == 1 and lines[0].startswith("ebmlab: warning:") and "float64 -> float32" in lines[0], r.stderr
+
+
+def test_metrics_log_replaced_by_a_symlink_is_never_appended_through(tmp_path):
+    """A metrics.jsonl swapped for a link to a file outside the run while training: refused, victim untouched."""
+    from ebmlab.rundir.logs import append_metrics
+    run = tmp_path / "run"
+    run.mkdir()
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep\n")
+    (run / "metrics.jsonl").symlink_to(victim)
+    with pytest.raises(EBMError, match="symbolic link"):
+        append_metrics(run, {"step": 1})
+    assert victim.read_text() == "keep\n"
+    (run / "metrics.jsonl").unlink()
+    (run / "metrics.jsonl").symlink_to(tmp_path / "dangling.txt")
+    with pytest.raises(EBMError, match="symbolic link"):
+        append_metrics(run, {"step": 1})
+    assert not (tmp_path / "dangling.txt").exists()

@@ -11,6 +11,7 @@ Langevin update used by every sampler and preset:
 from __future__ import annotations
 
 import argparse
+import warnings
 import errno
 import json
 import os
@@ -175,6 +176,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     import torch
     torch.set_num_threads(args.threads)
     debug = args.debug or os.environ.get("EBMLAB_DEBUG", "") not in ("", "0")
+    if not debug:      # a warning is one line too (Python's default adds the source line that raised it)
+        warnings.formatwarning = lambda message, category, *rest, **kw: f"ebmlab: warning: {_one_line(str(message))}\n"
     try:
         return _COMMANDS[args.command](args)
     except KeyboardInterrupt:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ebmlab.atomic import atomic_write_text
+from ebmlab.rundir.layout import open_for_append
 
 METRICS_FILE = "metrics.jsonl"
 EVENTS_FILE = "events.jsonl"
@@ -61,5 +62,5 @@ def _complete_rows(path: Path) -> list[str]:
 
 def _append(run_dir: Path | None, name: str, row: dict[str, Any]) -> None:
     if run_dir is not None:
-        with open(Path(run_dir) / name, "a") as fh:
+        with open_for_append(Path(run_dir) / name) as fh:      # never through a symlink
             fh.write(json.dumps(row) + "\n")
