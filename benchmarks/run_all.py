@@ -79,6 +79,9 @@ PARTS = (
           "--note", "quick run: the conditional model of the quick jem part"),
          ("--run", f"{_JEM}/conditional"), "compose_digits*.md",
          "Composition issue: AND / OR / NOT of two classes of the conditional digits model, every panel by the CLI."),
+    Part("user-network", "A user's network and data pipeline", "user_network.py", ("--quick",), (), "user_network*.md",
+         "Issue 12: a user's nn.Module through ebmlab.train against the built-in network (exact NLL), and the "
+         "per-step cost of Dataset / DataLoader feeding."),
 )
 BY_KEY = {p.key: p for p in PARTS}
 
