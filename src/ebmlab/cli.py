@@ -152,6 +152,21 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--out", required=True)
     c.add_argument("--force", action="store_true")
 
+    pr = sub.add_parser("prepare", parents=[common],
+                        help="resize a folder of images once into a uint8 .npy cache that train reads from disk",
+                        description="Decode and resize every image under IMAGE_DIR into one uint8 (N, C, S, S) .npy "
+                                    "file; `ebmlab train --data OUT.npy` then reads it a batch at a time instead "
+                                    "of holding the images in memory. Corrupt and non-image files are skipped and "
+                                    "counted; an interrupted run continues when run again with the same arguments.")
+    pr.add_argument("image_dir", metavar="IMAGE_DIR", help="folder of images (searched recursively)")
+    pr.add_argument("--size", type=int, required=True,
+                    help="side S of the square images: shorter side resized to S (bicubic), then centre-cropped")
+    pr.add_argument("--out", required=True, help="the cache file to write (must end in .npy)")
+    pr.add_argument("--crop", choices=["center", "celeba"], default="center",
+                    help="center (default): nothing cut before the resize; celeba: first the aligned-CelebA face "
+                         "box (15, 40, 163, 188) of the 178x218 images (Larsen et al. 2016), scaled for other sizes")
+    pr.add_argument("--force", action="store_true", help="replace an existing --out file")
+
     i = sub.add_parser("inpaint", parents=[common, opens], help="fill masked pixels of an image by conditional Langevin")
     i.add_argument("run")
     i.add_argument("--image", required=True)
@@ -374,7 +389,13 @@ def _cmd_inpaint(args: argparse.Namespace) -> int:
     return 0
 
 
-_COMMANDS = {"train": _cmd_train, "sample": _cmd_sample, "eval": _cmd_eval, "plot": _cmd_plot,
+def _cmd_prepare(args: argparse.Namespace) -> int:
+    from ebmlab.tasks.prepare import prepare_cache
+    print(prepare_cache(args.image_dir, args.size, args.out, args.crop, args.force).summary())
+    return 0
+
+
+_COMMANDS = {"prepare": _cmd_prepare, "train": _cmd_train, "sample": _cmd_sample, "eval": _cmd_eval, "plot": _cmd_plot,
              "compose": _cmd_compose, "inpaint": _cmd_inpaint}
 
 if __name__ == "__main__":

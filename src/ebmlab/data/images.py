@@ -38,6 +38,14 @@ DIGITS_RANGE = (0.0, 16.0)   # sklearn digits pixel values are integers 0..16
 _MAX_NAMES = 5               # how many skipped file names a report keeps
 
 
+def decode_errors() -> tuple[type[BaseException], ...]:
+    """Pillow's ways of saying "not a decodable image" (corrupt, truncated, not an image at all): a
+    file raising one of these is skipped and counted; anything else is a bug and propagates.
+    A function so that importing this module does not import Pillow."""
+    from PIL import Image
+    return (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError)
+
+
 # ---------------------------------------------------------------------------------------
 # built-in digits
 # ---------------------------------------------------------------------------------------
@@ -123,6 +131,29 @@ class FolderReport:
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
+    def skip_unreadable(self, name: str) -> None:
+        """Count one file that failed to decode (the first few names are kept)."""
+        self.n_unreadable += 1
+        if len(self.unreadable_files) < _MAX_NAMES:
+            self.unreadable_files.append(name)
+
+
+def scan_image_folder(root: Path) -> tuple[list[Path], FolderReport]:
+    """(the image files under ``root`` in sorted relative-path order, a report counting the other files).
+
+    The folder rules of the module docstring: recursive, deterministic order, by extension.
+    """
+    report = FolderReport(root=str(root))
+    candidates = []
+    for file in sorted(p for p in root.rglob("*") if p.is_file()):
+        if file.suffix.lower() in IMAGE_EXTENSIONS:
+            candidates.append(file)
+        else:
+            report.n_not_image += 1
+            if len(report.not_image_files) < _MAX_NAMES:
+                report.not_image_files.append(file.relative_to(root).as_posix())
+    return candidates, report
+
 
 def check_image_size(image_size: Any) -> int:
     """Return ``image_size`` as an int, or raise EBMError if it is not a positive integer."""
@@ -140,12 +171,15 @@ def _check_channels(channels: Any) -> int | None:
 
 
 def decode_image(path: str | os.PathLike, image_size: int | None = None,
-                 channels: int | None = None) -> tuple[np.ndarray, bool]:
+                 channels: int | None = None,
+                 crop_box: tuple[float, float, float, float] | None = None) -> tuple[np.ndarray, bool]:
     """Decode one file to uint8 [C, H, W] following the folder rules above.
 
     Returns ``(array, is_gray)`` where ``is_gray`` says whether the file itself was grayscale.
     ``channels=None`` keeps 1 channel for grayscale files and 3 for the rest. ``image_size=None``
-    keeps the original size. Raises ``OSError``/``ValueError`` from Pillow on a bad file.
+    keeps the original size. ``crop_box`` (left, upper, right, lower) as fractions of the width and
+    height: cut that box out first (after the EXIF rotation, before the resize). Raises
+    ``OSError``/``ValueError`` from Pillow on a bad file (``decode_errors()``).
     """
     from PIL import Image, ImageOps
 
@@ -159,6 +193,10 @@ def decode_image(path: str | os.PathLike, image_size: int | None = None,
             im = Image.alpha_composite(white, im)    # transparent areas show as white
         want = channels if channels is not None else (1 if is_gray else 3)
         im = im.convert("L" if want == 1 else "RGB")
+        if crop_box is not None:
+            w, h = im.size
+            l, u, r, b = crop_box
+            im = im.crop((round(l * w), round(u * h), round(r * w), round(b * h)))
         if image_size is not None:
             # shorter side -> image_size, then centre crop; ImageOps.fit does both at once
             im = ImageOps.fit(im, (image_size, image_size), method=Image.Resampling.BICUBIC,
@@ -184,22 +222,13 @@ def load_image_folder(path: str | os.PathLike, image_size: int, channels: int | 
     Raises:
         EBMError: the folder does not exist, holds no readable image, or a bad size/channels.
     """
-    from PIL import Image
-
     image_size = check_image_size(image_size)
     channels = _check_channels(channels)
     root = Path(path)
     if not root.is_dir():
         raise EBMError(f"image folder {str(root)!r} does not exist or is not a folder")
-    report = FolderReport(root=str(root), image_size=image_size)
-    candidates = []
-    for file in sorted(p for p in root.rglob("*") if p.is_file()):
-        if file.suffix.lower() in IMAGE_EXTENSIONS:
-            candidates.append(file)
-        else:
-            report.n_not_image += 1
-            if len(report.not_image_files) < _MAX_NAMES:
-                report.not_image_files.append(file.relative_to(root).as_posix())
+    candidates, report = scan_image_folder(root)
+    report.image_size = image_size
     if max_images is not None:
         if isinstance(max_images, bool) or not isinstance(max_images, int) or max_images <= 0:
             raise EBMError(f"max_images must be a positive integer, got {max_images!r}")
@@ -214,11 +243,8 @@ def load_image_folder(path: str | os.PathLike, image_size: int, channels: int | 
             break
         try:
             a, gray = decode_image(file, image_size, channels)
-        except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError):
-            # Pillow's ways of saying "not a decodable image"; anything else is a bug and propagates
-            report.n_unreadable += 1
-            if len(report.unreadable_files) < _MAX_NAMES:
-                report.unreadable_files.append(file.relative_to(root).as_posix())
+        except decode_errors():
+            report.skip_unreadable(file.relative_to(root).as_posix())
             continue
         buf[n] = a
         all_gray &= gray

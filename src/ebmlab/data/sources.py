@@ -1,7 +1,17 @@
-"""Turn ``--data`` into train/test tensors: a built-in 2-D set, digits, a ``.npy`` file or an image folder."""
+"""Turn ``--data`` into train/test tensors: a built-in 2-D set, digits, a ``.npy`` file or an image folder.
+
+**Large uint8 image files are read from disk, not loaded.** A ``.npy`` of uint8 images (N, C, H, W),
+C-ordered, of at least ``STREAM_MIN_BYTES`` (an ``ebmlab prepare`` cache, typically) is opened by its
+header only (``data.npyfile.NpyRows``): the training split is a view by index (``data.stream.IndexedData``)
+that reads each batch's rows, the file is never modified (no in-place shuffle), and the observed value
+range and the fingerprint are computed in chunks. The split, the values, the scaling and the
+fingerprint are bit for bit those of loading the same file whole; the one difference is that at most
+``MAX_TEST_ITEMS`` held-out images are kept in memory for evaluation (all ``n_test`` are still held out
+of training). Smaller files, and every other ``.npy``, are loaded whole as before: for them it is the
+faster path and tensors are what older code and runs expect.
+"""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -10,47 +20,18 @@ import torch
 
 from ebmlab.errors import EBMError
 from ebmlab.data import toy2d
+from ebmlab.data.dataset import DataSet
+from ebmlab.data.npyfile import NpyRows, read_npy_header
 from ebmlab.data.scaling import Scaling
+from ebmlab.data.stream import MAX_TEST_ITEMS, IndexedData
 
 # the held-out set of a built-in 2-D set is the same for every run, so NLLs are comparable
 TEST_SEED = 12345
-
-
-@dataclass
-class DataSet:
-    """train: [N, *event]; test: [M, *event]; ``describe`` is JSON-able and goes into data.json.
-
-    **Stored scale.** Image sets keep the values of their source — uint8 for image folders (0..255),
-    the built-in digits (0..16) and uint8 ``.npy`` files, float32 for other ``.npy`` files — and
-    ``scaling`` maps them to the model scale [-1, 1]. Read them through ``to_model``, one batch at a
-    time (the trainer does this per step): a CelebA-sized folder then costs 12 KB per 64x64 RGB
-    image instead of 49 KB as float32. Vector sets and arrays passed to the Python API are stored
-    as the model sees them (``scaling`` None, ``to_model`` returns its argument).
-
-    Labelled data (conditional models, JEM) also has ``y_train`` [N] / ``y_test`` [M] (int64 in
-    0..n_classes-1), split with the same permutation as the points.
-    """
-
-    train: torch.Tensor
-    test: torch.Tensor
-    kind: str                        # "vector" or "image"
-    name: str
-    describe: dict[str, Any] = field(default_factory=dict)
-    y_train: torch.Tensor | None = None
-    y_test: torch.Tensor | None = None
-    n_classes: int | None = None
-    scaling: Scaling | None = None   # stored scale -> model scale; None: stored in the model scale
-
-    @property
-    def event_shape(self) -> tuple[int, ...]:
-        return tuple(self.train.shape[1:])
-
-    def to_model(self, x: torch.Tensor) -> torch.Tensor:
-        """Stored values (a batch of ``train``/``test``, on any device) -> the float32 model scale.
-
-        Elementwise, so converting a batch gives bit for bit the values a whole-set conversion gives.
-        """
-        return x if self.scaling is None else self.scaling.to_model(x)
+# a uint8 image .npy at least this large is streamed from disk (see the module docstring): 16 MiB is
+# ~1400 RGB images of 64x64, where holding the array starts to matter next to torch's own ~300 MB
+STREAM_MIN_BYTES = 16 * 2**20
+# rows per chunk when a streamed file is read through once (value range); a few MB at 64x64 RGB
+_SCAN_ROWS = 512
 
 
 def load_data(spec: str, seed: int = 0, n_test: int = 5000, test_fraction: float = 0.1,
@@ -81,6 +62,10 @@ def load_data(spec: str, seed: int = 0, n_test: int = 5000, test_fraction: float
         return _with_scaling(ds, Scaling.from_range(*DIGITS_RANGE))
     path = Path(spec)
     if path.suffix == ".npy":
+        rows = _streamable(path)
+        if rows is not None:
+            y = read_labels(labels, len(rows)) if labels is not None else None
+            return _split_streamed(rows, str(path), seed, test_fraction, y)
         x = validate_array(_load_npy(path), str(path), keep_uint8=True)
         if x.ndim == 2 and x.dtype == torch.uint8:
             x = x.float()                              # vectors are stored in the model scale
@@ -113,6 +98,45 @@ def _with_scaling(ds: DataSet, scaling: Scaling) -> DataSet:
     return ds
 
 
+def _streamable(path: Path) -> NpyRows | None:
+    """The file's rows on disk if it is a uint8 (N, C, H, W) C-ordered .npy of at least
+    ``STREAM_MIN_BYTES``; None for anything else (loaded whole, with ``_load_npy``'s messages)."""
+    try:
+        shape, dtype, fortran, _ = read_npy_header(path)
+    except (OSError, ValueError, SyntaxError):
+        return None
+    if dtype != np.uint8 or fortran or len(shape) != 4 or int(np.prod(shape, dtype=np.int64)) < STREAM_MIN_BYTES:
+        return None
+    check_shape(shape, str(path))
+    return NpyRows(path)
+
+
+def _split_streamed(rows: NpyRows, name: str, seed: int, test_fraction: float,
+                    y: torch.Tensor | None = None) -> DataSet:
+    """``_split`` for rows on disk: the same permutation, train = rows perm[n_test:] as an index view
+    (read per batch), test = rows perm[:n_test] (the first ``MAX_TEST_ITEMS`` of them) in memory.
+
+    The scaling is ``Scaling.infer(..., nominal_uint8=False)`` of the training rows, as for a file
+    loaded whole; that rule reads only the min and max of uint8 data, so it is computed in chunks
+    and handed over as a two-value array.
+    """
+    n = len(rows)
+    n_test = _n_test(n, test_fraction, name)
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    train = IndexedData(rows, perm[n_test:])
+    test = IndexedData(rows, perm[:n_test][:MAX_TEST_ITEMS])[slice(None)]
+    ds = DataSet(train, test, "image", name, {"path": name})
+    if y is not None:
+        ds.y_train, ds.y_test, ds.n_classes = y[perm[n_test:]], y[perm[:n_test]], int(y.max()) + 1
+    # min/max do not depend on the order: read the training rows in file order (long sequential reads)
+    order = np.sort(perm[n_test:].numpy())
+    lo, hi = 255, 0
+    for start in range(0, order.shape[0], _SCAN_ROWS):
+        chunk = rows.take(order[start:start + _SCAN_ROWS])
+        lo, hi = min(lo, int(chunk.min())), max(hi, int(chunk.max()))
+    return _with_scaling(ds, Scaling.infer(torch.tensor([lo, hi], dtype=torch.uint8), nominal_uint8=False))
+
+
 def _load_npy(path: Path) -> np.ndarray:
     if not path.is_file():
         raise EBMError(f"data file {str(path)!r} does not exist")
@@ -141,11 +165,7 @@ def validate_array(x: np.ndarray | torch.Tensor, where: str, keep_uint8: bool = 
     # real numbers only: bool, int, uint, float (not complex, timedelta/datetime, strings, objects)
     if arr.dtype.kind not in "biuf":
         raise EBMError(f"{where}: data must be numeric (bool, int or float), got dtype {arr.dtype}")
-    if arr.ndim not in (2, 4):
-        raise EBMError(f"{where}: data must have shape (N, d) for vectors or (N, C, H, W) for images, "
-                       f"got {arr.shape}")
-    if arr.shape[0] < 2 or any(s == 0 for s in arr.shape):
-        raise EBMError(f"{where}: data set is empty or has a single point (shape {arr.shape}); need N >= 2")
+    check_shape(arr.shape, where)
     if keep_uint8 and arr.dtype == np.uint8:
         return torch.from_numpy(np.ascontiguousarray(arr))
     if arr.dtype.kind == "f" and np.isfinite(arr).all() and (np.abs(arr) > np.finfo(np.float32).max).any():
@@ -159,14 +179,29 @@ def validate_array(x: np.ndarray | torch.Tensor, where: str, keep_uint8: bool = 
     return torch.from_numpy(arr)
 
 
+def check_shape(shape: tuple[int, ...], where: str) -> None:
+    """A data array's shape must be (N, d) or (N, C, H, W) with N >= 2 and no empty axis."""
+    if len(shape) not in (2, 4):
+        raise EBMError(f"{where}: data must have shape (N, d) for vectors or (N, C, H, W) for images, "
+                       f"got {tuple(shape)}")
+    if shape[0] < 2 or any(s == 0 for s in shape):
+        raise EBMError(f"{where}: data set is empty or has a single point (shape {tuple(shape)}); need N >= 2")
+
+
+def _n_test(n: int, test_fraction: float, name: str) -> int:
+    """How many of n points are held out (at least 1, leaving at least 2 to train on)."""
+    n_test = max(1, int(round(n * test_fraction)))
+    if n - n_test < 2:     # one training point has no spread: standardisation and the support box break
+        raise EBMError(f"{name}: too few points ({n}) to hold out a test set and train on at least 2")
+    return n_test
+
+
 def _split(x: torch.Tensor, name: str, seed: int, test_fraction: float, y: torch.Tensor | None = None) -> DataSet:
     """Shuffle with the seed's permutation and cut off the test set: test = x[perm[:n_test]],
     train = x[perm[n_test:]]. ``x`` (a CPU tensor the caller owns) is permuted **in place** and
     both splits are views of it, so no second full-size copy is made."""
     n = x.shape[0]
-    n_test = max(1, int(round(n * test_fraction)))
-    if n - n_test < 2:     # one training point has no spread: standardisation and the support box break
-        raise EBMError(f"{name}: too few points ({n}) to hold out a test set and train on at least 2")
+    n_test = _n_test(n, test_fraction, name)
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     kind = "vector" if x.ndim == 2 else "image"
     permute_rows_(x, perm)

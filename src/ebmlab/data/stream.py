@@ -2,7 +2,8 @@
 
 ``IndexedData`` makes a map-style dataset look like the stored tensor the trainer indexes: it has
 ``shape``, ``dtype`` and ``device``, and ``data[idx]`` (idx a LongTensor of rows) fetches and stacks
-only those items. The trainer draws every batch's indices from its own generator, so the order — and
+only those items. It also serves the rows of a large ``.npy`` file on disk (``data.npyfile.NpyRows``,
+what ``--data cache.npy`` streams), reading each batch's rows in one pass. The trainer draws every batch's indices from its own generator, so the order — and
 hence ``--resume`` — is exact whatever the dataset is. A ``DataLoader`` contributes its dataset and
 its batch size; its own sampler/shuffle is not used (ebmlab's generator decides the order, for exact
 resume), which ``dataset_from_torch`` says in its description.
@@ -21,7 +22,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset, TensorDataset
 
 from ebmlab.data.scaling import Scaling
-from ebmlab.data.sources import DataSet
+from ebmlab.data.dataset import DataSet
+from ebmlab.data.npyfile import NpyRows
 from ebmlab.errors import EBMError
 
 # held-out items of a streamed set are materialised (evaluation wants them at once): at most this many
@@ -48,6 +50,8 @@ class IndexedData:
         self.device = torch.device("cpu")
         # a TensorDataset is already a tensor: index it directly instead of item by item
         self._tensor = dataset.tensors[0] if isinstance(dataset, TensorDataset) else None
+        # rows of a .npy file on disk: one read per batch (per run of consecutive rows), not per item
+        self._rows = dataset if isinstance(dataset, NpyRows) else None
         if self._tensor is not None and self._tensor.is_floating_point() and not bool(torch.isfinite(self._tensor).all()):
             raise EBMError("the TensorDataset's data contains NaN or Inf; remove or impute those rows")
 
@@ -63,6 +67,9 @@ class IndexedData:
         rows = self.indices[idx]
         if self._tensor is not None:
             return self._tensor[rows]
+        if self._rows is not None:
+            got = torch.from_numpy(self._rows.take(rows.reshape(-1).numpy()))
+            return got[0] if rows.ndim == 0 else got
         if rows.ndim == 0:
             return self._fetch(int(rows))
         return self._fetch_batch(rows.tolist())
