@@ -283,8 +283,9 @@ def _train_here(args: argparse.Namespace, group: Any) -> int:
         if result.status == "interrupted":
             if not group.is_main:
                 return 130
+            nproc = f" --nproc {group.world_size}" if group.active else ""
             print(f"ebmlab: interrupted at step {result.step}/{trainer.config.steps}; checkpoint written; "
-                  f"continue with: ebmlab train --resume {run_dir}", file=sys.stderr)
+                  f"continue with: ebmlab train{nproc} --resume {run_dir}", file=sys.stderr)
             return 130
         if not group.is_main:
             return 0

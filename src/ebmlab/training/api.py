@@ -30,7 +30,7 @@ from ebmlab.models.energy import EnergyModel
 from ebmlab.rundir.network import import_network, network_reference, untrusted_message
 from ebmlab.training import distributed
 from ebmlab.training.presets import resolve_config
-from ebmlab.training.trainer import Trainer, TrainResult
+from ebmlab.training.trainer import Trainer, TrainResult, check_shards
 
 
 def describe_data(dataset: DataSet, config: RunConfig) -> dict[str, Any]:
@@ -143,6 +143,7 @@ def start_run(data: DataLike, out: str | Path | None = None, force: bool = False
     # under torchrun: join the other processes (all of them got this far on the same input)
     group, device = distributed.init(torch.device(config.device))
     _check_model(model, dataset, config)
+    check_shards(config, dataset, group.world_size)        # before rank 0 touches the run directory
     run_dir = Path(out) if out is not None else None
     lock = None
 

@@ -113,7 +113,7 @@ class Trainer:
         # what rank 0 writes (logs, events); the other ranks write nothing
         self._log_dir = self.run_dir if group.is_main else None
         self.callbacks = list(callbacks)
-        self._check_shards(config, dataset)
+        check_shards(config, dataset, group.world_size)
         # the stored training set (uint8 for image folders and digits) stays in host memory; each
         # step moves one batch to the device and converts it there (``_next_batch``)
         self.x_train = dataset.train
@@ -165,20 +165,6 @@ class Trainer:
                     else "broadcast_buffers")
             self._ddp = DDP(_LossModule(self.model, self.objective, self._net), **{sync: True},
                             device_ids=[self.device.index] if self.device.type == "cuda" else None)
-
-    def _check_shards(self, config: RunConfig, dataset: DataSet) -> None:
-        """Several processes: the global batch and the buffer must split into equal shards (equal
-        shards make DDP's average of the ranks' mean gradients the full batch's mean gradient)."""
-        n = self.group.world_size
-        if n == 1:
-            return
-        batch = min(config.batch_size, dataset.train.shape[0])
-        if batch % n:
-            raise EBMError(f"the global batch ({batch}) must be a multiple of the number of processes ({n}); "
-                           f"set --batch-size to a multiple of {n}")
-        if config.negatives == "persistent" and config.buffer_size % n:
-            raise EBMError(f"the replay buffer ({config.buffer_size}) must be a multiple of the number of "
-                           f"processes ({n}): each holds an equal shard; set --buffer-size to a multiple of {n}")
 
     def _check_labels(self, dataset: DataSet, model: Any) -> torch.Tensor | None:
         """The training labels on the device if the objective needs them, checked once here (never per step)."""
@@ -490,6 +476,21 @@ class Trainer:
             fn = getattr(cb, hook, None)
             if fn is not None:
                 fn(self, *args)
+
+
+def check_shards(config: RunConfig, dataset: DataSet, world_size: int) -> None:
+    """Several processes: the global batch and the buffer must split into equal shards (equal
+    shards make DDP's average of the ranks' mean gradients the full batch's mean gradient)."""
+    n = world_size
+    if n == 1:
+        return
+    batch = min(config.batch_size, dataset.train.shape[0])
+    if batch % n:
+        raise EBMError(f"the global batch ({batch}) must be a multiple of the number of processes ({n}); "
+                       f"set --batch-size to a multiple of {n}")
+    if config.negatives == "persistent" and config.buffer_size % n:
+        raise EBMError(f"the replay buffer ({config.buffer_size}) must be a multiple of the number of "
+                       f"processes ({n}): each holds an equal shard; set --buffer-size to a multiple of {n}")
 
 
 class _LossModule(torch.nn.Module):
