@@ -74,6 +74,11 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--trust-code", action="store_true",
                    help="with --resume, for runs of your own network: import the recorded network class "
                         "(runs its module's code; only for code you trust)")
+    t.add_argument("--nproc", type=_positive_int, default=None, metavar="N",
+                   help="train with N processes on this machine (DistributedDataParallel through torch's "
+                        "elastic launcher, as torchrun --standalone --nproc-per-node N -m ebmlab train ...): "
+                        "CPU (gloo) up to one per core, CUDA (NCCL) one per GPU; --batch-size is the global "
+                        "batch. A run resumes with the same N")
     for name, typ in TRAIN_FLAGS.items():
         kw: dict[str, Any] = {"type": _positive_int if name in ("steps", "batch_size", "image_size") else typ}
         if name == "sampler":
@@ -188,6 +193,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)   # argparse already prints one usage line + error and exits 2
+    args.argv = list(sys.argv[1:] if argv is None else argv)     # what --nproc hands to its workers
     import torch
     torch.set_num_threads(args.threads)
     debug = args.debug or os.environ.get("EBMLAB_DEBUG", "") not in ("", "0")
@@ -202,7 +208,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if debug:
             raise
         message, code = error_line(e)
-        print(message, file=sys.stderr)
+        if code != 2 or os.environ.get("RANK", "0") in ("", "0"):   # of N processes, rank 0 tells the user
+            print(message, file=sys.stderr)
         return code
 
 
@@ -237,9 +244,34 @@ def _device(args: argparse.Namespace) -> str:
 
 # ---------------------------------------------------------------------------- train
 def _cmd_train(args: argparse.Namespace) -> int:
+    from ebmlab.training import distributed
+    if args.nproc is not None and args.nproc > 1 and not distributed.launched():
+        distributed.check_nproc(args.nproc, _train_device(args))
+        return distributed.launch(args.argv, args.nproc)
+    if distributed.launched() and args.nproc is not None and args.nproc != distributed.current().world_size:
+        raise EBMError(f"--nproc {args.nproc} but the launcher started {distributed.current().world_size} processes")
+    try:
+        return _train_here(args, distributed.current())
+    finally:
+        distributed.shutdown()
+
+
+def _train_device(args: argparse.Namespace) -> Any:
+    """The device a run will train on, known before any work: --device, else the resumed run's, else cpu."""
+    from ebmlab.device import resolve_device
+    if args.device:
+        return resolve_device(args.device)
+    if args.resume:
+        from ebmlab.rundir.checkpoint import read_json
+        return resolve_device(str(read_json(Path(args.resume) / "config.json", "run configuration (config.json)")
+                                  .get("device", "cpu")))
+    return resolve_device("cpu")
+
+
+def _train_here(args: argparse.Namespace, group: Any) -> int:
     from ebmlab.training.api import resume_run, start_run
     from ebmlab.training.progress import ProgressBar
-    callbacks = [] if args.quiet else [ProgressBar()]
+    callbacks = [] if args.quiet or not group.is_main else [ProgressBar()]
     if args.resume:
         if args.data or args.out or args.force or args.labels:
             raise EBMError("--resume DIR continues a run as it was configured; do not combine it with "
@@ -267,9 +299,14 @@ def _cmd_train(args: argparse.Namespace) -> int:
             if isinstance(cb, ProgressBar):
                 cb.close()
         if result.status == "interrupted":
+            if not group.is_main:
+                return 130
+            nproc = f" --nproc {group.world_size}" if group.active else ""
             print(f"ebmlab: interrupted at step {result.step}/{trainer.config.steps}; checkpoint written; "
-                  f"continue with: ebmlab train --resume {run_dir}", file=sys.stderr)
+                  f"continue with: ebmlab train{nproc} --resume {run_dir}", file=sys.stderr)
             return 130
+        if not group.is_main:
+            return 0
         _final_picture(run_dir)            # still under the run's lock: no other trainer meanwhile
     finally:
         release_run(trainer)

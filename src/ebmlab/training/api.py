@@ -28,8 +28,9 @@ from ebmlab.errors import EBMError
 from ebmlab.models.conditional import ConditionalEnergyModel
 from ebmlab.models.energy import EnergyModel
 from ebmlab.rundir.network import import_network, network_reference, untrusted_message
+from ebmlab.training import distributed
 from ebmlab.training.presets import resolve_config
-from ebmlab.training.trainer import Trainer, TrainResult
+from ebmlab.training.trainer import Trainer, TrainResult, check_shards
 
 
 def describe_data(dataset: DataSet, config: RunConfig) -> dict[str, Any]:
@@ -139,16 +140,24 @@ def start_run(data: DataLike, out: str | Path | None = None, force: bool = False
         net, ref = user_network(network, config, desc, network_kwargs)
         config = config.replace(network=ref)
         model = build_model(config, desc, net)
+    # under torchrun: join the other processes (all of them got this far on the same input)
+    group, device = distributed.init(torch.device(config.device))
     _check_model(model, dataset, config)
-    run_dir, lock = None, None
-    if out is not None:
-        run_dir = Path(out)
+    check_shards(config, dataset, group.world_size)        # before rank 0 touches the run directory
+    run_dir = Path(out) if out is not None else None
+    lock = None
+
+    def prepare() -> None:                 # rank 0 alone creates, locks and writes the run directory
+        nonlocal lock
+        if run_dir is None or not group.is_main:
+            return
         prepare_run_dir(run_dir, force)
         lock = RunLock(run_dir)
+        write_run_header(run_dir, config, desc)
+
     try:
-        if run_dir is not None:
-            write_run_header(run_dir, config, desc)
-        trainer = Trainer(config, dataset, desc, model, run_dir, callbacks)
+        group.together(prepare)
+        trainer = Trainer(config, dataset, desc, model, run_dir, callbacks, group, device)
     except BaseException:
         if lock is not None:
             lock.release()
@@ -170,7 +179,7 @@ def resume_run(run_dir: str | Path, callbacks: list[Any] | tuple = (), steps: in
     config = RunConfig.from_dict(read_json(run_dir / "config.json", "run configuration (config.json)"))
     desc = read_json(run_dir / "data.json", "data description (data.json)")
     check_data_description(desc, run_dir / "data.json")
-    config_device(config)
+    group, device = distributed.init(config_device(config))
     if data is None and in_memory(config.data):
         raise EBMError(f"{run_dir} was trained on data passed from Python ({config.data}); pass the same data "
                        f"again to resume it: ebmlab.train(model, data, resume={str(run_dir)!r})")
@@ -178,22 +187,26 @@ def resume_run(run_dir: str | Path, callbacks: list[Any] | tuple = (), steps: in
         if not trust_code:
             raise EBMError(untrusted_message(config.network, str(run_dir)))
         network = import_network(config.network, str(run_dir))
-    lock = RunLock(run_dir)      # a run, so the lock file may be made; before anything below writes
+    # a run, so the lock file may be made; before anything below writes (rank 0 alone writes)
+    lock = group.together(lambda: RunLock(run_dir) if group.is_main else None)
     try:
-        trainer = _resume_locked(run_dir, config, desc, callbacks, steps, data, network)
+        trainer = _resume_locked(run_dir, config, desc, callbacks, steps, data, network, group, device)
     except BaseException:
-        lock.release()
+        if lock is not None:
+            lock.release()
         raise
     trainer.run_lock = lock
     return trainer
 
 
 def _resume_locked(run_dir: Path, config: RunConfig, desc: dict[str, Any], callbacks: list[Any] | tuple,
-                   steps: int | None, data: DataLike | None, network: nn.Module | None) -> Trainer:
+                   steps: int | None, data: DataLike | None, network: nn.Module | None,
+                   group: distributed.Group, device: torch.device) -> Trainer:
     if steps is not None and steps != config.steps:
         # more steps changes the cosine schedule's horizon; only allowed as an explicit choice
         config = config.replace(steps=steps)
-        config.save_json(run_dir / "config.json")
+        if group.is_main:
+            config.save_json(run_dir / "config.json")
     dataset = dataset_from(config.data if data is None else data, config)
     want = desc.get("source", {}).get("train_sha256")
     if want is not None and want != data_fingerprint(dataset):
@@ -206,7 +219,7 @@ def _resume_locked(run_dir: Path, config: RunConfig, desc: dict[str, Any], callb
     ck = latest_checkpoint(run_dir)
     if ck is not None:
         check_weights(model, ck / "model.safetensors")
-    trainer = Trainer(config, dataset, desc, model, run_dir, callbacks)
+    trainer = Trainer(config, dataset, desc, model, run_dir, callbacks, group, device)
     trainer.resume()
     return trainer
 

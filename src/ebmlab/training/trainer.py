@@ -15,8 +15,19 @@ An objective that needs no negatives skips step 2. The logs' file formats are ``
 Reproducibility: all randomness of the loop comes from two ``torch.Generator`` s (data order on the
 CPU, chains on the model's device) whose states are checkpointed with the model, optimiser,
 scheduler, buffer and data position, so a resumed run continues bit-for-bit. Nothing uses the
-global RNG after the network's initialisation. For DDP, each rank would seed its generators with
-(seed, rank) and wrap ``model`` — the loop itself holds no single-process assumption beyond that.
+global RNG after the network's initialisation.
+
+Many processes (``training.distributed``, started by torchrun): the loss runs through
+DistributedDataParallel (``_LossModule``), which averages the gradients — equal to the full
+batch's since every loss is a mean over equal shards — and keeps module buffers (spectral norm)
+in rank 0's values; the chains sample the unwrapped model, so DDP never sees their forward
+passes. Rank r takes slice r of each global batch of the one epoch permutation (the data
+generator is seeded alike on all ranks), runs its own chains with a generator seeded from
+(seed, rank) on its own ``buffer_size / N`` shard of the replay buffer. The divergence verdict and
+a Ctrl-C are agreed on by one all-reduce per step, so all ranks roll back or stop together;
+metrics rows are means over ranks; rank 0 alone writes the run directory, and its checkpoints
+hold every rank's shard and generator (``other_ranks``), so a resume with the same number of
+processes continues bit-for-bit. A different number is refused. A single process has none of this.
 """
 from __future__ import annotations
 
@@ -42,6 +53,7 @@ from ebmlab.errors import EBMError
 from ebmlab.models.energy import EnergyModel
 from ebmlab.samplers.run import run_chains
 from ebmlab.training.buffer import ReplayBuffer
+from ebmlab.training.distributed import SINGLE, Group, rank_seed
 # check_step is called as a module global (not bound at import): tests/helpers_runs.py patches it here
 from ebmlab.training.guard import (ChainScale, DivergenceError, chain_quantities, check_step, param_norm,
                                   param_quantities)
@@ -53,6 +65,8 @@ from ebmlab.training.precision import AutocastDensity, autocast
 # the stats the divergence guard watches, where the objective and the chains report them; the
 # weights' and the chains' own quantities (training.guard) are checked with them, in one sync
 _GUARDED = ("f_pos", "f_neg", "loss", "grad_norm", "mcmc_grad_norm")
+# the parts of the training state that differ between ranks (the rest is the same on all of them)
+RANK_STATE = ("buffer", "gen_mcmc", "metric_sums")
 
 
 class Callback(Protocol):
@@ -82,16 +96,24 @@ class Trainer:
         model: the EnergyModel to train (freshly built or loaded); a ConditionalEnergyModel for
             objectives that need labels ("conditional", "jem"), with ``dataset.y_train`` holding them.
         run_dir: where checkpoints and logs go; None trains in memory only.
-        callbacks: objects with any of the ``Callback`` methods.
+        callbacks: objects with any of the ``Callback`` methods (called on rank 0 only).
+        group: this process's place among the run's processes (``training.distributed.init``);
+            the default is a single process.
+        device: the device to train on (default ``config.device``; rank r of a CUDA run: cuda:r).
     """
 
     def __init__(self, config: RunConfig, dataset: DataSet, data_desc: dict[str, Any], model: EnergyModel,
-                 run_dir: Path | None = None, callbacks: list[Any] | tuple = ()) -> None:
+                 run_dir: Path | None = None, callbacks: list[Any] | tuple = (), group: Group = SINGLE,
+                 device: torch.device | None = None) -> None:
         self.config, self.dataset, self.data_desc = config, dataset, data_desc
-        self.device = torch.device(config.device)
+        self.group = group
+        self.device = torch.device(config.device) if device is None else device
         self.model = model.to(self.device)
         self.run_dir = Path(run_dir) if run_dir is not None else None
+        # what rank 0 writes (logs, events); the other ranks write nothing
+        self._log_dir = self.run_dir if group.is_main else None
         self.callbacks = list(callbacks)
+        check_shards(config, dataset, group.world_size)
         # the stored training set (uint8 for image folders and digits) stays in host memory; each
         # step moves one batch to the device and converts it there (``_next_batch``)
         self.x_train = dataset.train
@@ -101,6 +123,7 @@ class Trainer:
         self.rollbacks = 0
         self.lr_scale = 1.0
         self._stop_requested = False
+        self._stop_agreed = False          # several processes: a stop every rank has heard of
         # running sums for the next metrics row: checkpointed, so a run resumed between two log
         # rows writes the same rows as an uninterrupted one
         self._sums: dict[str, torch.Tensor] = {}
@@ -119,8 +142,9 @@ class Trainer:
                 target = AutocastDensity(target, config.precision, self.device)
             self.kernel = sampler_from_config(config, target, data_desc)
             self.init_fn = make_init_fn(data_desc, config.init, self.x_train, self.device, dataset.to_model)
-            if config.negatives == "persistent":
-                self.buffer = ReplayBuffer(config.buffer_size, self.init_fn, config.reinit_prob, self.gen_mcmc)
+            if config.negatives == "persistent":     # this rank's shard of the buffer
+                self.buffer = ReplayBuffer(config.buffer_size // group.world_size, self.init_fn,
+                                           config.reinit_prob, self.gen_mcmc)
         self._perm = torch.randperm(self.x_train.shape[0], generator=self.gen_data)
         self._pos = 0
         self._params = [p for p in self.model.parameters()]
@@ -131,6 +155,16 @@ class Trainer:
                         "param_update": config.max_param_update}
         # rollback target for a divergence before the first checkpoint: the state at step 0
         self._initial: tuple[dict[str, torch.Tensor], dict[str, Any]] | None = None
+        self._ddp = None
+        if group.active:
+            import inspect
+            from torch.nn.parallel import DistributedDataParallel as DDP
+            # rank 0's module buffers (spectral norm's u, v) to every rank at each loss pass; newer
+            # torch renamed broadcast_buffers to forward_sync_buffers
+            sync = ("forward_sync_buffers" if "forward_sync_buffers" in inspect.signature(DDP).parameters
+                    else "broadcast_buffers")
+            self._ddp = DDP(_LossModule(self.model, self.objective, self._net), **{sync: True},
+                            device_ids=[self.device.index] if self.device.type == "cuda" else None)
 
     def _check_labels(self, dataset: DataSet, model: Any) -> torch.Tensor | None:
         """The training labels on the device if the objective needs them, checked once here (never per step)."""
@@ -149,8 +183,9 @@ class Trainer:
 
     # ----------------------------------------------------------------- randomness and schedule
     def _seed_generators(self, seed: int) -> None:
+        # the data order is the same on every rank (one permutation, sliced); the chains are the rank's own
         self.gen_data = torch.Generator().manual_seed(seed)
-        self.gen_mcmc = torch.Generator(device=self.device).manual_seed(seed + 1)
+        self.gen_mcmc = torch.Generator(device=self.device).manual_seed(rank_seed(seed + 1, self.group.rank))
 
     def _lr_factor(self, step: int) -> float:
         c = self.config
@@ -164,6 +199,9 @@ class Trainer:
     def _next_batch(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(x [b, *event], labels [b] or None): the next slice of the epoch's permutation.
 
+        With N processes the slice is the global batch and this rank takes its b / N rows of it:
+        each epoch every example is used once, by one rank.
+
         The rows are gathered from the stored set in host memory, only the batch goes to the device
         (uint8 images: a quarter of the float32 bytes), and it becomes float32 in the model scale
         there — elementwise, so exactly the values a whole-set conversion would give.
@@ -174,6 +212,9 @@ class Trainer:
             self._pos = 0
         idx = self._perm[self._pos:self._pos + b]
         self._pos += b
+        if self.group.active:
+            share = b // self.group.world_size
+            idx = idx[self.group.rank * share:(self.group.rank + 1) * share]
         x = self.dataset.to_model(self.x_train[idx.to(self.x_train.device)].to(self.device))
         return x, (self.y_train[idx.to(self.device)] if self.y_train is not None else None)
 
@@ -191,7 +232,11 @@ class Trainer:
         if c.data_noise:
             x_pos = x_pos + c.data_noise * torch.randn(x_pos.shape, generator=self.gen_mcmc, device=self.device)
         x_neg, diag = self._negatives(x_pos, y_pos) if self.objective.needs_negatives else (None, None)
-        loss, stats = self.objective.loss(self.model, Batch(x_pos, y_pos, x_neg, self.gen_mcmc), self._net)
+        batch = Batch(x_pos, y_pos, x_neg, self.gen_mcmc)
+        if self._ddp is None:
+            loss, stats = self.objective.loss(self.model, batch, self._net)
+        else:                               # through DDP: the backward averages the ranks' gradients
+            loss, stats = self._ddp(batch)
         self.optimizer.zero_grad(set_to_none=True)
         if self.scaler is None:
             loss.backward()
@@ -268,12 +313,16 @@ class Trainer:
                              copy.deepcopy(self.train_state()))
         with _DeferSigint(self):
             while self.step < self.config.steps:
-                if self._stop_requested:
+                if self._stop_agreed if self.group.active else self._stop_requested:
                     status = "interrupted"
                     break
                 try:
-                    stats = self.train_step()
-                except DivergenceError as err:
+                    stats, err = self.train_step(), None
+                except DivergenceError as e:
+                    err = e
+                if self.group.active:
+                    err = self._agree(err)
+                if err is not None:
                     self._handle_divergence(err)
                     continue
                 self.step += 1
@@ -284,10 +333,12 @@ class Trainer:
                 self._count += 1
                 c = self.config
                 if self.step % c.log_every == 0 or self.step == c.steps:
+                    sums = self.group.mean(sums)    # every row is a mean over steps and over ranks
                     last_row = {"step": self.step, **{k: float(v) / self._count for k, v in sums.items()},
                                 "lr": self.optimizer.param_groups[0]["lr"], "seconds": time.time() - t0}
                     self._sums, self._count = {}, 0
-                    self._append_metrics(last_row)
+                    if self._log_dir is not None:
+                        self._append_metrics(last_row)
                     self._call("on_log", last_row)
                 if self.step % c.checkpoint_every == 0 or self.step == c.steps:
                     self.save()
@@ -297,13 +348,25 @@ class Trainer:
         self._call("on_train_end", result)
         return result
 
+    def _agree(self, err: DivergenceError | None) -> DivergenceError | None:
+        """Several processes: one all-reduce of (diverged here, Ctrl-C here). If any rank diverged,
+        every rank gets the same DivergenceError (the lowest such rank's) and all roll back or stop
+        together; a Ctrl-C on any rank stops all of them at this step boundary."""
+        diverged, stop = self.group.any([err is not None, self._stop_requested], self.device)
+        self._stop_agreed = self._stop_agreed or stop
+        if not diverged:
+            return None
+        seen = self.group.all_objects(None if err is None else (err.quantity, err.step, err.value))
+        quantity, step, value = next(s for s in seen if s is not None)
+        return DivergenceError(quantity, step, value, self._limits.get(quantity))
+
     def _handle_divergence(self, err: DivergenceError) -> None:
         """Stop, or roll back to the last state that passed the guard: the newest checkpoint (every
         checkpoint on disk passed it), else the state at step 0; halve the lr, new seed, bounded retries."""
         c = self.config
         ck = latest_checkpoint(self.run_dir) if self.run_dir is not None else None
         if c.on_divergence != "rollback" or self.rollbacks >= c.max_rollbacks or (ck is None and self._initial is None):
-            append_event(self.run_dir, {"event": "diverged", "step": err.step, "quantity": err.quantity,
+            append_event(self._log_dir, {"event": "diverged", "step": err.step, "quantity": err.quantity,
                              "value": err.value, "message": str(err)})
             raise err
         # restore() reloads rollbacks/lr_scale as they were at the checkpoint; the retry count and
@@ -320,7 +383,7 @@ class Trainer:
             group["lr"] = base * self._lr_factor(self.scheduler.last_epoch)   # new scale now
         new_seed = c.seed + 7919 * self.rollbacks
         self._seed_generators(new_seed)
-        append_event(self.run_dir, {"event": "rollback", "diverged_at": err.step, "quantity": err.quantity,
+        append_event(self._log_dir, {"event": "rollback", "diverged_at": err.step, "quantity": err.quantity,
                          "restored_step": self.step, "new_seed": new_seed, "lr_scale": self.lr_scale,
                          "retry": self.rollbacks, "max_retries": c.max_rollbacks})
 
@@ -341,16 +404,33 @@ class Trainer:
         return state
 
     def save(self) -> None:
+        """Write a checkpoint (rank 0; with several processes every rank's own state is gathered into it)."""
         if self.run_dir is None:
             return
-        save_checkpoint(self.run_dir, self.step, self.model.state_dict(), self.train_state(),
-                        keep=self.config.keep_checkpoints)
+        state = self.train_state()
+        if self.group.active:
+            mine = {k: _to_cpu(state[k]) for k in RANK_STATE}
+            shards = self.group.gather_to_main(mine)
+            if shards is not None:
+                state["world_size"] = self.group.world_size
+                state["other_ranks"] = shards[1:]
+        if self.group.is_main:
+            save_checkpoint(self.run_dir, self.step, self.model.state_dict(), state,
+                            keep=self.config.keep_checkpoints)
         self._saved_step = self.step
         self._call("on_checkpoint", self.step)
 
     def restore(self, ck: Path) -> None:
         step, model_state, st = load_checkpoint(ck)
         warn_dtype_conversions(self.model, model_state, ck)
+        n = st.get("world_size", 1)
+        if n != self.group.world_size:
+            raise EBMError(f"{self.run_dir} was trained with {n} process(es); resume it with --nproc {n} "
+                           f"(not {self.group.world_size}): its chains and buffer are split into {n} shards")
+        if self.group.rank > 0:               # this rank's chains, buffer shard and metric sums
+            st = {**st, **st["other_ranks"][self.group.rank - 1]}
+        st.pop("other_ranks", None)
+        st.pop("world_size", None)
         self._load_state(step, model_state, st)
 
     def _load_state(self, step: int, model_state: dict[str, torch.Tensor], st: dict[str, Any]) -> None:
@@ -370,7 +450,7 @@ class Trainer:
             self.scaler.load_state_dict(st["grad_scaler"])
         self.step = step
         self._saved_step = step
-        truncate_metrics(self.run_dir, step)
+        truncate_metrics(self._log_dir, step)
 
     def resume(self) -> None:
         """Continue from the newest checkpoint in ``run_dir`` (exactly where it stopped)."""
@@ -380,8 +460,8 @@ class Trainer:
             # at step 0 (network initialised from the seed, generators seeded), so start over
             if self.step != 0:
                 raise EBMError(f"{self.run_dir} has no checkpoint to resume from; start it again with --force")
-            truncate_metrics(self.run_dir, 0)
-            append_event(self.run_dir, {"event": "restart", "reason": "no checkpoint yet; training again from step 0"})
+            truncate_metrics(self._log_dir, 0)
+            append_event(self._log_dir, {"event": "restart", "reason": "no checkpoint yet; training again from step 0"})
             return
         self.restore(ck)
 
@@ -390,10 +470,48 @@ class Trainer:
         append_metrics(self.run_dir, row)
 
     def _call(self, hook: str, *args: Any) -> None:
+        if not self.group.is_main:
+            return
         for cb in self.callbacks:
             fn = getattr(cb, hook, None)
             if fn is not None:
                 fn(self, *args)
+
+
+def check_shards(config: RunConfig, dataset: DataSet, world_size: int) -> None:
+    """Several processes: the global batch and the buffer must split into equal shards (equal
+    shards make DDP's average of the ranks' mean gradients the full batch's mean gradient)."""
+    n = world_size
+    if n == 1:
+        return
+    batch = min(config.batch_size, dataset.train.shape[0])
+    if batch % n:
+        raise EBMError(f"the global batch ({batch}) must be a multiple of the number of processes ({n}); "
+                       f"set --batch-size to a multiple of {n}")
+    if config.negatives == "persistent" and config.buffer_size % n:
+        raise EBMError(f"the replay buffer ({config.buffer_size}) must be a multiple of the number of "
+                       f"processes ({n}): each holds an equal shard; set --buffer-size to a multiple of {n}")
+
+
+class _LossModule(torch.nn.Module):
+    """The objective's loss as a module's forward, so DistributedDataParallel can wrap it: DDP
+    hooks ``forward``, while objectives call ``model.log_density`` / ``model.logits``."""
+
+    def __init__(self, model: EnergyModel, objective: Any, net: Any) -> None:
+        super().__init__()
+        self.model, self.objective, self.net = model, objective, net
+
+    def forward(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        return self.objective.loss(self.model, batch, self.net)
+
+
+def _to_cpu(obj: Any) -> Any:
+    """A state with its tensors moved to the CPU (to be pickled to rank 0)."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().cpu()
+    if isinstance(obj, dict):
+        return {k: _to_cpu(v) for k, v in obj.items()}
+    return obj
 
 
 class _DeferSigint:

@@ -1,0 +1,260 @@
+"""Many training processes on PyTorch's own engine: torchrun's environment, the process group,
+the few collectives the trainer needs, and ``ebmlab train --nproc N``'s launcher.
+
+A run with N processes is started by torch's elastic launcher — ``torchrun --standalone
+--nproc-per-node N -m ebmlab train ...`` or ``ebmlab train --nproc N ...``, which calls the same
+launcher (``torch.distributed.launcher.api.elastic_launch``). Each process reads RANK, WORLD_SIZE
+and LOCAL_RANK from the environment the launcher sets; without them (or with WORLD_SIZE=1) a run is
+the plain single process, and nothing here touches it.
+
+The backend follows the device: gloo for CPU tensors, NCCL for CUDA (one GPU per local rank).
+What the trainer does with the group (``training.trainer``): DistributedDataParallel averages the
+gradients of the loss; rank r draws slice r of every global batch from one epoch permutation;
+each rank runs its own chains on its own shard of the replay buffer, with a chain generator seeded
+from (seed, rank); the divergence verdict and Ctrl-C are agreed on with one all-reduce per step;
+metrics are all-reduced means; rank 0 alone writes the run directory, gathering every rank's
+buffer shard and generator state into each checkpoint.
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import sys
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence, TypeVar
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from ebmlab.errors import EBMError
+
+T = TypeVar("T")
+_ENV_MARKERS = ("RANK", "WORLD_SIZE", "LOCAL_RANK")
+
+
+@dataclass(frozen=True)
+class Group:
+    """This process's place in the run: ``rank`` of ``world_size`` (``local_rank`` on its machine).
+
+    ``active`` is False for a single process: then every collective below is the identity.
+    """
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def active(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        """Rank 0: the one process that writes the run directory, prints and calls callbacks."""
+        return self.rank == 0
+
+    # ------------------------------------------------------------------ collectives
+    def any(self, flags: Sequence[bool], device: torch.device) -> list[bool]:
+        """Per flag: True if it is True on any rank (one all-reduce for all flags)."""
+        if not self.active:
+            return [bool(f) for f in flags]
+        t = torch.tensor([float(f) for f in flags], device=_coll_device(device))
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        return [bool(v) for v in t.tolist()]
+
+    def mean(self, values: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Each 0-d tensor averaged over ranks (one all-reduce for the whole dict; same keys on all ranks)."""
+        if not self.active or not values:
+            return values
+        names = list(values)
+        t = torch.stack([values[k].detach().float().reshape(()) for k in names])
+        t = t.to(_coll_device(t.device))
+        dist.all_reduce(t, op=dist.ReduceOp.SUM)
+        t = t / self.world_size
+        return {k: t[i] for i, k in enumerate(names)}
+
+    def all_objects(self, obj: Any) -> list[Any]:
+        """Every rank's (small, picklable) ``obj``, in rank order, on every rank."""
+        if not self.active:
+            return [obj]
+        out: list[Any] = [None] * self.world_size
+        dist.all_gather_object(out, obj)
+        return out
+
+    def gather_to_main(self, obj: Any) -> list[Any] | None:
+        """Every rank's ``obj`` (CPU tensors inside) in rank order on rank 0; None on the others."""
+        if not self.active:
+            return [obj]
+        out: list[Any] | None = [None] * self.world_size if self.is_main else None
+        dist.gather_object(obj, out, dst=0)
+        return out
+
+    def together(self, fn: Callable[[], T]) -> T:
+        """Run ``fn`` here and learn whether it failed on any rank: a rank whose ``fn`` raised
+        re-raises it, the others raise EBMError with the first failing rank's message — so no rank
+        waits forever in a collective for a peer that has given up (e.g. rank 0 could not lock or
+        create the run directory)."""
+        if not self.active:
+            return fn()
+        try:
+            result, failure = fn(), None
+        except Exception as e:                      # noqa: BLE001 — re-raised below, on every rank
+            result, failure = None, e
+        reports = self.all_objects(None if failure is None else str(failure).splitlines()[0][:300])
+        if failure is not None:
+            raise failure
+        for r, message in enumerate(reports):
+            if message is not None:
+                raise EBMError(f"rank {r} stopped: {message}")
+        return result
+
+    def barrier(self) -> None:
+        if self.active:
+            dist.barrier()
+
+
+SINGLE = Group()
+
+
+def _coll_device(device: torch.device) -> torch.device:
+    """Where a collective's tensor must live: NCCL takes CUDA tensors, gloo CPU ones."""
+    if dist.is_initialized() and dist.get_backend() == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu") if device.type != "cuda" else device
+
+
+def launched() -> bool:
+    """True in a process started by torchrun / the elastic launcher with more than one process."""
+    return all(k in os.environ for k in _ENV_MARKERS) and int(os.environ["WORLD_SIZE"]) > 1
+
+
+def current() -> Group:
+    """This process's group, from torchrun's variables (SINGLE when not launched)."""
+    if not launched():
+        return SINGLE
+    try:
+        return Group(int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), int(os.environ["LOCAL_RANK"]))
+    except ValueError:
+        raise EBMError("RANK, WORLD_SIZE and LOCAL_RANK must be integers (set by torchrun)") from None
+
+
+def backend_for(device: torch.device) -> str:
+    """gloo for CPU, nccl for CUDA (EBMError in one line if this PyTorch has no such backend)."""
+    if device.type == "cuda":
+        if not dist.is_nccl_available():
+            raise EBMError("device cuda with several processes needs NCCL, which this PyTorch build lacks")
+        return "nccl"
+    if device.type != "cpu":
+        raise EBMError(f"training with several processes supports cpu (gloo) and cuda (nccl), not {device.type}")
+    if not dist.is_gloo_available():
+        raise EBMError("training with several CPU processes needs gloo, which this PyTorch build lacks")
+    return "gloo"
+
+
+def init(device: torch.device) -> tuple[Group, torch.device]:
+    """Join the process group of a launched run (once per process); (group, this rank's device).
+
+    A single process returns (SINGLE, device) untouched. With CUDA, rank r trains on
+    ``cuda:LOCAL_RANK``: one GPU per process."""
+    group = current()
+    if not group.active:
+        return SINGLE, device
+    if device.type == "cuda":
+        if group.local_rank >= torch.cuda.device_count():
+            raise EBMError(f"local rank {group.local_rank} has no GPU: this machine has "
+                           f"{torch.cuda.device_count()}; start at most that many processes")
+        device = torch.device("cuda", group.local_rank)
+        torch.cuda.set_device(device)
+    if not dist.is_initialized():
+        _die_with_launcher()
+        try:
+            dist.init_process_group(backend_for(device))
+        except EBMError:
+            raise
+        except Exception as e:           # a rank that cannot reach the others: torch's long message, shortened
+            raise EBMError(f"rank {group.rank} could not join the other {group.world_size - 1} process(es): "
+                           f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}") from None
+    return group, device
+
+
+def shutdown() -> None:
+    """Leave the process group (at the end of a command)."""
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def _die_with_launcher() -> None:
+    """Linux: this worker gets SIGKILL when its launcher dies. torch's launcher starts workers in
+    sessions of their own, so killing the launcher (or its process group) would otherwise leave
+    them training; with this, killing the launcher ends the whole run, which ``--resume`` then
+    continues from the last complete checkpoint."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)        # PR_SET_PDEATHSIG = 1
+    except (OSError, AttributeError):
+        return
+    if os.getppid() == 1:              # the launcher died before the call: nothing will send the signal
+        os._exit(1)
+
+
+def rank_seed(seed: int, rank: int) -> int:
+    """The chain generator's seed of ``rank``: ``seed`` itself on rank 0 (so rank 0 starts its chains
+    as a single process would), a SeedSequence mix of (seed, rank) on the others, which decorrelates
+    the ranks' chains and reproduces them run after run."""
+    if rank == 0:
+        return seed
+    return int(np.random.SeedSequence([seed & (2**63 - 1), rank]).generate_state(1, np.uint64)[0] >> 1)
+
+
+# ---------------------------------------------------------------------------- the launcher
+def max_processes(device: torch.device) -> int:
+    """How many processes ``--nproc`` may start: one per GPU on CUDA, one per CPU core on the CPU
+    (more processes than cores only time-share the cores, and each holds a copy of the model)."""
+    if device.type == "cuda":
+        return torch.cuda.device_count()
+    return os.cpu_count() or 1
+
+
+def check_nproc(nproc: int, device: torch.device) -> None:
+    """EBMError in one line when ``nproc`` processes cannot run on ``device`` here."""
+    limit = max_processes(device)
+    if nproc > limit:
+        what = f"{limit} GPU(s)" if device.type == "cuda" else f"{limit} CPU core(s)"
+        raise EBMError(f"--nproc {nproc} is more processes than this machine has {what}; "
+                       f"use --nproc {limit} or fewer")
+    if nproc > 1 and device.type not in ("cpu", "cuda"):
+        raise EBMError(f"--nproc > 1 supports --device cpu (gloo) or cuda (nccl), not {device.type}")
+
+
+def launch(argv: Sequence[str], nproc: int) -> int:
+    """Run ``python -m ebmlab *argv`` as ``nproc`` processes on this machine through torch's elastic
+    launcher (what ``torchrun --standalone --nproc-per-node nproc`` does); the workers' exit status.
+
+    Ctrl-C reaches the launcher, which passes SIGINT on to every worker: they agree to stop at the
+    next step boundary, write a checkpoint and exit. The launcher's own log lines are silenced: each
+    worker prints what it has to say (rank 0 prints errors and the summary)."""
+    import logging
+    import uuid
+
+    from torch.distributed.elastic.multiprocessing.api import SignalException
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.launcher.api import LaunchConfig, elastic_launch
+
+    # torch's elastic loggers set their own levels: quiet each of them (workers speak for themselves)
+    for name in [*logging.root.manager.loggerDict, "torch.distributed.elastic", "torch.distributed.launcher"]:
+        if name.startswith(("torch.distributed.elastic", "torch.distributed.launcher")):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
+    config = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=nproc, run_id=str(uuid.uuid4()),
+                          rdzv_backend="c10d", rdzv_endpoint="localhost:0", max_restarts=0,
+                          monitor_interval=0.1)
+    try:
+        elastic_launch(config, sys.executable)("-m", "ebmlab", *argv)
+    except ChildFailedError as e:
+        codes = [f.exitcode for f in e.failures.values()]
+        return next((c for c in codes if c and c > 0), 1)
+    except SignalException:
+        return 130
+    return 0

@@ -1,0 +1,298 @@
+"""Training with several processes (issue 13): torchrun / ``ebmlab train --nproc N``, DDP, gloo on the CPU.
+
+- equivalence: two processes with global batch B take the same optimiser step as one process with
+  batch B on the same positives and negatives (float64), and the two ranks' batches together are
+  exactly the one-process batches (one epoch permutation, dealt out);
+- exact resume: a two-process run SIGKILLed (the launcher's process group: the workers die with
+  it) mid-step after a checkpoint, resumed with two processes, ends bit-identical to an
+  uninterrupted two-process run; resuming it with one process is refused in one line;
+- bad input: --nproc beyond the machine, in one line.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import torch.multiprocessing as mp
+
+from helpers_runs import assert_runs_identical, run_cli, subprocess_env, tiny_data
+
+TESTS = Path(__file__).resolve().parent
+# a tiny 2-process recipe: 64-point global batches (32 per rank) of ~180 points, buffer 256 (128 per rank)
+RECIPE = ["--steps", "12", "--batch-size", "64", "--buffer-size", "256", "--mcmc-steps", "5",
+          "--checkpoint-every", "3", "--log-every", "2", "--plot-every", "1000", "--seed", "3", "--quiet"]
+# the same recipe as ebmlab.train / start_run settings
+CFG = dict(steps=12, batch_size=64, buffer_size=256, mcmc_steps=5, checkpoint_every=3, log_every=2, plot_every=1000,
+           seed=3, hidden=16, depth=2, keep_checkpoints=2)
+TOML = "hidden = 16\ndepth = 2\nkeep_checkpoints = 2\n"
+
+
+# ---------------------------------------------------------------------------- equivalence
+def _one_step(model, objective, x_pos, x_neg, ddp: bool):
+    """One Adam step of ``objective``'s loss on (x_pos, x_neg); through DDP when ``ddp``."""
+    from ebmlab.training.objectives import Batch
+    from ebmlab.training.trainer import _LossModule
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    module = _LossModule(model, objective, lambda fn, *a: fn(*a))
+    if ddp:
+        module = torch.nn.parallel.DistributedDataParallel(module)
+    loss, _ = module(Batch(x_pos, None, x_neg, torch.Generator()))
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    return [p.detach().clone() for p in model.parameters()]
+
+
+def _problem():
+    """(model, objective, x_pos [64, 2], x_neg [64, 2]): a float64 MLP energy and fixed batches."""
+    from ebmlab.models.energy import EnergyModel
+    from ebmlab.nets.mlp import MLP
+    from ebmlab.training.objectives import CD
+    torch.manual_seed(0)
+    model = EnergyModel(MLP(2, hidden=16, depth=2)).double()
+    g = torch.Generator().manual_seed(1)
+    x_pos = torch.randn(64, 2, generator=g, dtype=torch.float64)
+    x_neg = torch.randn(64, 2, generator=g, dtype=torch.float64) * 2
+    return model, CD(l2=0.1), x_pos, x_neg
+
+
+def _equivalence_worker(rank: int, world: int, store: str, out: str, data: str) -> None:
+    import torch.distributed as dist
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=world)
+    try:
+        model, objective, x_pos, x_neg = _problem()
+        half = x_pos.shape[0] // world
+        mine = slice(rank * half, (rank + 1) * half)
+        params = _one_step(model, objective, x_pos[mine], x_neg[mine], ddp=True)
+        # the trainer's own batches: rank r's rows of each global batch, over more than an epoch
+        from ebmlab.training.api import start_run
+        from ebmlab.training.distributed import Group
+        os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank))
+        trainer, _ = start_run(data, None, steps=5, batch_size=64, buffer_size=256, hidden=8, depth=1, seed=3)
+        assert trainer.group == Group(rank, world, rank) and trainer.buffer.states.shape[0] == 128
+        batches = [trainer._next_batch()[0] for _ in range(7)]
+        # a global batch that does not split into equal shards is refused on every rank alike
+        from ebmlab.errors import EBMError
+        try:
+            start_run(data, None, steps=5, batch_size=63, hidden=8, depth=1, seed=3)
+            raise AssertionError("batch 63 on 2 processes was accepted")
+        except EBMError as e:
+            assert "multiple of the number of processes" in str(e), e
+        gathered = [None] * world
+        dist.all_gather_object(gathered, batches)
+        if rank == 0:
+            torch.save({"params": params, "batches": [torch.cat([g[i] for g in gathered]) for i in range(7)]}, out)
+    finally:
+        dist.destroy_process_group()
+
+
+def test_two_processes_take_the_one_process_step(tmp_path):
+    data = tiny_data(tmp_path / "d.npy")
+    out = tmp_path / "out.pt"
+    # forked: no re-import of torch in the workers (the ranks are fresh processes all the same)
+    mp.start_processes(_equivalence_worker, args=(2, str(tmp_path / "store"), str(out), str(data)), nprocs=2,
+                       join=True, start_method="fork")
+    got = torch.load(out)
+    model, objective, x_pos, x_neg = _problem()
+    want = _one_step(model, objective, x_pos, x_neg, ddp=False)
+    for a, b in zip(got["params"], want):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-13)   # float64: only the summation order differs
+    # the same data order as one process: each global batch is one process's batch, split in two
+    from ebmlab.training.api import start_run
+    single, _ = start_run(str(data), None, steps=5, batch_size=64, buffer_size=256, hidden=8, depth=1, seed=3)
+    for i, b in enumerate(got["batches"]):
+        assert torch.equal(b, single._next_batch()[0]), f"global batch {i} differs from the one-process batch"
+
+
+# ---------------------------------------------------------------------------- exact resume
+def _torchrun(marker: Path, pause: str, *args: str) -> subprocess.Popen:
+    """`python -m torch.distributed.run --standalone --nproc-per-node 2 CHILD train ...` whose workers pause
+    at ``pause`` (helpers_runs' kill points), in a session of its own."""
+    child = marker / "child.py"
+    child.write_text(f"import sys; sys.path.insert(0, {str(TESTS)!r}); import helpers_runs; "
+                     "helpers_runs.subprocess_child_main()\n")
+    env = {**subprocess_env(), "EBMLAB_TEST_PAUSE": pause, "EBMLAB_TEST_MARKER": str(marker)}
+    return subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+                             str(child), *args], env=env, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def _pids_running(needle: str) -> list[int]:
+    """PIDs whose command line mentions ``needle`` (this test's own child script)."""
+    pids = []
+    for p in Path("/proc").iterdir():
+        if p.name.isdigit():
+            try:
+                if needle in (p / "cmdline").read_bytes().decode(errors="replace"):
+                    pids.append(int(p.name))
+            except OSError:
+                pass
+    return pids
+
+
+def _wait_for(cond, timeout: float, what: str) -> None:
+    t0 = time.time()
+    while not cond():
+        assert time.time() - t0 < timeout, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+def _free_port() -> int:
+    import socket
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _fork_ranks(run_dir: Path, data: Path, start: bool, pause: str | None, marker: Path) -> list[int]:
+    """Two forked ranks (as torchrun would set them up, without re-importing torch) training
+    ``run_dir`` through ``start_run`` / ``resume_run``; each pauses at ``pause`` if given."""
+    import traceback
+    import warnings
+    port = _free_port()
+    pids = []
+    for rank in range(2):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)   # "multi-threaded process ... fork()"
+            pid = os.fork()
+        if pid:
+            pids.append(pid)
+            continue
+        code = 1
+        try:
+            os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE="2", MASTER_ADDR="127.0.0.1",
+                              MASTER_PORT=str(port))
+            torch.set_num_threads(1)
+            from ebmlab.training import distributed
+            from ebmlab.training.api import resume_run, start_run
+            from helpers_runs import install_pause_hook
+            if pause:
+                phase, k = pause.split(":")
+                install_pause_hook(phase, int(k), marker)
+            trainer = start_run(str(data), run_dir, **CFG)[0] if start else resume_run(run_dir)
+            assert trainer.fit().status == "finished"
+            distributed.shutdown()
+            code = 0
+        except BaseException:
+            (marker / f"error{rank}").write_text(traceback.format_exc())
+        finally:
+            os._exit(code)
+    return pids
+
+
+def _join(pids: list[int], marker: Path, timeout: float = 120) -> None:
+    t_end = time.time() + timeout
+    for pid in pids:
+        while not os.waitpid(pid, os.WNOHANG)[0]:
+            if time.time() > t_end:
+                for p in pids:
+                    os.kill(p, signal.SIGKILL)
+                raise AssertionError("forked ranks did not finish in time")
+            time.sleep(0.05)
+    errors = [f.read_text() for f in marker.glob("error*")]
+    assert not errors, errors[0]
+
+
+def test_two_process_run_killed_and_resumed_is_bit_identical(tmp_path):
+    """The reference through ``ebmlab train --nproc 2`` (the elastic launcher, real processes); the
+    killed and the resumed runs as forked ranks (cheap): the launcher path and the API path must
+    agree bit for bit too."""
+    from ebmlab.errors import EBMError
+    from ebmlab.training.api import resume_run
+    from helpers_runs import final_checkpoint
+    data = tiny_data(tmp_path / "d.npy")
+    (tmp_path / "t.toml").write_text(TOML)
+    ref, run = tmp_path / "ref", tmp_path / "run"
+    r = run_cli("train", "--nproc", "2", "--out", str(ref), "--data", str(data), "--config", str(tmp_path / "t.toml"),
+                *RECIPE)
+    assert r.returncode == 0, r.stderr
+    assert "trained 12 steps" in r.stdout
+
+    marker = tmp_path / "m0"
+    marker.mkdir()
+    pids = _fork_ranks(run, data, True, "step:8", marker)      # both ranks stop inside step 8
+    _wait_for(lambda: (marker / "paused").exists() or any(os.waitpid(p, os.WNOHANG)[0] for p in pids), 120,
+              "the pause")
+    for p in pids:
+        os.kill(p, signal.SIGKILL)
+        os.waitpid(p, 0)
+    assert not list(marker.glob("error*")), [f.read_text() for f in marker.glob("error*")]
+    assert (run / "checkpoints" / "LATEST").read_text() == "step-0000006"
+
+    # one process may not continue a two-process run: refused before anything is written
+    before = (run / "metrics.jsonl").read_text()
+    with pytest.raises(EBMError, match=r"trained with 2 process\(es\); resume it with --nproc 2"):
+        resume_run(run)
+    assert (run / "metrics.jsonl").read_text() == before
+
+    marker = tmp_path / "m1"
+    marker.mkdir()
+    _join(_fork_ranks(run, data, False, None, marker), marker)
+    assert_runs_identical(ref, run)
+    # every rank's chain state is in the checkpoint: rank 0's at the top, rank 1's in other_ranks
+    _, _, st = final_checkpoint(run)
+    assert st["world_size"] == 2 and len(st["other_ranks"]) == 1
+    assert st["buffer"]["states"].shape == (128, 2) and st["other_ranks"][0]["buffer"]["states"].shape == (128, 2)
+    assert not torch.equal(st["gen_mcmc"], st["other_ranks"][0]["gen_mcmc"])   # the ranks' chains differ
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="kills through /proc and PR_SET_PDEATHSIG")
+@pytest.mark.parametrize("pause", ["step:8", "prune:2"])
+def test_torchrun_killed_with_its_launcher_resumes_exactly(tmp_path, pause):
+    """Real processes all the way: torchrun SIGKILLed with its process group (the workers, in sessions
+    of their own, die with it), one process refused in one line, ``ebmlab train --nproc 2 --resume``."""
+    data = tiny_data(tmp_path / "d.npy")
+    (tmp_path / "t.toml").write_text(TOML)
+    common = ["--data", str(data), "--config", str(tmp_path / "t.toml"), *RECIPE]
+    ref, run = tmp_path / "ref", tmp_path / "run"
+    r = run_cli("train", "--nproc", "2", "--out", str(ref), *common)
+    assert r.returncode == 0, r.stderr
+
+    marker = tmp_path / "marker"
+    marker.mkdir()
+    proc = _torchrun(marker, pause, "train", "--out", str(run), *common)
+    try:
+        _wait_for(lambda: (marker / "paused").exists() or proc.poll() is not None, 120, "the pause")
+        assert proc.poll() is None, proc.stderr.read().decode()
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    _wait_for(lambda: not _pids_running(str(marker / "child.py")), 30, "the workers to die with the launcher")
+    assert (run / "checkpoints" / "LATEST").read_text() == "step-0000006"
+
+    before = (run / "metrics.jsonl").read_text()
+    r = run_cli("train", "--resume", str(run))
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert "trained with 2 process(es)" in r.stderr and "--nproc 2" in r.stderr
+    assert (run / "metrics.jsonl").read_text() == before
+
+    r = run_cli("train", "--nproc", "2", "--resume", str(run), "--quiet")
+    assert r.returncode == 0, r.stderr
+    assert_runs_identical(ref, run)
+
+
+# ---------------------------------------------------------------------------- bad input
+def test_nproc_beyond_the_machine_is_one_line(tmp_path):
+    data = tiny_data(tmp_path / "d.npy")
+    n = (os.cpu_count() or 1) + 1
+    r = run_cli("train", "--nproc", str(n), "--data", str(data), "--out", str(tmp_path / "r"))
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert f"--nproc {n} is more processes than this machine has" in r.stderr
+    assert not (tmp_path / "r").exists()
+
+
+def test_rank_seeds_keep_rank_0_and_differ_between_ranks():
+    from ebmlab.training.distributed import rank_seed
+    assert rank_seed(5, 0) == 5
+    seeds = {rank_seed(5, r) for r in range(1, 64)} | {rank_seed(6, r) for r in range(1, 64)}
+    assert len(seeds) == 126 and all(0 <= s < 2**63 for s in seeds)
