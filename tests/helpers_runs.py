@@ -208,3 +208,37 @@ def child_cmd(*args: str) -> list[str]:
     here = str(Path(__file__).resolve().parent)
     return [sys.executable, "-c", f"import sys; sys.path.insert(0, {here!r}); import helpers_runs; "
             "helpers_runs.subprocess_child_main()", *args]
+
+
+# ---------------------------------------------------------------------------- shared fixtures' bodies
+TINY6 = {**TINY, "steps": 6, "checkpoint_every": 3}
+
+
+def train_tiny_run(tmp: Path) -> Path:
+    """A finished 6-step tiny run in ``tmp/run`` (its lock released), for tests that damage copies of it."""
+    from ebmlab.training.api import start_run
+    trainer, _ = start_run(str(tiny_data(tmp / "x.npy")), tmp / "run", **TINY6)
+    trainer.fit()
+    trainer.run_lock.release()
+    return tmp / "run"
+
+
+def copy_run(run: Path, tmp: Path) -> Path:
+    """A private copy of a run directory, without its lock file."""
+    import shutil
+    shutil.copytree(run, tmp / "run", ignore=shutil.ignore_patterns(".ebmlab-lock"))
+    return tmp / "run"
+
+
+def fails_cleanly(argv: list[str], capsys, contains: str | None = None) -> str:
+    """Run the CLI in-process: exit 2 and exactly one line ``ebmlab: error: ...``; returns that line."""
+    from ebmlab.cli import main as cli_main
+    code = cli_main(argv)
+    cap = capsys.readouterr()
+    lines = cap.err.strip().splitlines()
+    assert code == 2, (argv, cap.err)
+    assert len(lines) == 1 and lines[0].startswith("ebmlab: error: "), (argv, cap.err)
+    assert "Traceback" not in cap.err + cap.out
+    if contains is not None:
+        assert contains in lines[0], lines[0]
+    return lines[0]

@@ -12,7 +12,7 @@ import pytest
 from ebmlab.cli import main as cli_main
 from ebmlab.training.api import start_run
 
-from helpers_runs import TINY, run_cli, tiny_data
+from helpers_runs import TINY, fails_cleanly, run_cli, tiny_data
 
 
 def _snapshot(root: Path) -> dict[str, str]:
@@ -25,16 +25,6 @@ def _snapshot(root: Path) -> dict[str, str]:
     return out
 
 
-def _fails_cleanly(argv: list[str], capsys, contains: str | None = None) -> str:
-    code = cli_main(argv)
-    cap = capsys.readouterr()
-    lines = cap.err.strip().splitlines()
-    assert code == 2, (argv, cap.err)
-    assert len(lines) == 1 and lines[0].startswith("ebmlab: error: "), (argv, cap.err)
-    assert "Traceback" not in cap.err + cap.out
-    if contains is not None:
-        assert contains in lines[0], lines[0]
-    return lines[0]
 
 
 def _argparse_fails(argv: list[str], capsys, contains: str) -> None:
@@ -75,7 +65,7 @@ def files(tmp_path):
 ])
 def test_bad_data_is_one_line_and_creates_nothing(files, capsys, data, contains):
     out = files / "run"
-    _fails_cleanly(["train", "--data", data.format(tmp=files), "--out", str(out), "--steps", "3", "--quiet"],
+    fails_cleanly(["train", "--data", data.format(tmp=files), "--out", str(out), "--steps", "3", "--quiet"],
                    capsys, contains)
     assert not out.exists()
 
@@ -101,7 +91,7 @@ def test_bad_data_is_one_line_and_creates_nothing(files, capsys, data, contains)
 def test_bad_settings_are_one_line_and_create_nothing(files, capsys, flags, contains):
     out = files / "run"
     flags = [f.format(tmp=files) for f in flags]
-    _fails_cleanly(["train", "--data", str(files / "ok.npy"), "--out", str(out), *flags, "--quiet"],
+    fails_cleanly(["train", "--data", str(files / "ok.npy"), "--out", str(out), *flags, "--quiet"],
                    capsys, contains)
     assert not out.exists()
 
@@ -121,8 +111,8 @@ def test_argparse_errors_exit_2_without_traceback(files, capsys, flags, contains
 
 
 def test_train_needs_data_and_out(files, capsys):
-    _fails_cleanly(["train", "--out", str(files / "run")], capsys, "--data")
-    _fails_cleanly(["train", "--data", "moons"], capsys, "--out")
+    fails_cleanly(["train", "--out", str(files / "run")], capsys, "--data")
+    fails_cleanly(["train", "--data", "moons"], capsys, "--out")
     assert not (files / "run").exists()
 
 
@@ -136,7 +126,7 @@ def existing_run(tmp_path_factory) -> Path:
 
 def test_out_existing_without_force_is_refused_and_untouched(existing_run, files, capsys):
     before = _snapshot(existing_run)
-    _fails_cleanly(["train", "--data", str(files / "ok.npy"), "--out", str(existing_run), "--quiet"], capsys,
+    fails_cleanly(["train", "--data", str(files / "ok.npy"), "--out", str(existing_run), "--quiet"], capsys,
                    "already exists")
     assert _snapshot(existing_run) == before
 
@@ -148,7 +138,7 @@ def test_force_on_a_non_run_directory_is_refused_and_untouched(files, capsys):
     (precious / "sub").mkdir()
     (precious / "sub" / "data.csv").write_text("1,2\n")
     before = _snapshot(precious)
-    _fails_cleanly(["train", "--data", str(files / "ok.npy"), "--out", str(precious), "--force", "--quiet"],
+    fails_cleanly(["train", "--data", str(files / "ok.npy"), "--out", str(precious), "--force", "--quiet"],
                    capsys, "not an ebmlab run directory")
     assert _snapshot(precious) == before
 
@@ -156,16 +146,16 @@ def test_force_on_a_non_run_directory_is_refused_and_untouched(files, capsys):
 def test_out_is_a_file(files, capsys):
     f = files / "afile"
     f.write_text("x")
-    _fails_cleanly(["train", "--data", str(files / "ok.npy"), "--out", str(f), "--quiet"], capsys, "not a directory")
+    fails_cleanly(["train", "--data", str(files / "ok.npy"), "--out", str(f), "--quiet"], capsys, "not a directory")
     assert f.read_text() == "x"
 
 
 def test_invalid_flags_with_force_leave_the_old_run_in_place(existing_run, files, capsys):
     """Validation happens before --force deletes anything."""
     before = _snapshot(existing_run)
-    _fails_cleanly(["train", "--data", str(files / "nan.npy"), "--out", str(existing_run), "--force", "--quiet"],
+    fails_cleanly(["train", "--data", str(files / "nan.npy"), "--out", str(existing_run), "--force", "--quiet"],
                    capsys, "NaN")
-    _fails_cleanly(["train", "--data", str(files / "ok.npy"), "--out", str(existing_run), "--force",
+    fails_cleanly(["train", "--data", str(files / "ok.npy"), "--out", str(existing_run), "--force",
                     "--step-size", "-1", "--quiet"], capsys, "step_size")
     assert _snapshot(existing_run) == before
 
@@ -181,7 +171,7 @@ def test_resume_on_a_non_run_directory(files, capsys, what):
     elif what == "file":
         d.write_text("hello")
     before = _snapshot(d) if d.is_dir() else None
-    _fails_cleanly(["train", "--resume", str(d), "--quiet"], capsys)
+    fails_cleanly(["train", "--resume", str(d), "--quiet"], capsys)
     if d.is_dir():
         assert _snapshot(d) == before
     elif what == "missing":
@@ -190,7 +180,7 @@ def test_resume_on_a_non_run_directory(files, capsys, what):
 
 def test_resume_refuses_extra_data_flags(existing_run, capsys):
     before = _snapshot(existing_run)
-    _fails_cleanly(["train", "--resume", str(existing_run), "--data", "moons", "--quiet"], capsys, "--resume")
+    fails_cleanly(["train", "--resume", str(existing_run), "--data", "moons", "--quiet"], capsys, "--resume")
     assert _snapshot(existing_run) == before
 
 
@@ -200,7 +190,7 @@ def test_other_commands_on_a_non_run_directory(files, capsys, cmd):
     d = files / "plain"
     d.mkdir()
     (d / "notes.txt").write_text("hello")
-    _fails_cleanly([c.format(d=d, tmp=files) for c in cmd], capsys)
+    fails_cleanly([c.format(d=d, tmp=files) for c in cmd], capsys)
     assert not (files / "s.npy").exists()
 
 
@@ -232,7 +222,7 @@ def test_bad_ood_sets_are_one_line(existing_run, files, capsys, ood, contains):
     argv = ["eval", str(existing_run)]
     for o in ood:
         argv += ["--ood", o.format(tmp=files)]
-    _fails_cleanly(argv, capsys, contains)
+    fails_cleanly(argv, capsys, contains)
     assert _snapshot(existing_run) == before
 
 
@@ -270,16 +260,16 @@ def labelled(tmp_path_factory) -> Path:
 def test_bad_labels_are_one_line_and_create_nothing(labelled, capsys, flags, contains):
     out = labelled / "run"
     flags = [f.format(tmp=labelled) for f in flags]
-    _fails_cleanly(["train", "--data", str(labelled / "ok.npy"), "--out", str(out), *flags, "--quiet"],
+    fails_cleanly(["train", "--data", str(labelled / "ok.npy"), "--out", str(out), *flags, "--quiet"],
                    capsys, contains)
     assert not out.exists()
 
 
 def test_labels_on_data_without_labels_support(labelled, capsys):
     out = labelled / "run"
-    _fails_cleanly(["train", "--data", "moons", "--labels", str(labelled / "y.npy"), "--preset", "jem",
+    fails_cleanly(["train", "--data", "moons", "--labels", str(labelled / "y.npy"), "--preset", "jem",
                     "--out", str(out), "--quiet"], capsys, "has no labels")
-    _fails_cleanly(["train", "--data", "digits", "--labels", str(labelled / "y.npy"), "--preset", "jem",
+    fails_cleanly(["train", "--data", "digits", "--labels", str(labelled / "y.npy"), "--preset", "jem",
                     "--out", str(out), "--quiet"], capsys, "--labels builtin")
     assert not out.exists()
 
@@ -287,20 +277,20 @@ def test_labels_on_data_without_labels_support(labelled, capsys):
 @pytest.mark.parametrize("klass, contains", [("10", "class 10 is out of range"), ("-1", "class -1 is out of range")])
 def test_class_out_of_range_is_one_line(labelled, capsys, klass, contains):
     out = labelled / "s.npy"
-    _fails_cleanly(["sample", str(labelled / "run10"), "--class", klass, "--n", "3", "--out", str(out)],
+    fails_cleanly(["sample", str(labelled / "run10"), "--class", klass, "--n", "3", "--out", str(out)],
                    capsys, contains)
     assert not out.exists()
 
 
 def test_class_on_an_unconditional_run_is_one_line(existing_run, files, capsys):
-    _fails_cleanly(["sample", str(existing_run), "--class", "0", "--n", "3", "--out", str(files / "s.npy")],
+    fails_cleanly(["sample", str(existing_run), "--class", "0", "--n", "3", "--out", str(files / "s.npy")],
                    capsys, "needs a conditional model")
     assert not (files / "s.npy").exists()
 
 
 def test_resume_refuses_labels_flag(labelled, capsys):
     before = _snapshot(labelled / "run10")
-    _fails_cleanly(["train", "--resume", str(labelled / "run10"), "--labels", "builtin", "--quiet"], capsys,
+    fails_cleanly(["train", "--resume", str(labelled / "run10"), "--labels", "builtin", "--quiet"], capsys,
                    "--resume")
     assert _snapshot(labelled / "run10") == before
 
@@ -355,7 +345,7 @@ def test_bad_compose_is_one_line_and_creates_nothing(labelled, existing_run, com
         import shutil
         shutil.rmtree(out)
         return
-    _fails_cleanly(argv, capsys, contains)
+    fails_cleanly(argv, capsys, contains)
     assert not out.exists()
     assert {p: _snapshot(p) for p in before} == before
 
@@ -363,6 +353,6 @@ def test_bad_compose_is_one_line_and_creates_nothing(labelled, existing_run, com
 def test_compose_out_onto_a_component_is_refused_even_with_force(labelled, capsys):
     run = labelled / "run10"
     before = _snapshot(run)
-    _fails_cleanly(["compose", f"{run}:1", f"{run}:2", "--op", "and", "--out", str(run), "--force"], capsys,
+    fails_cleanly(["compose", f"{run}:1", f"{run}:2", "--op", "and", "--out", str(run), "--force"], capsys,
                    "is one of the runs being composed")
     assert _snapshot(run) == before

@@ -10,44 +10,26 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
 from ebmlab.cli import main as cli_main
 from ebmlab.errors import EBMError
-from ebmlab.training.api import start_run
 
-from helpers_runs import TINY, subprocess_env, tiny_data
+from helpers_runs import copy_run, fails_cleanly, subprocess_env, train_tiny_run
 
-TINY6 = {**TINY, "steps": 6, "checkpoint_every": 3}
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory) -> Path:
-    tmp = tmp_path_factory.mktemp("harden_cli")
-    trainer, _ = start_run(str(tiny_data(tmp / "x.npy")), tmp / "run", **TINY6)
-    trainer.fit()
-    trainer.run_lock.release()
-    return tmp / "run"
+    return train_tiny_run(tmp_path_factory.mktemp("harden_cli"))
 
 
 @pytest.fixture()
 def run(trained, tmp_path) -> Path:
-    shutil.copytree(trained, tmp_path / "run", ignore=shutil.ignore_patterns(".ebmlab-lock"))
-    return tmp_path / "run"
+    return copy_run(trained, tmp_path)
 
 
-def _fails_cleanly(argv: list[str], capsys, contains: str | None = None) -> str:
-    code = cli_main(argv)
-    cap = capsys.readouterr()
-    lines = cap.err.strip().splitlines()
-    assert code == 2, (argv, cap.err)
-    assert len(lines) == 1 and lines[0].startswith("ebmlab: error: "), (argv, cap.err)
-    assert "Traceback" not in cap.err + cap.out
-    if contains is not None:
-        assert contains in lines[0], lines[0]
-    return lines[0]
 
 
 def _sample(run: Path, tmp: Path) -> list[str]:
@@ -118,7 +100,7 @@ def bounded_time():
 
 
 def test_sample_n_steps_is_bounded(run, tmp_path, capsys, bounded_time):
-    _fails_cleanly(["sample", str(run), "--n", "4", "--n-steps", str(10**12), "--out", str(tmp_path / "s.npy")],
+    fails_cleanly(["sample", str(run), "--n", "4", "--n-steps", str(10**12), "--out", str(tmp_path / "s.npy")],
                    capsys, "--n-steps")
 
 
@@ -131,31 +113,31 @@ def test_sample_n_steps_is_bounded(run, tmp_path, capsys, bounded_time):
 ])
 def test_wrong_types_in_data_json(run, tmp_path, capsys, key, value):
     _edit_json(run / "data.json", **{key: value})
-    _fails_cleanly(_sample(run, tmp_path), capsys, "data.json")
+    fails_cleanly(_sample(run, tmp_path), capsys, "data.json")
 
 
 def test_data_json_nested_100000_levels(run, tmp_path, capsys):
     (run / "data.json").write_text("[" * 100_000 + "]" * 100_000)
-    _fails_cleanly(_sample(run, tmp_path), capsys, "data.json")
+    fails_cleanly(_sample(run, tmp_path), capsys, "data.json")
 
 
 def test_invalid_utf8_in_latest(run, tmp_path, capsys):
     (run / "checkpoints" / "LATEST").write_bytes(b"step-\xff\xfe")
-    _fails_cleanly(_sample(run, tmp_path), capsys, "LATEST")
+    fails_cleanly(_sample(run, tmp_path), capsys, "LATEST")
 
 
 @pytest.mark.parametrize("step", ["1e400", "-5", "true", "\"6\"", "3"])
 def test_bad_step_in_state_json(run, tmp_path, capsys, step):
     st = run / "checkpoints" / "step-0000006" / "state.json"
     st.write_text(st.read_text().replace('"step": 6', f'"step": {step}'))
-    _fails_cleanly(_sample(run, tmp_path), capsys, "step")
-    _fails_cleanly(["train", "--resume", str(run), "--quiet"], capsys, "step")   # never rewrites history
+    fails_cleanly(_sample(run, tmp_path), capsys, "step")
+    fails_cleanly(["train", "--resume", str(run), "--quiet"], capsys, "step")   # never rewrites history
     assert len((run / "metrics.jsonl").read_text().splitlines()) == 3
 
 
 def test_zero_byte_npy(tmp_path, capsys):
     (tmp_path / "empty.npy").write_bytes(b"")
-    _fails_cleanly(["train", "--data", str(tmp_path / "empty.npy"), "--out", str(tmp_path / "r"), "--quiet"], capsys)
+    fails_cleanly(["train", "--data", str(tmp_path / "empty.npy"), "--out", str(tmp_path / "r"), "--quiet"], capsys)
     assert not (tmp_path / "r").exists()
 
 
@@ -178,22 +160,22 @@ def test_weights_that_do_not_fit_the_network(run, tmp_path, capsys, how):
         else:
             w["intruder.weight"] = torch.zeros(2)
     _rewrite_weights(run, edit)
-    line = _fails_cleanly(_sample(run, tmp_path), capsys, "does not fit")
+    line = fails_cleanly(_sample(run, tmp_path), capsys, "does not fit")
     assert {"shape": "the network has", "missing": "missing", "extra": "unexpected intruder"}[how] in line
-    _fails_cleanly(["train", "--resume", str(run), "--quiet"], capsys, "does not fit")
+    fails_cleanly(["train", "--resume", str(run), "--quiet"], capsys, "does not fit")
 
 
 @pytest.mark.parametrize("device", ["quantum", "cuda:99"])
 def test_unknown_device_in_config_json(run, capsys, device):
     _edit_json(run / "config.json", device=device)
-    _fails_cleanly(["train", "--resume", str(run), "--steps", "9", "--quiet"], capsys, "device")
+    fails_cleanly(["train", "--resume", str(run), "--steps", "9", "--quiet"], capsys, "device")
 
 
 @pytest.mark.parametrize("change", [{"hidden": 10**6}, {"depth": 10**4}, {"hidden": 4096, "depth": 64},
                                     {"mcmc_steps": 10**18}])
 def test_absurd_sizes_in_config_json(run, tmp_path, capsys, change, bounded_time):
     _edit_json(run / "config.json", **change)
-    _fails_cleanly(_sample(run, tmp_path), capsys, "at most" if len(change) == 1 and "hidden" not in change
+    fails_cleanly(_sample(run, tmp_path), capsys, "at most" if len(change) == 1 and "hidden" not in change
                    or change.get("hidden") == 10**6 else "weights")
 
 
@@ -223,7 +205,7 @@ def test_error_classes_a_user_can_cause_are_one_line(monkeypatch, capsys, exc, c
     def boom(args):
         raise exc
     monkeypatch.setitem(cli._COMMANDS, "plot", boom)
-    _fails_cleanly(["plot", "r"], capsys, contains)
+    fails_cleanly(["plot", "r"], capsys, contains)
 
 
 def test_debug_shows_the_traceback(monkeypatch, tmp_path, capsys):
@@ -234,7 +216,7 @@ def test_debug_shows_the_traceback(monkeypatch, tmp_path, capsys):
     with pytest.raises(EBMError):
         cli_main(argv)
     monkeypatch.setenv("EBMLAB_DEBUG", "0")
-    _fails_cleanly(argv, capsys, "does not exist")
+    fails_cleanly(argv, capsys, "does not exist")
 
 
 def test_a_bug_is_one_line_exit_1_and_says_so(monkeypatch, capsys):

@@ -17,17 +17,15 @@ import shutil
 import signal
 import struct
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from ebmlab.cli import main as cli_main
-from ebmlab.training.api import start_run
 
-from helpers_runs import TINY, tiny_data
+from helpers_runs import train_tiny_run
 
-TINY6 = {**TINY, "steps": 6, "checkpoint_every": 3}
 CK = "checkpoints/step-0000006"
 
 json_leaf = st.one_of(st.none(), st.booleans(), st.integers(), st.integers(-10, 10), st.floats(),
@@ -83,11 +81,7 @@ def _safetensors_header(original: bytes) -> st.SearchStrategy[bytes]:
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory) -> Path:
-    tmp = tmp_path_factory.mktemp("fuzz_run")
-    trainer, _ = start_run(str(tiny_data(tmp / "x.npy")), tmp / "run", **TINY6)
-    trainer.fit()
-    trainer.run_lock.release()
-    return tmp / "run"
+    return train_tiny_run(tmp_path_factory.mktemp("fuzz_run"))
 
 
 def _listing(root: Path, skip: Path) -> dict[str, tuple[int, int]]:

@@ -9,7 +9,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -17,12 +16,11 @@ import torch
 
 from ebmlab.cli import main as cli_main
 from ebmlab.errors import EBMError
-from ebmlab.rundir.checkpoint import _prune, latest_checkpoint, save_checkpoint
+from ebmlab.rundir.checkpoint import _prune, save_checkpoint
 from ebmlab.training.api import resume_run, start_run
 
-from helpers_runs import TINY, run_cli, tiny_data
+from helpers_runs import TINY6, copy_run, run_cli, tiny_data, train_tiny_run
 
-TINY6 = {**TINY, "steps": 6, "checkpoint_every": 3}
 
 
 def _one_line(code: int, capsys, contains: str | None = None) -> str:
@@ -42,18 +40,13 @@ def _tree(root: Path) -> dict[str, bytes | None]:
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory) -> Path:
-    tmp = tmp_path_factory.mktemp("harden_run")
-    trainer, _ = start_run(str(tiny_data(tmp / "x.npy")), tmp / "run", **TINY6)
-    trainer.fit()
-    trainer.run_lock.release()
-    return tmp / "run"
+    return train_tiny_run(tmp_path_factory.mktemp("harden_run"))
 
 
 @pytest.fixture()
 def run(trained, tmp_path) -> Path:
     """A private copy of the trained run (without its lock file)."""
-    shutil.copytree(trained, tmp_path / "run", ignore=shutil.ignore_patterns(".ebmlab-lock"))
-    return tmp_path / "run"
+    return copy_run(trained, tmp_path)
 
 
 def _train_args(data: Path, out: Path, *extra: str) -> list[str]:
