@@ -5,8 +5,6 @@ f is ``log_density`` (the log unnormalised density); the energy is -f.
 from ebmlab.errors import EBMError
 from ebmlab.models.energy import EnergyModel
 
-__version__ = "0.1.0"
-
 # public name -> the module that defines it; imported on first use, so `import ebmlab` stays light
 _LAZY = {
     "sample": "ebmlab.samplers.run",
@@ -19,6 +17,9 @@ _LAZY = {
 
 
 def __getattr__(name):
+    if name == "__version__":        # the installed package's metadata: pyproject.toml is the one copy
+        from ebmlab.cli import package_version
+        return package_version()
     if name in _LAZY:
         import importlib
         return getattr(importlib.import_module(_LAZY[name]), name)

@@ -25,14 +25,58 @@ from ebmlab.samplers.registry import SAMPLER_NAMES
 UPDATE_RULE = ("Langevin update: x <- x + step_size * clip(grad f(x)) + noise_scale * z "
                "(noise_scale defaults to sqrt(2 * step_size)); f = log density, energy = -f.")
 
-# CLI flag -> RunConfig key (None values are "not given" and leave the preset's value)
-TRAIN_FLAGS = {
-    "steps": int, "seed": int, "lr": float, "batch_size": int, "mcmc_steps": int, "step_size": float,
-    "noise_scale": float, "grad_clip": float, "sampler": str, "negatives": str, "l2": float,
-    "preset": str, "device": str, "image_size": int, "on_divergence": str, "log_every": int,
-    "checkpoint_every": int, "plot_every": int, "buffer_size": int, "jump_prob": float, "data_noise": float,
-    "labels": str, "precision": str,
+# CLI flag -> (type, help) for RunConfig keys. None (not given) leaves the value of the preset (or of a
+# --config file), so each help says "default: from the preset"; --print-config shows the result.
+FROM_PRESET = "default: from the preset; --print-config shows it"
+TRAIN_FLAGS: dict[str, tuple[Any, str]] = {
+    "steps": (int, "training steps (parameter updates)"),
+    "seed": (int, "seed of the initial weights, the data order and the chains"),
+    "lr": (float, "Adam learning rate"),
+    "batch_size": (int, "data points (and negatives) per step; with --nproc the global batch"),
+    "mcmc_steps": (int, "sampler steps per training step (K)"),
+    "step_size": (float, "sampler step: Langevin/MALA/HMC step, for mh-jump the local scale as a fraction of "
+                         "the support box's width"),
+    "noise_scale": (float, "Langevin noise scale (the preset's None means sqrt(2 * step_size))"),
+    "grad_clip": (float, "clip each entry of grad f in the chains' update to [-c, c] (the preset's None: no clip)"),
+    "sampler": (str, "MCMC kernel of the negatives"),
+    "negatives": (str, "where the chains start each step: persistent (replay buffer), short-run (fresh noise) "
+                       "or cd (the data batch)"),
+    "l2": (float, "weight of the penalty f(x+)^2 + f(x-)^2 that keeps |f| bounded"),
+    "preset": (str, "named recipe (training/presets.py: each number with its source): 2d, vector, short-run, "
+                    "persistent, digits; with --labels: conditional (f(x, y) = logits[y]) or jem (classifier + EBM). "
+                    "Default: picked from the data (digits for the built-in digits, short-run for other images, "
+                    "vector for d > 3, else 2d)"),
+    "device": (str, "auto (CUDA when present), cpu, cuda, cuda:N or mps (default: cpu)"),
+    "image_size": (int, "side of the square images the network sees (image data); default: the data's own"),
+    "on_divergence": (str, "when f or the weights blow up: stop with a message, or rollback to the last "
+                           "checkpoint and continue with a smaller learning rate"),
+    "log_every": (int, "steps between rows of metrics.jsonl"),
+    "checkpoint_every": (int, "steps between checkpoints"),
+    "plot_every": (int, "steps between refreshes of the run's picture"),
+    "buffer_size": (int, "replay buffer size (persistent negatives)"),
+    "jump_prob": (float, "mh-jump sampler: probability of a uniform jump over the support box"),
+    "data_noise": (float, "std of the Gaussian noise added to training data each step"),
+    "labels": (str, "class labels for --preset conditional / jem: 'builtin' (digits) or a .npy of integers, "
+                    "one per example of a .npy data file (default: none, an unconditional EBM)"),
+    "precision": (str, "network precision while training: bf16/fp16 run the forward passes under autocast "
+                       "(fp16 with a gradient scaler, CUDA only); chains, weights and checkpoints stay float32. "
+                       "For GPUs: on a CPU bf16 is usually slower (default: fp32)"),
 }
+# train flags whose help already states their own default
+_OWN_DEFAULT = ("preset", "device", "image_size", "labels", "precision")
+
+
+class _Formatter(argparse.HelpFormatter):
+    """Shows each option's default after its help, unless the help already says it (or there is none to show)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        # `is`: a default of 0 is worth showing, False (a flag's "off") is not
+        shown = action.default is not None and action.default is not False \
+            and action.default != argparse.SUPPRESS and not action.required
+        if shown and "default" not in text.lower() and action.option_strings:
+            text += " (default: %(default)s)"
+        return text
 
 
 def _positive_int(text: str) -> int:
@@ -45,31 +89,68 @@ def _positive_int(text: str) -> int:
     return v
 
 
+def package_version() -> str:
+    """ebmlab's version: the installed package's metadata, else (a source checkout run through
+    PYTHONPATH) its pyproject.toml, else "unknown". pyproject.toml is the only copy of the number."""
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        return version("ebmlab")
+    except PackageNotFoundError:
+        pass
+    import tomllib
+    try:
+        project = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())["project"]
+        if project.get("name") == "ebmlab":
+            return str(project["version"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return "unknown"
+
+
+def _sub(sub: Any, name: str, **kw: Any) -> argparse.ArgumentParser:
+    return sub.add_parser(name, formatter_class=_Formatter, **kw)
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="ebmlab", description="Energy-based models: p(x) = exp(f(x)) / Z. " + UPDATE_RULE)
+    from ebmlab.training.presets import PRESETS
+    p = argparse.ArgumentParser(prog="ebmlab", formatter_class=_Formatter,
+                                description="Energy-based models: p(x) = exp(f(x)) / Z. " + UPDATE_RULE,
+                                epilog="`ebmlab COMMAND --help` explains each command.")
+    p.add_argument("--version", action="version", version=f"%(prog)s {package_version()}",
+                   help="print ebmlab's version and exit")
     p.add_argument("--debug", action="store_true",
                    help="show the full traceback of an error (also: environment variable EBMLAB_DEBUG=1)")
     p.add_argument("--threads", type=_positive_int, default=1,
                    help="CPU threads for torch (default 1: the small default models run fastest single-threaded "
                         "on a shared CPU; raise it for large image networks)")
-    sub = p.add_subparsers(dest="command", required=True)
-    # --threads is accepted after the subcommand too (SUPPRESS: only set when given there)
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    # the global options are accepted after the subcommand too (SUPPRESS: only set when given there,
+    # so the value given before the subcommand is not overwritten by a default)
     common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
     common.add_argument("--threads", type=_positive_int, help="CPU threads for torch (default 1)")
+    common.add_argument("--debug", action="store_true", help="show the full traceback of an error")
+    json_out = argparse.ArgumentParser(add_help=False)
+    json_out.add_argument("--json", action="store_true", help="print the result as JSON (one document on stdout)")
     opens = argparse.ArgumentParser(add_help=False)
     opens.add_argument("--trust-code", action="store_true",
                        help="for runs of your own network: import the network class recorded in config.json "
                             "(runs its module's code; only for code you trust)")
-    opens.add_argument("--device", default="cpu", help="auto, cpu, cuda, cuda:N or mps (default cpu)")
+    opens.add_argument("--device", default="cpu", help="auto, cpu, cuda, cuda:N or mps")
+    run_help = "a run directory (made by `ebmlab train` or `ebmlab compose`)"
 
-    t = sub.add_parser("train", help="train an EBM by contrastive divergence", description=UPDATE_RULE,
-                       parents=[common])
+    t = _sub(sub, "train", help="train an EBM by contrastive divergence", description=UPDATE_RULE,
+             parents=[common, json_out])
     t.add_argument("--data", help="built-in set (eight-gaussians, checkerboard, two-spirals, rings, moons, "
-                                  "pinwheel, swiss-roll, digits), a .npy file (N,d) or (N,C,H,W), or an image folder")
-    t.add_argument("--out", help="run directory to create")
-    t.add_argument("--resume", metavar="DIR", help="continue a stopped or killed run exactly")
+                                  "pinwheel, swiss-roll, digits), a .npy file (N,d) or (N,C,H,W), or an image folder "
+                                  "(required unless --resume)")
+    t.add_argument("--out", help="run directory to create (required unless --resume)")
+    t.add_argument("--resume", metavar="DIR", help="continue a stopped or killed run exactly (default: a new run)")
     t.add_argument("--force", action="store_true", help="replace an existing run directory")
-    t.add_argument("--config", help="a .toml or .json file of settings (flags override it)")
+    t.add_argument("--config", metavar="FILE", help="a .toml or .json file of settings; flags override it "
+                                                    "(default: none, the preset alone)")
+    t.add_argument("--print-config", action="store_true",
+                   help="print the resolved settings (preset, --config file and flags; with --resume the run's) "
+                        "as JSON and exit without training or writing anything")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.add_argument("--trust-code", action="store_true",
                    help="with --resume, for runs of your own network: import the recorded network class "
@@ -78,50 +159,42 @@ def _parser() -> argparse.ArgumentParser:
                    help="train with N processes on this machine (DistributedDataParallel through torch's "
                         "elastic launcher, as torchrun --standalone --nproc-per-node N -m ebmlab train ...): "
                         "CPU (gloo) up to one per core, CUDA (NCCL) one per GPU; --batch-size is the global "
-                        "batch. A run resumes with the same N")
-    for name, typ in TRAIN_FLAGS.items():
-        kw: dict[str, Any] = {"type": _positive_int if name in ("steps", "batch_size", "image_size") else typ}
-        if name == "sampler":
-            kw["choices"] = list(SAMPLER_NAMES)
-        if name == "negatives":
-            kw["choices"] = ["persistent", "short-run", "cd"]
-        if name == "on_divergence":
-            kw["choices"] = ["stop", "rollback"]
-        if name == "precision":
-            kw.update(choices=["fp32", "bf16", "fp16"],
-                      help="network precision while training (default fp32): bf16/fp16 run the forward passes "
-                           "under autocast (fp16 with a gradient scaler, CUDA only); chains, weights and "
-                           "checkpoints stay float32. For GPUs: on a CPU bf16 is usually slower")
+                        "batch. A run resumes with the same N (default: one process)")
+    closed = {"sampler": list(SAMPLER_NAMES), "negatives": ["persistent", "short-run", "cd"],
+              "on_divergence": ["stop", "rollback"], "precision": ["fp32", "bf16", "fp16"], "preset": list(PRESETS)}
+    for name, (typ, text) in TRAIN_FLAGS.items():
+        kw: dict[str, Any] = {"type": _positive_int if name in ("steps", "batch_size", "image_size") else typ,
+                              "help": text if name in _OWN_DEFAULT else f"{text} ({FROM_PRESET})"}
+        if name in closed:
+            kw["choices"] = closed[name]
         if name == "labels":
-            kw.update(metavar="{builtin,FILE.npy}",
-                      help="class labels for --preset conditional / jem: 'builtin' (digits) or a .npy of "
-                           "integers, one per example of a .npy data file")
-        if name == "device":
-            kw["help"] = "auto (CUDA when present), cpu, cuda, cuda:N or mps (default: cpu)"
-        if name == "preset":
-            kw["help"] = ("2d, vector, digits, short-run, persistent; with --labels: conditional "
-                          "(f(x, y) = logits[y]) or jem (classifier + EBM)")
+            kw["metavar"] = "{builtin,FILE.npy}"
         t.add_argument("--" + name.replace("_", "-"), dest=name, default=None, **kw)
 
-    s = sub.add_parser("sample", parents=[common, opens], help="draw samples from a trained model", description=UPDATE_RULE)
-    s.add_argument("run")
-    s.add_argument("--n", type=_positive_int, default=64)
+    s = _sub(sub, "sample", parents=[common, opens, json_out], help="draw samples from a trained model",
+             description=UPDATE_RULE)
+    s.add_argument("run", help=run_help)
+    s.add_argument("--n", type=_positive_int, default=64, help="number of samples (independent chains)")
     s.add_argument("--out", required=True, help="FILE.npy (data scale) or FILE.png")
-    s.add_argument("--method", choices=list(SAMPLER_NAMES))
+    s.add_argument("--method", choices=list(SAMPLER_NAMES), help="sampler (default: the run's training sampler)")
     s.add_argument("--n-steps", type=int, help="chain length (default: K, the training chain length, for short-run "
                    "models, which are trained as K-step generators; 100 for persistent image models; "
                    "max(200, 10 K) for vector data)")
-    s.add_argument("--step-size", type=float)
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--from", dest="start", choices=["noise", "buffer"], default="noise")
-    s.add_argument("--trajectory", type=_positive_int, metavar="K", help="also write the chain every K steps")
+    s.add_argument("--step-size", type=float, help="sampler step (default: the run's training step)")
+    s.add_argument("--seed", type=int, default=0, help="seed of the chains")
+    s.add_argument("--from", dest="start", choices=["noise", "buffer"], default="noise",
+                   help="start the chains from the training recipe's noise or from the run's replay buffer")
+    s.add_argument("--trajectory", type=_positive_int, metavar="K",
+                   help="also write the chain every K steps (default: no trajectory)")
     s.add_argument("--class", dest="klass", type=int,
                    help="(conditional and JEM runs) sample this class, f(x, y) = logits[y]; default: the marginal")
 
-    e = sub.add_parser("eval", parents=[common, opens], help="test NLL, log Z, sample quality and chain diagnostics")
-    e.add_argument("run")
-    e.add_argument("--data", help="evaluate on this data instead of the run's held-out set")
-    e.add_argument("--log-z", choices=["quadrature", "ais"], help="default: quadrature for d <= 3")
+    e = _sub(sub, "eval", parents=[common, opens, json_out],
+             help="test NLL, log Z, sample quality and chain diagnostics")
+    e.add_argument("run", help=run_help)
+    e.add_argument("--data", help="evaluate on this data instead of the run's held-out set (default: held-out set)")
+    e.add_argument("--log-z", choices=["quadrature", "ais"], help="how to estimate log Z (default: quadrature "
+                                                                    "for d <= 3, else none)")
     e.add_argument("--ood", action="append", metavar="SET",
                    help="out-of-distribution sets, repeatable or comma-separated: uniform (noise over the model's "
                         "input range / the support box), shuffled (test images with pixels permuted; vectors: "
@@ -129,16 +202,16 @@ def _parser() -> argparse.ArgumentParser:
                         "images only) or a .npy of points in the data's scale. Prints the AUROC against the test set "
                         "of f (higher f = inlier) and of the score norm |grad_x f| with SMALLER = inlier, as in "
                         "JEM (Grathwohl et al. 2019): data sit near modes, where f is flat. 0.5 = chance. "
-                        "Outliers are drawn with --seed")
-    e.add_argument("--seed", type=int, default=0)
-    e.add_argument("--json", action="store_true", help="print JSON instead of a table")
+                        "Outliers are drawn with --seed (default: none)")
+    e.add_argument("--seed", type=int, default=0, help="seed of the samples, AIS chains and outlier sets")
 
-    pl = sub.add_parser("plot", parents=[common, opens], help="write the run's pictures (plot.png / samples.png, curves.png)")
-    pl.add_argument("run")
-    pl.add_argument("--seed", type=int, default=0)
+    pl = _sub(sub, "plot", parents=[common, opens, json_out],
+              help="write the run's pictures (plot.png / samples.png, curves.png)")
+    pl.add_argument("run", help=run_help)
+    pl.add_argument("--seed", type=int, default=0, help="seed of the samples drawn for the pictures")
 
-    c = sub.add_parser(
-        "compose", parents=[common, opens], help="combine trained models into a new run directory",
+    c = _sub(
+        sub, "compose", parents=[common, opens, json_out], help="combine trained models into a new run directory",
         description="Write a composite run directory (sample, eval, plot and ebmlab.load take it like any run). "
                     "and: f = sum_i w_i f_i (product of experts); or: f = log sum_i pi_i exp(f_i) (mixture, "
                     "pi = weights / sum); not (two models A B): f = w_a f_A - alpha f_B (A and not B); "
@@ -150,19 +223,20 @@ def _parser() -> argparse.ArgumentParser:
                    help="run directories; RUN:CLASS is class CLASS of a conditional or JEM run, f(x) = logits[CLASS] "
                         "(a path that exists is always read as a run directory, even if it ends in ':N')")
     c.add_argument("--op", choices=["and", "or", "not"],
-                   help="how to combine the models (needed for two or more; with one model it may be left out)")
-    c.add_argument("--weights", help="comma-separated, one per model (for 'not': alpha or w_a,alpha)")
+                   help="how to combine the models (required for two or more; with one model the default is none)")
+    c.add_argument("--weights", help="comma-separated, one per model (for 'not': alpha or w_a,alpha); "
+                                     "default: 1 each")
     c.add_argument("--temperature", type=float, metavar="T",
-                   help="divide the composite's f by T > 0 (T < 1 sharpens, T > 1 flattens)")
-    c.add_argument("--out", required=True)
-    c.add_argument("--force", action="store_true")
+                   help="divide the composite's f by T > 0 (T < 1 sharpens, T > 1 flattens; default: 1)")
+    c.add_argument("--out", required=True, help="the composite run directory to create")
+    c.add_argument("--force", action="store_true", help="replace an existing composite run directory")
 
-    pr = sub.add_parser("prepare", parents=[common],
-                        help="resize a folder of images once into a uint8 .npy cache that train reads from disk",
-                        description="Decode and resize every image under IMAGE_DIR into one uint8 (N, C, S, S) .npy "
-                                    "file; `ebmlab train --data OUT.npy` then reads it a batch at a time instead "
-                                    "of holding the images in memory. Corrupt and non-image files are skipped and "
-                                    "counted; an interrupted run continues when run again with the same arguments.")
+    pr = _sub(sub, "prepare", parents=[common, json_out],
+              help="resize a folder of images once into a uint8 .npy cache that train reads from disk",
+              description="Decode and resize every image under IMAGE_DIR into one uint8 (N, C, S, S) .npy "
+                          "file; `ebmlab train --data OUT.npy` then reads it a batch at a time instead "
+                          "of holding the images in memory. Corrupt and non-image files are skipped and "
+                          "counted; an interrupted run continues when run again with the same arguments.")
     pr.add_argument("image_dir", metavar="IMAGE_DIR", help="folder of images (searched recursively)")
     pr.add_argument("--size", type=int, required=True,
                     help="side S of the square images: shorter side resized to S (bicubic), then centre-cropped")
@@ -172,10 +246,12 @@ def _parser() -> argparse.ArgumentParser:
                          "box (15, 40, 163, 188) of the 178x218 images (Larsen et al. 2016), scaled for other sizes")
     pr.add_argument("--force", action="store_true", help="replace an existing --out file")
 
-    i = sub.add_parser("inpaint", parents=[common, opens], help="fill masked pixels of an image by conditional Langevin")
-    i.add_argument("run")
-    i.add_argument("--image", required=True)
-    i.add_argument("--mask", choices=["box", "left-half", "random"], default="box")
+    i = _sub(sub, "inpaint", parents=[common, opens, json_out],
+             help="fill masked pixels of an image by conditional Langevin")
+    i.add_argument("run", help="a run directory of a model trained on images")
+    i.add_argument("--image", required=True, help="the image to fill (PNG, JPEG, ...)")
+    i.add_argument("--mask", choices=["box", "left-half", "random"], default="box",
+                   help="which pixels to hide and fill")
     i.add_argument("--resize", action="store_true",
                    help="scale an image of another size so its shorter side fits the model, then centre-crop")
     i.add_argument("--convert", action="store_true",
@@ -186,7 +262,13 @@ def _parser() -> argparse.ArgumentParser:
     i.add_argument("--fills", type=_positive_int, default=1,
                    help="average this many independent fills: their mean estimates E[missing | observed], the "
                         "fill with the least squared error (default 1: one sample of p(missing | observed))")
-    i.add_argument("--seed", type=int, default=0)
+    i.add_argument("--seed", type=int, default=0, help="seed of the mask and the chains")
+
+    r = _sub(sub, "runs", parents=[common, json_out], help="list the run directories under a folder",
+             description="One line per run directory under DIR: path, kind (run/composite), status (finished, "
+                         "partial: resume it, training: another process holds its lock, damaged), steps done / "
+                         "total, and the last logged gap f(data) - f(negatives) (or loss). Reads only.")
+    r.add_argument("dir", nargs="?", default="runs", metavar="DIR", help="the folder to search, recursively (default: ./runs)")
     return p
 
 
@@ -244,6 +326,8 @@ def _device(args: argparse.Namespace) -> str:
 
 # ---------------------------------------------------------------------------- train
 def _cmd_train(args: argparse.Namespace) -> int:
+    if args.print_config:
+        return _print_config(args)
     from ebmlab.training import distributed
     if args.nproc is not None and args.nproc > 1 and not distributed.launched():
         distributed.check_nproc(args.nproc, _train_device(args))
@@ -268,28 +352,47 @@ def _train_device(args: argparse.Namespace) -> Any:
     return resolve_device("cpu")
 
 
-def _train_here(args: argparse.Namespace, group: Any) -> int:
-    from ebmlab.training.api import resume_run, start_run
-    from ebmlab.training.progress import ProgressBar
-    callbacks = [] if args.quiet or not group.is_main else [ProgressBar()]
+def _train_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """RunConfig keys of a new run: a --config file's settings, then the flags given."""
+    settings: dict[str, Any] = {}
+    if args.config:
+        from ebmlab.rundir.config import load_config_file
+        settings.update(load_config_file(args.config))
+        settings.pop("data", None)
+    settings.update({k: getattr(args, k) for k in TRAIN_FLAGS if getattr(args, k) is not None})
+    return settings
+
+
+def _check_train_args(args: argparse.Namespace) -> None:
     if args.resume:
         if args.data or args.out or args.force or args.labels:
             raise EBMError("--resume DIR continues a run as it was configured; do not combine it with "
                            "--data, --labels, --out or --force")
+        return
+    if not args.data:
+        raise EBMError("train needs --data (a built-in set, a .npy file or an image folder)")
+    if not args.out and not args.print_config:
+        raise EBMError("train needs --out DIR for the run directory")
+
+
+def _print_config(args: argparse.Namespace) -> int:
+    from ebmlab.tasks.train_config import resolved_config
+    _check_train_args(args)
+    settings = {"steps": args.steps} if args.resume else _train_settings(args)
+    print(json.dumps(resolved_config(args.data, settings, resume=args.resume).to_dict(), indent=2))
+    return 0
+
+
+def _train_here(args: argparse.Namespace, group: Any) -> int:
+    from ebmlab.training.api import resume_run, start_run
+    from ebmlab.training.progress import ProgressBar
+    callbacks = [] if args.quiet or not group.is_main else [ProgressBar()]
+    _check_train_args(args)
+    if args.resume:
         trainer = resume_run(args.resume, callbacks, steps=args.steps, trust_code=args.trust_code)
         run_dir = Path(args.resume)
     else:
-        if not args.data:
-            raise EBMError("train needs --data (a built-in set, a .npy file or an image folder)")
-        if not args.out:
-            raise EBMError("train needs --out DIR for the run directory")
-        settings: dict[str, Any] = {}
-        if args.config:
-            from ebmlab.rundir.config import load_config_file
-            settings.update(load_config_file(args.config))
-            settings.pop("data", None)
-        settings.update({k: getattr(args, k) for k in TRAIN_FLAGS if getattr(args, k) is not None})
-        trainer, _ = start_run(args.data, args.out, args.force, callbacks, **settings)
+        trainer, _ = start_run(args.data, args.out, args.force, callbacks, **_train_settings(args))
         run_dir = Path(args.out)
     from ebmlab.training.api import release_run
     try:
@@ -310,12 +413,15 @@ def _train_here(args: argparse.Namespace, group: Any) -> int:
         _final_picture(run_dir)            # still under the run's lock: no other trainer meanwhile
     finally:
         release_run(trainer)
+    res: dict[str, Any] = {"run_dir": str(run_dir), "status": result.status, "steps": result.step,
+                           "seconds": result.seconds}
     summary = f"trained {result.step} steps in {result.seconds:.0f} s -> {run_dir}"
     if trainer.data_desc["kind"] == "vector" and trainer.data_desc["event_shape"][0] <= 3:
         from ebmlab.estimate.nll import exact_nll
         r = exact_nll(trainer.model, trainer.dataset.to_model(trainer.dataset.test))
+        res["exact_test_nll"] = r["nll"]
         summary += f"; exact test NLL {r['nll']:.4f} nats"
-    print(summary)
+    print(json.dumps(res, indent=2) if args.json else summary)
     return 0
 
 
@@ -352,6 +458,10 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     x, frames, info = draw_samples(run, args.n, args.n_steps, args.method, args.step_size, args.seed,
                                    args.start, args.trajectory, klass=args.klass)
     written = write_samples(run, x, Path(args.out), frames)
+    if args.json:
+        print(json.dumps({"written": [str(w) for w in written], "n": args.n, "n_steps": info["n_steps"],
+                          "acceptance": float(info["acceptance"])}, indent=2))
+        return 0
     print(f"wrote {', '.join(map(str, written))} ({args.n} samples, {info['n_steps']} steps, "
           f"acceptance {info['acceptance']:.2f})")
     return 0
@@ -380,7 +490,11 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 def _cmd_plot(args: argparse.Namespace) -> int:
     from ebmlab.tasks.open import open_run
     from ebmlab.tasks.plot import plot_run
-    for p in plot_run(open_run(args.run, _device(args), args.trust_code), args.seed):
+    written = plot_run(open_run(args.run, _device(args), args.trust_code), args.seed)
+    if args.json:
+        print(json.dumps({"written": [str(p) for p in written]}, indent=2))
+        return 0
+    for p in written:
         print(f"wrote {p}")
     return 0
 
@@ -395,7 +509,7 @@ def _cmd_compose(args: argparse.Namespace) -> int:
             raise EBMError(f"--weights must be comma-separated numbers, got {args.weights!r}") from None
     out = compose_runs(args.runs, args.op, weights, Path(args.out), args.force, temperature=args.temperature,
                        trust_code=args.trust_code)
-    print(f"wrote composite run {out}")
+    print(json.dumps({"run_dir": str(out)}, indent=2) if args.json else f"wrote composite run {out}")
     return 0
 
 
@@ -422,18 +536,40 @@ def _cmd_inpaint(args: argparse.Namespace) -> int:
     prefix = Path(args.out) if args.out else Path(args.image).with_suffix("")
     masked = torch.where(mask, torch.zeros_like(x), x)
     path = save_grid_png(torch.cat([x, masked, filled]), str(prefix) + "-inpaint.png", nrow=3)
+    if args.json:
+        print(json.dumps({"written": str(path), "panels": ["original", "masked", "filled"], "n_steps": n_steps,
+                          "fills": m}, indent=2))
+        return 0
     print(f"wrote {path} (original | masked | filled)")
     return 0
 
 
 def _cmd_prepare(args: argparse.Namespace) -> int:
     from ebmlab.tasks.prepare import prepare_cache
-    print(prepare_cache(args.image_dir, args.size, args.out, args.crop, args.force).summary())
+    report = prepare_cache(args.image_dir, args.size, args.out, args.crop, args.force)
+    if args.json:
+        print(json.dumps({"written": str(report.out), "shape": list(report.shape), "resumed_at": report.resumed_at,
+                          "loaded": report.folder.n_loaded, "unreadable": report.folder.n_unreadable,
+                          "not_image": report.folder.n_not_image, "summary": report.summary()}, indent=2))
+        return 0
+    print(report.summary())
+    return 0
+
+
+def _cmd_runs(args: argparse.Namespace) -> int:
+    from ebmlab.tasks.runs_list import format_rows, list_runs, to_json
+    rows = list_runs(args.dir)
+    if args.json:
+        print(to_json(rows))
+    elif not rows:
+        print(f"no run directories under {args.dir}")
+    for line in ([] if args.json else format_rows(rows)):
+        print(line)
     return 0
 
 
 _COMMANDS = {"prepare": _cmd_prepare, "train": _cmd_train, "sample": _cmd_sample, "eval": _cmd_eval, "plot": _cmd_plot,
-             "compose": _cmd_compose, "inpaint": _cmd_inpaint}
+             "compose": _cmd_compose, "inpaint": _cmd_inpaint, "runs": _cmd_runs}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -7,7 +7,8 @@ Direction: every score here is **higher = more in-distribution**.
     Data sit near modes of a well-trained f, where the gradient is small; outliers tend to sit on
     steep slopes. This is JEM's "approximate mass" score, s(x) = −‖∂ log p(x)/∂x‖₂
     (Grathwohl et al. 2019, §5.3), with the same sign.
-AUROC = P(score of a random inlier > score of a random outlier), ties counting one half:
+AUROC = P(score of a random inlier > score of a random outlier), ties counting one half
+(computed by scikit-learn's ``roc_auc_score``):
 1 = perfect separation, 0.5 = chance, below 0.5 = the score points the wrong way (e.g. an
 outlier set that the model finds *more* likely than its own test data).
 
@@ -26,27 +27,33 @@ from ebmlab.density import as_log_density
 
 
 def auroc(scores_in: Any, scores_out: Any) -> float:
-    """Area under the ROC curve with inliers as the positive class (the Mann–Whitney U statistic / n_in n_out).
+    """Area under the ROC curve with inliers as the positive class (``sklearn.metrics.roc_auc_score``).
 
     Args:
         scores_in: [N_in] scores of in-distribution inputs (tensor or array), higher = more in-distribution.
         scores_out: [N_out] scores of outliers.
-    Ties between an inlier and an outlier count 1/2 (mid-ranks), matching ``sklearn.metrics.roc_auc_score``.
+    Ties between an inlier and an outlier count 1/2. Scores of -inf (zero density: outside a support
+    box) are legal and tie with each other; scikit-learn refuses infinite values, so they are first
+    mapped to finite values beyond the finite ones (which leaves the ranking, and so the AUROC, unchanged).
     """
+    from sklearn.metrics import roc_auc_score      # imported here: scikit-learn is slow to import
     a = _as_1d(scores_in, "scores_in")
     b = _as_1d(scores_out, "scores_out")
-    both = np.concatenate([a, b])
-    # mid-ranks (1-based): ties share the average of the ranks they span
-    order = np.argsort(both, kind="mergesort")
-    sorted_vals = both[order]
-    # run boundaries by comparison, not np.diff: diff(-inf, -inf) is nan and would split a tie
-    starts = np.r_[0, np.flatnonzero(sorted_vals[1:] != sorted_vals[:-1]) + 1]
-    ends = np.r_[starts[1:], both.size]
-    ranks_sorted = np.repeat((starts + ends + 1) / 2.0, ends - starts)
-    ranks = np.empty_like(ranks_sorted)
-    ranks[order] = ranks_sorted
-    u = ranks[: a.size].sum() - a.size * (a.size + 1) / 2.0
-    return float(u / (a.size * b.size))
+    both = _finite_same_order(np.concatenate([a, b]))
+    labels = np.r_[np.ones(a.size), np.zeros(b.size)]
+    # round off the trapezoid sum's float noise (identical sets give 0.49999999999999994, not 0.5)
+    return round(float(roc_auc_score(labels, both)), 12)
+
+
+def _finite_same_order(s: np.ndarray) -> np.ndarray:
+    """``s`` [N] with -inf / +inf replaced by a finite floor below / ceiling above every finite value."""
+    finite = s[np.isfinite(s)]
+    lo, hi = (finite.min(), finite.max()) if finite.size else (0.0, 0.0)
+    floor, ceiling = lo - 1.0 - abs(lo), hi + 1.0 + abs(hi)
+    if not (np.isfinite(floor) and floor < lo and np.isfinite(ceiling) and ceiling > hi):
+        # scores near the float64 limit: no room beyond them, so use ranks (ties stay ties)
+        return np.unique(s, return_inverse=True)[1].astype(np.float64)
+    return np.where(s == -np.inf, floor, np.where(s == np.inf, ceiling, s))
 
 
 def _as_1d(s: Any, name: str) -> np.ndarray:
