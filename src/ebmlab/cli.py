@@ -31,7 +31,7 @@ TRAIN_FLAGS = {
     "noise_scale": float, "grad_clip": float, "sampler": str, "negatives": str, "l2": float,
     "preset": str, "device": str, "image_size": int, "on_divergence": str, "log_every": int,
     "checkpoint_every": int, "plot_every": int, "buffer_size": int, "jump_prob": float, "data_noise": float,
-    "labels": str, "precision": str,
+    "labels": str, "precision": str, "compile": bool,
 }
 
 
@@ -101,6 +101,11 @@ def _parser() -> argparse.ArgumentParser:
         if name == "preset":
             kw["help"] = ("2d, vector, digits, short-run, persistent; with --labels: conditional "
                           "(f(x, y) = logits[y]) or jem (classifier + EBM)")
+        if name == "compile":      # a switch: given means True, absent leaves the preset's / --config's value
+            kw = dict(action="store_const", const=True,
+                      help="torch.compile the density the negative chains sample (needs a C++ compiler on "
+                           "the CPU; compile time is logged apart as compile_seconds). Off by default: see "
+                           "benchmarks/results/compile_speed.md for when it pays back")
         t.add_argument("--" + name.replace("_", "-"), dest=name, default=None, **kw)
 
     s = sub.add_parser("sample", parents=[common, opens], help="draw samples from a trained model", description=UPDATE_RULE)
@@ -115,6 +120,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--from", dest="start", choices=["noise", "buffer"], default="noise")
     s.add_argument("--trajectory", type=_positive_int, metavar="K", help="also write the chain every K steps")
+    s.add_argument("--compile", action="store_true",
+                   help="torch.compile the model's density for the chains (compile time printed apart)")
     s.add_argument("--class", dest="klass", type=int,
                    help="(conditional and JEM runs) sample this class, f(x, y) = logits[y]; default: the marginal")
 
@@ -350,10 +357,11 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     from ebmlab.tasks.sample import draw_samples, write_samples
     run = open_run(args.run, _device(args), args.trust_code)
     x, frames, info = draw_samples(run, args.n, args.n_steps, args.method, args.step_size, args.seed,
-                                   args.start, args.trajectory, klass=args.klass)
+                                   args.start, args.trajectory, klass=args.klass, compile=args.compile)
     written = write_samples(run, x, Path(args.out), frames)
+    compiled = f", compiled in {info['compile_seconds']:.1f} s" if "compile_seconds" in info else ""
     print(f"wrote {', '.join(map(str, written))} ({args.n} samples, {info['n_steps']} steps, "
-          f"acceptance {info['acceptance']:.2f})")
+          f"acceptance {info['acceptance']:.2f}{compiled})")
     return 0
 
 
