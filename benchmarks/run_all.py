@@ -82,6 +82,12 @@ PARTS = (
     Part("user-network", "A user's network and data pipeline", "user_network.py", ("--quick",), (), "user_network*.md",
          "Issue 12: a user's nn.Module through ebmlab.train against the built-in network (exact NLL), and the "
          "per-step cost of Dataset / DataLoader feeding."),
+    Part("distributed", "Training throughput: processes vs threads", "distributed_speed.py", ("--quick",), (),
+         "distributed_speed*.md",
+         "Issue 13: steps/s of a short-run image EBM with 2 processes x 1 thread (`--nproc 2`) against 1 process "
+         "x 1 and x 2 threads at the same global batch."),
+    Part("compile", "Compiled vs eager Langevin", "compile_speed.py", ("--quick",), (), "compile_speed*.md",
+         "Issue 13: `--compile` (torch.compile of the density) against eager, time per step and compile time."),
 )
 BY_KEY = {p.key: p for p in PARTS}
 

@@ -61,6 +61,9 @@ TRAIN_FLAGS: dict[str, tuple[Any, str]] = {
     "precision": (str, "network precision while training: bf16/fp16 run the forward passes under autocast "
                        "(fp16 with a gradient scaler, CUDA only); chains, weights and checkpoints stay float32. "
                        "For GPUs: on a CPU bf16 is usually slower (default: fp32)"),
+    "compile": (bool, "torch.compile the density the negative chains sample (needs a C++ compiler on the CPU; "
+                      "compile time is logged apart as compile_seconds); off unless given: see "
+                      "benchmarks/results/compile_speed.md for when it pays back"),
 }
 # train flags whose help already states their own default
 _OWN_DEFAULT = ("preset", "device", "image_size", "labels", "precision")
@@ -169,6 +172,8 @@ def _parser() -> argparse.ArgumentParser:
             kw["choices"] = closed[name]
         if name == "labels":
             kw["metavar"] = "{builtin,FILE.npy}"
+        if name == "compile":      # a switch: given means True, absent leaves the preset's / --config's value
+            kw = dict(action="store_const", const=True, help=text + " (default: off)")
         t.add_argument("--" + name.replace("_", "-"), dest=name, default=None, **kw)
 
     s = _sub(sub, "sample", parents=[common, opens, json_out], help="draw samples from a trained model",
@@ -186,6 +191,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="start the chains from the training recipe's noise or from the run's replay buffer")
     s.add_argument("--trajectory", type=_positive_int, metavar="K",
                    help="also write the chain every K steps (default: no trajectory)")
+    s.add_argument("--compile", action="store_true",
+                   help="torch.compile the model's density for the chains (compile time printed apart; default: off)")
     s.add_argument("--class", dest="klass", type=int,
                    help="(conditional and JEM runs) sample this class, f(x, y) = logits[y]; default: the marginal")
 
@@ -456,14 +463,15 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     from ebmlab.tasks.sample import draw_samples, write_samples
     run = open_run(args.run, _device(args), args.trust_code)
     x, frames, info = draw_samples(run, args.n, args.n_steps, args.method, args.step_size, args.seed,
-                                   args.start, args.trajectory, klass=args.klass)
+                                   args.start, args.trajectory, klass=args.klass, compile=args.compile)
     written = write_samples(run, x, Path(args.out), frames)
     if args.json:
         print(json.dumps({"written": [str(w) for w in written], "n": args.n, "n_steps": info["n_steps"],
                           "acceptance": float(info["acceptance"])}, indent=2))
         return 0
+    compiled = f", compiled in {info['compile_seconds']:.1f} s" if "compile_seconds" in info else ""
     print(f"wrote {', '.join(map(str, written))} ({args.n} samples, {info['n_steps']} steps, "
-          f"acceptance {info['acceptance']:.2f})")
+          f"acceptance {info['acceptance']:.2f}{compiled})")
     return 0
 
 

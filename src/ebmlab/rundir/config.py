@@ -91,6 +91,9 @@ class RunConfig:
     keep_checkpoints: int = 2
     device: str = "cpu"
     precision: str = "fp32"              # "bf16"/"fp16": the network runs under autocast (training only)
+    # torch.compile the density the negative chains sample (samplers/compiled.py); off by default:
+    # benchmarks/results/compile_speed.md says when it pays back its compile time
+    compile: bool = False
     # divergence guard
     on_divergence: str = "stop"
     max_rollbacks: int = 3

@@ -14,6 +14,7 @@ from ebmlab.models.conditional import ConditionalEnergyModel
 from ebmlab.rundir.checkpoint import latest_checkpoint, load_checkpoint
 from ebmlab.rundir.config import MAX_CHAIN_STEPS, RunConfig
 from ebmlab.rundir.lock import refuse_if_training
+from ebmlab.samplers.compiled import compile_sampler, compile_seconds
 from ebmlab.samplers.registry import SAMPLER_NAMES
 from ebmlab.samplers.run import run_chains
 from ebmlab.tasks.open import Run, test_data
@@ -26,13 +27,16 @@ from ebmlab.viz.plots import plot_2d_panel
 def draw_samples(run: Run, n: int, n_steps: int | None = None, method: str | None = None,
                  step_size: float | None = None, seed: int = 0, start: str = "noise",
                  trajectory_every: int | None = None,
-                 klass: int | None = None) -> tuple[torch.Tensor, list[torch.Tensor], dict[str, float]]:
+                 klass: int | None = None, compile: bool = False,
+                 ) -> tuple[torch.Tensor, list[torch.Tensor], dict[str, float]]:
     """n samples [n, *event] in the MODEL's scale, the chain every k steps, and diagnostics.
 
     Starts from the training recipe's noise (``start="noise"``) or from the replay buffer
     (``start="buffer"``). The kernel is the training kernel unless ``method`` is given.
     ``klass``: for a conditional/JEM run, sample p(x | y = klass) (``for_class``); None samples
-    the model itself (for those runs the marginal f(x) = logsumexp_y logits).
+    the model itself (for those runs the marginal f(x) = logsumexp_y logits). ``compile``: the
+    chains' density through ``torch.compile`` (samplers/compiled.py); its compile time is
+    ``info["compile_seconds"]``.
     """
     if n <= 0:
         raise EBMError(f"--n must be a positive integer, got {n}")
@@ -53,6 +57,8 @@ def draw_samples(run: Run, n: int, n_steps: int | None = None, method: str | Non
                        "give a smaller --n-steps")
     g = torch.Generator().manual_seed(seed)
     kernel = sampler_from_config(cfg, target, run.data)
+    if compile:
+        kernel = compile_sampler(kernel)
     if start == "buffer":
         x0 = _buffer_states(run, n, g)
     elif start == "noise":
@@ -77,6 +83,8 @@ def draw_samples(run: Run, n: int, n_steps: int | None = None, method: str | Non
     info = {"n_steps": n_steps, "acceptance": float(sum(diag_acc) / max(n_steps, 1)) if diag_acc else 1.0}
     if diag_grad:
         info["grad_norm"] = float(sum(diag_grad) / n_steps)
+    if compile:
+        info["compile_seconds"] = compile_seconds(kernel)
     return x.detach(), frames, info
 
 

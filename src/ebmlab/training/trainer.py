@@ -51,6 +51,7 @@ from ebmlab.rundir.logs import append_event, append_metrics, truncate_metrics
 from ebmlab.data.sources import DataSet
 from ebmlab.errors import EBMError
 from ebmlab.models.energy import EnergyModel
+from ebmlab.samplers.compiled import compile_sampler, compile_seconds
 from ebmlab.samplers.run import run_chains
 from ebmlab.training.buffer import ReplayBuffer
 from ebmlab.training.distributed import SINGLE, Group, rank_seed
@@ -141,6 +142,8 @@ class Trainer:
             if config.precision != "fp32":
                 target = AutocastDensity(target, config.precision, self.device)
             self.kernel = sampler_from_config(config, target, data_desc)
+            if config.compile:                       # the chains' density through torch.compile
+                self.kernel = compile_sampler(self.kernel)
             self.init_fn = make_init_fn(data_desc, config.init, self.x_train, self.device, dataset.to_model)
             if config.negatives == "persistent":     # this rank's shard of the buffer
                 self.buffer = ReplayBuffer(config.buffer_size // group.world_size, self.init_fn,
@@ -336,6 +339,8 @@ class Trainer:
                     sums = self.group.mean(sums)    # every row is a mean over steps and over ranks
                     last_row = {"step": self.step, **{k: float(v) / self._count for k, v in sums.items()},
                                 "lr": self.optimizer.param_groups[0]["lr"], "seconds": time.time() - t0}
+                    if c.compile:     # the part of "seconds" spent compiling, reported apart
+                        last_row["compile_seconds"] = compile_seconds(self.kernel)
                     self._sums, self._count = {}, 0
                     if self._log_dir is not None:
                         self._append_metrics(last_row)
