@@ -100,8 +100,9 @@ def bounded_time():
 
 
 def test_sample_n_steps_is_bounded(run, tmp_path, capsys, bounded_time):
-    fails_cleanly(["sample", str(run), "--n", "4", "--n-steps", str(10**12), "--out", str(tmp_path / "s.npy")],
+    line = fails_cleanly(["sample", str(run), "--n", "4", "--n-steps", str(10**12), "--out", str(tmp_path / "s.npy")],
                    capsys, "--n-steps")
+    assert line.startswith("ebmlab: error: ")
 
 
 # ---------------------------------------------------------------------------- 7. one line, exit 2
@@ -113,12 +114,14 @@ def test_sample_n_steps_is_bounded(run, tmp_path, capsys, bounded_time):
 ])
 def test_wrong_types_in_data_json(run, tmp_path, capsys, key, value):
     _edit_json(run / "data.json", **{key: value})
-    fails_cleanly(_sample(run, tmp_path), capsys, "data.json")
+    line = fails_cleanly(_sample(run, tmp_path), capsys, "data.json")
+    assert line.startswith("ebmlab: error: ")
 
 
 def test_data_json_nested_100000_levels(run, tmp_path, capsys):
     (run / "data.json").write_text("[" * 100_000 + "]" * 100_000)
-    fails_cleanly(_sample(run, tmp_path), capsys, "data.json")
+    line = fails_cleanly(_sample(run, tmp_path), capsys, "data.json")
+    assert line.startswith("ebmlab: error: ")
 
 
 def test_invalid_utf8_in_latest(run, tmp_path, capsys):
@@ -161,6 +164,7 @@ def test_weights_that_do_not_fit_the_network(run, tmp_path, capsys, how):
             w["intruder.weight"] = torch.zeros(2)
     _rewrite_weights(run, edit)
     line = fails_cleanly(_sample(run, tmp_path), capsys, "does not fit")
+    assert line.startswith("ebmlab: error: ")
     assert {"shape": "the network has", "missing": "missing", "extra": "unexpected intruder"}[how] in line
     fails_cleanly(["train", "--resume", str(run), "--quiet"], capsys, "does not fit")
 
@@ -168,15 +172,17 @@ def test_weights_that_do_not_fit_the_network(run, tmp_path, capsys, how):
 @pytest.mark.parametrize("device", ["quantum", "cuda:99"])
 def test_unknown_device_in_config_json(run, capsys, device):
     _edit_json(run / "config.json", device=device)
-    fails_cleanly(["train", "--resume", str(run), "--steps", "9", "--quiet"], capsys, "device")
+    line = fails_cleanly(["train", "--resume", str(run), "--steps", "9", "--quiet"], capsys, "device")
+    assert line.startswith("ebmlab: error: ")
 
 
 @pytest.mark.parametrize("change", [{"hidden": 10**6}, {"depth": 10**4}, {"hidden": 4096, "depth": 64},
                                     {"mcmc_steps": 10**18}])
 def test_absurd_sizes_in_config_json(run, tmp_path, capsys, change, bounded_time):
     _edit_json(run / "config.json", **change)
-    fails_cleanly(_sample(run, tmp_path), capsys, "at most" if len(change) == 1 and "hidden" not in change
+    line = fails_cleanly(_sample(run, tmp_path), capsys, "at most" if len(change) == 1 and "hidden" not in change
                    or change.get("hidden") == 10**6 else "weights")
+    assert line.startswith("ebmlab: error: ")
 
 
 def test_decompression_bomb_png_is_one_line(tmp_path, monkeypatch):
@@ -205,7 +211,8 @@ def test_error_classes_a_user_can_cause_are_one_line(monkeypatch, capsys, exc, c
     def boom(args):
         raise exc
     monkeypatch.setitem(cli._COMMANDS, "plot", boom)
-    fails_cleanly(["plot", "r"], capsys, contains)
+    line = fails_cleanly(["plot", "r"], capsys, contains)
+    assert line.startswith("ebmlab: error: ")
 
 
 def test_debug_shows_the_traceback(monkeypatch, tmp_path, capsys):

@@ -128,21 +128,25 @@ TARGETS: dict[str, Callable[[Path], st.SearchStrategy[bytes]]] = {
 }
 
 
-def _fuzz(trained: Path, tmp_path: Path, rel: str, n: int) -> None:
+def _fuzz(trained: Path, tmp_path: Path, rel: str, n: int) -> int:
+    """Run ``n`` generated variants of ``rel`` through ``_check``; returns how many were checked."""
     @settings(max_examples=n, deadline=None, database=None,
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
     @given(TARGETS[rel](trained))
     def prop(content: bytes) -> None:
         _check(trained, tmp_path, rel, content)
+        checked[0] += 1
+    checked = [0]
     prop()
+    return checked[0]
 
 
 @pytest.mark.parametrize("rel", list(TARGETS))
 def test_fuzz_run_files(trained, tmp_path, rel):
-    _fuzz(trained, tmp_path, rel, 40)
+    assert _fuzz(trained, tmp_path, rel, 40) > 0
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("rel", list(TARGETS))
 def test_fuzz_run_files_long(trained, tmp_path, rel):
-    _fuzz(trained, tmp_path, rel, 300)
+    assert _fuzz(trained, tmp_path, rel, 300) > 0
