@@ -296,3 +296,23 @@ def test_rank_seeds_keep_rank_0_and_differ_between_ranks():
     assert rank_seed(5, 0) == 5
     seeds = {rank_seed(5, r) for r in range(1, 64)} | {rank_seed(6, r) for r in range(1, 64)}
     assert len(seeds) == 126 and all(0 <= s < 2**63 for s in seeds)
+
+
+def test_a_worker_killed_by_a_signal_is_named_in_one_line(monkeypatch, capsys, tmp_path):
+    """A worker that dies of a signal prints nothing itself: the launcher names the rank and the
+    signal (CI once saw a bare exit 1 after a worker's SIGABRT)."""
+    import torch.distributed.launcher.api as launcher_api
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError, ProcessFailure
+    from ebmlab.training import distributed
+
+    def dies(config, entry):
+        def run(*args):
+            failure = ProcessFailure(local_rank=1, pid=12345, exitcode=-int(signal.SIGABRT),
+                                     error_file=str(tmp_path / "absent.json"))
+            raise ChildFailedError("ebmlab", {1: failure})
+        return run
+    monkeypatch.setattr(launcher_api, "elastic_launch", dies)
+    assert distributed.launch(["train"], 2) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert "a training process died: rank 1 (SIGABRT)" in err and "--resume" in err

@@ -254,7 +254,13 @@ def launch(argv: Sequence[str], nproc: int) -> int:
         elastic_launch(config, sys.executable)("-m", "ebmlab", *argv)
     except ChildFailedError as e:
         codes = [f.exitcode for f in e.failures.values()]
-        return next((c for c in codes if c and c > 0), 1)
+        if any(c and c > 0 for c in codes):       # a worker's own error: rank 0 has printed its line
+            return next(c for c in codes if c and c > 0)
+        # killed by a signal: nothing printed why, so the launcher says which rank died of what
+        dead = ", ".join(f"rank {f.local_rank} ({f.signal_name()})" for f in e.failures.values())
+        print(f"ebmlab: error: a training process died: {dead}; continue from the last complete "
+              f"checkpoint with --resume", file=sys.stderr)
+        return 1
     except SignalException:
         return 130
     return 0
