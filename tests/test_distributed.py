@@ -21,7 +21,7 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from helpers_runs import assert_runs_identical, run_cli, subprocess_env, tiny_data
+from helpers_runs import assert_runs_identical, ebmlab_cmd, run_cli, subprocess_env, tiny_data
 
 TESTS = Path(__file__).resolve().parent
 # a tiny 2-process recipe: 64-point global batches (32 per rank) of ~180 points, buffer 256 (128 per rank)
@@ -316,3 +316,74 @@ def test_a_worker_killed_by_a_signal_is_named_in_one_line(monkeypatch, capsys, t
     err = capsys.readouterr().err
     assert err.count("\n") == 1, err
     assert "a training process died: rank 1 (SIGABRT)" in err and "--resume" in err
+
+
+def test_a_rank_whose_peers_never_join_stops_in_one_line(tmp_path):
+    """Rank 0 of two started by hand, rank 1 never comes: one line after EBMLAB_JOIN_TIMEOUT,
+    exit 2, no run directory, the process gone."""
+    env = subprocess_env()
+    env.update(RANK="0", LOCAL_RANK="0", WORLD_SIZE="2", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(_free_port()),
+               EBMLAB_JOIN_TIMEOUT="2")
+    out = tmp_path / "r"
+    t0 = time.time()
+    r = subprocess.run([sys.executable, "-m", "ebmlab", "train", "--data", "eight-gaussians", "--out", str(out),
+                        "--steps", "5"], capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert "rank 0 could not join the other 1 process(es) within 2 s (EBMLAB_JOIN_TIMEOUT)" in r.stderr
+    assert time.time() - t0 < 60
+    assert not out.exists()
+
+
+def test_a_bad_join_timeout_is_one_line(monkeypatch):
+    from ebmlab.errors import EBMError
+    from ebmlab.training.distributed import JOIN_TIMEOUT_S, join_timeout
+    monkeypatch.delenv("EBMLAB_JOIN_TIMEOUT", raising=False)
+    assert join_timeout() == JOIN_TIMEOUT_S
+    monkeypatch.setenv("EBMLAB_JOIN_TIMEOUT", "2.5")
+    assert join_timeout() == 2.5
+    monkeypatch.setenv("EBMLAB_JOIN_TIMEOUT", "soon")
+    with pytest.raises(EBMError, match="EBMLAB_JOIN_TIMEOUT='soon' is not a number of seconds"):
+        join_timeout()
+
+
+def _processes_naming(text: str) -> list[int]:
+    """Live pids whose command line contains ``text`` (Linux /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                state = (entry / "stat").read_text().split(") ")[1][0]
+            except OSError:
+                continue
+            if text in cmd and state != "Z":
+                found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_ctrl_c_on_the_launcher_stops_every_rank_with_a_checkpoint(tmp_path):
+    """SIGINT to ``ebmlab train --nproc 2``: exit 130, one line naming the step and the resume
+    command, LATEST at that step, no worker left, and --resume finishes the run."""
+    data = tiny_data(tmp_path / "d.npy")
+    (tmp_path / "t.toml").write_text(TOML)
+    run = tmp_path / "run"
+    recipe = [a if a != "12" else "100000" for a in RECIPE]      # long enough to be interrupted
+    proc = subprocess.Popen(ebmlab_cmd("train", "--nproc", "2", "--out", str(run), "--data", str(data),
+                                       "--config", str(tmp_path / "t.toml"), *recipe),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=subprocess_env())
+    try:
+        _wait_for(lambda: (run / "metrics.jsonl").exists() and (run / "metrics.jsonl").read_text().count("\n") >= 2,
+                  120, "two metrics rows")
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert err.count("\n") == 1 and "ebmlab: interrupted at step " in err, err
+    step = int(err.split("interrupted at step ")[1].split("/")[0])
+    assert (run / "checkpoints" / "LATEST").read_text().strip() == f"step-{step:07d}"
+    assert _processes_naming(str(run)) == []
+    r = run_cli("train", "--nproc", "2", "--resume", str(run), "--steps", str(step + 3), "--quiet")
+    assert r.returncode == 0, r.stderr
+    assert (run / "checkpoints" / "LATEST").read_text().strip() == f"step-{step + 3:07d}"

@@ -18,6 +18,7 @@ buffer shard and generator state into each checkpoint.
 from __future__ import annotations
 
 import ctypes
+import datetime
 import os
 import signal
 import sys
@@ -32,6 +33,11 @@ from ebmlab.errors import EBMError
 
 T = TypeVar("T")
 _ENV_MARKERS = ("RANK", "WORLD_SIZE", "LOCAL_RANK")
+# How long a process waits for the others to join before it gives up (EBMLAB_JOIN_TIMEOUT, seconds):
+# torch's own default is 30 minutes of silence for a rank whose peer never started. Collectives
+# keep torch's 30 minutes once joined: rank 0 alone writes checkpoints and plots while the others wait.
+JOIN_TIMEOUT_S = 300.0
+COLLECTIVE_TIMEOUT = datetime.timedelta(minutes=30)
 
 
 @dataclass(frozen=True)
@@ -168,14 +174,32 @@ def init(device: torch.device) -> tuple[Group, torch.device]:
         torch.cuda.set_device(device)
     if not dist.is_initialized():
         _die_with_launcher()
+        wait = join_timeout()
         try:
-            dist.init_process_group(backend_for(device))
+            dist.init_process_group(backend_for(device), timeout=datetime.timedelta(seconds=wait))
         except EBMError:
             raise
         except Exception as e:           # a rank that cannot reach the others: torch's long message, shortened
-            raise EBMError(f"rank {group.rank} could not join the other {group.world_size - 1} process(es): "
-                           f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}") from None
+            raise EBMError(f"rank {group.rank} could not join the other {group.world_size - 1} process(es) "
+                           f"within {wait:g} s (EBMLAB_JOIN_TIMEOUT): "
+                           f"{type(e).__name__}: {str(e).splitlines()[0][:160] if str(e) else ''}") from None
+        from torch.distributed.distributed_c10d import _set_pg_timeout
+        _set_pg_timeout(COLLECTIVE_TIMEOUT)
     return group, device
+
+
+def join_timeout() -> float:
+    """Seconds to wait for the other processes at start-up: EBMLAB_JOIN_TIMEOUT, else JOIN_TIMEOUT_S."""
+    text = os.environ.get("EBMLAB_JOIN_TIMEOUT", "")
+    if not text:
+        return JOIN_TIMEOUT_S
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < 1e6:
+        raise EBMError(f"EBMLAB_JOIN_TIMEOUT={text!r} is not a number of seconds between 0 and 1e6")
+    return value
 
 
 def shutdown() -> None:
