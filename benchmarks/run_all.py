@@ -88,6 +88,9 @@ PARTS = (
          "x 1 and x 2 threads at the same global batch."),
     Part("compile", "Compiled vs eager Langevin", "compile_speed.py", ("--quick",), (), "compile_speed*.md",
          "Issue 13: `--compile` (torch.compile of the density) against eager, time per step and compile time."),
+    Part("distributed-quality", "Density quality: 2 processes vs 1", "distributed_quality.py", ("--quick",), (),
+         "distributed_quality*.md",
+         "Issue 13: exact test NLL of the default 2-D recipe trained with `--nproc 2` against one process."),
 )
 BY_KEY = {p.key: p for p in PARTS}
 
