@@ -56,3 +56,16 @@ def test_enumeration_of_independent_bits_matches_closed_form():
 def test_unknown_log_z_method():
     with pytest.raises(EBMError, match="unknown log Z method"):
         ebmlab.log_z(lambda x: x.sum(1), method="magic")
+
+
+def test_exact_nll_takes_a_plain_callable_like_log_z_does():
+    """exact_nll once required ``model.log_density``: a plain f raised AttributeError."""
+    import math
+
+    from ebmlab.estimate.nll import exact_nll
+    x = torch.randn(4000, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    f = lambda z: -0.5 * (z ** 2).sum(1)                      # standard normal up to its log Z
+    r = exact_nll(f, x, bounds=[(-8.0, 8.0), (-8.0, 8.0)])
+    assert r["outside"] == 0
+    assert abs(r["log_z"] - math.log(2 * math.pi)) < 1e-4
+    assert abs(r["nll"] - float(0.5 * (x ** 2).sum(1).mean() + math.log(2 * math.pi))) < 1e-4

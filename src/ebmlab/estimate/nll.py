@@ -5,6 +5,7 @@ from typing import Sequence
 
 import torch
 
+from ebmlab.density import as_log_density
 from ebmlab.errors import EBMError
 from ebmlab.estimate.partition import quadrature_log_z
 
@@ -13,6 +14,8 @@ from ebmlab.estimate.partition import quadrature_log_z
 def exact_nll(model, x: torch.Tensor, bounds: Sequence[Sequence[float]] | None = None,
               points_per_dim: int | None = None) -> dict[str, float]:
     """Mean negative log-likelihood in nats of x [N, d<=3] under exp(f)/Z.
+
+    ``model`` is an ``EnergyModel``, anything with ``log_density``, or a plain callable f: [B, d] -> [B].
 
     ``bounds`` defaults to the model's support box (``EnergyModel.bounds``); then Z is exact up to
     the grid error. Returns {"nll", "log_z", "outside"} where ``outside`` counts test points outside
@@ -25,7 +28,7 @@ def exact_nll(model, x: torch.Tensor, bounds: Sequence[Sequence[float]] | None =
         bounds = b.tolist()
     lz = quadrature_log_z(model, bounds, points_per_dim)
     param = next(iter(model.parameters()), None) if isinstance(model, torch.nn.Module) else None
-    f = model.log_density(x.to(param.device) if param is not None else x)
+    f = as_log_density(model)(x.to(param.device) if param is not None else x)
     inside = torch.isfinite(f)
     nll = float(-(f[inside].double().mean()) + lz.value) if inside.any() else float("inf")
     return {"nll": nll, "log_z": lz.value, "outside": int((~inside).sum())}
