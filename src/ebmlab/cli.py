@@ -64,6 +64,8 @@ TRAIN_FLAGS: dict[str, tuple[Any, str]] = {
     "compile": (bool, "torch.compile the density the negative chains sample (needs a C++ compiler on the CPU; "
                       "compile time is logged apart as compile_seconds); off unless given: see "
                       "benchmarks/results/compile_speed.md for when it pays back"),
+    "tensorboard": (bool, "write TensorBoard event files (DIR/tb: the metrics rows and the pictures) beside "
+                          "metrics.jsonl and metrics.csv (default: on when the tensorboard package is installed)"),
 }
 # train flags whose help already states their own default
 _OWN_DEFAULT = ("preset", "device", "image_size", "labels", "precision")
@@ -174,6 +176,8 @@ def _parser() -> argparse.ArgumentParser:
             kw["metavar"] = "{builtin,FILE.npy}"
         if name == "compile":      # a switch: given means True, absent leaves the preset's / --config's value
             kw = dict(action="store_const", const=True, help=text + " (default: off)")
+        if name == "tensorboard":
+            kw = dict(action=argparse.BooleanOptionalAction, help=text)
         t.add_argument("--" + name.replace("_", "-"), dest=name, default=None, **kw)
 
     s = _sub(sub, "sample", parents=[common, opens, json_out], help="draw samples from a trained model",
@@ -380,6 +384,9 @@ def _check_train_args(args: argparse.Namespace) -> None:
         raise EBMError("train needs --data (a built-in set, a .npy file or an image folder)")
     if not args.out and not args.print_config:
         raise EBMError("train needs --out DIR for the run directory")
+    if args.tensorboard:
+        from ebmlab.rundir.tensorboard import require_tensorboard
+        require_tensorboard()
 
 
 def _print_config(args: argparse.Namespace) -> int:
@@ -417,7 +424,7 @@ def _train_here(args: argparse.Namespace, group: Any) -> int:
             return 130
         if not group.is_main:
             return 0
-        _final_picture(run_dir)            # still under the run's lock: no other trainer meanwhile
+        _final_picture(run_dir, trainer)   # still under the run's lock: no other trainer meanwhile
     finally:
         release_run(trainer)
     res: dict[str, Any] = {"run_dir": str(run_dir), "status": result.status, "steps": result.step,
@@ -432,10 +439,14 @@ def _train_here(args: argparse.Namespace, group: Any) -> int:
     return 0
 
 
-def _final_picture(run_dir: Path) -> None:
+def _final_picture(run_dir: Path, trainer: Any) -> None:
     from ebmlab.tasks.open import open_run
     from ebmlab.tasks.plot import plot_run
-    plot_run(open_run(run_dir))
+    written = plot_run(open_run(run_dir))
+    if trainer.tensorboard is not None:     # the final pictures at the last step
+        for p in written:
+            if p.name in ("plot.png", "samples.png"):
+                trainer.tensorboard.image(p.stem, p, trainer.step)
 
 
 class _PlotRefresher:
@@ -453,8 +464,11 @@ class _PlotRefresher:
         was_training = trainer.model.training
         # a fixed seed of its own: drawing pictures must not touch the training generators
         x, _, _ = draw_samples(run, 1000 if run.is_vector else 64, seed=step)
-        write_samples(run, x, trainer.run_dir / ("plot.png" if run.is_vector else "samples.png"))
+        picture = trainer.run_dir / ("plot.png" if run.is_vector else "samples.png")
+        write_samples(run, x, picture)
         trainer.model.train(was_training)
+        if trainer.tensorboard is not None:
+            trainer.tensorboard.image(picture.stem, picture, step)
 
 
 # ---------------------------------------------------------------------------- the rest

@@ -226,6 +226,8 @@ def _resume_locked(run_dir: Path, config: RunConfig, desc: dict[str, Any], callb
 
 def release_run(trainer: Trainer) -> None:
     """Give up the run lock a Trainer from ``start_run``/``resume_run`` holds (after ``fit``)."""
+    if getattr(trainer, "tensorboard", None) is not None:
+        trainer.tensorboard.close()
     lock = getattr(trainer, "run_lock", None)
     if lock is not None:
         lock.release()

@@ -48,6 +48,7 @@ from ebmlab.rundir.checkpoint import latest_checkpoint, load_checkpoint, save_ch
 from ebmlab.models.conditional import ConditionalEnergyModel
 from ebmlab.rundir.config import RunConfig
 from ebmlab.rundir.logs import append_event, append_metrics, truncate_metrics
+from ebmlab.rundir.tensorboard import open_tensorboard
 from ebmlab.data.sources import DataSet
 from ebmlab.errors import EBMError
 from ebmlab.models.energy import EnergyModel
@@ -113,6 +114,8 @@ class Trainer:
         self.run_dir = Path(run_dir) if run_dir is not None else None
         # what rank 0 writes (logs, events); the other ranks write nothing
         self._log_dir = self.run_dir if group.is_main else None
+        # TensorBoard's copy of the metrics rows and pictures (rundir/tensorboard.py), or None
+        self.tensorboard = open_tensorboard(self._log_dir, config.tensorboard)
         self.callbacks = list(callbacks)
         check_shards(config, dataset, group.world_size)
         # the stored training set (uint8 for image folders and digits) stays in host memory; each
@@ -349,6 +352,8 @@ class Trainer:
                     self.save()
         if status == "interrupted" and self.run_dir is not None and self._saved_step != self.step:
             self.save()
+        if self.tensorboard is not None:
+            self.tensorboard.flush()
         result = TrainResult(self.step, status, time.time() - t0, last_row)
         self._call("on_train_end", result)
         return result
@@ -422,6 +427,8 @@ class Trainer:
         if self.group.is_main:
             save_checkpoint(self.run_dir, self.step, self.model.state_dict(), state,
                             keep=self.config.keep_checkpoints)
+            if self.tensorboard is not None:     # what a checkpoint holds, TensorBoard's files hold too
+                self.tensorboard.flush()
         self._saved_step = self.step
         self._call("on_checkpoint", self.step)
 
@@ -456,6 +463,8 @@ class Trainer:
         self.step = step
         self._saved_step = step
         truncate_metrics(self._log_dir, step)
+        if self.tensorboard is not None:
+            self.tensorboard.restart_at(step)
 
     def resume(self) -> None:
         """Continue from the newest checkpoint in ``run_dir`` (exactly where it stopped)."""
@@ -466,6 +475,8 @@ class Trainer:
             if self.step != 0:
                 raise EBMError(f"{self.run_dir} has no checkpoint to resume from; start it again with --force")
             truncate_metrics(self._log_dir, 0)
+            if self.tensorboard is not None:
+                self.tensorboard.restart_at(0)
             append_event(self._log_dir, {"event": "restart", "reason": "no checkpoint yet; training again from step 0"})
             return
         self.restore(ck)
@@ -473,6 +484,8 @@ class Trainer:
     def _append_metrics(self, row: dict[str, float]) -> None:
         # a method, not a direct call, so tests/helpers_runs.py can tear a row mid-write here
         append_metrics(self.run_dir, row)
+        if self.tensorboard is not None:
+            self.tensorboard.scalars(row)
 
     def _call(self, hook: str, *args: Any) -> None:
         if not self.group.is_main:
