@@ -11,7 +11,7 @@ import torch
 from ebmlab.data.scaling import Scaling
 from ebmlab.data.sources import load_data
 from ebmlab.errors import EBMError
-from ebmlab.rundir.build import build_model_from_run
+from ebmlab.rundir.build import build_model_from_run, resolve_component
 from ebmlab.rundir.checkpoint import read_json
 from ebmlab.rundir.config import RunConfig
 
@@ -61,8 +61,7 @@ def _component_path(run_dir: Path, spec: dict[str, Any]) -> Path:
     src = spec["components"][0]
     while isinstance(src, dict):         # nested composite: follow its first component
         src = src["components"][0]
-    q = Path(src)
-    return q if q.is_absolute() else (run_dir / q).resolve()
+    return resolve_component(run_dir, src)
 
 
 def test_data(run: Run) -> torch.Tensor:
