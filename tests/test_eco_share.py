@@ -64,3 +64,33 @@ def test_a_component_outside_the_parent_tree_is_stored_absolute_and_a_missing_on
     assert err.count("\n") == 1 and "component run '../a' not found" in err and str(local) in err
     torch.testing.assert_close(ebmlab.load(out).log_density(torch.zeros(3, 2)),
                                ebmlab.load(a).log_density(torch.zeros(3, 2)) / 2)
+
+
+def test_export_round_trip_gives_the_same_log_density_and_a_card(two_runs, tmp_path, capsys):
+    run = two_runs / "runs" / "a"
+    out = tmp_path / "share" / "model.safetensors"
+    assert main(["export", str(run), "--out", str(out), "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res == {"weights": str(out), "card": str(tmp_path / "share" / "model.json")}
+    card = json.loads((tmp_path / "share" / "model.json").read_text())
+    assert card["weights"] == "model.safetensors" and card["step"] == 6
+    assert card["config"]["hidden"] == 16 and card["data"]["kind"] == "vector"
+    assert card["metrics"]["step"] == 6 and "loss" in card["metrics"]
+    assert "ebmlab.load('model.safetensors')" in card["how_to_load"]
+    assert card["data_description"].startswith("vector data (2) from ")
+    x = torch.randn(32, 2, generator=torch.Generator().manual_seed(1))
+    want = ebmlab.load(run).log_density(x)
+    for path in (out, tmp_path / "share" / "model.json"):
+        got = ebmlab.load(path).log_density(x)
+        assert torch.equal(got, want)
+    # no training state travels: the file is the weights alone (and smaller than a checkpoint folder)
+    ck = run / "checkpoints" / (run / "checkpoints" / "LATEST").read_text().strip()
+    assert out.stat().st_size < sum(f.stat().st_size for f in ck.iterdir())
+    # sample takes the exported file like a run directory
+    assert main(["sample", str(out), "--n", "4", "--n-steps", "3", "--out", str(tmp_path / "s.npy")]) == 0
+    assert np.load(tmp_path / "s.npy").shape == (4, 2)
+    capsys.readouterr()
+    assert main(["export", str(run), "--out", str(out)]) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert main(["export", str(run), "--out", str(tmp_path / "m.pt")]) == 2
+    assert "must end in .safetensors" in capsys.readouterr().err

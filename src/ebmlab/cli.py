@@ -141,7 +141,7 @@ def _parser() -> argparse.ArgumentParser:
                        help="for runs of your own network: import the network class recorded in config.json "
                             "(runs its module's code; only for code you trust)")
     opens.add_argument("--device", default="cpu", help="auto, cpu, cuda, cuda:N or mps")
-    run_help = "a run directory (made by `ebmlab train` or `ebmlab compose`)"
+    run_help = "a run directory (made by `ebmlab train` or `ebmlab compose`) or a file of `ebmlab export`"
 
     t = _sub(sub, "train", help="train an EBM by contrastive divergence", description=UPDATE_RULE,
              parents=[common, json_out])
@@ -218,7 +218,7 @@ def _parser() -> argparse.ArgumentParser:
 
     pl = _sub(sub, "plot", parents=[common, opens, json_out],
               help="write the run's pictures (plot.png / samples.png, curves.png)")
-    pl.add_argument("run", help=run_help)
+    pl.add_argument("run", help="a run directory (made by `ebmlab train` or `ebmlab compose`)")
     pl.add_argument("--seed", type=int, default=0, help="seed of the samples drawn for the pictures")
 
     c = _sub(
@@ -280,6 +280,15 @@ def _parser() -> argparse.ArgumentParser:
                          "partial: resume it, training: another process holds its lock, damaged), steps done / "
                          "total, and the last logged gap f(data) - f(negatives) (or loss). Reads only.")
     r.add_argument("dir", nargs="?", default="runs", metavar="DIR", help="the folder to search, recursively (default: ./runs)")
+
+    ex = _sub(sub, "export", parents=[common, json_out], help="write a run's model as one .safetensors file and a JSON card",
+              description="Share a trained model without its training state: the newest checkpoint's weights as "
+                          "OUT.safetensors (the recipe in its metadata) and OUT.json beside it (the data, the recipe, "
+                          "the last metrics row, how to load it). ebmlab.load(OUT.safetensors), `ebmlab sample` and "
+                          "`ebmlab eval` take the file like a run directory.")
+    ex.add_argument("run", help="a run directory made by `ebmlab train` (a composite: export its components)")
+    ex.add_argument("--out", required=True, help="the weights file to write, ending in .safetensors")
+    ex.add_argument("--force", action="store_true", help="replace an existing OUT.safetensors / OUT.json")
     return p
 
 
@@ -590,7 +599,17 @@ def _cmd_runs(args: argparse.Namespace) -> int:
     return 0
 
 
-_COMMANDS = {"prepare": _cmd_prepare, "train": _cmd_train, "sample": _cmd_sample, "eval": _cmd_eval, "plot": _cmd_plot,
+def _cmd_export(args: argparse.Namespace) -> int:
+    from ebmlab.rundir.export import export_run
+    weights, card = export_run(args.run, args.out, args.force)
+    if args.json:
+        print(json.dumps({"weights": str(weights), "card": str(card)}, indent=2))
+    else:
+        print(f"wrote {weights} and {card} (load with: ebmlab.load({str(weights)!r}))")
+    return 0
+
+
+_COMMANDS = {"export": _cmd_export, "prepare": _cmd_prepare, "train": _cmd_train, "sample": _cmd_sample, "eval": _cmd_eval, "plot": _cmd_plot,
              "compose": _cmd_compose, "inpaint": _cmd_inpaint, "runs": _cmd_runs}
 
 if __name__ == "__main__":

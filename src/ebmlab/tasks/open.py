@@ -14,6 +14,7 @@ from ebmlab.errors import EBMError
 from ebmlab.rundir.build import build_model_from_run, resolve_component
 from ebmlab.rundir.checkpoint import read_json
 from ebmlab.rundir.config import RunConfig
+from ebmlab.rundir.export import is_export, load_export
 
 
 @dataclass
@@ -45,6 +46,8 @@ def open_run(path: str | Path, device: str = "cpu", trust_code: bool = False) ->
     component (the components share the data's shape and scale, ``ebmlab.tasks.compose`` checks).
     """
     p = Path(path)
+    if is_export(p):       # an `ebmlab export` file: sample and eval take it like a run
+        return Run(p, *load_export(p, device, trust_code=trust_code))
     model = build_model_from_run(p, device, trust_code=trust_code)
     data = read_json(p / "data.json", "data description (data.json)")
     if data["kind"] == "composite":
