@@ -99,3 +99,47 @@ def test_tensorboard_flag_without_the_package_is_one_error_line(tmp_path, capsys
     err = capsys.readouterr().err
     assert code == 2 and "ebmlab[tensorboard]" in err
     assert not (tmp_path / "r").exists()
+
+
+class _CrashAtCheckpoint:
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_checkpoint(self, trainer, step) -> None:
+        if step == self.step:
+            raise _Crash
+
+
+def test_resume_with_more_steps_stretches_the_cosine_without_a_jump_and_counts_its_own_steps(tmp_path, capsys,
+                                                                                              monkeypatch):
+    import json
+    import ebmlab.cli
+    monkeypatch.setattr(ebmlab.cli, "_final_picture", lambda *a: None)     # the pictures are not under test here
+    from ebmlab.rundir.config import RunConfig
+    from ebmlab.training.schedule import lr_factor
+    data = tiny_data(tmp_path / "d.npy")
+    run = tmp_path / "run"
+    trainer, _ = start_run(str(data), run, callbacks=[_CrashAtCheckpoint(12)], tensorboard=False,
+                           **{**TINY, "steps": 20, "lr": 1e-2})
+    with pytest.raises(_Crash):
+        trainer.fit()
+    release_run(trainer)
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run), "--steps", "30", "--quiet"]) == 0
+    summary = capsys.readouterr().out
+    assert "trained 18 steps (steps 12 -> 30)" in summary           # not "trained 30 steps"
+    lrs = [(r["step"], r["lr"]) for r in read_metrics(run)]
+    assert [s for s, _ in lrs] == list(range(2, 31, 2))
+    # non-increasing through the resume (recomputing t = step / 30 would raise the lr at step 14)
+    assert all(b <= a * (1 + 1e-12) for (_, a), (_, b) in zip(lrs, lrs[1:])), lrs
+    c = RunConfig.from_dict(json.loads((run / "config.json").read_text()))
+    assert c.lr_anchor == {"step": 12, "phase": 12 / 20}
+    lr = dict(lrs)
+    assert lr[30] == pytest.approx(1e-2 * c.lr_min_factor, rel=1e-9)
+    # continuous at the resume: the new schedule at step 12 is the old one's value there
+    old = c.replace(steps=20, lr_anchor=None)
+    assert lr_factor(c, 12) == pytest.approx(lr_factor(old, 12), rel=1e-12)
+    assert lr[12] == pytest.approx(1e-2 * lr_factor(old, 12), rel=1e-9)
+    # the largest step between two rows after the resume is no larger than before it
+    drops = [a - b for (_, a), (_, b) in zip(lrs, lrs[1:])]
+    assert max(drops[6:]) <= max(drops[:6]) * 1.01

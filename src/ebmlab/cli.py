@@ -437,8 +437,10 @@ def _train_here(args: argparse.Namespace, group: Any) -> int:
     finally:
         release_run(trainer)
     res: dict[str, Any] = {"run_dir": str(run_dir), "status": result.status, "steps": result.step,
-                           "seconds": result.seconds}
-    summary = f"trained {result.step} steps in {result.seconds:.0f} s -> {run_dir}"
+                           "trained_steps": result.trained, "seconds": result.seconds}
+    # the steps of this invocation: a resumed run counts from its checkpoint, not from 0
+    done = f"{result.trained} steps" + (f" (steps {result.start_step} -> {result.step})" if result.start_step else "")
+    summary = f"trained {done} in {result.seconds:.0f} s -> {run_dir}"
     if trainer.data_desc["kind"] == "vector" and trainer.data_desc["event_shape"][0] <= 3:
         from ebmlab.estimate.nll import exact_nll
         r = exact_nll(trainer.model, trainer.dataset.to_model(trainer.dataset.test))

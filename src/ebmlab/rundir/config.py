@@ -111,6 +111,9 @@ class RunConfig:
     # TensorBoard event files in DIR/tb beside metrics.jsonl (rundir/tensorboard.py): on, they are
     # written whenever the tensorboard package is importable (and silently skipped when it is not)
     tensorboard: bool = True
+    # the cosine schedule's anchor after `--resume --steps N` changed the horizon: {"step", "phase"}
+    # (training/schedule.py stretches the rest of the cosine from there, so the lr does not jump)
+    lr_anchor: dict | None = None
 
     def __post_init__(self) -> None:
         _validate(self)

@@ -32,7 +32,6 @@ processes continues bit-for-bit. A different number is refused. A single process
 from __future__ import annotations
 
 import copy
-import math
 import signal
 import threading
 import time
@@ -62,6 +61,7 @@ from ebmlab.training.guard import (ChainScale, DivergenceError, chain_quantities
 from ebmlab.training.negatives import make_init_fn, sampler_from_config
 from ebmlab.training.objectives import Batch, make_objective
 from ebmlab.training.precision import AutocastDensity, autocast
+from ebmlab.training.schedule import lr_factor
 
 
 # the stats the divergence guard watches, where the objective and the chains report them; the
@@ -86,6 +86,12 @@ class TrainResult:
     status: str            # "finished", "interrupted"
     seconds: float
     last_row: dict[str, float]
+    start_step: int = 0    # the step this call of fit() started at (a resumed run's checkpoint)
+
+    @property
+    def trained(self) -> int:
+        """Steps trained by this call of fit() (not counting the steps before a resume)."""
+        return self.step - self.start_step
 
 
 class Trainer:
@@ -194,13 +200,8 @@ class Trainer:
         self.gen_mcmc = torch.Generator(device=self.device).manual_seed(rank_seed(seed + 1, self.group.rank))
 
     def _lr_factor(self, step: int) -> float:
-        c = self.config
         # lr_scale < 1 after a divergence rollback; LambdaLR reads it live at every step
-        warm = self.lr_scale * (min(1.0, (step + 1) / c.warmup_steps) if c.warmup_steps else 1.0)
-        if c.lr_schedule == "constant":
-            return warm
-        t = min(step, c.steps) / c.steps
-        return warm * (c.lr_min_factor + (1 - c.lr_min_factor) * 0.5 * (1 + math.cos(math.pi * t)))
+        return lr_factor(self.config, step, self.lr_scale)
 
     def _next_batch(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(x [b, *event], labels [b] or None): the next slice of the epoch's permutation.
@@ -309,6 +310,7 @@ class Trainer:
     def fit(self) -> TrainResult:
         """Train until ``config.steps``; Ctrl-C finishes the current step, checkpoints and returns."""
         t0 = time.time()
+        start_step = self.step
         self._call("on_train_start")
         last_row: dict[str, float] = {}
         status = "finished"
@@ -354,7 +356,7 @@ class Trainer:
             self.save()
         if self.tensorboard is not None:
             self.tensorboard.flush()
-        result = TrainResult(self.step, status, time.time() - t0, last_row)
+        result = TrainResult(self.step, status, time.time() - t0, last_row, start_step)
         self._call("on_train_end", result)
         return result
 
