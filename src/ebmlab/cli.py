@@ -476,7 +476,7 @@ class _PlotRefresher:
         # a fixed seed of its own: drawing pictures must not touch the training generators
         x, _, _ = draw_samples(run, 1000 if run.is_vector else 64, seed=step)
         picture = trainer.run_dir / ("plot.png" if run.is_vector else "samples.png")
-        write_samples(run, x, picture)
+        write_samples(run, x, picture, panel=True)
         trainer.model.train(was_training)
         if trainer.tensorboard is not None:
             trainer.tensorboard.image(picture.stem, picture, step)
@@ -548,7 +548,7 @@ def _cmd_compose(args: argparse.Namespace) -> int:
 
 def _cmd_inpaint(args: argparse.Namespace) -> int:
     import torch
-    from ebmlab.viz.imageio import load_image_as_tensor, save_grid_png
+    from ebmlab.viz.imageio import load_image_as_tensor, save_labelled_row
     from ebmlab.tasks.inpaint import inpaint, make_mask
     from ebmlab.tasks.open import open_run
     from ebmlab.tasks.sample import default_sample_steps
@@ -568,7 +568,8 @@ def _cmd_inpaint(args: argparse.Namespace) -> int:
                      grad_clip=run.config.grad_clip).mean(0, keepdim=True)
     prefix = Path(args.out) if args.out else Path(args.image).with_suffix("")
     masked = torch.where(mask, torch.zeros_like(x), x)
-    path = save_grid_png(torch.cat([x, masked, filled]), str(prefix) + "-inpaint.png", nrow=3)
+    path = save_labelled_row(torch.cat([x, masked, filled]), ["original", "masked", "filled"],
+                             str(prefix) + "-inpaint.png")
     if args.json:
         print(json.dumps({"written": str(path), "panels": ["original", "masked", "filled"], "n_steps": n_steps,
                           "fills": m}, indent=2))

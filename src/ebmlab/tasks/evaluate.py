@@ -86,6 +86,11 @@ def evaluate_run(run: Run, data: str | None = None, log_z_method: str | None = N
         out["sampler_grad_norm"] = info["grad_norm"]
     if data is None and c.labels is not None and "composite" not in run.data:   # a conditional/JEM run
         out["test_accuracy"] = classifier_accuracy(run)
+    if data is None and "composite" in run.data:
+        # a composite has its own log Z but no data of its own: its first component's test set is not its
+        for k in ("nll", "outside_support", "mmd2", "bits_per_dim"):
+            out.pop(k, None)
+        out["composite_note"] = "a composite has no data of its own: give --data to score it on a data set"
     out.update(digits_fd(run, x, data, seed))
     out.update(chain_diagnostics(run, seed))
     if ood_sets is not None:
