@@ -1,3 +1,4 @@
+# PYTHON_ARGCOMPLETE_OK  (argcomplete: this module's parser completes `ebmlab` on the command line)
 """The ``ebmlab`` command. The only module that imports argparse and tqdm.
 
 Every user mistake ends as one line ``ebmlab: error: ...`` on stderr and exit status 2: EBMError
@@ -289,11 +290,29 @@ def _parser() -> argparse.ArgumentParser:
     ex.add_argument("run", help="a run directory made by `ebmlab train` (a composite: export its components)")
     ex.add_argument("--out", required=True, help="the weights file to write, ending in .safetensors")
     ex.add_argument("--force", action="store_true", help="replace an existing OUT.safetensors / OUT.json")
+
+    co = _sub(sub, "completion", help="print the shell's tab-completion script for ebmlab",
+              description="Tab completion of commands, options and choices through argcomplete "
+                          "(pip install 'ebmlab[completion]'). Bash: eval \"$(ebmlab completion bash)\" in "
+                          "~/.bashrc; zsh and fish likewise. Same as: register-python-argcomplete ebmlab.")
+    co.add_argument("shell", choices=["bash", "zsh", "fish", "tcsh", "powershell"], help="the shell to complete in")
     return p
+
+
+def _autocomplete(parser: argparse.ArgumentParser) -> None:
+    """Answer a shell's tab-completion request (environment _ARGCOMPLETE set) and exit; otherwise nothing."""
+    if "_ARGCOMPLETE" not in os.environ:
+        return
+    try:
+        import argcomplete
+    except ImportError:
+        return
+    argcomplete.autocomplete(parser)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
+    _autocomplete(parser)
     args = parser.parse_args(argv)   # argparse already prints one usage line + error and exits 2
     args.argv = list(sys.argv[1:] if argv is None else argv)     # what --nproc hands to its workers
     import torch
@@ -612,7 +631,16 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-_COMMANDS = {"export": _cmd_export, "prepare": _cmd_prepare, "train": _cmd_train, "sample": _cmd_sample, "eval": _cmd_eval, "plot": _cmd_plot,
+def _cmd_completion(args: argparse.Namespace) -> int:
+    try:
+        import argcomplete
+    except ImportError:
+        raise EBMError("shell completion needs argcomplete: pip install 'ebmlab[completion]'") from None
+    print(argcomplete.shellcode(["ebmlab"], shell=args.shell))
+    return 0
+
+
+_COMMANDS = {"completion": _cmd_completion, "export": _cmd_export, "prepare": _cmd_prepare, "train": _cmd_train, "sample": _cmd_sample, "eval": _cmd_eval, "plot": _cmd_plot,
              "compose": _cmd_compose, "inpaint": _cmd_inpaint, "runs": _cmd_runs}
 
 if __name__ == "__main__":
