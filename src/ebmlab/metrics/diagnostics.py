@@ -128,7 +128,7 @@ def split_rhat(trace: ArrayLike) -> float | np.ndarray:
 
     Args:
         trace: [T, C] -> float, or [T, C, d] -> array [d]. About 1 when chains agree; > 1.01–1.1
-        says the chains have not mixed (stuck in different modes or still drifting).
+            says the chains have not mixed (stuck in different modes or still drifting).
     """
     r = _rhat(_split(_as_trace(trace)))
     return float(r[0]) if np.ndim(trace) == 2 else r
