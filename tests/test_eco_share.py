@@ -45,9 +45,9 @@ def test_a_composite_copied_with_its_components_samples_and_evaluates(two_runs, 
     assert json.loads(capsys.readouterr().out)["n"] == 8
     assert main(["eval", str(moved / "ab"), "--json"]) == 0
     res = json.loads(capsys.readouterr().out)
-    # its own log Z, but nothing scored against its first component's data
-    assert res["n_test"] > 0 and "log_z" in res and "nll" not in res and "mmd2" not in res
-    assert "no data of its own" in res["composite_note"]
+    # its own log Z; the scores on its first component's test set say so; no true NLL of that component
+    assert res["n_test"] > 0 and "log_z" in res and "true_nll" not in res and "nll_gap" not in res
+    assert "first component's test set" in res["composite_note"]
 
 
 def test_a_component_outside_the_parent_tree_is_stored_absolute_and_a_missing_one_is_named(two_runs, tmp_path, capsys):

@@ -168,7 +168,8 @@ def save_labelled_row(x: torch.Tensor, labels: Sequence[str], path: str | os.Pat
     f = max(1, math.ceil(tile_px / max(h, w)))
     tiles = a.repeat(f, axis=2).repeat(f, axis=3)
     th, tw, pad, head = h * f, w * f, 8, 28
-    canvas = Image.new("RGB", (k * (tw + pad) + pad, th + head + pad), "white")
+    mode = "L" if c == 1 else "RGB"                             # a grey model's picture stays grey
+    canvas = Image.new(mode, (k * (tw + pad) + pad, th + head + pad), "white")
     draw = ImageDraw.Draw(canvas)
     try:
         font = ImageFont.load_default(size=16)
@@ -178,7 +179,7 @@ def save_labelled_row(x: torch.Tensor, labels: Sequence[str], path: str | os.Pat
         tile = tiles[i]
         img = Image.fromarray(np.ascontiguousarray(tile[0] if c == 1 else tile.transpose(1, 2, 0)))
         x0 = pad + i * (tw + pad)
-        canvas.paste(img.convert("RGB"), (x0, head))
+        canvas.paste(img.convert(mode), (x0, head))
         width = draw.textlength(label, font=font)
         draw.text((x0 + (tw - width) / 2, 5), label, fill="black", font=font)
     out = Path(path)
