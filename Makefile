@@ -5,7 +5,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.ebmlab-installed
 
-.PHONY: install demo test test-slow bench clean
+.PHONY: install demo test test-slow docs bench clean
 
 install: $(STAMP)
 
@@ -25,6 +25,11 @@ demo: install
 
 test: install
 	$(PY) -m pytest -q -n 2
+
+# the documentation site, warnings as errors (mkdocs.yml; the CLI and benchmark pages are generated)
+docs: install
+	$(PY) -m pip install -q -e ".[docs]"
+	$(PY) -m mkdocs build --strict --site-dir site
 
 test-slow: install
 	$(PY) -m pytest -q -m slow

@@ -1,3 +1,4 @@
+# PYTHON_ARGCOMPLETE_OK  (argcomplete: this module's parser completes `ebmlab` on the command line)
 """The ``ebmlab`` command. The only module that imports argparse and tqdm.
 
 Every user mistake ends as one line ``ebmlab: error: ...`` on stderr and exit status 2: EBMError
@@ -64,6 +65,8 @@ TRAIN_FLAGS: dict[str, tuple[Any, str]] = {
     "compile": (bool, "torch.compile the density the negative chains sample (needs a C++ compiler on the CPU; "
                       "compile time is logged apart as compile_seconds); off unless given: see "
                       "benchmarks/results/compile_speed.md for when it pays back"),
+    "tensorboard": (bool, "write TensorBoard event files (DIR/tb: the metrics rows and the pictures) beside "
+                          "metrics.jsonl and metrics.csv (default: on when the tensorboard package is installed)"),
 }
 # train flags whose help already states their own default
 _OWN_DEFAULT = ("preset", "device", "image_size", "labels", "precision")
@@ -139,7 +142,7 @@ def _parser() -> argparse.ArgumentParser:
                        help="for runs of your own network: import the network class recorded in config.json "
                             "(runs its module's code; only for code you trust)")
     opens.add_argument("--device", default="cpu", help="auto, cpu, cuda, cuda:N or mps")
-    run_help = "a run directory (made by `ebmlab train` or `ebmlab compose`)"
+    run_help = "a run directory (made by `ebmlab train` or `ebmlab compose`) or a file of `ebmlab export`"
 
     t = _sub(sub, "train", help="train an EBM by contrastive divergence", description=UPDATE_RULE,
              parents=[common, json_out])
@@ -174,6 +177,8 @@ def _parser() -> argparse.ArgumentParser:
             kw["metavar"] = "{builtin,FILE.npy}"
         if name == "compile":      # a switch: given means True, absent leaves the preset's / --config's value
             kw = dict(action="store_const", const=True, help=text + " (default: off)")
+        if name == "tensorboard":
+            kw = dict(action=argparse.BooleanOptionalAction, help=text)
         t.add_argument("--" + name.replace("_", "-"), dest=name, default=None, **kw)
 
     s = _sub(sub, "sample", parents=[common, opens, json_out], help="draw samples from a trained model",
@@ -214,7 +219,7 @@ def _parser() -> argparse.ArgumentParser:
 
     pl = _sub(sub, "plot", parents=[common, opens, json_out],
               help="write the run's pictures (plot.png / samples.png, curves.png)")
-    pl.add_argument("run", help=run_help)
+    pl.add_argument("run", help="a run directory (made by `ebmlab train` or `ebmlab compose`)")
     pl.add_argument("--seed", type=int, default=0, help="seed of the samples drawn for the pictures")
 
     c = _sub(
@@ -276,11 +281,38 @@ def _parser() -> argparse.ArgumentParser:
                          "partial: resume it, training: another process holds its lock, damaged), steps done / "
                          "total, and the last logged gap f(data) - f(negatives) (or loss). Reads only.")
     r.add_argument("dir", nargs="?", default="runs", metavar="DIR", help="the folder to search, recursively (default: ./runs)")
+
+    ex = _sub(sub, "export", parents=[common, json_out], help="write a run's model as one .safetensors file and a JSON card",
+              description="Share a trained model without its training state: the newest checkpoint's weights as "
+                          "OUT.safetensors (the recipe in its metadata) and OUT.json beside it (the data, the recipe, "
+                          "the last metrics row, how to load it). ebmlab.load(OUT.safetensors), `ebmlab sample` and "
+                          "`ebmlab eval` take the file like a run directory.")
+    ex.add_argument("run", help="a run directory made by `ebmlab train` (a composite: export its components)")
+    ex.add_argument("--out", required=True, help="the weights file to write, ending in .safetensors")
+    ex.add_argument("--force", action="store_true", help="replace an existing OUT.safetensors / OUT.json")
+
+    co = _sub(sub, "completion", help="print the shell's tab-completion script for ebmlab",
+              description="Tab completion of commands, options and choices through argcomplete "
+                          "(pip install 'ebmlab[completion]'). Bash: eval \"$(ebmlab completion bash)\" in "
+                          "~/.bashrc; zsh and fish likewise. Same as: register-python-argcomplete ebmlab.")
+    co.add_argument("shell", choices=["bash", "zsh", "fish", "tcsh", "powershell"], help="the shell to complete in")
     return p
+
+
+def _autocomplete(parser: argparse.ArgumentParser) -> None:
+    """Answer a shell's tab-completion request (environment _ARGCOMPLETE set) and exit; otherwise nothing."""
+    if "_ARGCOMPLETE" not in os.environ:
+        return
+    try:
+        import argcomplete
+    except ImportError:
+        return
+    argcomplete.autocomplete(parser)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
+    _autocomplete(parser)
     args = parser.parse_args(argv)   # argparse already prints one usage line + error and exits 2
     args.argv = list(sys.argv[1:] if argv is None else argv)     # what --nproc hands to its workers
     import torch
@@ -380,6 +412,9 @@ def _check_train_args(args: argparse.Namespace) -> None:
         raise EBMError("train needs --data (a built-in set, a .npy file or an image folder)")
     if not args.out and not args.print_config:
         raise EBMError("train needs --out DIR for the run directory")
+    if args.tensorboard:
+        from ebmlab.rundir.tensorboard import require_tensorboard
+        require_tensorboard()
 
 
 def _print_config(args: argparse.Namespace) -> int:
@@ -417,12 +452,14 @@ def _train_here(args: argparse.Namespace, group: Any) -> int:
             return 130
         if not group.is_main:
             return 0
-        _final_picture(run_dir)            # still under the run's lock: no other trainer meanwhile
+        _final_picture(run_dir, trainer)   # still under the run's lock: no other trainer meanwhile
     finally:
         release_run(trainer)
     res: dict[str, Any] = {"run_dir": str(run_dir), "status": result.status, "steps": result.step,
-                           "seconds": result.seconds}
-    summary = f"trained {result.step} steps in {result.seconds:.0f} s -> {run_dir}"
+                           "trained_steps": result.trained, "seconds": result.seconds}
+    # the steps of this invocation: a resumed run counts from its checkpoint, not from 0
+    done = f"{result.trained} steps" + (f" (steps {result.start_step} -> {result.step})" if result.start_step else "")
+    summary = f"trained {done} in {result.seconds:.0f} s -> {run_dir}"
     if trainer.data_desc["kind"] == "vector" and trainer.data_desc["event_shape"][0] <= 3:
         from ebmlab.estimate.nll import exact_nll
         r = exact_nll(trainer.model, trainer.dataset.to_model(trainer.dataset.test))
@@ -432,10 +469,14 @@ def _train_here(args: argparse.Namespace, group: Any) -> int:
     return 0
 
 
-def _final_picture(run_dir: Path) -> None:
+def _final_picture(run_dir: Path, trainer: Any) -> None:
     from ebmlab.tasks.open import open_run
     from ebmlab.tasks.plot import plot_run
-    plot_run(open_run(run_dir))
+    written = plot_run(open_run(run_dir))
+    if trainer.tensorboard is not None:     # the final pictures at the last step
+        for p in written:
+            if p.name in ("plot.png", "samples.png"):
+                trainer.tensorboard.image(p.stem, p, trainer.step)
 
 
 class _PlotRefresher:
@@ -453,8 +494,11 @@ class _PlotRefresher:
         was_training = trainer.model.training
         # a fixed seed of its own: drawing pictures must not touch the training generators
         x, _, _ = draw_samples(run, 1000 if run.is_vector else 64, seed=step)
-        write_samples(run, x, trainer.run_dir / ("plot.png" if run.is_vector else "samples.png"))
+        picture = trainer.run_dir / ("plot.png" if run.is_vector else "samples.png")
+        write_samples(run, x, picture, panel=True)
         trainer.model.train(was_training)
+        if trainer.tensorboard is not None:
+            trainer.tensorboard.image(picture.stem, picture, step)
 
 
 # ---------------------------------------------------------------------------- the rest
@@ -523,7 +567,7 @@ def _cmd_compose(args: argparse.Namespace) -> int:
 
 def _cmd_inpaint(args: argparse.Namespace) -> int:
     import torch
-    from ebmlab.viz.imageio import load_image_as_tensor, save_grid_png
+    from ebmlab.viz.imageio import load_image_as_tensor, save_labelled_row
     from ebmlab.tasks.inpaint import inpaint, make_mask
     from ebmlab.tasks.open import open_run
     from ebmlab.tasks.sample import default_sample_steps
@@ -543,7 +587,8 @@ def _cmd_inpaint(args: argparse.Namespace) -> int:
                      grad_clip=run.config.grad_clip).mean(0, keepdim=True)
     prefix = Path(args.out) if args.out else Path(args.image).with_suffix("")
     masked = torch.where(mask, torch.zeros_like(x), x)
-    path = save_grid_png(torch.cat([x, masked, filled]), str(prefix) + "-inpaint.png", nrow=3)
+    path = save_labelled_row(torch.cat([x, masked, filled]), ["original", "masked", "filled"],
+                             str(prefix) + "-inpaint.png")
     if args.json:
         print(json.dumps({"written": str(path), "panels": ["original", "masked", "filled"], "n_steps": n_steps,
                           "fills": m}, indent=2))
@@ -576,7 +621,26 @@ def _cmd_runs(args: argparse.Namespace) -> int:
     return 0
 
 
-_COMMANDS = {"prepare": _cmd_prepare, "train": _cmd_train, "sample": _cmd_sample, "eval": _cmd_eval, "plot": _cmd_plot,
+def _cmd_export(args: argparse.Namespace) -> int:
+    from ebmlab.rundir.export import export_run
+    weights, card = export_run(args.run, args.out, args.force)
+    if args.json:
+        print(json.dumps({"weights": str(weights), "card": str(card)}, indent=2))
+    else:
+        print(f"wrote {weights} and {card} (load with: ebmlab.load({str(weights)!r}))")
+    return 0
+
+
+def _cmd_completion(args: argparse.Namespace) -> int:
+    try:
+        import argcomplete
+    except ImportError:
+        raise EBMError("shell completion needs argcomplete: pip install 'ebmlab[completion]'") from None
+    print(argcomplete.shellcode(["ebmlab"], shell=args.shell))
+    return 0
+
+
+_COMMANDS = {"completion": _cmd_completion, "export": _cmd_export, "prepare": _cmd_prepare, "train": _cmd_train, "sample": _cmd_sample, "eval": _cmd_eval, "plot": _cmd_plot,
              "compose": _cmd_compose, "inpaint": _cmd_inpaint, "runs": _cmd_runs}
 
 if __name__ == "__main__":

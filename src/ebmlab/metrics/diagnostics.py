@@ -1,4 +1,6 @@
-"""Chain diagnostics from traces: effective sample size, split R-hat, and a one-dict summary.
+"""Chain diagnostics from traces: effective sample size, split R-hat, their rank-normalised versions
+(bulk-ESS and rank R-hat of Vehtari, Gelman, Simpson, Carpenter & Bürkner 2021, as ArviZ and Stan
+compute them), and a one-dict summary.
 
 Traces are shaped [T, C] (T steps, C chains) or [T, C, d] (one diagnostic per coordinate).
 numpy on the host: these run once after sampling, never inside the loop.
@@ -68,22 +70,67 @@ def effective_sample_size(trace: ArrayLike) -> float | np.ndarray:
     return float(ess[0]) if np.ndim(trace) == 2 else ess
 
 
-def split_rhat(trace: ArrayLike) -> float | np.ndarray:
-    """Gelman–Rubin split R-hat: each chain cut in half, then between/within variance.
-
-    Args:
-        trace: [T, C] -> float, or [T, C, d] -> array [d]. About 1 when chains agree; > 1.01–1.1
-        says the chains have not mixed (stuck in different modes or still drifting).
-    """
-    a = _as_trace(trace)
+def _split(a: np.ndarray) -> np.ndarray:
+    """[T, C, d] -> [T//2, 2C, d]: each chain cut into its first and last halves (the middle draw of an odd T dropped)."""
     half = a.shape[0] // 2
-    s = np.concatenate([a[:half], a[a.shape[0] - half:]], axis=1)   # [n, 2C, d]
+    return np.concatenate([a[:half], a[a.shape[0] - half:]], axis=1)
+
+
+def _rhat(s: np.ndarray) -> np.ndarray:
+    """Gelman–Rubin R-hat of chains [n, C, d] (no further split) -> [d]."""
     n = s.shape[0]
     w = s.var(0, ddof=1).mean(0)                    # mean within-chain variance
     b = n * s.mean(0).var(0, ddof=1)                # between-chain variance
     var_hat = (n - 1.0) / n * w + b / n
     with np.errstate(divide="ignore", invalid="ignore"):
-        r = np.where(w > 0, np.sqrt(var_hat / w), np.where(b > 0, np.inf, 1.0))
+        return np.where(w > 0, np.sqrt(var_hat / w), np.where(b > 0, np.inf, 1.0))
+
+
+def _z_scale(s: np.ndarray) -> np.ndarray:
+    """Rank-normalise each coordinate of [n, C, d] over all its n·C draws: z = Φ^-1((r - 3/8) / (S + 1/4)),
+    r the average rank of ties (Blom's offsets, as Vehtari et al. 2021 and ArviZ's ``_z_scale``)."""
+    out = np.empty_like(s)
+    size = s.shape[0] * s.shape[1]
+    for j in range(s.shape[2]):
+        vals, inv, counts = np.unique(s[:, :, j].ravel(), return_inverse=True, return_counts=True)
+        ranks = (np.cumsum(counts) - (counts - 1) / 2.0)[inv]          # 1-based average ranks
+        u = torch.from_numpy((ranks - 0.375) / (size + 0.25))
+        out[:, :, j] = torch.special.ndtri(u).numpy().reshape(s.shape[:2])
+    return out
+
+
+def rank_rhat(trace: ArrayLike) -> float | np.ndarray:
+    """Rank-normalised split R-hat (Vehtari et al. 2021): max of the bulk R-hat (split R-hat of the
+    rank-normalised draws) and the tail R-hat (the same of |x - median|), as ``arviz.rhat(method="rank")``.
+
+    Unlike the classic R-hat it is unchanged by monotone transforms of f, finite for heavy tails,
+    and it sees chains that agree in mean but not in spread. Args as ``split_rhat``; < 1.01 is the
+    recommended threshold.
+    """
+    a = _as_trace(trace)
+    bulk = _rhat(_z_scale(_split(a)))
+    folded = np.abs(a - np.median(a.reshape(-1, a.shape[2]), axis=0))
+    tail = _rhat(_z_scale(_split(folded)))
+    r = np.maximum(bulk, tail)
+    return float(r[0]) if np.ndim(trace) == 2 else r
+
+
+def bulk_ess(trace: ArrayLike) -> float | np.ndarray:
+    """Bulk-ESS (Vehtari et al. 2021): the multi-chain ESS of the rank-normalised split chains, as
+    ``arviz.ess(method="bulk")``; how well the centre of the distribution is explored. Args as ``effective_sample_size``."""
+    z = _z_scale(_split(_as_trace(trace)))
+    ess = np.array([_ess_1d(z[:, :, j]) for j in range(z.shape[2])])
+    return float(ess[0]) if np.ndim(trace) == 2 else ess
+
+
+def split_rhat(trace: ArrayLike) -> float | np.ndarray:
+    """Gelman–Rubin split R-hat: each chain cut in half, then between/within variance.
+
+    Args:
+        trace: [T, C] -> float, or [T, C, d] -> array [d]. About 1 when chains agree; > 1.01–1.1
+            says the chains have not mixed (stuck in different modes or still drifting).
+    """
+    r = _rhat(_split(_as_trace(trace)))
     return float(r[0]) if np.ndim(trace) == 2 else r
 
 

@@ -52,8 +52,10 @@ def fd_ratio(samples: torch.Tensor, train: torch.Tensor, test: torch.Tensor,
     """Sample quality as FD(samples, test) / FD(train, test); 1.0 means "as good as real data".
 
     Args:
-        samples, train, test: images in the extractor's input convention (for the default
-            digits extractor: [N, 1, 8, 8] in [-1, 1]).
+        samples: model samples, in the extractor's input convention (for the default digits
+            extractor: [N, 1, 8, 8] in [-1, 1]).
+        train: training images, same convention.
+        test: held-out images, same convention.
         extractor: images -> features [N, k]; default ``digits_features.features``.
     Returns:
         dict with ``fd_samples_test``, ``fd_train_test``, ``ratio``, and the set sizes.

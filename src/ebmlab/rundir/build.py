@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 import warnings
+import os
 from pathlib import Path
 from typing import Any
 
@@ -133,7 +134,7 @@ def build_model_from_run(run_dir: Path, device: str | torch.device = "cpu", netw
     if data["kind"] == "composite":
         from ebmlab.models.spec import from_spec
         here = _check_no_cycle(run_dir, _within)
-        model = from_spec(data["spec"], lambda src: build_model_from_run(_resolve(run_dir, src), device,
+        model = from_spec(data["spec"], lambda src: build_model_from_run(resolve_component(run_dir, src), device,
                                                                          trust_code=trust_code, _within=here))
         return model.to(device).eval()
     config = RunConfig.from_dict(read_json(run_dir / "config.json", "run configuration (config.json)"))
@@ -316,13 +317,30 @@ def component_dirs(run_dir: Path, _within: tuple[Path, ...] = ()) -> set[Path]:
             if isinstance(c, dict):
                 stack.append(c)
             else:
-                p = _resolve(run_dir, c)
+                p = resolve_component(run_dir, c, must_exist=False)
                 out.add(p.resolve())
                 if p.is_dir():
                     out |= component_dirs(p, here)
     return out
 
 
-def _resolve(run_dir: Path, src: str) -> Path:
+def stored_component_path(component: Path, composite: Path) -> str:
+    """How a composite records a component run: relative to the composite when the component lies
+    under the composite's parent folder (``runs/ab`` -> ``../a``), so the two can be copied or moved
+    together; absolute when it lies elsewhere (a relative path up and out of the tree would break
+    on any move of the composite alone)."""
+    comp, home = Path(component).resolve(), Path(composite).resolve()
+    if home.parent == comp or home.parent in comp.parents:
+        return os.path.relpath(comp, home)
+    return str(comp)
+
+
+def resolve_component(run_dir: Path, src: str, must_exist: bool = True) -> Path:
+    """The component run directory ``src`` of composite ``run_dir`` (relative paths are relative to
+    ``run_dir``; composites written before 0.2.1 store absolute ones); a missing one is one EBMError."""
     p = Path(src)
-    return p if p.is_absolute() else (run_dir / p).resolve()
+    p = p if p.is_absolute() else (Path(run_dir) / p).resolve()
+    if must_exist and not p.is_dir():
+        raise EBMError(f"composite {run_dir}: component run {src!r} not found ({p}); move or copy a composite "
+                       "together with its components, or compose it again")
+    return p

@@ -108,6 +108,12 @@ class RunConfig:
     max_param_update: float = 1.0
     max_chain_scale: float = 100.0
     extra: dict = field(default_factory=dict)
+    # TensorBoard event files in DIR/tb beside metrics.jsonl (rundir/tensorboard.py): on, they are
+    # written whenever the tensorboard package is importable (and silently skipped when it is not)
+    tensorboard: bool = True
+    # the cosine schedule's anchor after `--resume --steps N` changed the horizon: {"step", "phase"}
+    # (training/schedule.py stretches the rest of the cosine from there, so the lr does not jump)
+    lr_anchor: dict | None = None
 
     def __post_init__(self) -> None:
         _validate(self)

@@ -7,6 +7,8 @@ Layout::
     DIR/config.json          the RunConfig
     DIR/data.json            data description: kind, shape, scaling, support box (composites: the spec)
     DIR/metrics.jsonl        one JSON row per logged step
+    DIR/metrics.csv          the same rows as a CSV table
+    DIR/tb/                  TensorBoard event files (rundir.tensorboard)
     DIR/events.jsonl         divergences, rollbacks, restarts
     DIR/*.png                pictures (plot.png, samples.png, curves.png, traces.png, energy_hist.png)
     DIR/checkpoints/         LATEST + step-NNNNNNN/ folders (ebmlab.rundir.checkpoint)
@@ -43,7 +45,7 @@ CHECKPOINTS = "checkpoints"
 LATEST = "LATEST"
 PICTURES = ("plot.png", "samples.png", "samples-trajectory.png", "curves.png", "traces.png", "energy_hist.png")
 # every name ebmlab itself writes at the top of a run directory
-RUN_FILES = (MARKER, LOCK_FILE, CONFIG, DATA, METRICS, EVENTS, CHECKPOINTS, *PICTURES)
+RUN_FILES = (MARKER, LOCK_FILE, CONFIG, DATA, METRICS, EVENTS, CHECKPOINTS, *PICTURES, "metrics.csv", "tb")
 # the temporary file of an atomic write killed half-way: ".NAME.<random>.tmp" (ebmlab.atomic)
 _TEMP = re.compile(r"^\.(.+)\.[A-Za-z0-9_]+\.tmp$")
 _CHECKPOINT_ENTRY = re.compile(r"^(LATEST|step-\d{7,}|\.step-\d{7,}\.[A-Za-z0-9_]+|\.LATEST\.[A-Za-z0-9_]+\.tmp)$")
@@ -83,6 +85,9 @@ def _is_legacy_run(entries: list[Path]) -> bool:
             return False
         if p.name == CHECKPOINTS:
             if not p.is_dir() or not all(_CHECKPOINT_ENTRY.match(q.name) for q in p.iterdir()):
+                return False
+        elif p.name == "tb":           # TensorBoard's event files and nothing else
+            if not p.is_dir() or not all(q.name.startswith("events.out.tfevents.") for q in p.iterdir()):
                 return False
         elif p.is_dir():
             return False

@@ -7,11 +7,13 @@ import torch
 from torch import nn
 
 from ebmlab.rundir.build import build_model_from_run
+from ebmlab.rundir.export import is_export, load_export
 
 
 def load(run_dir: str | Path, device: str | torch.device = "cpu", network: nn.Module | None = None,
          trust_code: bool = False) -> nn.Module:
-    """Load the trained model of a run directory as an ``nn.Module`` in eval mode.
+    """Load the trained model of a run directory (or of an ``ebmlab export`` file: the .safetensors or
+    its .json card) as an ``nn.Module`` in eval mode.
 
     Returns an ``EnergyModel``, a ``ConditionalEnergyModel`` (runs trained with labels) or a composed
     model (``ebmlab compose``). Reads config.json, data.json and the newest checkpoint's
@@ -23,4 +25,6 @@ def load(run_dir: str | Path, device: str | torch.device = "cpu", network: nn.Mo
     the module's code, so only for code you trust. Weights whose names or shapes differ from
     ``network`` are a one-line ``EBMError`` naming the first mismatches.
     """
+    if is_export(Path(run_dir)):
+        return load_export(run_dir, device=device, network=network, trust_code=trust_code)[0]
     return build_model_from_run(Path(run_dir), device=device, network=network, trust_code=trust_code)

@@ -15,7 +15,7 @@ from ebmlab.models.compose import Temperature, class_view, compose
 from ebmlab.models.spec import class_spec, to_spec
 from ebmlab.rundir.checkpoint import FORMAT_VERSION
 from ebmlab.tasks.open import Run, open_run
-from ebmlab.rundir.build import component_dirs
+from ebmlab.rundir.build import component_dirs, stored_component_path
 from ebmlab.rundir.layout import prepare_run_dir
 
 
@@ -64,12 +64,13 @@ def compose_runs(sources: list[str], op: str | None, weights: list[float] | None
             opened[key] = open_run(path, trust_code=trust_code)
         r = opened[key]
         runs.append(r)
+        stored = stored_component_path(Path(key), Path(out))     # relative: shareable with its components
         if klass is None:
             models.append(r.model)
-            specs.append(key)
+            specs.append(stored)
         else:
             models.append(class_view(r.model, klass, name=path))
-            specs.append(class_spec(key, klass))
+            specs.append(class_spec(stored, klass))
     first = runs[0]
     for r in runs[1:]:
         if r.data["event_shape"] != first.data["event_shape"]:

@@ -11,9 +11,10 @@ import torch
 from ebmlab.data.scaling import Scaling
 from ebmlab.data.sources import load_data
 from ebmlab.errors import EBMError
-from ebmlab.rundir.build import build_model_from_run
+from ebmlab.rundir.build import build_model_from_run, resolve_component
 from ebmlab.rundir.checkpoint import read_json
 from ebmlab.rundir.config import RunConfig
+from ebmlab.rundir.export import is_export, load_export
 
 
 @dataclass
@@ -45,6 +46,8 @@ def open_run(path: str | Path, device: str = "cpu", trust_code: bool = False) ->
     component (the components share the data's shape and scale, ``ebmlab.tasks.compose`` checks).
     """
     p = Path(path)
+    if is_export(p):       # an `ebmlab export` file: sample and eval take it like a run
+        return Run(p, *load_export(p, device, trust_code=trust_code))
     model = build_model_from_run(p, device, trust_code=trust_code)
     data = read_json(p / "data.json", "data description (data.json)")
     if data["kind"] == "composite":
@@ -61,8 +64,7 @@ def _component_path(run_dir: Path, spec: dict[str, Any]) -> Path:
     src = spec["components"][0]
     while isinstance(src, dict):         # nested composite: follow its first component
         src = src["components"][0]
-    q = Path(src)
-    return q if q.is_absolute() else (run_dir / q).resolve()
+    return resolve_component(run_dir, src)
 
 
 def test_data(run: Run) -> torch.Tensor:

@@ -19,16 +19,17 @@ def plot_run(run: Run, seed: int = 0) -> list[Path]:
     written = []
     if run.is_vector and run.data["event_shape"][0] == 2:
         x, _, _ = draw_samples(run, 2000, seed=seed)
-        written += write_samples(run, x, run.path / "plot.png")
+        written += write_samples(run, x, run.path / "plot.png", panel=True)
     elif not run.is_vector:
         x, _, _ = draw_samples(run, 64, seed=seed)
         written += write_samples(run, x, run.path / "samples.png")
     written.append(plot_traces(chain_traces(run, seed), run.path / "traces.png", title="chains from noise"))
-    x_data = test_data(run)[:1000]
-    x_model, _, _ = draw_samples(run, x_data.shape[0], seed=seed)
-    with torch.no_grad():
-        written.append(plot_energy_histograms(run.model.log_density(x_data), run.model.log_density(x_model),
-                                              run.path / "energy_hist.png"))
+    if "composite" not in run.data:      # a composite has no data of its own to set its energies against
+        x_data = test_data(run)[:1000]
+        x_model, _, _ = draw_samples(run, x_data.shape[0], seed=seed)
+        with torch.no_grad():
+            written.append(plot_energy_histograms(run.model.log_density(x_data), run.model.log_density(x_model),
+                                                  run.path / "energy_hist.png"))
     metrics = run.path / "metrics.jsonl"
     if metrics.exists():
         rows = [json.loads(l) for l in metrics.read_text().splitlines() if l.strip()]

@@ -21,7 +21,7 @@ from ebmlab.tasks.open import Run, test_data
 from ebmlab.training.guard import ChainScale, chain_quantities, check_samples
 from ebmlab.training.negatives import make_init_fn, sampler_from_config
 from ebmlab.viz.imageio import save_grid_png, save_strip_png
-from ebmlab.viz.plots import plot_2d_panel
+from ebmlab.viz.plots import plot_2d_panel, plot_samples_2d
 
 
 def draw_samples(run: Run, n: int, n_steps: int | None = None, method: str | None = None,
@@ -132,8 +132,12 @@ def to_data_scale(run: Run, x: torch.Tensor) -> torch.Tensor:
     return s.from_model(x, clip=True) if s is not None else x
 
 
-def write_samples(run: Run, x: torch.Tensor, out: Path, frames: list[torch.Tensor] | None = None) -> list[Path]:
-    """Write samples (model scale in, data scale out) as .npy or .png; a trajectory strip beside a PNG."""
+def write_samples(run: Run, x: torch.Tensor, out: Path, frames: list[torch.Tensor] | None = None,
+                  panel: bool = False) -> list[Path]:
+    """Write samples (model scale in, data scale out) as .npy or .png; a trajectory strip beside a PNG.
+
+    A PNG of 2-D samples is their scatter; ``panel`` draws the run's picture instead (data, density,
+    energy, samples: ``plot.png``; a composite, which has no data of its own, without the data)."""
     out = Path(out)
     if out.suffix not in (".npy", ".png"):
         raise EBMError(f"--out must end in .npy or .png, got {str(out)!r}")
@@ -150,7 +154,11 @@ def write_samples(run: Run, x: torch.Tensor, out: Path, frames: list[torch.Tenso
     elif run.is_vector:
         if x.shape[1] != 2:
             raise EBMError("a PNG of vector samples is drawn for 2-D data only; use --out FILE.npy")
-        written.append(plot_2d_panel(run.model, test_data(run), x, run.data["bounds"], out, title=str(run.path)))
+        if panel:
+            data = None if "composite" in run.data else test_data(run)
+            written.append(plot_2d_panel(run.model, data, x, run.data["bounds"], out, title=str(run.path)))
+        else:
+            written.append(plot_samples_2d(x, run.data["bounds"], out, title=f"{run.path}: {x.shape[0]} samples"))
     else:
         written.append(save_grid_png(x, out))
     if frames and not run.is_vector:

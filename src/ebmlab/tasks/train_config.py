@@ -12,7 +12,7 @@ from typing import Any
 
 from ebmlab.rundir.checkpoint import read_json
 from ebmlab.rundir.config import RunConfig
-from ebmlab.training.api import config_device, data_spec, dataset_from
+from ebmlab.training.api import config_device, data_spec, dataset_from, extended_config
 from ebmlab.training.presets import resolve_config
 
 
@@ -26,7 +26,8 @@ def resolved_config(data: str | None, settings: dict[str, Any], resume: str | No
     """
     if resume is not None:
         config = RunConfig.from_dict(read_json(Path(resume) / "config.json", "run configuration (config.json)"))
-        return config.replace(steps=settings["steps"]) if settings.get("steps") is not None else config
+        steps = settings.get("steps")
+        return extended_config(Path(resume), config, steps) if steps is not None else config
     spec = data_spec(data)
     first = resolve_config(spec, dict(settings))            # validates the flags before any data is read
     config_device(first)

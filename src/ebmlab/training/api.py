@@ -30,6 +30,7 @@ from ebmlab.models.energy import EnergyModel
 from ebmlab.rundir.network import import_network, network_reference, untrusted_message
 from ebmlab.training import distributed
 from ebmlab.training.presets import resolve_config
+from ebmlab.training.schedule import with_new_horizon
 from ebmlab.training.trainer import Trainer, TrainResult, check_shards
 
 
@@ -203,8 +204,7 @@ def _resume_locked(run_dir: Path, config: RunConfig, desc: dict[str, Any], callb
                    steps: int | None, data: DataLike | None, network: nn.Module | None,
                    group: distributed.Group, device: torch.device) -> Trainer:
     if steps is not None and steps != config.steps:
-        # more steps changes the cosine schedule's horizon; only allowed as an explicit choice
-        config = config.replace(steps=steps)
+        config = extended_config(run_dir, config, steps)
         if group.is_main:
             config.save_json(run_dir / "config.json")
     dataset = dataset_from(config.data if data is None else data, config)
@@ -224,8 +224,18 @@ def _resume_locked(run_dir: Path, config: RunConfig, desc: dict[str, Any], callb
     return trainer
 
 
+def extended_config(run_dir: Path, config: RunConfig, steps: int) -> RunConfig:
+    """``config`` of ``run_dir`` resumed with a new horizon ``steps``: the rest of the cosine is
+    stretched from the newest checkpoint's step, so the lr does not jump (training/schedule.py)."""
+    ck = latest_checkpoint(Path(run_dir))
+    at = int(read_json(ck / "state.json", "checkpoint metadata")["step"]) if ck is not None else 0
+    return with_new_horizon(config, at, steps)
+
+
 def release_run(trainer: Trainer) -> None:
     """Give up the run lock a Trainer from ``start_run``/``resume_run`` holds (after ``fit``)."""
+    if getattr(trainer, "tensorboard", None) is not None:
+        trainer.tensorboard.close()
     lock = getattr(trainer, "run_lock", None)
     if lock is not None:
         lock.release()

@@ -32,7 +32,6 @@ processes continues bit-for-bit. A different number is refused. A single process
 from __future__ import annotations
 
 import copy
-import math
 import signal
 import threading
 import time
@@ -48,6 +47,7 @@ from ebmlab.rundir.checkpoint import latest_checkpoint, load_checkpoint, save_ch
 from ebmlab.models.conditional import ConditionalEnergyModel
 from ebmlab.rundir.config import RunConfig
 from ebmlab.rundir.logs import append_event, append_metrics, truncate_metrics
+from ebmlab.rundir.tensorboard import open_tensorboard
 from ebmlab.data.sources import DataSet
 from ebmlab.errors import EBMError
 from ebmlab.models.energy import EnergyModel
@@ -61,6 +61,7 @@ from ebmlab.training.guard import (ChainScale, DivergenceError, chain_quantities
 from ebmlab.training.negatives import make_init_fn, sampler_from_config
 from ebmlab.training.objectives import Batch, make_objective
 from ebmlab.training.precision import AutocastDensity, autocast
+from ebmlab.training.schedule import lr_factor
 
 
 # the stats the divergence guard watches, where the objective and the chains report them; the
@@ -85,6 +86,12 @@ class TrainResult:
     status: str            # "finished", "interrupted"
     seconds: float
     last_row: dict[str, float]
+    start_step: int = 0    # the step this call of fit() started at (a resumed run's checkpoint)
+
+    @property
+    def trained(self) -> int:
+        """Steps trained by this call of fit() (not counting the steps before a resume)."""
+        return self.step - self.start_step
 
 
 class Trainer:
@@ -113,6 +120,8 @@ class Trainer:
         self.run_dir = Path(run_dir) if run_dir is not None else None
         # what rank 0 writes (logs, events); the other ranks write nothing
         self._log_dir = self.run_dir if group.is_main else None
+        # TensorBoard's copy of the metrics rows and pictures (rundir/tensorboard.py), or None
+        self.tensorboard = open_tensorboard(self._log_dir, config.tensorboard)
         self.callbacks = list(callbacks)
         check_shards(config, dataset, group.world_size)
         # the stored training set (uint8 for image folders and digits) stays in host memory; each
@@ -191,13 +200,8 @@ class Trainer:
         self.gen_mcmc = torch.Generator(device=self.device).manual_seed(rank_seed(seed + 1, self.group.rank))
 
     def _lr_factor(self, step: int) -> float:
-        c = self.config
         # lr_scale < 1 after a divergence rollback; LambdaLR reads it live at every step
-        warm = self.lr_scale * (min(1.0, (step + 1) / c.warmup_steps) if c.warmup_steps else 1.0)
-        if c.lr_schedule == "constant":
-            return warm
-        t = min(step, c.steps) / c.steps
-        return warm * (c.lr_min_factor + (1 - c.lr_min_factor) * 0.5 * (1 + math.cos(math.pi * t)))
+        return lr_factor(self.config, step, self.lr_scale)
 
     def _next_batch(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(x [b, *event], labels [b] or None): the next slice of the epoch's permutation.
@@ -306,6 +310,7 @@ class Trainer:
     def fit(self) -> TrainResult:
         """Train until ``config.steps``; Ctrl-C finishes the current step, checkpoints and returns."""
         t0 = time.time()
+        start_step = self.step
         self._call("on_train_start")
         last_row: dict[str, float] = {}
         status = "finished"
@@ -349,7 +354,9 @@ class Trainer:
                     self.save()
         if status == "interrupted" and self.run_dir is not None and self._saved_step != self.step:
             self.save()
-        result = TrainResult(self.step, status, time.time() - t0, last_row)
+        if self.tensorboard is not None:
+            self.tensorboard.flush()
+        result = TrainResult(self.step, status, time.time() - t0, last_row, start_step)
         self._call("on_train_end", result)
         return result
 
@@ -422,6 +429,8 @@ class Trainer:
         if self.group.is_main:
             save_checkpoint(self.run_dir, self.step, self.model.state_dict(), state,
                             keep=self.config.keep_checkpoints)
+            if self.tensorboard is not None:     # what a checkpoint holds, TensorBoard's files hold too
+                self.tensorboard.flush()
         self._saved_step = self.step
         self._call("on_checkpoint", self.step)
 
@@ -456,6 +465,8 @@ class Trainer:
         self.step = step
         self._saved_step = step
         truncate_metrics(self._log_dir, step)
+        if self.tensorboard is not None:
+            self.tensorboard.restart_at(step)
 
     def resume(self) -> None:
         """Continue from the newest checkpoint in ``run_dir`` (exactly where it stopped)."""
@@ -466,6 +477,8 @@ class Trainer:
             if self.step != 0:
                 raise EBMError(f"{self.run_dir} has no checkpoint to resume from; start it again with --force")
             truncate_metrics(self._log_dir, 0)
+            if self.tensorboard is not None:
+                self.tensorboard.restart_at(0)
             append_event(self._log_dir, {"event": "restart", "reason": "no checkpoint yet; training again from step 0"})
             return
         self.restore(ck)
@@ -473,6 +486,8 @@ class Trainer:
     def _append_metrics(self, row: dict[str, float]) -> None:
         # a method, not a direct call, so tests/helpers_runs.py can tear a row mid-write here
         append_metrics(self.run_dir, row)
+        if self.tensorboard is not None:
+            self.tensorboard.scalars(row)
 
     def _call(self, hook: str, *args: Any) -> None:
         if not self.group.is_main:

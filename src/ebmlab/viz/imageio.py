@@ -151,3 +151,37 @@ def load_image_as_tensor(path: str | os.PathLike, channels: int, image_size: int
         why = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise EBMError(f"cannot read image {str(p)!r} ({why})") from e
     return torch.from_numpy(a.astype(np.float32))[None]
+
+
+def save_labelled_row(x: torch.Tensor, labels: Sequence[str], path: str | os.PathLike,
+                      scaling: Scaling | None = None, tile_px: int = 160) -> Path:
+    """Images x [K, C, H, W] side by side, each under its label ("original | masked | filled"), at a
+    readable size: each tile ``tile_px`` pixels wide (nearest-neighbour zoom, so pixels stay crisp).
+
+    Scale as in ``save_grid_png``. Returns the path written."""
+    if x.ndim != 4 or x.shape[0] != len(labels) or x.shape[0] == 0:
+        raise EBMError(f"save_labelled_row needs [K, C, H, W] with one label per image, got {tuple(x.shape)} "
+                       f"and {len(labels)} labels")
+    from PIL import Image, ImageDraw, ImageFont
+    a = _to_uint8(x, scaling)                                   # [K, C, H, W]
+    k, c, h, w = a.shape
+    f = max(1, math.ceil(tile_px / max(h, w)))
+    tiles = a.repeat(f, axis=2).repeat(f, axis=3)
+    th, tw, pad, head = h * f, w * f, 8, 28
+    mode = "L" if c == 1 else "RGB"                             # a grey model's picture stays grey
+    canvas = Image.new(mode, (k * (tw + pad) + pad, th + head + pad), "white")
+    draw = ImageDraw.Draw(canvas)
+    try:
+        font = ImageFont.load_default(size=16)
+    except TypeError:                       # Pillow < 10.1: the default bitmap font has no size
+        font = ImageFont.load_default()
+    for i, label in enumerate(labels):
+        tile = tiles[i]
+        img = Image.fromarray(np.ascontiguousarray(tile[0] if c == 1 else tile.transpose(1, 2, 0)))
+        x0 = pad + i * (tw + pad)
+        canvas.paste(img.convert(mode), (x0, head))
+        width = draw.textlength(label, font=font)
+        draw.text((x0 + (tw - width) / 2, 5), label, fill="black", font=font)
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return atomic_write_with(out, lambda tmp: canvas.save(tmp, format="PNG"))

@@ -26,7 +26,7 @@ from ebmlab.errors import EBMError
 ArrayLike = Any  # torch.Tensor | np.ndarray | nested sequences of numbers
 
 # metrics shown first, in this order; any other numeric key follows in first-seen order
-_PREFERRED_KEYS = ("loss", "gap", "f_pos", "f_neg", "nll", "accept", "grad_norm", "lr")
+_PREFERRED_KEYS = ("gap", "loss", "f_pos", "f_neg", "nll", "accept", "grad_norm", "lr")
 _STEP_KEY = "step"
 
 
@@ -125,6 +125,24 @@ def _frame(ax, bounds: list[tuple[float, float]]) -> None:
     ax.set_xlim(*bounds[0])
     ax.set_ylim(*bounds[1])
     ax.set_aspect("equal")
+    ax.set_xlabel("$x_1$")
+    ax.set_ylabel("$x_2$")
+
+
+def plot_samples_2d(samples: ArrayLike, bounds: BoundsLike | Box, path: str | os.PathLike,
+                    title: str | None = None) -> Path:
+    """The samples [M, 2] alone, as a scatter over the view box (what ``ebmlab sample --out x.png`` writes).
+
+    Returns the written path."""
+    b = Box(bounds, dim=2).pairs()
+    fig = new_figure((5.0, 5.0))
+    ax = fig.subplots()
+    _scatter(ax, _points_2d(samples, "samples"), "tab:red", "samples", b)
+    _frame(ax, b)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return save_figure(fig, path)
 
 
 # ----------------------------------------------------------------------------- 2-D panel
@@ -138,7 +156,7 @@ def plot_2d_panel(log_density_fn: Callable[[torch.Tensor], torch.Tensor] | torch
     Args:
         log_density_fn: a model (anything with ``.log_density``) or a callable f: [B, 2] -> [B].
             f = -inf (outside a support box) is fine: zero density, blank energy.
-        data: training points [N, 2].
+        data: training points [N, 2], or None (a composite model has no data of its own): three panels.
         samples: model samples [M, 2].
         bounds: the view box ``[(x_lo, x_hi), (y_lo, y_hi)]``, shared by all four panels.
         path: where the PNG goes.
@@ -153,7 +171,8 @@ def plot_2d_panel(log_density_fn: Callable[[torch.Tensor], torch.Tensor] | torch
         the written path.
     """
     b = Box(bounds, dim=2).pairs()
-    data_np, samples_np = _points_2d(data, "data"), _points_2d(samples, "samples")
+    data_np = _points_2d(data, "data") if data is not None else None
+    samples_np = _points_2d(samples, "samples")
     xs, ys, F = grid_log_density(log_density_fn, b, grid)
     extent = (b[0][0], b[0][1], b[1][0], b[1][1])
     finite = np.isfinite(F)
@@ -166,9 +185,13 @@ def plot_2d_panel(log_density_fn: Callable[[torch.Tensor], torch.Tensor] | torch
 
     import matplotlib
 
-    fig = new_figure((17.0, 4.4))
-    axes = fig.subplots(1, 4)
-    _scatter(axes[0], data_np, "tab:blue", "data", b)
+    if data_np is not None:
+        fig = new_figure((17.0, 4.4))
+        axes = fig.subplots(1, 4)
+        _scatter(axes[0], data_np, "tab:blue", "data", b)
+    else:
+        fig = new_figure((13.0, 4.4))
+        axes = [None, *fig.subplots(1, 3)]
 
     # learned density; -inf -> 0, NaN / +inf stay masked (blank)
     with np.errstate(over="ignore", invalid="ignore"):
@@ -197,7 +220,8 @@ def plot_2d_panel(log_density_fn: Callable[[torch.Tensor], torch.Tensor] | torch
 
     _scatter(axes[3], samples_np, "tab:red", "samples", b)
     for ax in axes:
-        _frame(ax, b)
+        if ax is not None:
+            _frame(ax, b)
     if title:
         fig.suptitle(title)
     fig.tight_layout()
@@ -217,9 +241,52 @@ def _number(v: Any) -> float | None:
     return None
 
 
+def _cumulative_seconds(y: np.ndarray) -> np.ndarray:
+    """Wall seconds that restart at 0 at each resume made cumulative: each drop adds the value before it."""
+    out, offset = y.copy(), 0.0
+    for i in range(1, len(y)):
+        if y[i] < y[i - 1]:
+            offset += y[i - 1]
+        out[i] = y[i] + offset
+    return out
+
+
+def _ema(y: np.ndarray, weight: float) -> np.ndarray:
+    """TensorBoard's smoothing: an exponential moving average with its start-up bias removed (NaNs skipped)."""
+    out = np.full_like(y, np.nan)
+    acc, norm = 0.0, 0.0
+    for i, v in enumerate(y):
+        if np.isfinite(v):
+            acc, norm = weight * acc + (1 - weight) * v, weight * norm + (1 - weight)
+        if norm > 0:
+            out[i] = acc / norm
+    return out
+
+
+def _informative(series: dict[str, tuple[np.ndarray, np.ndarray]], order: list[str]) -> tuple[list[str], dict[str, str], list[str]]:
+    """(keys to draw, key -> note for its title, footnotes): a series equal to an earlier one (or to its
+    negative: loss = -gap when l2 = 0) is named in that one's title; a constant one goes to a footnote."""
+    kept: list[str] = []
+    notes: dict[str, list[str]] = {}
+    foot: list[str] = []
+    for k in order:
+        x, y = series[k]
+        fin = y[np.isfinite(y)]
+        if fin.size > 1 and np.all(fin == fin[0]):
+            foot.append(f"{k} = {fin[0]:.4g} (constant)")
+            continue
+        twin = next(((o, sign) for o in kept for sign in (1.0, -1.0)
+                     if np.array_equal(series[o][0], x) and np.array_equal(series[o][1], sign * y, equal_nan=True)), None)
+        if twin is not None:
+            notes.setdefault(twin[0], []).append(f"{k} = {'-' if twin[1] < 0 else ''}{twin[0]}")
+            continue
+        kept.append(k)
+    return kept, {k: ", ".join(v) for k, v in notes.items()}, foot
+
+
 def plot_training_curves(metrics: Sequence[Mapping[str, Any]], path: str | os.PathLike,
-                         keys: Sequence[str] | None = None, smooth: int = 25) -> Path:
-    """A grid of line plots, one per numeric metric present in the log rows.
+                         keys: Sequence[str] | None = None, smooth: float | None = None) -> Path:
+    """A grid of line plots, one per *informative* numeric metric in the log rows.
 
     Args:
         metrics: metrics-log rows, e.g. ``{"step": 10, "loss": ..., "f_pos": ..., "f_neg": ...,
@@ -228,13 +295,18 @@ def plot_training_curves(metrics: Sequence[Mapping[str, Any]], path: str | os.Pa
             values are ignored. The x axis is ``step`` where a row has it, else the row index.
         path: where the PNG goes.
         keys: which metrics to plot (default: every numeric key except ``step``).
-        smooth: when a series has more than ``2 * smooth`` points, a centred moving average of
-            this width is drawn over the raw (faint) curve.
+        smooth: the EMA weight of the smoothed curve drawn over the faint raw one (TensorBoard's
+            slider); default: from the number of points, so about the last 1/30 of the run is averaged.
+
+    What is left out: a series equal to one drawn already, or to its negative (``loss = -gap``
+    when l2 = 0), is named in that panel's title; a constant one (a constant learning rate) is
+    listed under the figure instead of drawn on a meaningless axis. ``seconds`` restarts at 0 when
+    a run is resumed; it is drawn cumulative, so it stays monotone.
 
     Returns:
         the written path.
     """
-    series: dict[str, tuple[list[float], list[float]]] = {}
+    raw: dict[str, tuple[list[float], list[float]]] = {}
     for i, row in enumerate(metrics):
         step = _number(row.get(_STEP_KEY))
         x = float(i) if step is None else step
@@ -244,47 +316,50 @@ def plot_training_curves(metrics: Sequence[Mapping[str, Any]], path: str | os.Pa
             y = _number(v)
             if y is None:
                 continue
-            xs, ys = series.setdefault(k, ([], []))
+            xs, ys = raw.setdefault(k, ([], []))
             xs.append(x)
             ys.append(y if math.isfinite(y) else float("nan"))
+    series = {k: (np.asarray(xs), np.asarray(ys)) for k, (xs, ys) in raw.items()}
+    if "seconds" in series:
+        series["seconds"] = (series["seconds"][0], _cumulative_seconds(series["seconds"][1]))
     order = [k for k in (keys if keys is not None else _PREFERRED_KEYS) if k in series]
     order += [k for k in series if k not in order]
+    order, notes, foot = _informative(series, order)
 
     n = max(len(order), 1)
     ncols = min(3, n)
     nrows = math.ceil(n / ncols)
-    fig = new_figure((4.6 * ncols, 3.0 * nrows))
+    fig = new_figure((4.6 * ncols, 3.0 * nrows + (0.35 if foot else 0.0)))
     axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
     if not order:
         axes[0].text(0.5, 0.5, "no numeric metrics logged yet", ha="center", va="center")
         axes[0].set_axis_off()
     for ax, k in zip(axes, order):
-        x, y = np.asarray(series[k][0]), np.asarray(series[k][1])
-        many = len(y) > 2 * smooth
-        ax.plot(x, y, lw=0.8, alpha=0.35 if many else 1.0, color="tab:blue",
-                marker="o" if len(y) < 30 else None, ms=3)
+        x, y = series[k]
+        many = len(y) >= 10
+        ax.plot(x, y, lw=0.8, alpha=0.25 if many else 1.0, color="tab:blue",
+                marker="o" if len(y) < 30 else None, ms=3, label="raw" if many else None)
         if many:
-            kernel = np.ones(smooth) / smooth
-            valid = np.isfinite(y)
-            num = np.convolve(np.where(valid, y, 0.0), kernel, mode="same")
-            den = np.convolve(valid.astype(float), kernel, mode="same")
-            # only where the whole window lies inside the series: a one-sided mean at the
-            # ends would bend smooth monotone curves (lr schedules) visibly
-            full = np.convolve(np.ones_like(y), kernel, mode="same") > 1 - 1e-9
-            with np.errstate(invalid="ignore", divide="ignore"):
-                ax.plot(x, np.where(full, num / den, np.nan), lw=1.5, color="tab:blue")
+            w = smooth if smooth is not None else 1.0 - 1.0 / max(2.0, len(y) / 30.0)
+            ax.plot(x, _ema(y, w), lw=1.6, color="tab:blue", label=f"EMA {w:.2f}")
+            ax.legend(fontsize=7, loc="best")
         fin = y[np.isfinite(y)]
         # learning rates and gradient norms span decades: log scale when positive and wide
         if fin.size and fin.min() > 0 and fin.max() / fin.min() > 100:
             ax.set_yscale("log")
         if k == "gap":
             ax.axhline(0.0, color="grey", lw=0.8, ls="--")
-        ax.set_title(k)
+        title = "seconds (cumulative over resumes)" if k == "seconds" else k
+        ax.set_title(title + (f"   [{notes[k]}]" if k in notes else ""), fontsize=10)
         ax.set_xlabel(_STEP_KEY)
         ax.grid(alpha=0.3)
     for ax in axes[len(order):] if order else axes[1:]:
         ax.set_axis_off()
-    fig.tight_layout()
+    if foot:
+        fig.text(0.01, 0.005, "not drawn: " + "; ".join(foot), fontsize=8, color="dimgrey")
+        fig.tight_layout(rect=(0, 0.35 / fig.get_figheight(), 1, 1))
+    else:
+        fig.tight_layout()
     return save_figure(fig, path)
 
 
@@ -412,5 +487,5 @@ def plot_energy_histograms(f_data: ArrayLike, f_model: ArrayLike, path: str | os
     return save_figure(fig, path)
 
 
-__all__ = ["plot_2d_panel", "plot_training_curves", "plot_traces", "plot_energy_histograms",
+__all__ = ["plot_2d_panel", "plot_samples_2d", "plot_training_curves", "plot_traces", "plot_energy_histograms",
            "grid_log_density"]
