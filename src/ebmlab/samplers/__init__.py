@@ -2,12 +2,18 @@
 number from an explicit ``torch.Generator``.
 
 Calibrated (exact invariant law): ``MetropolisHastings``, ``MALA``, ``HMC``.
+Binary states {0, 1}: ``Gibbs``, ``GibbsWithGradients``, ``DiscreteLangevin`` (DMALA, or DULA unadjusted),
+``BlockGibbs`` (RBMs).
 Unadjusted (biased by the step size): ``Langevin`` (and ``MaskedLangevin``, which moves only the
 free coordinates: inpainting). Every method by name, with its default step size and options:
 ``registry.SAMPLERS``, built by ``make_sampler``.
 """
 from ebmlab.samplers.accept import mh_accept
 from ebmlab.samplers.base import ChainState, Sampler, StepInfo
+from ebmlab.samplers.block_gibbs import BlockGibbs
+from ebmlab.samplers.dlangevin import DiscreteLangevin
+from ebmlab.samplers.gibbs import Gibbs
+from ebmlab.samplers.gwg import GibbsWithGradients
 from ebmlab.samplers.hmc import HMC
 from ebmlab.samplers.langevin import Langevin
 from ebmlab.samplers.mala import MALA
@@ -21,5 +27,6 @@ __all__ = [
     "ChainState", "StepInfo", "Sampler", "mh_accept",
     "MetropolisHastings", "Langevin", "MaskedLangevin", "MALA", "HMC",
     "Proposal", "GaussianRandomWalk", "BitFlip", "UniformJumpProposal",
+    "Gibbs", "GibbsWithGradients", "DiscreteLangevin", "BlockGibbs",
     "SAMPLERS", "SAMPLER_NAMES", "SamplerSpec", "METHODS", "ChainDiagnostics", "make_sampler", "run_chains", "sample",
 ]
