@@ -20,7 +20,7 @@ from ebmlab.samplers.mala import MALA
 from ebmlab.samplers.mh import MetropolisHastings
 from ebmlab.samplers.proposals import BitFlip, GaussianRandomWalk, Proposal, UniformJumpProposal
 from ebmlab.samplers.masked import MaskedLangevin
-from ebmlab.samplers.registry import SAMPLER_NAMES, SAMPLERS, SamplerSpec, make_sampler
+from ebmlab.samplers.registry import BINARY_SAMPLERS, SAMPLER_NAMES, SAMPLERS, SamplerSpec, make_sampler
 from ebmlab.samplers.run import METHODS, ChainDiagnostics, run_chains, sample
 
 __all__ = [
@@ -28,5 +28,5 @@ __all__ = [
     "MetropolisHastings", "Langevin", "MaskedLangevin", "MALA", "HMC",
     "Proposal", "GaussianRandomWalk", "BitFlip", "UniformJumpProposal",
     "Gibbs", "GibbsWithGradients", "DiscreteLangevin", "BlockGibbs",
-    "SAMPLERS", "SAMPLER_NAMES", "SamplerSpec", "METHODS", "ChainDiagnostics", "make_sampler", "run_chains", "sample",
+    "SAMPLERS", "SAMPLER_NAMES", "BINARY_SAMPLERS", "SamplerSpec", "METHODS", "ChainDiagnostics", "make_sampler", "run_chains", "sample",
 ]
