@@ -19,7 +19,7 @@ from ebmlab.samplers.registry import SAMPLER_NAMES
 NEGATIVES = ("persistent", "short-run", "cd")
 SAMPLERS = SAMPLER_NAMES                 # the sampler table's names (ebmlab.samplers.registry)
 # "custom": a user's own nn.Module, recorded in ``network`` (rundir/network.py) and never imported unasked
-NETS = ("auto", "mlp", "conv", "resnet", "custom")
+NETS = ("auto", "mlp", "conv", "resnet", "custom", "rbm")   # rbm: binary data only (models/rbm.py)
 INITS = ("uniform", "data", "gaussian")
 ON_DIVERGENCE = ("stop", "rollback")
 # "cd": an unconditional EBM f(x); "conditional": f(x, y) = logits[y] trained by CD per class;
@@ -108,6 +108,9 @@ class RunConfig:
     max_param_update: float = 1.0
     max_chain_scale: float = 100.0
     extra: dict = field(default_factory=dict)
+    # ---- binary data (data/binary.py): None detects a .npy of 0/1 values, True declares it (other
+    # values are an error), False treats 0/1 data as continuous
+    binary: bool | None = None
 
     def __post_init__(self) -> None:
         _validate(self)
