@@ -16,21 +16,24 @@ from ebmlab.errors import EBMError
 from ebmlab.models.binary import enumerate_logsumexp
 
 
-def lattice_couplings(side: int, coupling: float = 1.0, periodic: bool = True) -> torch.Tensor:
-    """J [side², side²] of the nearest-neighbour square lattice, every bond of strength ``coupling``."""
-    if side < 2:
-        raise EBMError(f"a lattice needs side >= 2, got {side}")
-    d = side * side
+def lattice_couplings(side: int, coupling: float = 1.0, periodic: bool = True, cols: int | None = None
+                      ) -> torch.Tensor:
+    """J [d, d] (d = side * cols, cols defaults to side) of the nearest-neighbour rectangular lattice,
+    every bond of strength ``coupling``; sites numbered row by row."""
+    cols = side if cols is None else cols
+    if side < 2 or cols < 2:
+        raise EBMError(f"a lattice needs at least 2 rows and 2 columns, got {side} x {cols}")
+    d = side * cols
     J = torch.zeros(d, d, dtype=torch.float64)
     for r in range(side):
-        for col in range(side):
-            i = r * side + col
+        for col in range(cols):
+            i = r * cols + col
             for rr, cc in ((r + 1, col), (r, col + 1)):
                 if periodic:
-                    rr, cc = rr % side, cc % side
-                elif rr >= side or cc >= side:
+                    rr, cc = rr % side, cc % cols
+                elif rr >= side or cc >= cols:
                     continue
-                j = rr * side + cc
+                j = rr * cols + cc
                 if j != i:
                     J[i, j] = J[j, i] = coupling
     return J
@@ -65,10 +68,12 @@ class Ising(DensityMethods, nn.Module):
             self.register_buffer("h", h)
 
     @classmethod
-    def lattice(cls, side: int, coupling: float = 0.3, field: float = 0.0, periodic: bool = True) -> "Ising":
-        """The side x side nearest-neighbour lattice with uniform coupling and field; states [B, side²]."""
-        d = side * side
-        return cls(lattice_couplings(side, coupling, periodic).float(), torch.full((d,), float(field)))
+    def lattice(cls, side: int, coupling: float = 0.3, field: float = 0.0, periodic: bool = True,
+                cols: int | None = None) -> "Ising":
+        """The side x cols (default square) nearest-neighbour lattice with uniform coupling and field;
+        states [B, side * cols]."""
+        d = side * (side if cols is None else cols)
+        return cls(lattice_couplings(side, coupling, periodic, cols).float(), torch.full((d,), float(field)))
 
     @property
     def dim(self) -> int:

@@ -1,0 +1,192 @@
+"""Discrete EBMs on binary data whose true density is known exactly (issue 14).
+
+Data: ~20-bit vectors drawn exactly (by enumerating all 2^20 states) from an Ising lattice and from a
+random RBM, and the binarised digits pooled to 4x4 (16 bits; no known truth, exact NLL of each model
+by enumeration). Every test NLL in the table is exact: log Z by enumerating {0,1}^d (an RBM: its
+smaller side). Rows:
+
+- truth: -mean log p(x) of the test set under the generating distribution;
+- ebmlab default: ``ebmlab.train(None, x_train)`` with no settings (the ``binary`` preset);
+- ebmlab RBM: ``net="rbm"`` (the ``rbm`` preset, PCD with block Gibbs);
+- scikit-learn ``BernoulliRBM``: best of a grid of hidden sizes and learning rates (selected on a
+  validation split, reported on test), exact NLL by enumerating its weights;
+- EM mixture of Bernoullis (best K of a grid, same selection), and independent bits.
+
+    PYTHONPATH=src .venv-bench/bin/python benchmarks/discrete.py [--quick]
+
+Writes benchmarks/results/discrete.md (or discrete_quick.md).
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import ebmlab
+from ebmlab.data.binary import digits_binary
+from ebmlab.estimate.discrete import exact_binary_nll
+from ebmlab.models.binary import binary_states
+from ebmlab.models.ising import Ising
+from ebmlab.models.rbm import RBM
+
+HERE = Path(__file__).resolve().parent
+
+
+def cpu() -> float:
+    return time.process_time()
+
+
+# ------------------------------------------------------------------ data with a known density
+def exact_draws(model: torch.nn.Module, d: int, n: int, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """n exact draws [n, d] of exp(f)/Z by enumeration, and log p of every state [2^d]."""
+    with torch.no_grad():
+        states = binary_states(d)
+        logp = torch.cat([model.log_density(s).double() for s in states.split(1 << 16)])
+        logp = logp - torch.logsumexp(logp, 0)
+    idx = torch.multinomial(logp.exp(), n, replacement=True, generator=g)
+    return states[idx], logp
+
+
+def state_index(x: torch.Tensor) -> torch.Tensor:
+    d = x.shape[1]
+    return (x.long() * (2 ** torch.arange(d - 1, -1, -1))).sum(1)
+
+
+def targets(quick: bool) -> dict[str, tuple[torch.nn.Module, int]]:
+    g = torch.Generator().manual_seed(7)
+    rbm = RBM(20, 8, generator=g)
+    with torch.no_grad():
+        rbm.W.normal_(0.0, 1.0, generator=g)
+        rbm.b.normal_(0.0, 0.5, generator=g)
+        rbm.c.normal_(0.0, 0.5, generator=g)
+    ising = Ising.lattice(4, coupling=0.4, field=0.1, cols=5)
+    return {"Ising 4x5 lattice (J=0.4, h=0.1)": (ising, 20), "random RBM 20x8": (rbm, 20)}
+
+
+# ------------------------------------------------------------------ baselines
+def independent_bits_nll(x_train: np.ndarray, x_test: np.ndarray) -> float:
+    p = (x_train.sum(0) + 1) / (x_train.shape[0] + 2)        # Laplace smoothing
+    return float(-(x_test * np.log(p) + (1 - x_test) * np.log(1 - p)).sum(1).mean())
+
+
+def bernoulli_mixture(x: np.ndarray, k: int, iters: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """EM for a mixture of k products of Bernoullis: (weights [k], means [k, d])."""
+    rng = np.random.default_rng(seed)
+    mu = rng.uniform(0.25, 0.75, (k, x.shape[1]))
+    w = np.full(k, 1.0 / k)
+    for _ in range(iters):
+        logr = np.log(w) + x @ np.log(mu).T + (1 - x) @ np.log(1 - mu).T
+        logr -= logr.max(1, keepdims=True)
+        r = np.exp(logr)
+        r /= r.sum(1, keepdims=True)
+        nk = r.sum(0) + 1e-9
+        w = nk / nk.sum()
+        mu = np.clip((r.T @ x + 1) / (nk[:, None] + 2), 1e-4, 1 - 1e-4)   # Beta(2,2)-smoothed M step
+    return w, mu
+
+
+def mixture_nll(w: np.ndarray, mu: np.ndarray, x: np.ndarray) -> float:
+    ll = np.log(w) + x @ np.log(mu).T + (1 - x) @ np.log(1 - mu).T
+    m = ll.max(1, keepdims=True)
+    return float(-(m[:, 0] + np.log(np.exp(ll - m).sum(1))).mean())
+
+
+def sklearn_rbm_model(est) -> RBM:
+    m = RBM(est.components_.shape[1], est.components_.shape[0])
+    with torch.no_grad():
+        m.W.copy_(torch.from_numpy(est.components_))
+        m.b.copy_(torch.from_numpy(est.intercept_visible_))
+        m.c.copy_(torch.from_numpy(est.intercept_hidden_))
+    return m
+
+
+def best_sklearn_rbm(x_fit: np.ndarray, x_val: np.ndarray, x_test: np.ndarray, quick: bool) -> tuple[float, str, float]:
+    from sklearn.neural_network import BernoulliRBM
+    grid = [(h, lr) for h in ((16,) if quick else (8, 16, 32)) for lr in ((0.05,) if quick else (0.01, 0.05, 0.1))]
+    best = None
+    t0 = cpu()
+    for h, lr in grid:
+        est = BernoulliRBM(n_components=h, learning_rate=lr, batch_size=64, n_iter=10 if quick else 40,
+                           random_state=0).fit(x_fit)
+        model = sklearn_rbm_model(est)
+        val = exact_binary_nll(model, torch.from_numpy(x_val).float())["nll"]
+        if best is None or val < best[0]:
+            best = (val, f"H={h}, lr={lr}", exact_binary_nll(model, torch.from_numpy(x_test).float())["nll"])
+    return best[2], best[1], cpu() - t0
+
+
+def best_mixture(x_fit: np.ndarray, x_val: np.ndarray, x_test: np.ndarray, quick: bool) -> tuple[float, str, float]:
+    best = None
+    t0 = cpu()
+    for k in ((8, 32) if quick else (4, 8, 16, 32, 64)):
+        w, mu = bernoulli_mixture(x_fit, k, 50 if quick else 150, seed=0)
+        val = mixture_nll(w, mu, x_val)
+        if best is None or val < best[0]:
+            best = (val, f"K={k}", mixture_nll(w, mu, x_test))
+    return best[2], best[1], cpu() - t0
+
+
+def ebmlab_nll(x_train: np.ndarray, x_test: np.ndarray, **settings) -> tuple[float, float]:
+    t0 = cpu()
+    run = ebmlab.train(None, x_train.astype(np.float32), progress=False, **settings)
+    return exact_binary_nll(run.model, torch.from_numpy(x_test).float())["nll"], cpu() - t0
+
+
+# ------------------------------------------------------------------ the table
+def compare(name: str, x_train: torch.Tensor, x_test: torch.Tensor, truth: float | None, quick: bool,
+            ebm_settings: dict) -> list[str]:
+    xt, xs = x_train.numpy().astype(np.float64), x_test.numpy().astype(np.float64)
+    n_val = xt.shape[0] // 10
+    x_fit, x_val = xt[n_val:], xt[:n_val]
+    rows = []
+    gap = (lambda v: f"{v - truth:+.4f}") if truth is not None else (lambda v: "")
+    if truth is not None:
+        rows.append(("truth (generating density)", truth, "", ""))
+    nll, t = ebmlab_nll(xt, xs, **ebm_settings)
+    rows.append(("ebmlab default (no flags)", nll, "binary preset: MLP, GWG persistent CD", f"{t:.0f}"))
+    print(f"  {name}: ebmlab default {nll:.4f} ({t:.0f} CPU-s)", file=sys.stderr)
+    nll, t = ebmlab_nll(xt, xs, net="rbm", **ebm_settings)
+    rows.append(("ebmlab RBM (--net rbm)", nll, "rbm preset: block-Gibbs PCD", f"{t:.0f}"))
+    nll, how, t = best_sklearn_rbm(x_fit, x_val, xs, quick)
+    rows.append(("scikit-learn BernoulliRBM (best of grid)", nll, how, f"{t:.0f}"))
+    nll, how, t = best_mixture(x_fit, x_val, xs, quick)
+    rows.append(("EM mixture of Bernoullis (best K)", nll, how, f"{t:.0f}"))
+    rows.append(("independent bits", independent_bits_nll(xt, xs), "", "0"))
+    out = [f"### {name}", "", f"{x_train.shape[0]} training / {x_test.shape[0]} test points, d = {x_train.shape[1]}.",
+           "", "| model | test NLL (nats) | minus truth | setting | CPU-s |", "|---|---:|---:|---|---:|"]
+    for label, v, how, t in rows:
+        out.append(f"| {label} | {v:.4f} | {gap(v)} | {how} | {t} |")
+    return out + [""]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="fewer training steps and a smaller grid (CI smoke run)")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    ebm_settings = {"steps": 300} if args.quick else {}
+    n_train, n_test = (3000, 2000) if args.quick else (20000, 10000)
+    lines = ["# Discrete EBMs: exact test NLL on binary data (issue 14)", "",
+             "Command: `" + " ".join(["PYTHONPATH=src", Path(sys.executable).name, *sys.argv]) + "`", "",
+             f"Every NLL is exact (log Z by enumerating 2^d states). torch threads: 1. Quick run: {args.quick}.", ""]
+    g = torch.Generator().manual_seed(0)
+    for name, (model, d) in targets(args.quick).items():
+        x, logp = exact_draws(model, d, n_train + n_test, g)
+        x_train, x_test = x[:n_train], x[n_train:]
+        truth = float(-logp[state_index(x_test)].mean())
+        lines += compare(name, x_train, x_test, truth, args.quick, ebm_settings)
+    lines += compare("binarised digits pooled to 4x4 (16 bits, no known truth)", digits_binary("train", True),
+                     digits_binary("test", True), None, args.quick, ebm_settings)
+    out = HERE / "results" / ("discrete_quick.md" if args.quick else "discrete.md")
+    out.write_text("\n".join(lines) + "\n")
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
