@@ -30,6 +30,7 @@ from ebmlab.models.conditional import ConditionalEnergyModel
 from ebmlab.models.energy import EnergyModel
 from ebmlab.rundir.network import import_network, network_reference, untrusted_message
 from ebmlab.training import distributed
+from ebmlab.training.negatives import check_binary_sampler
 from ebmlab.training.presets import resolve_config
 from ebmlab.training.trainer import Trainer, TrainResult, check_shards
 
@@ -151,6 +152,7 @@ def start_run(data: DataLike, out: str | Path | None = None, force: bool = False
         net, ref = user_network(network, config, desc, network_kwargs)
         config = config.replace(network=ref)
         model = build_model(config, desc, net)
+    check_binary_sampler(config, model, desc)             # binary data <-> discrete sampler, before any write
     # under torchrun: join the other processes (all of them got this far on the same input)
     group, device = distributed.init(torch.device(config.device))
     _check_model(model, dataset, config)
