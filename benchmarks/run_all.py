@@ -88,6 +88,9 @@ PARTS = (
          "x 1 and x 2 threads at the same global batch."),
     Part("compile", "Compiled vs eager Langevin", "compile_speed.py", ("--quick",), (), "compile_speed*.md",
          "Issue 13: `--compile` (torch.compile of the density) against eager, time per step and compile time."),
+    Part("discrete", "Discrete EBMs on binary data (exact NLL)", "discrete.py", ("--quick",), (), "discrete*.md",
+         "Issue 14: exact test NLL on 20-bit data of known density and on 4x4 binary digits: ebmlab's default and "
+         "RBM against scikit-learn's BernoulliRBM, an EM mixture of Bernoullis and independent bits."),
 )
 BY_KEY = {p.key: p for p in PARTS}
 
