@@ -100,3 +100,18 @@ def test_binary_samplers_refuse_non_binary_states_naming_the_value():
             ebmlab.sample(model, x0, method=method, n_steps=1)
     with pytest.raises(EBMError, match="RBM"):
         make_sampler(model, "block-gibbs")
+
+
+def test_binary_ais_brackets_the_exact_log_z():
+    from ebmlab.estimate.binary_ais import binary_ais_log_z
+    m = random_rbm(16, 6, seed=4)
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        p = torch.softmax(m.log_density(binary_states(16)).double(), 0)
+    x_ref = binary_states(16)[torch.multinomial(p, 1000, replacement=True, generator=g)]
+    est = binary_ais_log_z(m, x_ref, n_chains=256, n_temps=200, generator=g)
+    exact = m.log_z()
+    # forward: within 5 of its own standard errors (plus a small allowance for AIS's downward bias)
+    assert abs(est.value - exact) < 5 * est.stderr + 0.02, (est, exact)
+    assert abs(est.extras["upper"] - exact) < 5 * est.extras["upper_stderr"] + 0.02
+    assert est.extras["ess"] > 50

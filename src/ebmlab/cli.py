@@ -213,7 +213,7 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--data", help="evaluate on this data instead of the run's held-out set (default: held-out set)")
     e.add_argument("--log-z", choices=["quadrature", "ais", "enumeration"],
                    help="how to estimate log Z (default: quadrature for d <= 3; enumeration of {0,1}^d for "
-                        "binary data with d <= 24; else none)")
+                        "binary data with d <= 24, AIS with its reverse bound above; else none)")
     e.add_argument("--ood", action="append", metavar="SET",
                    help="out-of-distribution sets, repeatable or comma-separated: uniform (noise over the model's "
                         "input range / the support box), shuffled (test images with pixels permuted; vectors: "

@@ -18,7 +18,8 @@ def check_enumerable(d: int, what: str = "{0,1}^d") -> None:
     """EBMError (saying how large, offering AIS) unless 2^d states can be enumerated."""
     if d > MAX_ENUM_BITS:
         raise EBMError(f"exact log Z needs enumerating {what} with d = {d}: 2^{d} = {2 ** d:.3g} states, "
-                       f"more than the limit 2^{MAX_ENUM_BITS}; use AIS (method='ais') instead")
+                       f"more than the limit 2^{MAX_ENUM_BITS}; use AIS instead (ebmlab eval --log-z ais; "
+                       "ebmlab.estimate.binary_ais.binary_ais_log_z)")
 
 
 def binary_states(d: int, start: int = 0, stop: int | None = None, device: torch.device | str | None = None

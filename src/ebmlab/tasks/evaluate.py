@@ -13,6 +13,7 @@ from ebmlab.data import toy2d
 from ebmlab.data.sources import _load_npy, load_data
 from ebmlab.errors import EBMError
 from ebmlab.estimate.ais import ais_log_z
+from ebmlab.estimate.binary_ais import binary_ais_log_z
 from ebmlab.estimate.discrete import exact_binary_nll
 from ebmlab.models.binary import MAX_ENUM_BITS
 from ebmlab.estimate.nll import exact_nll
@@ -51,21 +52,25 @@ def evaluate_run(run: Run, data: str | None = None, log_z_method: str | None = N
     t0 = time.time()
     binary = bool(run.data.get("binary"))
     if log_z_method is None:
-        if binary:   # exact by enumeration where it fits; above 2^24 states no NLL (said in the output)
-            log_z_method = "enumeration" if dim <= MAX_ENUM_BITS else None
-            if log_z_method is None:
-                out["nll_note"] = (f"2^{dim} states are too many to enumerate (limit 2^{MAX_ENUM_BITS}); "
-                                   "AIS for binary data is not implemented yet, so no test NLL")
+        if binary:   # exact by enumeration where it fits, else the AIS bracket
+            log_z_method = "enumeration" if dim <= MAX_ENUM_BITS else "ais"
         else:
             log_z_method = "quadrature" if run.is_vector and dim <= 3 else None
-    if binary and log_z_method in ("quadrature", "ais"):
-        raise EBMError(f"--log-z {log_z_method} is for continuous data; binary data uses --log-z enumeration "
-                       f"(exact, d <= {MAX_ENUM_BITS}); AIS on {{0,1}}^d is not implemented yet")
+    if binary and log_z_method == "quadrature":
+        raise EBMError(f"--log-z quadrature is for continuous data; binary data uses --log-z enumeration "
+                       f"(exact, d <= {MAX_ENUM_BITS}) or ais")
     if log_z_method == "enumeration":
         if not binary:
             raise EBMError("--log-z enumeration sums over {0,1}^d: it needs a run trained on binary data")
         r = exact_binary_nll(run.model, x_test)
         out.update({"log_z": r["log_z"], "log_z_stderr": 0.0, "log_z_method": "enumeration", "nll": r["nll"]})
+    elif binary and log_z_method == "ais":
+        est = binary_ais_log_z(run.model, x_test[:2000], generator=torch.Generator().manual_seed(seed))
+        with torch.no_grad():
+            mean_f = float(run.model.log_density(x_test).double().mean())
+        out.update({"log_z": est.value, "log_z_stderr": est.stderr, "log_z_method": "ais (binary)",
+                    "log_z_upper": est.extras["upper"], "ais_ess": est.extras["ess"], "nll": est.value - mean_f,
+                    "nll_upper": est.extras["upper"] - mean_f})
     elif log_z_method == "quadrature":
         r = exact_nll(run.model, x_test)
         out.update({"log_z": r["log_z"], "log_z_stderr": 0.0, "log_z_method": "quadrature",
