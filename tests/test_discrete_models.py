@@ -115,3 +115,12 @@ def test_binary_ais_brackets_the_exact_log_z():
     assert abs(est.value - exact) < 5 * est.stderr + 0.02, (est, exact)
     assert abs(est.extras["upper"] - exact) < 5 * est.extras["upper_stderr"] + 0.02
     assert est.extras["ess"] > 50
+
+
+def test_ising_picture_of_samples_and_magnetisation(tmp_path):
+    from ebmlab.viz.ising import ising_chains, plot_ising_chains
+    lat, mag = ising_chains(Ising.lattice(6, coupling=0.6), 6, n_chains=4, n_steps=50,
+                            generator=torch.Generator().manual_seed(0))
+    assert lat.shape == (4, 6, 6) and mag.shape == (50, 4) and float(mag.abs().max()) <= 1.0
+    out = plot_ising_chains(lat, mag, tmp_path / "ising.png", title="6x6, J = 0.6")
+    assert out.exists() and out.stat().st_size > 1000
