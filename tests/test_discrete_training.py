@@ -78,12 +78,13 @@ def test_rbm_trains_with_block_gibbs_and_resumes(tmp_path, capsys):
     from ebmlab.cli import main
     data = bits(tmp_path / "i.npy", d=16, shape=(1, 4, 4))
     run = tmp_path / "rbm"
-    assert main(["train", "--data", str(data), "--out", str(run), "--net", "rbm", *SMALL, "--steps", "15"]) == 0
+    small = dict(steps=15, batch_size=64, buffer_size=128, hidden=16, checkpoint_every=15, plot_every=1000)
+    first = ebmlab.train("rbm", str(data), out=run, progress=False, **small)
     cfg = json.loads((run / "config.json").read_text())
-    assert cfg["net"] == "rbm" and cfg["sampler"] == "block-gibbs" and cfg["hidden"] == 16
-    assert main(["train", "--resume", str(run), "--steps", "30", "--quiet"]) == 0
-    model = ebmlab.load(run)
-    assert isinstance(model, RBM) and model.hidden(torch.zeros(2, 16)).shape == (2, 16)
+    assert cfg["net"] == "rbm" and cfg["sampler"] == "block-gibbs" and cfg["preset"] == "rbm" and first.step == 15
+    resumed = ebmlab.resume(run, steps=30, progress=False)
+    assert resumed.step == 30 and isinstance(resumed.model, RBM)
+    assert resumed.model.hidden(torch.zeros(2, 16)).shape == (2, 16)
     assert main(["sample", str(run), "--out", str(tmp_path / "s.npy"), "--n", "8", "--n-steps", "5"]) == 0
     s = np.load(tmp_path / "s.npy")
     assert s.shape == (8, 1, 4, 4) and set(np.unique(s)) <= {0.0, 1.0}      # images come back as images
