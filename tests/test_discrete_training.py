@@ -116,6 +116,8 @@ def test_bad_binary_inputs_fail_cleanly(tmp_path, capsys):
                   capsys, "continuous")
     fails_cleanly(["train", "--data", str(bits(tmp_path / "b.npy")), "--sampler", "langevin", "--out", str(out),
                    "--quiet"], capsys, "binary data needs a sampler")
+    fails_cleanly(["train", "--data", str(tmp_path / "b.npy"), "--sampler", "block-gibbs", "--out", str(out),
+                   "--quiet"], capsys, "--net rbm")
     assert not out.exists()
 
 

@@ -64,6 +64,8 @@ def check_binary_sampler(config: RunConfig, model: torch.nn.Module, data: dict[s
                            f"got {config.sampler!r}")
         if config.data_noise:
             raise EBMError(f"data_noise {config.data_noise} would make binary data continuous; use 0")
+        if config.sampler == "block-gibbs" and not callable(getattr(model, "sample_hidden", None)):
+            raise EBMError("sampler 'block-gibbs' needs hidden units: use it with --net rbm, or choose gibbs or gwg")
     elif binary_method:
         raise EBMError(f"sampler {config.sampler!r} moves {{0, 1}} states, but this data is continuous; "
                        f"choose one of {', '.join(n for n in SAMPLER_NAMES if n not in BINARY_SAMPLERS)}")
