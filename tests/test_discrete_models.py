@@ -124,3 +124,11 @@ def test_ising_picture_of_samples_and_magnetisation(tmp_path):
     assert lat.shape == (4, 6, 6) and mag.shape == (50, 4) and float(mag.abs().max()) <= 1.0
     out = plot_ising_chains(lat, mag, tmp_path / "ising.png", title="6x6, J = 0.6")
     assert out.exists() and out.stat().st_size > 1000
+
+
+def test_log_z_entry_point_enumerates_binary_spaces():
+    m = Ising.lattice(3, coupling=0.3, field=0.1)
+    by_model = ebmlab.log_z(m, method="binary", dim=9)
+    by_callable = ebmlab.log_z(lambda x: m.log_density(x), method="binary", dim=9)
+    assert by_model.stderr == 0.0 and abs(by_model.value - by_callable.value) < 1e-5
+    assert abs(by_model.value - m.log_z()) < 1e-9
