@@ -132,3 +132,11 @@ def test_log_z_entry_point_enumerates_binary_spaces():
     by_callable = ebmlab.log_z(lambda x: m.log_density(x), method="binary", dim=9)
     assert by_model.stderr == 0.0 and abs(by_model.value - by_callable.value) < 1e-5
     assert abs(by_model.value - m.log_z()) < 1e-9
+
+
+def test_gwg_survives_a_non_finite_gradient():
+    def f(x):   # finite f, NaN gradient everywhere (0 * inf from sqrt at 0): no crash, states stay 0/1
+        return (x * torch.tensor(float("nan"))).nan_to_num(0.0).sum(1) + x.sqrt().sum(1) * 0
+    x0 = torch.zeros(8, 5)
+    x = ebmlab.sample(f, x0, method="gwg", n_steps=5, generator=torch.Generator().manual_seed(0))
+    assert x.shape == (8, 5) and set(x.unique().tolist()) <= {0.0, 1.0}

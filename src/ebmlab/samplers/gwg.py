@@ -17,8 +17,13 @@ from ebmlab.samplers.binary import check_binary, flip_at, flip_direction
 
 
 def _flip_logits(x: torch.Tensor, score: torch.Tensor) -> torch.Tensor:
-    """log q(i | x) up to a constant: d(x)/2 flattened, [B, D]."""
-    return (flip_direction(x) * score).reshape(x.shape[0], -1) / 2
+    """log q(i | x) up to a constant: d(x)/2 flattened, [B, D].
+
+    A non-finite gradient (a diverging network) must not crash the categorical draw: NaN counts as 0
+    and ±inf is clipped, so a proposal is still made and the guarded MH rule judges it by f.
+    """
+    d = (flip_direction(x) * score).reshape(x.shape[0], -1) / 2
+    return torch.nan_to_num(d, nan=0.0).clamp(-1e4, 1e4)
 
 
 class GibbsWithGradients(Sampler):
