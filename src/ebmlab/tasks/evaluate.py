@@ -71,6 +71,10 @@ def evaluate_run(run: Run, data: str | None = None, log_z_method: str | None = N
         out.update({"log_z": est.value, "log_z_stderr": est.stderr, "log_z_method": "ais (binary)",
                     "log_z_upper": est.extras["upper"], "ais_ess": est.extras["ess"], "nll": est.value - mean_f,
                     "nll_upper": est.extras["upper"] - mean_f})
+        if est.extras["upper"] < est.value - 3 * est.stderr:
+            out["ais_warning"] = ("the reverse AIS run starts from test data, which are exact samples of the model "
+                                  "only if it fits them: its upper value fell below the forward estimate, so the "
+                                  "bracket is not valid for this model (train longer, or compare models by nll)")
     elif log_z_method == "quadrature":
         r = exact_nll(run.model, x_test)
         out.update({"log_z": r["log_z"], "log_z_stderr": 0.0, "log_z_method": "quadrature",
