@@ -96,7 +96,7 @@ def test_bad_settings_are_one_line_and_create_nothing(files, capsys, flags, cont
 
 
 @pytest.mark.parametrize("flags, contains", [
-    (["--sampler", "gibbs"], "invalid choice"),
+    (["--sampler", "nuts"], "invalid choice"),
     (["--negatives", "sometimes"], "invalid choice"),
     (["--on-divergence", "pray"], "invalid choice"),
     (["--preset", "nope"], "invalid choice"),     # a closed set since issue 16: argparse refuses it
@@ -202,7 +202,7 @@ def test_real_process_exit_codes_and_stderr(files):
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("ebmlab: error: ") and "NaN" in lines[0], res.stderr
     assert not out.exists()
-    res = run_cli("train", "--data", str(files / "ok.npy"), "--out", str(out), "--sampler", "gibbs")
+    res = run_cli("train", "--data", str(files / "ok.npy"), "--out", str(out), "--sampler", "nuts")
     assert res.returncode == 2 and "Traceback" not in res.stderr and "invalid choice" in res.stderr
     assert not out.exists()
 

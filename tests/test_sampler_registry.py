@@ -32,7 +32,8 @@ def _default(cls, name: str):
 def test_one_list_of_names_everywhere():
     from ebmlab.cli import _parser
     from ebmlab.rundir.config import SAMPLERS as CONFIG_SAMPLERS
-    assert SAMPLER_NAMES == ("mh-jump", "mh", "langevin", "mala", "hmc") == tuple(SAMPLERS)
+    assert SAMPLER_NAMES == ("mh-jump", "mh", "langevin", "mala", "hmc", "gibbs", "gwg", "dmala", "dula",
+                             "block-gibbs") == tuple(SAMPLERS)
     assert tuple(CONFIG_SAMPLERS) == SAMPLER_NAMES
     assert tuple(ebmlab.samplers.METHODS) == SAMPLER_NAMES
     sub = _parser()._subparsers._group_actions[0].choices
@@ -84,7 +85,7 @@ def test_mh_jump_uses_the_model_box_and_needs_one():
 
 
 @pytest.mark.parametrize("call", [
-    lambda: make_sampler(gauss, "gibbs"),
+    lambda: make_sampler(gauss, "nuts"),
     lambda: make_sampler(gauss, "mala", n_leapfrog=3),
     lambda: make_sampler(gauss, "mh-jump", bounds=[(1.0, -1.0)]),
     lambda: make_sampler(gauss, "mh-jump", bounds=[(0.0, 1.0)], step_size=-1.0),

@@ -238,7 +238,7 @@ def test_is_calibrated_flags():
 # ---- user mistakes ----
 
 @pytest.mark.parametrize("call", [
-    lambda: sample(gauss, torch.zeros(4, 2), method="gibbs"),
+    lambda: sample(gauss, torch.zeros(4, 2), method="nuts"),
     lambda: sample(gauss, torch.zeros(4, 2), step_size=-0.1),
     lambda: sample(gauss, torch.zeros(4, 2), step_size=0.0),
     lambda: sample(gauss, torch.zeros(4, 2), step_size=math.nan),

@@ -22,6 +22,7 @@ from typing import Any, Sequence
 
 from ebmlab.errors import EBMError
 from ebmlab.samplers.registry import SAMPLER_NAMES
+from ebmlab.models.binary import MAX_ENUM_BITS
 
 UPDATE_RULE = ("Langevin update: x <- x + step_size * clip(grad f(x)) + noise_scale * z "
                "(noise_scale defaults to sqrt(2 * step_size)); f = log density, energy = -f.")
@@ -67,6 +68,12 @@ TRAIN_FLAGS: dict[str, tuple[Any, str]] = {
                       "benchmarks/results/compile_speed.md for when it pays back"),
     "tensorboard": (bool, "write TensorBoard event files (DIR/tb: the metrics rows and the pictures) beside "
                           "metrics.jsonl and metrics.csv (default: on when the tensorboard package is installed)"),
+    # ---- binary data (data/binary.py, models/rbm.py)
+    "binary": (bool, "declare the data binary: every value must be 0 or 1 (a .npy of only 0/1 values is "
+                     "detected as binary without it)"),
+    "net": (str, "network: auto (an MLP for vectors, a conv net for images) or, for binary data, rbm "
+                 "(a Bernoulli RBM trained with block Gibbs)"),
+    "hidden": (int, "MLP width, or the RBM's number of hidden units"),
 }
 # train flags whose help already states their own default
 _OWN_DEFAULT = ("preset", "device", "image_size", "labels", "precision")
@@ -179,6 +186,10 @@ def _parser() -> argparse.ArgumentParser:
             kw = dict(action="store_const", const=True, help=text + " (default: off)")
         if name == "tensorboard":
             kw = dict(action=argparse.BooleanOptionalAction, help=text)
+        if name == "binary":
+            kw = dict(action="store_const", const=True, help=text + " (default: detected)")
+        if name == "net":
+            kw["choices"] = ["auto", "mlp", "rbm"]
         t.add_argument("--" + name.replace("_", "-"), dest=name, default=None, **kw)
 
     s = _sub(sub, "sample", parents=[common, opens, json_out], help="draw samples from a trained model",
@@ -205,8 +216,9 @@ def _parser() -> argparse.ArgumentParser:
              help="test NLL, log Z, sample quality and chain diagnostics")
     e.add_argument("run", help=run_help)
     e.add_argument("--data", help="evaluate on this data instead of the run's held-out set (default: held-out set)")
-    e.add_argument("--log-z", choices=["quadrature", "ais"], help="how to estimate log Z (default: quadrature "
-                                                                    "for d <= 3, else none)")
+    e.add_argument("--log-z", choices=["quadrature", "ais", "enumeration"],
+                   help="how to estimate log Z (default: quadrature for d <= 3; enumeration of {0,1}^d for "
+                        "binary data with d <= 24, AIS with its reverse bound above; else none)")
     e.add_argument("--ood", action="append", metavar="SET",
                    help="out-of-distribution sets, repeatable or comma-separated: uniform (noise over the model's "
                         "input range / the support box), shuffled (test images with pixels permuted; vectors: "
@@ -436,6 +448,10 @@ def _train_here(args: argparse.Namespace, group: Any) -> int:
     else:
         trainer, _ = start_run(args.data, args.out, args.force, callbacks, **_train_settings(args))
         run_dir = Path(args.out)
+        if trainer.data_desc.get("binary") and group.is_main and not args.json:
+            c = trainer.config
+            print(f"ebmlab: binary data {{0,1}}^{trainer.data_desc['event_shape'][0]}: a discrete EBM "
+                  f"(net {c.net}, sampler {c.sampler}, {c.negatives} CD, {c.mcmc_steps} steps)", file=sys.stderr)
     from ebmlab.training.api import release_run
     try:
         trainer.callbacks.append(_PlotRefresher())
@@ -460,7 +476,12 @@ def _train_here(args: argparse.Namespace, group: Any) -> int:
     # the steps of this invocation: a resumed run counts from its checkpoint, not from 0
     done = f"{result.trained} steps" + (f" (steps {result.start_step} -> {result.step})" if result.start_step else "")
     summary = f"trained {done} in {result.seconds:.0f} s -> {run_dir}"
-    if trainer.data_desc["kind"] == "vector" and trainer.data_desc["event_shape"][0] <= 3:
+    if trainer.data_desc.get("binary") and trainer.data_desc["event_shape"][0] <= MAX_ENUM_BITS:
+        from ebmlab.estimate.discrete import exact_binary_nll
+        r = exact_binary_nll(trainer.model, trainer.dataset.test)
+        res["exact_test_nll"] = r["nll"]
+        summary += f"; exact test NLL {r['nll']:.4f} nats (enumeration of 2^{trainer.data_desc['event_shape'][0]})"
+    elif trainer.data_desc["kind"] == "vector" and trainer.data_desc["event_shape"][0] <= 3:
         from ebmlab.estimate.nll import exact_nll
         r = exact_nll(trainer.model, trainer.dataset.to_model(trainer.dataset.test))
         res["exact_test_nll"] = r["nll"]

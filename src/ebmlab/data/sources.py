@@ -20,6 +20,7 @@ import torch
 
 from ebmlab.errors import EBMError
 from ebmlab.data import toy2d
+from ebmlab.data.binary import BINARY_DIGITS, check_binary_data, digits_binary, flatten_binary, is_binary
 from ebmlab.data.dataset import DataSet
 from ebmlab.data.npyfile import NpyRows, read_npy_header
 from ebmlab.data.scaling import Scaling
@@ -35,8 +36,11 @@ _SCAN_ROWS = 512
 
 
 def load_data(spec: str, seed: int = 0, n_test: int = 5000, test_fraction: float = 0.1,
-              image_size: int | None = None, labels: str | None = None) -> DataSet:
+              image_size: int | None = None, labels: str | None = None, binary: bool | None = None) -> DataSet:
     """Resolve ``spec`` (a built-in name or a path) into a validated ``DataSet``.
+
+    ``binary``: None detects a ``.npy`` whose values are all 0/1 as binary data (``data.binary``);
+    True declares it (any other value is an EBMError naming it); False treats it as continuous.
 
     ``labels``: None, ``"builtin"`` (digits: scikit-learn's targets, same stratified split as the
     images) or a ``.npy`` of integer classes, one per row of a ``.npy`` data file (split with it).
@@ -51,6 +55,12 @@ def load_data(spec: str, seed: int = 0, n_test: int = 5000, test_fraction: float
         train = toy2d.make(spec, 20000, torch.Generator().manual_seed(seed))
         test = toy2d.make(spec, n_test, torch.Generator().manual_seed(TEST_SEED))
         return DataSet(train, test, "vector", spec, {"builtin": spec})
+    if spec in BINARY_DIGITS:
+        if labels is not None:
+            raise EBMError(f"--labels is not available for {spec!r}; use --data digits --labels builtin")
+        pooled = spec.endswith("4x4")
+        return mark_binary(DataSet(digits_binary("train", pooled), digits_binary("test", pooled), "vector", spec,
+                                   {"builtin": spec}), [1, 4, 4] if pooled else [1, 8, 8])
     if spec == "digits":
         from ebmlab.data.images import DIGITS_RANGE, load_digits_labels, load_digits_uint8
         ds = DataSet(load_digits_uint8("train"), load_digits_uint8("test"), "image", "digits",
@@ -70,6 +80,11 @@ def load_data(spec: str, seed: int = 0, n_test: int = 5000, test_fraction: float
         if x.ndim == 2 and x.dtype == torch.uint8:
             x = x.float()                              # vectors are stored in the model scale
         y = read_labels(labels, x.shape[0]) if labels is not None else None
+        if binary is not False and (binary or is_binary(x)):   # detected (None) or declared (True)
+            if binary:
+                check_binary_data(x, str(path))
+            x, image_shape = flatten_binary(x)
+            return mark_binary(_split(x, str(path), seed, test_fraction, y), image_shape)
         ds = _split(x, str(path), seed, test_fraction, y)
         # nominal_uint8=False: a uint8 .npy has always been scaled by its observed range
         return _with_scaling(ds, Scaling.infer(ds.train, nominal_uint8=False)) if ds.kind == "image" else ds
@@ -87,7 +102,15 @@ def load_data(spec: str, seed: int = 0, n_test: int = 5000, test_fraction: float
     if path.exists():
         raise EBMError(f"cannot read data {spec!r}: give a .npy file, an image folder or a built-in set")
     raise EBMError(f"data {spec!r} not found: not a file or folder, nor a built-in set "
-                   f"({', '.join(toy2d.NAMES)}, digits)")
+                   f"({', '.join(toy2d.NAMES)}, digits, {', '.join(BINARY_DIGITS)})")
+
+
+def mark_binary(ds: DataSet, image_shape: list[int] | None) -> DataSet:
+    """Record in ``describe`` (data.json's source) that the set is binary, and its image shape if any."""
+    ds.describe["binary"] = True
+    if image_shape is not None:
+        ds.describe["image_shape"] = image_shape
+    return ds
 
 
 def _with_scaling(ds: DataSet, scaling: Scaling) -> DataSet:

@@ -8,6 +8,8 @@ from typing import Callable
 
 from ebmlab.errors import EBMError
 from ebmlab.estimate.ais import ais_log_z
+from ebmlab.estimate.binary_ais import binary_ais_log_z
+from ebmlab.estimate.discrete import binary_log_z
 from ebmlab.estimate.partition import enumerate_log_z, quadrature_log_z
 from ebmlab.estimate.result import LogZEstimate
 
@@ -15,6 +17,8 @@ METHODS: dict[str, Callable[..., LogZEstimate]] = {
     "quadrature": quadrature_log_z,
     "enumeration": enumerate_log_z,
     "ais": ais_log_z,
+    "binary": binary_log_z,
+    "binary-ais": binary_ais_log_z,
 }
 
 
@@ -23,6 +27,9 @@ def log_z(f, method: str = "quadrature", **kwargs) -> LogZEstimate:
 
     - ``"quadrature"``: ``bounds=[(lo, hi)] * d``, d <= 3, exact up to grid error (stderr 0).
     - ``"enumeration"``: ``states=[S, *event]`` tensor of every state of a discrete space.
+    - ``"binary"``: ``dim=d``, every state of {0, 1}^d (d <= 24), exact; an RBM enumerates its smaller side.
+    - ``"binary-ais"``: AIS on {0, 1}^d from a product-of-Bernoullis base (``x_ref=`` 0/1 data), with
+      a reverse upper bound in ``extras["upper"]``.
     - ``"ais"``: annealed importance sampling, any d (``x_ref=...``, ``generator=...``).
     Returns a ``LogZEstimate`` with ``.value`` and ``.stderr``.
     """

@@ -15,6 +15,7 @@ from ebmlab.box import Box, BoundsLike
 from ebmlab.errors import EBMError
 from ebmlab.density import as_log_density
 from ebmlab.estimate.result import LogZEstimate
+from ebmlab.models.binary import binary_states as _binary_states
 
 MAX_QUADRATURE_DIM = 3
 DEFAULT_POINTS = {1: 4001, 2: 400, 3: 100}
@@ -79,8 +80,5 @@ def enumerate_log_z(f, states: torch.Tensor, batch_size: int = 65536) -> LogZEst
 
 
 def binary_states(d: int) -> torch.Tensor:
-    """All 2^d vectors of {0, 1}^d as float [2^d, d] (refuses d > 24: 16M states)."""
-    if d > 24:
-        raise EBMError(f"enumerating {{0,1}}^{d} means 2^{d} states; use method='ais' for d > 24")
-    idx = torch.arange(2 ** d)
-    return ((idx[:, None] >> torch.arange(d - 1, -1, -1)) & 1).float()
+    """All 2^d vectors of {0, 1}^d as float [2^d, d] (refuses d > 24: 16M states; say how large, offer AIS)."""
+    return _binary_states(d)

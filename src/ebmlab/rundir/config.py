@@ -19,7 +19,7 @@ from ebmlab.samplers.registry import SAMPLER_NAMES
 NEGATIVES = ("persistent", "short-run", "cd")
 SAMPLERS = SAMPLER_NAMES                 # the sampler table's names (ebmlab.samplers.registry)
 # "custom": a user's own nn.Module, recorded in ``network`` (rundir/network.py) and never imported unasked
-NETS = ("auto", "mlp", "conv", "resnet", "custom")
+NETS = ("auto", "mlp", "conv", "resnet", "custom", "rbm")   # rbm: binary data only (models/rbm.py)
 INITS = ("uniform", "data", "gaussian")
 ON_DIVERGENCE = ("stop", "rollback")
 # "cd": an unconditional EBM f(x); "conditional": f(x, y) = logits[y] trained by CD per class;
@@ -114,6 +114,9 @@ class RunConfig:
     # the cosine schedule's anchor after `--resume --steps N` changed the horizon: {"step", "phase"}
     # (training/schedule.py stretches the rest of the cosine from there, so the lr does not jump)
     lr_anchor: dict | None = None
+    # ---- binary data (data/binary.py): None detects a .npy of 0/1 values, True declares it (other
+    # values are an error), False treats 0/1 data as continuous
+    binary: bool | None = None
 
     def __post_init__(self) -> None:
         _validate(self)

@@ -38,10 +38,12 @@ class StepInfo(NamedTuple):
 
     accept_prob: [B] min(1, exp(log_alpha)) (1 for unadjusted samplers); accepted: [B] bool;
     grad_norm: [B] ‖∇f‖ at the point the step started from, or None when no gradient was used.
+    flips: [B] float, coordinates changed by the step (binary-state samplers), or None.
     """
     accept_prob: torch.Tensor
     accepted: torch.Tensor
     grad_norm: torch.Tensor | None = None
+    flips: torch.Tensor | None = None
 
 
 class Sampler:

@@ -13,6 +13,11 @@ mh         MetropolisHastings + GaussianRandomWalk    0.1           proposal
 langevin   Langevin (unadjusted)                      0.01          noise_scale, grad_clip, bounds
 mala       MALA                                       0.01          (none)
 hmc        HMC                                        0.1           n_leapfrog (10)
+gibbs      Gibbs: single-site, random scan, {0,1}      (unused)      (none)
+gwg        GibbsWithGradients, {0,1}                  (unused)      (none)
+dmala      DiscreteLangevin(adjusted=True), {0,1}     0.2           (none)
+dula       DiscreteLangevin(adjusted=False), {0,1}    0.2           (none)
+block-gibbs BlockGibbs (an RBM's v -> h -> v), {0,1}  (unused)      (none)
 =========  =========================================  ============  ==============================
 
 What ``step_size`` means differs by method, because the natural scale differs:
@@ -21,6 +26,9 @@ What ``step_size`` means differs by method, because the natural scale differs:
   the box. It needs a box: ``bounds=`` or the model's own ``bounds`` (the default 2-D recipe's sampler).
 - mh: the standard deviation of the Gaussian random walk (ignored when ``proposal=`` is given).
 - langevin, mala: ε in x + ε ∇f + noise; hmc: the leapfrog step (trajectory length ε L = 1 by default).
+- dmala, dula: α in each bit's flip log-odds (1 - 2x_i) ∇_i f / 2 - 1/(2α) (Zhang et al. 2022).
+- gibbs, gwg, block-gibbs have no step size; the number is accepted and ignored.
+The binary samplers (``BINARY_SAMPLERS``) need states in {0, 1}.
 """
 from __future__ import annotations
 
@@ -32,6 +40,10 @@ import torch
 from ebmlab.box import Box
 from ebmlab.errors import EBMError
 from ebmlab.samplers.base import LogDensity, Sampler, check_positive
+from ebmlab.samplers.block_gibbs import BlockGibbs
+from ebmlab.samplers.dlangevin import DiscreteLangevin
+from ebmlab.samplers.gibbs import Gibbs
+from ebmlab.samplers.gwg import GibbsWithGradients
 from ebmlab.samplers.hmc import HMC
 from ebmlab.samplers.langevin import Langevin
 from ebmlab.samplers.mala import MALA
@@ -85,6 +97,26 @@ def _hmc(f: LogDensity | torch.nn.Module, step_size: float, n_leapfrog: int = 10
     return HMC(f, step_size, n_leapfrog=n_leapfrog)
 
 
+def _gibbs(f: LogDensity | torch.nn.Module, step_size: float) -> Sampler:
+    return Gibbs(f)
+
+
+def _gwg(f: LogDensity | torch.nn.Module, step_size: float) -> Sampler:
+    return GibbsWithGradients(f)
+
+
+def _dmala(f: LogDensity | torch.nn.Module, step_size: float) -> Sampler:
+    return DiscreteLangevin(f, step_size, adjusted=True)
+
+
+def _dula(f: LogDensity | torch.nn.Module, step_size: float) -> Sampler:
+    return DiscreteLangevin(f, step_size, adjusted=False)
+
+
+def _block_gibbs(f: LogDensity | torch.nn.Module, step_size: float) -> Sampler:
+    return BlockGibbs(f)
+
+
 SAMPLERS: dict[str, SamplerSpec] = {
     "mh-jump": SamplerSpec(_mh_jump, 0.05, ("bounds", "jump_prob"),
                            "Metropolis-Hastings, local steps plus uniform jumps over the support box"),
@@ -93,8 +125,15 @@ SAMPLERS: dict[str, SamplerSpec] = {
                             "unadjusted Langevin (biased by the step size; the EBM-training sampler)"),
     "mala": SamplerSpec(_mala, 0.01, (), "Metropolis-adjusted Langevin"),
     "hmc": SamplerSpec(_hmc, 0.1, ("n_leapfrog",), "Hamiltonian Monte Carlo"),
+    "gibbs": SamplerSpec(_gibbs, 1.0, (), "single-site Gibbs on {0,1} states (random scan, one bit a step)"),
+    "gwg": SamplerSpec(_gwg, 1.0, (), "Gibbs-with-gradients on {0,1} states (Grathwohl et al. 2021, MH-corrected)"),
+    "dmala": SamplerSpec(_dmala, 0.2, (), "discrete Metropolis-adjusted Langevin on {0,1} states (Zhang et al. 2022)"),
+    "dula": SamplerSpec(_dula, 0.2, (), "discrete unadjusted Langevin on {0,1} states (biased by the step size)"),
+    "block-gibbs": SamplerSpec(_block_gibbs, 1.0, (), "block Gibbs v -> h -> v for an RBM"),
 }
 SAMPLER_NAMES: tuple[str, ...] = tuple(SAMPLERS)
+# the samplers that move {0, 1} states (and only those); training on binary data picks among them
+BINARY_SAMPLERS: tuple[str, ...] = ("gibbs", "gwg", "dmala", "dula", "block-gibbs")
 
 
 def spec(method: str) -> SamplerSpec:

@@ -24,11 +24,13 @@ class ChainDiagnostics(NamedTuple):
     mean_accept_prob: [B] mean of min(1, exp(log_alpha)), a lower-variance estimate of the same.
     mean_grad_norm: [B] mean ‖∇f‖ over the steps, or None for gradient-free samplers.
     n_steps: the number of steps taken.
+    mean_flips: [B] mean number of coordinates changed per step (binary-state samplers), else None.
     """
     acceptance_rate: torch.Tensor
     mean_accept_prob: torch.Tensor
     mean_grad_norm: torch.Tensor | None
     n_steps: int
+    mean_flips: torch.Tensor | None = None
 
 
 def resolve_generator(generator: torch.Generator | None, device: torch.device) -> torch.Generator:
@@ -76,6 +78,7 @@ def _run(sampler: Sampler, x0: torch.Tensor, n_steps: int,
     grad_norm = torch.zeros(b, dtype=dtype, device=x0.device) if sampler.needs_score else None
     # Unadjusted samplers accept everything: skip summing ones, fill them in at the end.
     track_accept = sampler.is_calibrated
+    flips: torch.Tensor | None = None
     x = state.x
     with torch.no_grad():
         for i in range(n_steps):
@@ -89,6 +92,8 @@ def _run(sampler: Sampler, x0: torch.Tensor, n_steps: int,
                 prob.add_(info.accept_prob)
             if grad_norm is not None and info.grad_norm is not None:
                 grad_norm.add_(info.grad_norm)
+            if info.flips is not None:
+                flips = info.flips.to(dtype).clone() if flips is None else flips.add_(info.flips)
     if n_steps == 0:
         return x0.detach().clone(), ChainDiagnostics(accepted, prob, grad_norm, 0)
     if track_accept:
@@ -99,14 +104,17 @@ def _run(sampler: Sampler, x0: torch.Tensor, n_steps: int,
         prob.fill_(1.0)
     if grad_norm is not None:
         grad_norm.div_(n_steps)
-    return x, ChainDiagnostics(accepted, prob, grad_norm, n_steps)
+    if flips is not None:
+        flips.div_(n_steps)
+    return x, ChainDiagnostics(accepted, prob, grad_norm, n_steps, flips)
 
 
 def sample(f: LogDensity | torch.nn.Module, x0: torch.Tensor, method: str = "langevin", n_steps: int = 100,
            step_size: float | None = None, generator: torch.Generator | None = None, **kwargs: Any) -> torch.Tensor:
     """Draw approximate samples of p ∝ exp(f) by running B chains from x0 [B, *event].
 
-    ``method`` in {"mh-jump", "mh", "langevin", "mala", "hmc"} (``ebmlab.samplers.registry``);
+    ``method`` in {"mh-jump", "mh", "langevin", "mala", "hmc"} and, for {0, 1} states, {"gibbs", "gwg",
+    "dmala", "dula", "block-gibbs"} (``ebmlab.samplers.registry``);
     ``step_size`` None is the method's default there. kwargs are the method's options (e.g.
     ``noise_scale``, ``grad_clip``, ``bounds`` for Langevin; ``n_leapfrog`` for HMC; ``proposal``
     for MH, where ``step_size`` is the random-walk scale; ``bounds`` and ``jump_prob`` for mh-jump,

@@ -146,11 +146,15 @@ def write_samples(run: Run, x: torch.Tensor, out: Path, frames: list[torch.Tenso
     if Path(run.path).resolve() in (out.parent.resolve(), *out.parent.resolve().parents):
         refuse_if_training(run.path, f"writing {out}")
     written = []
+    image_shape = run.data.get("image_shape")      # binary images are trained as vectors; shown as images
     if out.suffix == ".npy":
         buf = io.BytesIO()
-        np.save(buf, to_data_scale(run, x).numpy())
+        y = to_data_scale(run, x)
+        np.save(buf, (y.reshape(y.shape[0], *image_shape) if image_shape else y).numpy())
         atomic_write_bytes(out, buf.getvalue())
         written.append(out)
+    elif image_shape:
+        written.append(save_grid_png(2 * x.reshape(x.shape[0], *image_shape) - 1, out))
     elif run.is_vector:
         if x.shape[1] != 2:
             raise EBMError("a PNG of vector samples is drawn for 2-D data only; use --out FILE.npy")

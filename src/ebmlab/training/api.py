@@ -15,13 +15,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from ebmlab.rundir.build import build_model, check_data_description, describe_vector_data
+from ebmlab.rundir.build import build_model, check_data_description, describe_binary_data, describe_vector_data
 from ebmlab.rundir.checkpoint import check_weights, latest_checkpoint, read_json
 from ebmlab.rundir.layout import prepare_run_dir, refuse_symlinks
 from ebmlab.rundir.lock import RunLock
 from ebmlab.rundir.config import RunConfig
 from ebmlab.rundir.header import write_run_header
-from ebmlab.data.sources import DataSet, load_data, read_labels, validate_array
+from ebmlab.data.binary import check_binary_data, flatten_binary, is_binary
+from ebmlab.data.sources import DataSet, load_data, mark_binary, read_labels, validate_array
 from ebmlab.data.stream import dataset_from_torch, is_torch_data, unwrap_loader
 from ebmlab.device import resolve_device
 from ebmlab.errors import EBMError
@@ -29,6 +30,7 @@ from ebmlab.models.conditional import ConditionalEnergyModel
 from ebmlab.models.energy import EnergyModel
 from ebmlab.rundir.network import import_network, network_reference, untrusted_message
 from ebmlab.training import distributed
+from ebmlab.training.negatives import check_binary_sampler
 from ebmlab.training.presets import resolve_config
 from ebmlab.training.schedule import with_new_horizon
 from ebmlab.training.trainer import Trainer, TrainResult, check_shards
@@ -36,7 +38,9 @@ from ebmlab.training.trainer import Trainer, TrainResult, check_shards
 
 def describe_data(dataset: DataSet, config: RunConfig) -> dict[str, Any]:
     """The JSON data description stored in data.json (support box, standardisation, scaling)."""
-    if dataset.kind == "vector":
+    if dataset.describe.get("binary"):
+        desc = describe_binary_data(dataset.train.shape[1], dataset.describe.get("image_shape"))
+    elif dataset.kind == "vector":
         desc = describe_vector_data(dataset.train, config.margin)
     else:
         desc = {"kind": "image", "event_shape": list(dataset.event_shape)}
@@ -81,8 +85,15 @@ def dataset_from(data: DataLike, config: RunConfig) -> DataSet:
         if x.shape[0] - n_test < 2:
             raise EBMError(f"array: too few points ({x.shape[0]}) to hold out a test set and train on at least 2")
         perm = torch.randperm(x.shape[0], generator=torch.Generator().manual_seed(config.seed))
+        binary = config.binary is not False and (config.binary or is_binary(x))
+        if binary:
+            if config.binary:
+                check_binary_data(x, "array")
+            x, image_shape = flatten_binary(x)
         ds = DataSet(x[perm[n_test:]], x[perm[:n_test]], "vector" if x.ndim == 2 else "image", "array",
                      {"path": "<array>"})
+        if binary:
+            mark_binary(ds, image_shape)
         if config.labels is not None:
             y = read_labels(config.labels, x.shape[0])
             ds.y_train, ds.y_test, ds.n_classes = y[perm[n_test:]], y[perm[:n_test]], int(y.max()) + 1
@@ -90,7 +101,8 @@ def dataset_from(data: DataLike, config: RunConfig) -> DataSet:
     if not isinstance(data, (str, Path)):
         raise EBMError(f"data must be a built-in set name, a path, an array or tensor, a torch Dataset or a "
                        f"DataLoader; got {type(data).__name__}")
-    return load_data(str(data), config.seed, config.n_test, config.test_fraction, config.image_size, config.labels)
+    return load_data(str(data), config.seed, config.n_test, config.test_fraction, config.image_size, config.labels,
+                     binary=config.binary)
 
 
 def data_spec(data: DataLike) -> str:
@@ -141,6 +153,7 @@ def start_run(data: DataLike, out: str | Path | None = None, force: bool = False
         net, ref = user_network(network, config, desc, network_kwargs)
         config = config.replace(network=ref)
         model = build_model(config, desc, net)
+    check_binary_sampler(config, model, desc)             # binary data <-> discrete sampler, before any write
     # under torchrun: join the other processes (all of them got this far on the same input)
     group, device = distributed.init(torch.device(config.device))
     _check_model(model, dataset, config)

@@ -12,7 +12,7 @@ import torch
 from ebmlab.rundir.config import RunConfig
 from ebmlab.errors import EBMError
 from ebmlab.samplers.base import Sampler
-from ebmlab.samplers.registry import make_sampler, options_for
+from ebmlab.samplers.registry import BINARY_SAMPLERS, SAMPLER_NAMES, make_sampler, options_for
 
 IMAGE_BOX = [-1.0, 1.0]   # images live in model scale [-1, 1] (ebmlab.data.scaling)
 
@@ -34,6 +34,9 @@ def make_init_fn(data: dict[str, Any], init: str, x_train: torch.Tensor, device:
     is) and ``to_model`` (``DataSet.to_model``) maps the drawn rows to the model scale on ``device``.
     """
     event = tuple(data["event_shape"])
+    if data.get("binary") and init in ("uniform", "gaussian"):
+        # binary data: chains start from independent fair coins (the uniform law on {0, 1}^d)
+        return lambda n, g: (torch.rand((n, *event), generator=g, device=device) < 0.5).float()
     if init == "uniform":
         if data["kind"] == "vector":
             b = torch.tensor(data["bounds"], dtype=torch.float32, device=device)
@@ -52,10 +55,27 @@ def make_init_fn(data: dict[str, Any], init: str, x_train: torch.Tensor, device:
     raise EBMError(f"unknown init {init!r}")
 
 
+def check_binary_sampler(config: RunConfig, model: torch.nn.Module, data: dict[str, Any]) -> None:
+    """Binary data needs a sampler of {0, 1} states and no data noise; continuous data refuses them."""
+    binary_method = config.sampler in BINARY_SAMPLERS
+    if data.get("binary"):
+        if not binary_method:
+            raise EBMError(f"binary data needs a sampler of {{0, 1}} states ({', '.join(BINARY_SAMPLERS)}); "
+                           f"got {config.sampler!r}")
+        if config.data_noise:
+            raise EBMError(f"data_noise {config.data_noise} would make binary data continuous; use 0")
+        if config.sampler == "block-gibbs" and not callable(getattr(model, "sample_hidden", None)):
+            raise EBMError("sampler 'block-gibbs' needs hidden units: use it with --net rbm, or choose gibbs or gwg")
+    elif binary_method:
+        raise EBMError(f"sampler {config.sampler!r} moves {{0, 1}} states, but this data is continuous; "
+                       f"choose one of {', '.join(n for n in SAMPLER_NAMES if n not in BINARY_SAMPLERS)}")
+
+
 def sampler_from_config(config: RunConfig, model: torch.nn.Module, data: dict[str, Any]) -> Sampler:
     """The MCMC kernel that produces negatives: ``config.sampler`` from the sampler table, with the
     config's step_size and whichever of its noise_scale, grad_clip, jump_prob and the support box
     (the data's box for vectors, [-1, 1] for images) that method takes."""
+    check_binary_sampler(config, model, data)
     box = support_box(data)
     if config.sampler == "mh-jump" and box is None:
         raise EBMError("sampler 'mh-jump' needs vector data with a support box; use 'langevin' for images")
