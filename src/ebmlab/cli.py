@@ -190,7 +190,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--from", dest="start", choices=["noise", "buffer"], default="noise",
                    help="start the chains from the training recipe's noise or from the run's replay buffer")
     s.add_argument("--trajectory", type=_positive_int, metavar="K",
-                   help="also write the chain every K steps (default: no trajectory)")
+                   help="also write the chain every K steps, beside a PNG --out as OUT-trajectory.png: 8 chains, "
+                        "one column per saved step, labelled t=step (default: no trajectory)")
     s.add_argument("--compile", action="store_true",
                    help="torch.compile the model's density for the chains (compile time printed apart; default: off)")
     s.add_argument("--class", dest="klass", type=int,
@@ -464,7 +465,7 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     run = open_run(args.run, _device(args), args.trust_code)
     x, frames, info = draw_samples(run, args.n, args.n_steps, args.method, args.step_size, args.seed,
                                    args.start, args.trajectory, klass=args.klass, compile=args.compile)
-    written = write_samples(run, x, Path(args.out), frames)
+    written = write_samples(run, x, Path(args.out), frames, info.get("frame_steps"))
     if args.json:
         print(json.dumps({"written": [str(w) for w in written], "n": args.n, "n_steps": info["n_steps"],
                           "acceptance": float(info["acceptance"])}, indent=2))

@@ -43,7 +43,7 @@ def load_data(spec: str, seed: int = 0, n_test: int = 5000, test_fraction: float
     """
     if not spec:
         raise EBMError("no data given; pass --data with a built-in set "
-                       f"({', '.join(toy2d.NAMES)}, digits), a .npy file or an image folder")
+                       f"({', '.join(toy2d.NAMES)}, digits, faces), a .npy file or an image folder")
     if spec in toy2d.NAMES:
         if labels is not None:
             raise EBMError(f"--labels works with --data digits or a .npy data file; the built-in set {spec!r} "
@@ -60,6 +60,8 @@ def load_data(spec: str, seed: int = 0, n_test: int = 5000, test_fraction: float
                 raise EBMError("--data digits has its own labels: use --labels builtin")
             ds.y_train, ds.y_test, ds.n_classes = load_digits_labels("train"), load_digits_labels("test"), 10
         return _with_scaling(ds, Scaling.from_range(*DIGITS_RANGE))
+    if spec == "faces":
+        return _load_faces(labels)
     path = Path(spec)
     if path.suffix == ".npy":
         rows = _streamable(path)
@@ -87,7 +89,16 @@ def load_data(spec: str, seed: int = 0, n_test: int = 5000, test_fraction: float
     if path.exists():
         raise EBMError(f"cannot read data {spec!r}: give a .npy file, an image folder or a built-in set")
     raise EBMError(f"data {spec!r} not found: not a file or folder, nor a built-in set "
-                   f"({', '.join(toy2d.NAMES)}, digits)")
+                   f"({', '.join(toy2d.NAMES)}, digits, faces)")
+
+
+def _load_faces(labels: str | None) -> DataSet:
+    """The built-in faces (data/faces.py: 80 train / 20 held-out face crops of scikit-image's lfw_subset)."""
+    from ebmlab.data.faces import FACES_RANGE, load_faces_uint8
+    if labels is not None:
+        raise EBMError("the built-in set 'faces' has no labels")
+    ds = DataSet(load_faces_uint8("train"), load_faces_uint8("test"), "image", "faces", {"builtin": "faces"})
+    return _with_scaling(ds, Scaling.from_range(*FACES_RANGE))
 
 
 def _with_scaling(ds: DataSet, scaling: Scaling) -> DataSet:

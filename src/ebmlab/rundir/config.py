@@ -34,7 +34,8 @@ PRECISIONS = ("fp32", "bf16", "fp16")
 MAX_CHAIN_STEPS = 10**7
 LIMITS = {"mcmc_steps": MAX_CHAIN_STEPS, "steps": 10**9, "warmup_steps": 10**9, "batch_size": 2**20,
           "buffer_size": 10**7, "hidden": 8192, "depth": 64, "image_size": 1024, "n_test": 10**7,
-          "keep_checkpoints": 10**4, "log_every": 10**9, "checkpoint_every": 10**9, "plot_every": 10**9}
+          "keep_checkpoints": 10**4, "log_every": 10**9, "checkpoint_every": 10**9, "plot_every": 10**9,
+          "net_width": 4096}
 MAX_MLP_WEIGHTS = 2**26              # hidden^2 * depth: 67M weights (256 MiB), 100x the largest recipe
 
 
@@ -108,6 +109,9 @@ class RunConfig:
     max_param_update: float = 1.0
     max_chain_scale: float = 100.0
     extra: dict = field(default_factory=dict)
+    # width w of the image network (net "conv": SmallConvNet, "resnet": ResNetEnergy, "auto": the
+    # default net for the image size); None keeps the network's own default (16 / 64)
+    net_width: int | None = None
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -213,6 +217,7 @@ def _validate(c: RunConfig) -> None:
             raise EBMError(f"{name} = {v:g} does not fit in float32 (largest {_FLOAT32_MAX:.4g}), "
                            "which training computes in")
     need(0.0 <= c.adam_beta1 < 1.0 and 0.0 <= c.adam_beta2 < 1.0, "Adam betas must be in [0, 1)")
+    need(c.net_width is None or c.net_width > 0, f"net_width must be a positive integer, got {c.net_width}")
     need(c.image_size is None or c.image_size > 0, f"image_size must be a positive integer, got {c.image_size}")
     for name, choices in (("negatives", NEGATIVES), ("sampler", SAMPLERS), ("net", NETS), ("init", INITS),
                           ("on_divergence", ON_DIVERGENCE), ("lr_schedule", ("cosine", "constant")),

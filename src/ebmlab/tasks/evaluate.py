@@ -16,6 +16,7 @@ from ebmlab.estimate.ais import ais_log_z
 from ebmlab.estimate.nll import exact_nll
 from ebmlab.metrics.diagnostics import effective_sample_size, split_rhat
 from ebmlab.metrics.mmd import mmd2_unbiased
+from ebmlab.metrics.nearest import memorisation_check
 from ebmlab.metrics.ood import ood_table
 from ebmlab.metrics.outliers import BUILTIN_OUTLIERS, builtin_outliers
 from ebmlab.tasks.open import Run, test_data
@@ -83,6 +84,8 @@ def evaluate_run(run: Run, data: str | None = None, log_z_method: str | None = N
     out["sampler_acceptance"] = info["acceptance"]
     if "grad_norm" in info:
         out["sampler_grad_norm"] = info["grad_norm"]
+    if data is None and not run.is_vector and "composite" not in run.data and not c.data.startswith("<"):
+        out.update(memorisation_check(x, training_images(run), x_test))   # metrics/nearest.py
     if data is None and c.labels is not None and "composite" not in run.data:   # a conditional/JEM run
         out["test_accuracy"] = classifier_accuracy(run)
     out.update(chain_diagnostics(run, seed))
@@ -90,6 +93,18 @@ def evaluate_run(run: Run, data: str | None = None, log_z_method: str | None = N
         out["ood"] = ood_table(run.model, x_test, ood_sets)
     out["seconds"] = time.time() - t0
     return out
+
+
+# training images the memorisation check compares samples with: all of a small set; a CelebA-sized
+# one is subsampled (the first rows of its fixed shuffled split), which keeps the check's cdist small
+MAX_NN_TRAIN = 20000
+
+
+def training_images(run: Run) -> torch.Tensor:
+    """The run's training split [N, *event] in the model scale (at most ``MAX_NN_TRAIN`` of it)."""
+    c = run.config
+    ds = load_data(c.data, c.seed, c.n_test, c.test_fraction, c.image_size)
+    return ds.to_model(ds.train[:MAX_NN_TRAIN])
 
 
 def classifier_accuracy(run: Run) -> float:

@@ -93,12 +93,18 @@ PRESETS["jem"] = dict(
     lr=JEM_PRESET["lr"], lr_schedule="constant", warmup_steps=JEM_PRESET["warmup_iters"],
     batch_size=JEM_PRESET["batch_size"], data_noise=JEM_PRESET["data_noise"], alpha_cd=JEM_PRESET["alpha_cd"],
     l2=0.0, steps=5000, checkpoint_every=250, plot_every=500)
+# ---- faces / celeba block (issue 17) ----------------------------------------------------------
+PRESETS["faces"] = dict(negatives="short-run", sampler="langevin", mcmc_steps=20, step_size=2.0, noise_scale=0.01,
+                        data_noise=0.03, lr=1e-3, adam_beta1=0.5, lr_schedule="constant", init="uniform",
+                        batch_size=80, steps=4000, l2=0.01, net="conv", net_width=32,
+                        checkpoint_every=500, plot_every=500)
+# ---- end faces / celeba block ------------------------------------------------------------------
 LABELLED_PRESETS = ("conditional", "jem")
 
 
 def auto_preset(kind: str | None, dim: int | None, data_spec: str) -> str:
     if kind == "image":
-        return "digits" if data_spec == "digits" else "short-run"
+        return data_spec if data_spec in ("digits", "faces") else "short-run"
     if kind == "vector" and dim is not None and dim > 3:
         return "vector"
     return "2d"
