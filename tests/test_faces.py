@@ -132,3 +132,17 @@ def test_memorisation_check_tells_copies_from_new_images():
     assert torch.allclose(d, torch.full((3,), 0.1, dtype=torch.float64)) and i.tolist() == [0, 1, 2]
     with pytest.raises(EBMError):
         nearest(train, held[:, :, :3])
+
+
+def test_celeba_preset_is_nijkamps_short_run_recipe():
+    from ebmlab.nets.shortrun import ShortRunConvNet
+    cfg = resolve_config("celeba64.npy", {"preset": "celeba"})
+    assert (cfg.negatives, cfg.mcmc_steps, cfg.step_size, cfg.noise_scale) == ("short-run", 100, 1.0, 0.01)
+    assert (cfg.lr, cfg.data_noise, cfg.batch_size, cfg.net, cfg.net_width) == (1e-4, 0.03, 64, "shortrun", 64)
+    net = image_net(cfg.net, 3, 64, 8)
+    assert isinstance(net, ShortRunConvNet) and net(torch.zeros(2, 3, 64, 64)).shape == (2,)
+    # the 32x32 stack is theirs exactly: 3 -> n_f -> 2 n_f -> 4 n_f -> 8 n_f -> 1
+    convs = [m for m in image_net("shortrun", 3, 32, 4).modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [m.out_channels for m in convs] == [4, 8, 16, 32, 1]
+    with pytest.raises(EBMError, match="power of two"):
+        image_net("shortrun", 1, 25)

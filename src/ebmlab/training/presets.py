@@ -98,6 +98,20 @@ PRESETS["faces"] = dict(negatives="short-run", sampler="langevin", mcmc_steps=20
                         data_noise=0.03, lr=1e-3, adam_beta1=0.5, lr_schedule="constant", init="uniform",
                         batch_size=80, steps=4000, l2=0.01, net="conv", net_width=32,
                         checkpoint_every=500, plot_every=500)
+# ``celeba``: Nijkamp et al. 2019 (NeurIPS), "Learning Non-Convergent Non-Persistent Short-Run MCMC Toward
+# Energy-Based Model", for CelebA 64x64 (``ebmlab prepare img_align_celeba/ --size 64 --crop celeba``), meant for
+# a GPU. From the paper (section 5.1) and the authors' code (github.com/enijkamp/short_run,
+# train_cifar10_minimal.py): K = 100 Langevin steps x <- x + f'(x) + 0.01 z (step 1, noise 0.01) from uniform
+# noise in [-1, 1], no buffer; observed examples + N(0, 0.03^2) noise (their sigma = 3e-2); Adam lr 1e-4,
+# betas (0.9, 0.999), 64 chains / images per step (m = 8^2), 200 000 parameter updates; the network is their
+# conv stack (nets/shortrun.py) with n_f = 64, the paper's width for CelebA (128 for CIFAR-10). Not taken:
+# the paper's final phase that "gradually decreases" lr and data noise (no schedule is given), and their
+# apex mixed precision (``--precision bf16`` is ebmlab's equivalent). Published anchor, NOT measured by
+# ebmlab: FID 23.02 on CelebA 64x64 (Nijkamp et al. 2019, Table 1, 40 000 samples).
+PRESETS["celeba"] = dict(negatives="short-run", sampler="langevin", mcmc_steps=100, step_size=1.0,
+                         noise_scale=0.01, data_noise=0.03, lr=1e-4, adam_beta1=0.9, adam_beta2=0.999,
+                         lr_schedule="constant", init="uniform", batch_size=64, steps=200000, l2=0.0,
+                         net="shortrun", net_width=64, device="auto", checkpoint_every=2000, plot_every=2000)
 # ---- end faces / celeba block ------------------------------------------------------------------
 LABELLED_PRESETS = ("conditional", "jem")
 
