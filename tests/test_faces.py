@@ -146,3 +146,34 @@ def test_celeba_preset_is_nijkamps_short_run_recipe():
     assert [m.out_channels for m in convs] == [4, 8, 16, 32, 1]
     with pytest.raises(EBMError, match="power of two"):
         image_net("shortrun", 1, 25)
+
+
+@pytest.fixture(scope="module")
+def tiny_faces_run(tmp_path_factory):
+    run = tmp_path_factory.mktemp("fid") / "faces"
+    assert main(["train", "--data", "faces", "--out", str(run), "--steps", "1", "--mcmc-steps", "2", "--quiet"]) == 0
+    return run
+
+
+@pytest.mark.parametrize("case", ["no-weights", "missing-weights", "other-size", "not-npy", "no-torch-fidelity",
+                                  "weights-alone"])
+def test_fid_bad_input_is_one_line_exit_2_nothing_written(tiny_faces_run, tmp_path, capsys, monkeypatch, case):
+    np.save(tmp_path / "real.npy", np.zeros((4, 1, 25, 25), np.uint8))
+    np.save(tmp_path / "big.npy", np.zeros((4, 3, 64, 64), np.uint8))
+    (tmp_path / "w.pth").write_bytes(b"not really weights")
+    monkeypatch.setitem(sys.modules, "torch_fidelity", None)     # absent here whether installed or not
+    real, w = str(tmp_path / "real.npy"), str(tmp_path / "w.pth")
+    extra = {"no-weights": ["--fid", real], "missing-weights": ["--fid", real, "--inception-weights", w + "x"],
+             "other-size": ["--fid", str(tmp_path / "big.npy"), "--inception-weights", w],
+             "not-npy": ["--fid", w, "--inception-weights", w],
+             "no-torch-fidelity": ["--fid", real, "--inception-weights", w],
+             "weights-alone": ["--inception-weights", w]}[case]
+    before, run_before = _tree(tmp_path), _tree(tiny_faces_run)
+    capsys.readouterr()
+    assert main(["eval", str(tiny_faces_run), *extra]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("ebmlab: error:"), err
+    expect = {"no-weights": "--inception-weights", "missing-weights": "not found", "other-size": "(3, 64, 64)",
+              "not-npy": ".npy", "no-torch-fidelity": "ebmlab[fid]", "weights-alone": "--fid"}[case]
+    assert expect in err[0]
+    assert _tree(tmp_path) == before and _tree(tiny_faces_run) == run_before

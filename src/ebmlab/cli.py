@@ -212,6 +212,13 @@ def _parser() -> argparse.ArgumentParser:
                         "JEM (Grathwohl et al. 2019): data sit near modes, where f is flat. 0.5 = chance. "
                         "Outliers are drawn with --seed (default: none)")
     e.add_argument("--seed", type=int, default=0, help="seed of the samples, AIS chains and outlier sets")
+    e.add_argument("--fid", metavar="REAL.npy",
+                   help="also the Inception FID of samples against these real images (N, C, H, W) at the model's "
+                        "size: uint8 0..255 as `ebmlab prepare` writes them, or floats in the data's scale; "
+                        "needs --inception-weights and torch-fidelity (pip install ebmlab[fid]) (default: no FID)")
+    e.add_argument("--inception-weights", metavar="FILE",
+                   help="your local copy of torch-fidelity's FID Inception weights "
+                        "(weights-inception-2015-12-05-6726825d.pth); ebmlab never downloads it")
 
     pl = _sub(sub, "plot", parents=[common, opens, json_out],
               help="write the run's pictures (plot.png / samples.png, curves.png)")
@@ -480,7 +487,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from ebmlab.tasks.evaluate import evaluate_run
     from ebmlab.tasks.open import open_run
     run = open_run(args.run, _device(args), args.trust_code)
-    res = evaluate_run(run, args.data, args.log_z, args.seed, ood=args.ood)
+    res = evaluate_run(run, args.data, args.log_z, args.seed, ood=args.ood, fid=args.fid,
+                       inception_weights=args.inception_weights)
     if args.json:
         print(json.dumps(res, indent=2))
         return 0

@@ -25,12 +25,21 @@ from ebmlab.training.negatives import make_init_fn, sampler_from_config
 
 
 def evaluate_run(run: Run, data: str | None = None, log_z_method: str | None = None, seed: int = 0,
-                 n_samples: int = 1000, ood: str | list[str] | None = None) -> dict[str, Any]:
+                 n_samples: int = 1000, ood: str | list[str] | None = None, fid: str | None = None,
+                 inception_weights: str | None = None) -> dict[str, Any]:
     """Test NLL (exact by quadrature for d <= 3; AIS on request), sample quality and chain diagnostics.
 
     ``ood``: outlier sets (built-in names or .npy paths, see ``outlier_sets``);
     adds ``out["ood"]``, one row per set with the AUROC of f and of −‖∇x f‖ against the test set.
+    ``fid``: a .npy of real images; adds ``out["fid"]``, the Inception FID of samples against them
+    (``fid_against``; needs ``inception_weights``, a local torch-fidelity weights file).
+    Image runs also get the nearest-neighbour memorisation check (``metrics.nearest``).
     """
+    real = None
+    if fid is not None:      # checked before anything slow: a bad --fid fails at once, nothing written
+        real = read_fid_reference(run, fid, inception_weights)
+    elif inception_weights is not None:
+        raise EBMError("--inception-weights is used by --fid REAL.npy; give the real images too")
     c = run.config
     if data is None:
         x_test, data_name = test_data(run), c.data
@@ -91,8 +100,58 @@ def evaluate_run(run: Run, data: str | None = None, log_z_method: str | None = N
     out.update(chain_diagnostics(run, seed))
     if ood_sets is not None:
         out["ood"] = ood_table(run.model, x_test, ood_sets)
+    if real is not None:
+        out.update(fid_against(run, real, inception_weights, seed))
     out["seconds"] = time.time() - t0
     return out
+
+
+# ---------------------------------------------------------------------------- --fid
+# samples drawn for the FID: as many as real images, at most this many (published FIDs use 40 000-50 000;
+# the number is reported as fid_n_samples, since FID's bias depends on it)
+MAX_FID_SAMPLES = 50000
+
+
+def read_fid_reference(run: Run, path: str, weights: str | None) -> torch.Tensor:
+    """The real images of ``--fid`` [N, C, H, W] in the model scale, after every check that can fail
+    without sampling: an image run, a readable .npy of the run's image shape, and a weights file.
+
+    uint8 arrays are pixels 0..255 (what ``ebmlab prepare`` writes); other dtypes are in the run's data scale.
+    """
+    if run.is_vector or "composite" in run.data:
+        raise EBMError("--fid needs a model trained on images")
+    from ebmlab.metrics.frechet import INCEPTION_HELP
+    if weights is None:
+        raise EBMError("--fid needs --inception-weights FILE. " + INCEPTION_HELP)
+    p = Path(path)
+    if p.suffix != ".npy":
+        raise EBMError(f"--fid takes a .npy of real images (N, C, H, W), got {path!r}")
+    a = _load_npy(p)
+    want = tuple(int(v) for v in run.data["event_shape"])
+    if a.ndim != 4 or tuple(a.shape[1:]) != want or a.shape[0] < 2:
+        raise EBMError(f"--fid {path!r} holds images of shape {tuple(a.shape[1:]) if a.ndim >= 2 else a.shape}, "
+                       f"but the model makes {want}; prepare the real images at the model's size "
+                       f"(ebmlab prepare DIR --size {want[1]} --out REAL.npy)")
+    if not Path(weights).is_file():
+        raise EBMError(f"Inception weights file {weights!r} not found. " + INCEPTION_HELP)
+    try:
+        import torch_fidelity  # noqa: F401
+    except ImportError:
+        raise EBMError("--fid needs torch-fidelity: pip install ebmlab[fid]") from None
+    from ebmlab.data.scaling import Scaling
+    x = torch.from_numpy(np.ascontiguousarray(a))
+    if x.dtype == torch.uint8:
+        return Scaling.from_range(0.0, 255.0).to_model(x)
+    return run.scaling.to_model(x.float()) if run.scaling is not None else x.float()
+
+
+def fid_against(run: Run, real: torch.Tensor, weights: str, seed: int) -> dict[str, Any]:
+    """Inception FID of min(len(real), ``MAX_FID_SAMPLES``) samples against all of ``real`` (model scale)."""
+    from ebmlab.metrics.frechet import inception_fid
+    n = min(real.shape[0], MAX_FID_SAMPLES)
+    x, _, _ = draw_samples(run, n, seed=seed + 2)
+    dev = next(run.model.parameters()).device if any(True for _ in run.model.parameters()) else "cpu"
+    return {"fid": inception_fid(x, real, weights, device=dev), "fid_n_samples": int(n), "fid_n_real": int(real.shape[0])}
 
 
 # training images the memorisation check compares samples with: all of a small set; a CelebA-sized
