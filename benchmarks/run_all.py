@@ -88,6 +88,9 @@ PARTS = (
          "x 1 and x 2 threads at the same global batch."),
     Part("compile", "Compiled vs eager Langevin", "compile_speed.py", ("--quick",), (), "compile_speed*.md",
          "Issue 13: `--compile` (torch.compile of the density) against eager, time per step and compile time."),
+    Part("faces", "Faces from noise (lfw_subset)", "faces.py", ("--quick",), (), "faces*.md",
+         "Issue 17: `ebmlab train --data faces` (no flags), 100 samples: face fraction, diversity, contrast against "
+         "a blurred mean face and uniform noise; the trajectory and nearest-training-face figures."),
 )
 BY_KEY = {p.key: p for p in PARTS}
 

@@ -43,8 +43,9 @@ TRAIN_FLAGS: dict[str, tuple[Any, str]] = {
                        "or cd (the data batch)"),
     "l2": (float, "weight of the penalty f(x+)^2 + f(x-)^2 that keeps |f| bounded"),
     "preset": (str, "named recipe (training/presets.py: each number with its source): 2d, vector, short-run, "
-                    "persistent, digits; with --labels: conditional (f(x, y) = logits[y]) or jem (classifier + EBM). "
-                    "Default: picked from the data (digits for the built-in digits, short-run for other images, "
+                    "persistent, digits, faces, celeba (Nijkamp et al. 2019 at 64x64, for a GPU); with --labels: conditional "
+                    "(f(x, y) = logits[y]) or jem (classifier + EBM). "
+                    "Default: picked from the data (digits / faces for those built-in sets, short-run for other images, "
                     "vector for d > 3, else 2d)"),
     "device": (str, "auto (CUDA when present), cpu, cuda, cuda:N or mps (default: cpu)"),
     "image_size": (int, "side of the square images the network sees (image data); default: the data's own"),
@@ -144,7 +145,8 @@ def _parser() -> argparse.ArgumentParser:
     t = _sub(sub, "train", help="train an EBM by contrastive divergence", description=UPDATE_RULE,
              parents=[common, json_out])
     t.add_argument("--data", help="built-in set (eight-gaussians, checkerboard, two-spirals, rings, moons, "
-                                  "pinwheel, swiss-roll, digits), a .npy file (N,d) or (N,C,H,W), or an image folder "
+                                  "pinwheel, swiss-roll, digits, faces: 100 face crops of scikit-image's lfw_subset, "
+                                  "pip install ebmlab[faces]), a .npy file (N,d) or (N,C,H,W), or an image folder "
                                   "(required unless --resume)")
     t.add_argument("--out", help="run directory to create (required unless --resume)")
     t.add_argument("--resume", metavar="DIR", help="continue a stopped or killed run exactly (default: a new run)")
