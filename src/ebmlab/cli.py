@@ -220,7 +220,7 @@ def _parser() -> argparse.ArgumentParser:
                         "needs --inception-weights and torch-fidelity (pip install ebmlab[fid]) (default: no FID)")
     e.add_argument("--inception-weights", metavar="FILE",
                    help="your local copy of torch-fidelity's FID Inception weights "
-                        "(weights-inception-2015-12-05-6726825d.pth); ebmlab never downloads it")
+                        "(weights-inception-2015-12-05-6726825d.pth); ebmlab never downloads it (default: none)")
 
     pl = _sub(sub, "plot", parents=[common, opens, json_out],
               help="write the run's pictures (plot.png / samples.png, curves.png)")
