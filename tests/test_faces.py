@@ -16,7 +16,8 @@ from ebmlab.data.faces import held_out_mask, load_faces_uint8, load_non_faces_ui
 from ebmlab.data.sources import load_data
 from ebmlab.errors import EBMError
 from ebmlab.metrics.nearest import memorisation_check, nearest
-from ebmlab.nets.image import ResNetEnergy, SmallConvNet, image_net
+from ebmlab.nets.choose import image_net
+from ebmlab.nets.image import ResNetEnergy, SmallConvNet
 from ebmlab.rundir.config import RunConfig
 from ebmlab.training.presets import PRESETS, resolve_config
 from ebmlab.viz.trajectory import save_labelled_trajectory_png

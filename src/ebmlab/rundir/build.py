@@ -75,7 +75,7 @@ def build_model(config: RunConfig, data: dict[str, Any],
                             MLP(d, config.hidden, config.depth, config.spectral_norm))
         return EnergyModel(net, bounds=data["bounds"])
     if data["kind"] == "image":
-        from ebmlab.nets.image import image_net
+        from ebmlab.nets.choose import image_net
         c, h, _ = data["event_shape"]
         return EnergyModel(image_net(config.net, c, h, config.net_width, spectral_norm=config.spectral_norm))
     if data["kind"] == "composite":
