@@ -178,3 +178,15 @@ def test_fid_bad_input_is_one_line_exit_2_nothing_written(tiny_faces_run, tmp_pa
               "not-npy": ".npy", "no-torch-fidelity": "ebmlab[fid]", "weights-alone": "--fid"}[case]
     assert expect in err[0]
     assert _tree(tmp_path) == before and _tree(tiny_faces_run) == run_before
+
+
+def test_prepare_celeba_crop_at_128(tmp_path):
+    from ebmlab.tasks.prepare import prepare_cache
+    src = tmp_path / "img_align_celeba"
+    src.mkdir()
+    g = np.random.default_rng(0)
+    for i in range(2):
+        Image.fromarray(g.integers(0, 256, (218, 178, 3), dtype=np.uint8)).save(src / f"{i + 1:06d}.jpg")
+    r = prepare_cache(src, 128, tmp_path / "c128.npy", crop="celeba")
+    a = np.load(tmp_path / "c128.npy", mmap_mode="r")
+    assert r.shape == (2, 3, 128, 128) and a.shape == (2, 3, 128, 128) and a.dtype == np.uint8
