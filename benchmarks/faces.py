@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
-import json
 import os
 import platform
 import resource
@@ -88,6 +87,7 @@ def main() -> None:
     ap.add_argument("--run", type=Path, help="a finished `--data faces` run directory to reuse (no training)")
     ap.add_argument("--work", type=Path, default=Path("/tmp/ebmlab-faces"), help="where the run is trained")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--note", default="", help="a line added under the training line (e.g. how a reused run was timed)")
     args = ap.parse_args()
     command = "python benchmarks/faces.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     torch.set_num_threads(1)
@@ -105,8 +105,8 @@ def main() -> None:
         timing = train(run_dir, args.quick)
     run = open_run(str(run_dir))
     cfg = run.config
-    steps_done = json.loads((run_dir / "metrics.jsonl").read_text().strip().splitlines()[-1])["step"] \
-        if (run_dir / "metrics.jsonl").is_file() else cfg.steps
+    from ebmlab.rundir.checkpoint import latest_checkpoint
+    steps_done = int(latest_checkpoint(run_dir).name.split("-")[-1])     # the checkpoint sampled from
     train01 = load_faces_uint8("train").double() / 255
     held01 = load_faces_uint8("test").double() / 255
     x, _, info = draw_samples(run, 100, seed=args.seed)
@@ -140,7 +140,10 @@ def main() -> None:
                   f" — {steps_done} steps, **{timing['train_cpu_s']:.0f} CPU-s** (user + sys of the training "
                   f"process, 1 torch thread), {timing['train_wall_s']:.0f} s wall on this shared machine.", ""]
     else:
-        lines += [f"Training: reused run `{run_dir}` ({steps_done} steps, preset {cfg.preset}).", ""]
+        lines += [f"Training: reused run `{run_dir}` (checkpoint at step {steps_done} of {cfg.steps}, preset "
+                  f"{cfg.preset}).", ""]
+    if args.note:
+        lines += [args.note, ""]
     lines += [f"Recipe (preset `{cfg.preset}`): short-run from uniform noise, K = {cfg.mcmc_steps} Langevin steps of "
               f"step {cfg.step_size}, noise {cfg.noise_scale}, data noise {cfg.data_noise}, Adam {cfg.lr} "
               f"(beta1 {cfg.adam_beta1}), L2 {cfg.l2}, batch {min(cfg.batch_size, 80)}, net {cfg.net} width "
