@@ -107,9 +107,10 @@ def evaluate_run(run: Run, data: str | None = None, log_z_method: str | None = N
 
 
 # ---------------------------------------------------------------------------- --fid
-# samples drawn for the FID: as many as real images, at most this many (published FIDs use 40 000-50 000;
-# the number is reported as fid_n_samples, since FID's bias depends on it)
-MAX_FID_SAMPLES = 50000
+# real images read for the FID (the first rows of REAL.npy, memory-mapped) and samples drawn: at most this
+# many (10 000 64x64 RGB images are ~0.5 GB as float32). Published FIDs use 40 000-50 000 and FID's bias
+# depends on the number, so it is reported (fid_n_samples, fid_n_real)
+MAX_FID_SAMPLES = 10000
 
 
 def read_fid_reference(run: Run, path: str, weights: str | None) -> torch.Tensor:
@@ -126,7 +127,14 @@ def read_fid_reference(run: Run, path: str, weights: str | None) -> torch.Tensor
     p = Path(path)
     if p.suffix != ".npy":
         raise EBMError(f"--fid takes a .npy of real images (N, C, H, W), got {path!r}")
-    a = _load_npy(p)
+    if not p.is_file():
+        raise EBMError(f"--fid file {path!r} does not exist")
+    try:
+        a = np.load(p, mmap_mode="r", allow_pickle=False)      # a CelebA cache is GBs: read only what is used
+    except (OSError, ValueError) as e:
+        raise EBMError(f"cannot read --fid {path!r} as a .npy array ({str(e).splitlines()[0]})") from None
+    if a.dtype.kind not in "biuf":
+        raise EBMError(f"--fid {path!r} must hold numbers, got dtype {a.dtype}")
     want = tuple(int(v) for v in run.data["event_shape"])
     if a.ndim != 4 or tuple(a.shape[1:]) != want or a.shape[0] < 2:
         raise EBMError(f"--fid {path!r} holds images of shape {tuple(a.shape[1:]) if a.ndim >= 2 else a.shape}, "
@@ -139,14 +147,14 @@ def read_fid_reference(run: Run, path: str, weights: str | None) -> torch.Tensor
     except ImportError:
         raise EBMError("--fid needs torch-fidelity: pip install ebmlab[fid]") from None
     from ebmlab.data.scaling import Scaling
-    x = torch.from_numpy(np.ascontiguousarray(a))
+    x = torch.from_numpy(np.ascontiguousarray(a[:MAX_FID_SAMPLES]))
     if x.dtype == torch.uint8:
         return Scaling.from_range(0.0, 255.0).to_model(x)
     return run.scaling.to_model(x.float()) if run.scaling is not None else x.float()
 
 
 def fid_against(run: Run, real: torch.Tensor, weights: str, seed: int) -> dict[str, Any]:
-    """Inception FID of min(len(real), ``MAX_FID_SAMPLES``) samples against all of ``real`` (model scale)."""
+    """Inception FID of as many samples as ``real`` holds (at most ``MAX_FID_SAMPLES``) against ``real`` (model scale)."""
     from ebmlab.metrics.frechet import inception_fid
     n = min(real.shape[0], MAX_FID_SAMPLES)
     x, _, _ = draw_samples(run, n, seed=seed + 2)
