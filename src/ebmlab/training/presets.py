@@ -109,13 +109,18 @@ PRESETS["jem"] = dict(
 # all three at both budgets (faces visible by eye at 120 CPU-s, K = 40 still mostly noise). As for digits, a
 # short chain buys more parameter updates per CPU-second (0.13 CPU-s a step against 0.44 at K = 20 width 32).
 # Kept from ``digits`` (not re-measured for lack of time): noise 0.01, data noise 0.03, Adam beta1 0.5,
-# L2 0.01 (bounds |f|). batch 80 = the whole training set each step. steps 4500 = ~600 CPU-s (10 minutes
-# of one core) at 7.6 steps per CPU-s. ``net="conv"``: SmallConvNet, not the ResNet ``auto`` picks above 16 px
-# (a ResNet step costs many times more on a CPU).
+# L2 0.01 (bounds |f|). batch 80 = the whole training set each step. ``net="conv"``: SmallConvNet, not the
+# ResNet ``auto`` picks above 16 px (a ResNet step costs many times more on a CPU).
+# steps 1000 (~125 CPU-s, 8.2 steps per CPU-s), NOT the ~4500 that 10 minutes of one core would buy: the
+# full 4500-step run of this recipe (542 CPU-s) collapsed at step ~2010 — f(x+) - f(x-) went from 0.1 to
+# ~100 in 50 steps (the L2 term holds f near +-50, so the divergence guard's |f| limit never fired) and the
+# samples saturated: face fraction 0.66, distinct 17, rough 0.194, contrast 0.278 (real 0.19-0.21) at
+# step 4500, against 0.98 / 30 / 0.115 / 0.199 at step 1000 of the same run (one seed; a constant lr; a
+# decaying lr might allow longer runs, not measured). 1000 steps leaves a 2x margin before that collapse.
 PRESETS["faces"] = dict(negatives="short-run", sampler="langevin", mcmc_steps=10, step_size=4.0, noise_scale=0.01,
                         data_noise=0.03, lr=1e-3, adam_beta1=0.5, lr_schedule="constant", init="uniform",
-                        batch_size=80, steps=4500, l2=0.01, net="conv", net_width=16,
-                        checkpoint_every=500, plot_every=500)
+                        batch_size=80, steps=1000, l2=0.01, net="conv", net_width=16,
+                        checkpoint_every=250, plot_every=250)
 # ``celeba``: Nijkamp et al. 2019 (NeurIPS), "Learning Non-Convergent Non-Persistent Short-Run MCMC Toward
 # Energy-Based Model", for CelebA 64x64 (``ebmlab prepare img_align_celeba/ --size 64 --crop celeba``), meant for
 # a GPU. From the paper (section 5.1) and the authors' code (github.com/enijkamp/short_run,
