@@ -97,6 +97,9 @@ PARTS = (
     Part("discrete", "Discrete EBMs on binary data (exact NLL)", "discrete.py", ("--quick",), (), "discrete*.md",
          "Issue 14: exact test NLL on 20-bit data of known density and on 4x4 binary digits: ebmlab's default and "
          "RBM against scikit-learn's BernoulliRBM, an EM mixture of Bernoullis and independent bits."),
+    Part("faces", "Faces from noise (lfw_subset)", "faces.py", ("--quick",), (), "faces*.md",
+         "Issue 17: `ebmlab train --data faces` (no flags), 100 samples: face fraction, diversity, contrast against "
+         "a blurred mean face and uniform noise; the trajectory and nearest-training-face figures."),
 )
 BY_KEY = {p.key: p for p in PARTS}
 

@@ -45,8 +45,9 @@ TRAIN_FLAGS: dict[str, tuple[Any, str]] = {
                        "or cd (the data batch)"),
     "l2": (float, "weight of the penalty f(x+)^2 + f(x-)^2 that keeps |f| bounded"),
     "preset": (str, "named recipe (training/presets.py: each number with its source): 2d, vector, short-run, "
-                    "persistent, digits; with --labels: conditional (f(x, y) = logits[y]) or jem (classifier + EBM). "
-                    "Default: picked from the data (digits for the built-in digits, short-run for other images, "
+                    "persistent, digits, faces, celeba (Nijkamp et al. 2019 at 64x64, for a GPU); with --labels: conditional "
+                    "(f(x, y) = logits[y]) or jem (classifier + EBM). "
+                    "Default: picked from the data (digits / faces for those built-in sets, short-run for other images, "
                     "vector for d > 3, else 2d)"),
     "device": (str, "auto (CUDA when present), cpu, cuda, cuda:N or mps (default: cpu)"),
     "image_size": (int, "side of the square images the network sees (image data); default: the data's own"),
@@ -71,8 +72,9 @@ TRAIN_FLAGS: dict[str, tuple[Any, str]] = {
     # ---- binary data (data/binary.py, models/rbm.py)
     "binary": (bool, "declare the data binary: every value must be 0 or 1 (a .npy of only 0/1 values is "
                      "detected as binary without it)"),
-    "net": (str, "network: auto (an MLP for vectors, a conv net for images) or, for binary data, rbm "
-                 "(a Bernoulli RBM trained with block Gibbs)"),
+    "net": (str, "network: auto (an MLP for vectors, a conv net for images; the preset may choose), mlp, conv, "
+                 "resnet, shortrun (Nijkamp et al. 2019's conv stack), or, for binary data, rbm (a Bernoulli "
+                 "RBM trained with block Gibbs)"),
     "hidden": (int, "MLP width, or the RBM's number of hidden units"),
 }
 # train flags whose help already states their own default
@@ -154,7 +156,8 @@ def _parser() -> argparse.ArgumentParser:
     t = _sub(sub, "train", help="train an EBM by contrastive divergence", description=UPDATE_RULE,
              parents=[common, json_out])
     t.add_argument("--data", help="built-in set (eight-gaussians, checkerboard, two-spirals, rings, moons, "
-                                  "pinwheel, swiss-roll, digits), a .npy file (N,d) or (N,C,H,W), or an image folder "
+                                  "pinwheel, swiss-roll, digits, faces: 100 face crops of scikit-image's lfw_subset, "
+                                  "pip install ebmlab[faces]), a .npy file (N,d) or (N,C,H,W), or an image folder "
                                   "(required unless --resume)")
     t.add_argument("--out", help="run directory to create (required unless --resume)")
     t.add_argument("--resume", metavar="DIR", help="continue a stopped or killed run exactly (default: a new run)")
@@ -189,7 +192,7 @@ def _parser() -> argparse.ArgumentParser:
         if name == "binary":
             kw = dict(action="store_const", const=True, help=text + " (default: detected)")
         if name == "net":
-            kw["choices"] = ["auto", "mlp", "rbm"]
+            kw["choices"] = ["auto", "mlp", "conv", "resnet", "shortrun", "rbm"]
         t.add_argument("--" + name.replace("_", "-"), dest=name, default=None, **kw)
 
     s = _sub(sub, "sample", parents=[common, opens, json_out], help="draw samples from a trained model",
@@ -206,7 +209,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--from", dest="start", choices=["noise", "buffer"], default="noise",
                    help="start the chains from the training recipe's noise or from the run's replay buffer")
     s.add_argument("--trajectory", type=_positive_int, metavar="K",
-                   help="also write the chain every K steps (default: no trajectory)")
+                   help="also write the chain every K steps, beside a PNG --out as OUT-trajectory.png: 8 chains, "
+                        "one column per saved step, labelled t=step (default: no trajectory)")
     s.add_argument("--compile", action="store_true",
                    help="torch.compile the model's density for the chains (compile time printed apart; default: off)")
     s.add_argument("--class", dest="klass", type=int,
@@ -228,6 +232,13 @@ def _parser() -> argparse.ArgumentParser:
                         "JEM (Grathwohl et al. 2019): data sit near modes, where f is flat. 0.5 = chance. "
                         "Outliers are drawn with --seed (default: none)")
     e.add_argument("--seed", type=int, default=0, help="seed of the samples, AIS chains and outlier sets")
+    e.add_argument("--fid", metavar="REAL.npy",
+                   help="also the Inception FID of samples against these real images (N, C, H, W) at the model's "
+                        "size: uint8 0..255 as `ebmlab prepare` writes them, or floats in the data's scale; "
+                        "needs --inception-weights and torch-fidelity (pip install ebmlab[fid]) (default: no FID)")
+    e.add_argument("--inception-weights", metavar="FILE",
+                   help="your local copy of torch-fidelity's FID Inception weights "
+                        "(weights-inception-2015-12-05-6726825d.pth); ebmlab never downloads it (default: none)")
 
     pl = _sub(sub, "plot", parents=[common, opens, json_out],
               help="write the run's pictures (plot.png / samples.png, curves.png)")
@@ -529,7 +540,7 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     run = open_run(args.run, _device(args), args.trust_code)
     x, frames, info = draw_samples(run, args.n, args.n_steps, args.method, args.step_size, args.seed,
                                    args.start, args.trajectory, klass=args.klass, compile=args.compile)
-    written = write_samples(run, x, Path(args.out), frames)
+    written = write_samples(run, x, Path(args.out), frames, info.get("frame_steps"))
     if args.json:
         print(json.dumps({"written": [str(w) for w in written], "n": args.n, "n_steps": info["n_steps"],
                           "acceptance": float(info["acceptance"])}, indent=2))
@@ -544,7 +555,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from ebmlab.tasks.evaluate import evaluate_run
     from ebmlab.tasks.open import open_run
     run = open_run(args.run, _device(args), args.trust_code)
-    res = evaluate_run(run, args.data, args.log_z, args.seed, ood=args.ood)
+    res = evaluate_run(run, args.data, args.log_z, args.seed, ood=args.ood, fid=args.fid,
+                       inception_weights=args.inception_weights)
     if args.json:
         print(json.dumps(res, indent=2))
         return 0

@@ -47,7 +47,7 @@ def load_data(spec: str, seed: int = 0, n_test: int = 5000, test_fraction: float
     """
     if not spec:
         raise EBMError("no data given; pass --data with a built-in set "
-                       f"({', '.join(toy2d.NAMES)}, digits), a .npy file or an image folder")
+                       f"({', '.join(toy2d.NAMES)}, digits, faces, {', '.join(BINARY_DIGITS)}), a .npy file or an image folder")
     if spec in toy2d.NAMES:
         if labels is not None:
             raise EBMError(f"--labels works with --data digits or a .npy data file; the built-in set {spec!r} "
@@ -70,6 +70,8 @@ def load_data(spec: str, seed: int = 0, n_test: int = 5000, test_fraction: float
                 raise EBMError("--data digits has its own labels: use --labels builtin")
             ds.y_train, ds.y_test, ds.n_classes = load_digits_labels("train"), load_digits_labels("test"), 10
         return _with_scaling(ds, Scaling.from_range(*DIGITS_RANGE))
+    if spec == "faces":
+        return _load_faces(labels)
     path = Path(spec)
     if path.suffix == ".npy":
         rows = _streamable(path)
@@ -102,7 +104,7 @@ def load_data(spec: str, seed: int = 0, n_test: int = 5000, test_fraction: float
     if path.exists():
         raise EBMError(f"cannot read data {spec!r}: give a .npy file, an image folder or a built-in set")
     raise EBMError(f"data {spec!r} not found: not a file or folder, nor a built-in set "
-                   f"({', '.join(toy2d.NAMES)}, digits, {', '.join(BINARY_DIGITS)})")
+                   f"({', '.join(toy2d.NAMES)}, digits, faces, {', '.join(BINARY_DIGITS)})")
 
 
 def mark_binary(ds: DataSet, image_shape: list[int] | None) -> DataSet:
@@ -111,6 +113,16 @@ def mark_binary(ds: DataSet, image_shape: list[int] | None) -> DataSet:
     if image_shape is not None:
         ds.describe["image_shape"] = image_shape
     return ds
+
+
+
+def _load_faces(labels: str | None) -> DataSet:
+    """The built-in faces (data/faces.py: 80 train / 20 held-out face crops of scikit-image's lfw_subset)."""
+    from ebmlab.data.faces import FACES_RANGE, load_faces_uint8
+    if labels is not None:
+        raise EBMError("the built-in set 'faces' has no labels")
+    ds = DataSet(load_faces_uint8("train"), load_faces_uint8("test"), "image", "faces", {"builtin": "faces"})
+    return _with_scaling(ds, Scaling.from_range(*FACES_RANGE))
 
 
 def _with_scaling(ds: DataSet, scaling: Scaling) -> DataSet:

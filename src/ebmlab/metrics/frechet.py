@@ -72,8 +72,9 @@ def fd_ratio(samples: torch.Tensor, train: torch.Tensor, test: torch.Tensor,
 
 INCEPTION_HELP = ("Inception FID needs local weights: install torch-fidelity (pip install torch-fidelity) and "
                   "download its FID Inception weights file (weights-inception-2015-12-05-6726825d.pth, from the "
-                  "torch-fidelity releases) once by hand, then pass its path (--inception-weights PATH or "
-                  "EBMLAB_INCEPTION_WEIGHTS); ebmlab never downloads anything")
+                  "torch-fidelity releases) once by hand, then pass its path (ebmlab eval RUN --fid REAL.npy "
+                  "--inception-weights PATH, or EBMLAB_INCEPTION_WEIGHTS for the Python function); ebmlab never "
+                  "downloads anything")
 
 
 @torch.no_grad()

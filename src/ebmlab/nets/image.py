@@ -132,3 +132,4 @@ def default_image_net(channels: int, image_size: int, spectral_norm: bool = Fals
     if image_size <= 16:
         return SmallConvNet(channels, image_size, spectral_norm=spectral_norm)
     return ResNetEnergy(channels, image_size, spectral_norm=spectral_norm)
+

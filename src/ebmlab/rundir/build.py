@@ -106,9 +106,9 @@ def build_model(config: RunConfig, data: dict[str, Any],
                             MLP(d, config.hidden, config.depth, config.spectral_norm))
         return EnergyModel(net, bounds=data["bounds"])
     if data["kind"] == "image":
-        from ebmlab.nets.image import default_image_net
+        from ebmlab.nets.choose import image_net
         c, h, _ = data["event_shape"]
-        return EnergyModel(default_image_net(c, h, spectral_norm=config.spectral_norm))
+        return EnergyModel(image_net(config.net, c, h, config.net_width, spectral_norm=config.spectral_norm))
     if data["kind"] == "composite":
         raise EBMError("a composite run directory has no network of its own to train")
     raise EBMError(f"unknown data kind {data['kind']!r} in data.json")

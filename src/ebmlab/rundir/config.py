@@ -19,7 +19,7 @@ from ebmlab.samplers.registry import SAMPLER_NAMES
 NEGATIVES = ("persistent", "short-run", "cd")
 SAMPLERS = SAMPLER_NAMES                 # the sampler table's names (ebmlab.samplers.registry)
 # "custom": a user's own nn.Module, recorded in ``network`` (rundir/network.py) and never imported unasked
-NETS = ("auto", "mlp", "conv", "resnet", "custom", "rbm")   # rbm: binary data only (models/rbm.py)
+NETS = ("auto", "mlp", "conv", "resnet", "custom", "rbm", "shortrun")   # rbm: binary data only (models/rbm.py); shortrun: nets/shortrun.py (Nijkamp et al. 2019)
 INITS = ("uniform", "data", "gaussian")
 ON_DIVERGENCE = ("stop", "rollback")
 # "cd": an unconditional EBM f(x); "conditional": f(x, y) = logits[y] trained by CD per class;
@@ -34,7 +34,8 @@ PRECISIONS = ("fp32", "bf16", "fp16")
 MAX_CHAIN_STEPS = 10**7
 LIMITS = {"mcmc_steps": MAX_CHAIN_STEPS, "steps": 10**9, "warmup_steps": 10**9, "batch_size": 2**20,
           "buffer_size": 10**7, "hidden": 8192, "depth": 64, "image_size": 1024, "n_test": 10**7,
-          "keep_checkpoints": 10**4, "log_every": 10**9, "checkpoint_every": 10**9, "plot_every": 10**9}
+          "keep_checkpoints": 10**4, "log_every": 10**9, "checkpoint_every": 10**9, "plot_every": 10**9,
+          "net_width": 4096}
 MAX_MLP_WEIGHTS = 2**26              # hidden^2 * depth: 67M weights (256 MiB), 100x the largest recipe
 
 
@@ -117,6 +118,9 @@ class RunConfig:
     # ---- binary data (data/binary.py): None detects a .npy of 0/1 values, True declares it (other
     # values are an error), False treats 0/1 data as continuous
     binary: bool | None = None
+    # width w of the image network (net "conv": SmallConvNet, "resnet": ResNetEnergy, "auto": the
+    # default net for the image size); None keeps the network's own default (16 / 64)
+    net_width: int | None = None
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -222,6 +226,7 @@ def _validate(c: RunConfig) -> None:
             raise EBMError(f"{name} = {v:g} does not fit in float32 (largest {_FLOAT32_MAX:.4g}), "
                            "which training computes in")
     need(0.0 <= c.adam_beta1 < 1.0 and 0.0 <= c.adam_beta2 < 1.0, "Adam betas must be in [0, 1)")
+    need(c.net_width is None or c.net_width > 0, f"net_width must be a positive integer, got {c.net_width}")
     need(c.image_size is None or c.image_size > 0, f"image_size must be a positive integer, got {c.image_size}")
     for name, choices in (("negatives", NEGATIVES), ("sampler", SAMPLERS), ("net", NETS), ("init", INITS),
                           ("on_divergence", ON_DIVERGENCE), ("lr_schedule", ("cosine", "constant")),

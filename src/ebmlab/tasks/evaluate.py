@@ -19,6 +19,7 @@ from ebmlab.models.binary import MAX_ENUM_BITS
 from ebmlab.estimate.nll import exact_nll
 from ebmlab.metrics.diagnostics import bulk_ess, effective_sample_size, rank_rhat, split_rhat
 from ebmlab.metrics.mmd import mmd2_unbiased
+from ebmlab.metrics.nearest import memorisation_check
 from ebmlab.metrics.ood import ood_table
 from ebmlab.metrics.outliers import BUILTIN_OUTLIERS, builtin_outliers
 from ebmlab.tasks.open import Run, test_data
@@ -27,12 +28,21 @@ from ebmlab.training.negatives import make_init_fn, sampler_from_config
 
 
 def evaluate_run(run: Run, data: str | None = None, log_z_method: str | None = None, seed: int = 0,
-                 n_samples: int = 1000, ood: str | list[str] | None = None) -> dict[str, Any]:
+                 n_samples: int = 1000, ood: str | list[str] | None = None, fid: str | None = None,
+                 inception_weights: str | None = None) -> dict[str, Any]:
     """Test NLL (exact by quadrature for d <= 3; AIS on request), sample quality and chain diagnostics.
 
     ``ood``: outlier sets (built-in names or .npy paths, see ``outlier_sets``);
     adds ``out["ood"]``, one row per set with the AUROC of f and of −‖∇x f‖ against the test set.
+    ``fid``: a .npy of real images; adds ``out["fid"]``, the Inception FID of samples against them
+    (``fid_against``; needs ``inception_weights``, a local torch-fidelity weights file).
+    Image runs also get the nearest-neighbour memorisation check (``metrics.nearest``).
     """
+    real = None
+    if fid is not None:      # checked before anything slow: a bad --fid fails at once, nothing written
+        real = read_fid_reference(run, fid, inception_weights)
+    elif inception_weights is not None:
+        raise EBMError("--inception-weights is used by --fid REAL.npy; give the real images too")
     c = run.config
     if data is None:
         x_test, data_name = test_data(run), c.data
@@ -111,6 +121,8 @@ def evaluate_run(run: Run, data: str | None = None, log_z_method: str | None = N
     out["sampler_acceptance"] = info["acceptance"]
     if "grad_norm" in info:
         out["sampler_grad_norm"] = info["grad_norm"]
+    if data is None and not run.is_vector and "composite" not in run.data and not c.data.startswith("<"):
+        out.update(memorisation_check(x, training_images(run), x_test))   # metrics/nearest.py
     if data is None and c.labels is not None and "composite" not in run.data:   # a conditional/JEM run
         out["test_accuracy"] = classifier_accuracy(run)
     if data is None and "composite" in run.data:
@@ -121,6 +133,8 @@ def evaluate_run(run: Run, data: str | None = None, log_z_method: str | None = N
     out.update(chain_diagnostics(run, seed))
     if ood_sets is not None:
         out["ood"] = ood_table(run.model, x_test, ood_sets)
+    if real is not None:
+        out.update(fid_against(run, real, inception_weights, seed))
     out["seconds"] = time.time() - t0
     return out
 
@@ -139,6 +153,73 @@ def digits_fd(run: Run, samples: torch.Tensor, data: str | None, seed: int) -> d
     r = fd_ratio(samples, train, ds.to_model(ds.test))
     return {"fd_ratio_digits": r["ratio"], "fd_ratio_n": int(n),
             "fd_ratio_meaning": "FD(samples, test) / FD(train, test) in the digits-classifier features; 1 = real data"}
+# ---------------------------------------------------------------------------- --fid
+# real images read for the FID (the first rows of REAL.npy, memory-mapped) and samples drawn: at most this
+# many (10 000 64x64 RGB images are ~0.5 GB as float32). Published FIDs use 40 000-50 000 and FID's bias
+# depends on the number, so it is reported (fid_n_samples, fid_n_real)
+MAX_FID_SAMPLES = 10000
+
+
+def read_fid_reference(run: Run, path: str, weights: str | None) -> torch.Tensor:
+    """The real images of ``--fid`` [N, C, H, W] in the model scale, after every check that can fail
+    without sampling: an image run, a readable .npy of the run's image shape, and a weights file.
+
+    uint8 arrays are pixels 0..255 (what ``ebmlab prepare`` writes); other dtypes are in the run's data scale.
+    """
+    if run.is_vector or "composite" in run.data:
+        raise EBMError("--fid needs a model trained on images")
+    from ebmlab.metrics.frechet import INCEPTION_HELP
+    if weights is None:
+        raise EBMError("--fid needs --inception-weights FILE. " + INCEPTION_HELP)
+    p = Path(path)
+    if p.suffix != ".npy":
+        raise EBMError(f"--fid takes a .npy of real images (N, C, H, W), got {path!r}")
+    if not p.is_file():
+        raise EBMError(f"--fid file {path!r} does not exist")
+    try:
+        a = np.load(p, mmap_mode="r", allow_pickle=False)      # a CelebA cache is GBs: read only what is used
+    except (OSError, ValueError) as e:
+        raise EBMError(f"cannot read --fid {path!r} as a .npy array ({str(e).splitlines()[0]})") from None
+    if a.dtype.kind not in "biuf":
+        raise EBMError(f"--fid {path!r} must hold numbers, got dtype {a.dtype}")
+    want = tuple(int(v) for v in run.data["event_shape"])
+    if a.ndim != 4 or tuple(a.shape[1:]) != want or a.shape[0] < 2:
+        raise EBMError(f"--fid {path!r} holds images of shape {tuple(a.shape[1:]) if a.ndim >= 2 else a.shape}, "
+                       f"but the model makes {want}; prepare the real images at the model's size "
+                       f"(ebmlab prepare DIR --size {want[1]} --out REAL.npy)")
+    if not Path(weights).is_file():
+        raise EBMError(f"Inception weights file {weights!r} not found. " + INCEPTION_HELP)
+    try:
+        import torch_fidelity  # noqa: F401
+    except ImportError:
+        raise EBMError("--fid needs torch-fidelity: pip install ebmlab[fid]") from None
+    from ebmlab.data.scaling import Scaling
+    x = torch.from_numpy(np.ascontiguousarray(a[:MAX_FID_SAMPLES]))
+    if x.dtype == torch.uint8:
+        return Scaling.from_range(0.0, 255.0).to_model(x)
+    return run.scaling.to_model(x.float()) if run.scaling is not None else x.float()
+
+
+def fid_against(run: Run, real: torch.Tensor, weights: str, seed: int) -> dict[str, Any]:
+    """Inception FID of as many samples as ``real`` holds (at most ``MAX_FID_SAMPLES``) against ``real`` (model scale)."""
+    from ebmlab.metrics.frechet import inception_fid
+    n = min(real.shape[0], MAX_FID_SAMPLES)
+    x, _, _ = draw_samples(run, n, seed=seed + 2)
+    dev = next(run.model.parameters()).device if any(True for _ in run.model.parameters()) else "cpu"
+    return {"fid": inception_fid(x, real, weights, device=dev), "fid_n_samples": int(n), "fid_n_real": int(real.shape[0])}
+
+
+# training images the memorisation check compares samples with: all of a small set (faces 80, digits
+# 1437); of a CelebA-sized one the first 2000 rows of its fixed shuffled split (64x64 RGB: ~200 MB as the
+# float64 the distances are computed in), so the check measures closeness to a sample of the training set
+MAX_NN_TRAIN = 2000
+
+
+def training_images(run: Run) -> torch.Tensor:
+    """The run's training split [N, *event] in the model scale (at most ``MAX_NN_TRAIN`` of it)."""
+    c = run.config
+    ds = load_data(c.data, c.seed, c.n_test, c.test_fraction, c.image_size)
+    return ds.to_model(ds.train[:MAX_NN_TRAIN])
 
 
 def classifier_accuracy(run: Run) -> float:

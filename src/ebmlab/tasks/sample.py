@@ -66,6 +66,7 @@ def draw_samples(run: Run, n: int, n_steps: int | None = None, method: str | Non
     else:
         raise EBMError(f"--from must be 'noise' or 'buffer', got {start!r}")
     frames = [x0.clone()] if trajectory_every else []
+    frame_steps = [0] if trajectory_every else []
     x, diag_acc, diag_grad, done = x0, [], [], 0
     while done < n_steps:
         k = min(trajectory_every or n_steps, n_steps - done)
@@ -76,6 +77,7 @@ def draw_samples(run: Run, n: int, n_steps: int | None = None, method: str | Non
         done += k
         if trajectory_every:
             frames.append(x.clone())
+            frame_steps.append(done)
     # the chains are judged once, after the loop (one host sync): non-finite or runaway samples
     # are refused here, so ``sample`` never writes them (nor a trajectory strip of them)
     mean_grad = torch.stack(diag_grad).sum() / n_steps if diag_grad else None
@@ -85,6 +87,8 @@ def draw_samples(run: Run, n: int, n_steps: int | None = None, method: str | Non
         info["grad_norm"] = float(sum(diag_grad) / n_steps)
     if compile:
         info["compile_seconds"] = compile_seconds(kernel)
+    if trajectory_every:
+        info["frame_steps"] = frame_steps      # the chain step of each frame (labels of the figure)
     return x.detach(), frames, info
 
 
@@ -133,8 +137,9 @@ def to_data_scale(run: Run, x: torch.Tensor) -> torch.Tensor:
 
 
 def write_samples(run: Run, x: torch.Tensor, out: Path, frames: list[torch.Tensor] | None = None,
-                  panel: bool = False) -> list[Path]:
-    """Write samples (model scale in, data scale out) as .npy or .png; a trajectory strip beside a PNG.
+                  panel: bool = False, frame_steps: list[int] | None = None) -> list[Path]:
+    """Write samples (model scale in, data scale out) as .npy or .png; a trajectory strip beside a PNG
+    (its columns labelled with ``frame_steps``, the chain step of each frame, when given).
 
     A PNG of 2-D samples is their scatter; ``panel`` draws the run's picture instead (data, density,
     energy, samples: ``plot.png``; a composite, which has no data of its own, without the data)."""
@@ -167,5 +172,9 @@ def write_samples(run: Run, x: torch.Tensor, out: Path, frames: list[torch.Tenso
         written.append(save_grid_png(x, out))
     if frames and not run.is_vector:
         strip = out.with_name(out.stem + "-trajectory.png")
-        written.append(save_strip_png(torch.stack([f[:8] for f in frames]), strip))
+        if frame_steps is not None and len(frame_steps) == len(frames):
+            from ebmlab.viz.trajectory import save_labelled_trajectory_png
+            written.append(save_labelled_trajectory_png(torch.stack([f[:8] for f in frames]), frame_steps, strip))
+        else:
+            written.append(save_strip_png(torch.stack([f[:8] for f in frames]), strip))
     return written

@@ -93,6 +93,49 @@ PRESETS["jem"] = dict(
     lr=JEM_PRESET["lr"], lr_schedule="constant", warmup_steps=JEM_PRESET["warmup_iters"],
     batch_size=JEM_PRESET["batch_size"], data_noise=JEM_PRESET["data_noise"], alpha_cd=JEM_PRESET["alpha_cd"],
     l2=0.0, steps=5000, checkpoint_every=250, plot_every=500)
+# ---- faces / celeba block (issue 17) ----------------------------------------------------------
+# ``faces``: the default for the built-in 25x25 faces (data/faces.py, 80 training images) on one CPU core —
+# the recipe of Nijkamp et al. 2019 (short-run chains from uniform noise, K Langevin steps, no buffer, which
+# is also what ``sample`` runs), with K, step, network and length picked by measurement. Probes: one seed,
+# 100 samples drawn at the training K, CPU seconds of training (1 torch thread, evaluation excluded);
+# "distinct" = distinct nearest training faces of the 100 samples (of 80), "rough" = mean |neighbouring
+# pixel difference| in [0, 1] (real faces 0.075-0.079: leftover noise shows here), at 60 / 120 CPU-s:
+#   K = 20, step 2, SmallConvNet width 32, lr 1e-3: 150 / 275 steps, distinct 18 / 31, rough 0.138 / 0.119
+#   K = 10, step 4, width 16, lr 1e-3:             475 / 925 steps, distinct 32 / 35, rough 0.131 / 0.115
+#   K = 40, step 1, width 32, lr 1e-3:              75 / 150 steps, distinct 20 / 15, rough 0.144 / 0.142
+#   K = 20, step 2, width 16, lr 2e-3:             300 / 525 steps, distinct 26 / 27, rough 0.131 / 0.119
+# The face classifier of benchmarks/faces_metrics.py called 97-100 % of every probe's samples faces, so it
+# did not separate them; diversity, roughness and the pictures did: K = 10 / step 4 / width 16 was ahead on
+# all three at both budgets (faces visible by eye at 120 CPU-s, K = 40 still mostly noise). As for digits, a
+# short chain buys more parameter updates per CPU-second (0.13 CPU-s a step against 0.44 at K = 20 width 32).
+# Kept from ``digits`` (not re-measured for lack of time): noise 0.01, data noise 0.03, Adam beta1 0.5,
+# L2 0.01 (bounds |f|). batch 80 = the whole training set each step. ``net="conv"``: SmallConvNet, not the
+# ResNet ``auto`` picks above 16 px (a ResNet step costs many times more on a CPU).
+# steps 1000 (~125 CPU-s, 8.2 steps per CPU-s), NOT the ~4500 that 10 minutes of one core would buy: the
+# full 4500-step run of this recipe (542 CPU-s) collapsed at step ~2010 — f(x+) - f(x-) went from 0.1 to
+# ~100 in 50 steps (the L2 term holds f near +-50, so the divergence guard's |f| limit never fired) and the
+# samples saturated: face fraction 0.66, distinct 17, rough 0.194, contrast 0.278 (real 0.19-0.21) at
+# step 4500, against 0.98 / 30 / 0.115 / 0.199 at step 1000 of the same run (one seed; a constant lr; a
+# decaying lr might allow longer runs, not measured). 1000 steps leaves a 2x margin before that collapse.
+PRESETS["faces"] = dict(negatives="short-run", sampler="langevin", mcmc_steps=10, step_size=4.0, noise_scale=0.01,
+                        data_noise=0.03, lr=1e-3, adam_beta1=0.5, lr_schedule="constant", init="uniform",
+                        batch_size=80, steps=1000, l2=0.01, net="conv", net_width=16,
+                        checkpoint_every=250, plot_every=250)
+# ``celeba``: Nijkamp et al. 2019 (NeurIPS), "Learning Non-Convergent Non-Persistent Short-Run MCMC Toward
+# Energy-Based Model", for CelebA 64x64 (``ebmlab prepare img_align_celeba/ --size 64 --crop celeba``), meant for
+# a GPU. From the paper (section 5.1) and the authors' code (github.com/enijkamp/short_run,
+# train_cifar10_minimal.py): K = 100 Langevin steps x <- x + f'(x) + 0.01 z (step 1, noise 0.01) from uniform
+# noise in [-1, 1], no buffer; observed examples + N(0, 0.03^2) noise (their sigma = 3e-2); Adam lr 1e-4,
+# betas (0.9, 0.999), 64 chains / images per step (m = 8^2), 200 000 parameter updates; the network is their
+# conv stack (nets/shortrun.py) with n_f = 64, the paper's width for CelebA (128 for CIFAR-10). Not taken:
+# the paper's final phase that "gradually decreases" lr and data noise (no schedule is given), and their
+# apex mixed precision (``--precision bf16`` is ebmlab's equivalent). Published anchor, NOT measured by
+# ebmlab: FID 23.02 on CelebA 64x64 (Nijkamp et al. 2019, Table 1, 40 000 samples).
+PRESETS["celeba"] = dict(negatives="short-run", sampler="langevin", mcmc_steps=100, step_size=1.0,
+                         noise_scale=0.01, data_noise=0.03, lr=1e-4, adam_beta1=0.9, adam_beta2=0.999,
+                         lr_schedule="constant", init="uniform", batch_size=64, steps=200000, l2=0.0,
+                         net="shortrun", net_width=64, device="auto", checkpoint_every=2000, plot_every=2000)
+# ---- end faces / celeba block ------------------------------------------------------------------
 LABELLED_PRESETS = ("conditional", "jem")
 
 # ---- binary data {0, 1}^d (data/binary.py) ----
@@ -114,7 +157,7 @@ BINARY_PRESETS = ("binary", "rbm")
 
 def auto_preset(kind: str | None, dim: int | None, data_spec: str) -> str:
     if kind == "image":
-        return "digits" if data_spec == "digits" else "short-run"
+        return data_spec if data_spec in ("digits", "faces") else "short-run"
     if kind == "vector" and dim is not None and dim > 3:
         return "vector"
     return "2d"
