@@ -540,7 +540,7 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     run = open_run(args.run, _device(args), args.trust_code)
     x, frames, info = draw_samples(run, args.n, args.n_steps, args.method, args.step_size, args.seed,
                                    args.start, args.trajectory, klass=args.klass, compile=args.compile)
-    written = write_samples(run, x, Path(args.out), frames, info.get("frame_steps"))
+    written = write_samples(run, x, Path(args.out), frames, frame_steps=info.get("frame_steps"))
     if args.json:
         print(json.dumps({"written": [str(w) for w in written], "n": args.n, "n_steps": info["n_steps"],
                           "acceptance": float(info["acceptance"])}, indent=2))

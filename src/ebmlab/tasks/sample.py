@@ -137,7 +137,7 @@ def to_data_scale(run: Run, x: torch.Tensor) -> torch.Tensor:
 
 
 def write_samples(run: Run, x: torch.Tensor, out: Path, frames: list[torch.Tensor] | None = None,
-                  panel: bool = False, frame_steps: list[int] | None = None) -> list[Path]:
+                  *, panel: bool = False, frame_steps: list[int] | None = None) -> list[Path]:
     """Write samples (model scale in, data scale out) as .npy or .png; a trajectory strip beside a PNG
     (its columns labelled with ``frame_steps``, the chain step of each frame, when given).
 
