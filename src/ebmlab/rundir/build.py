@@ -11,7 +11,7 @@ from torch import nn
 
 from ebmlab.rundir.checkpoint import (check_format_version, check_weights, latest_checkpoint, load_checkpoint,
                                      read_json)
-from ebmlab.rundir.config import RunConfig
+from ebmlab.rundir.config import LABELLED_OBJECTIVES, RunConfig
 from ebmlab.rundir.network import import_network, untrusted_message
 from ebmlab.errors import EBMError
 from ebmlab.models.conditional import ConditionalEnergyModel
@@ -67,7 +67,7 @@ def build_model(config: RunConfig, data: dict[str, Any],
     """
     if config.net == "custom":
         return wrap_custom_network(config, data, network)
-    if config.objective != "cd":
+    if config.objective in LABELLED_OBJECTIVES:
         return _build_conditional(config, data)
     if data["kind"] == "vector":
         d = data["event_shape"][0]
@@ -112,7 +112,7 @@ def wrap_custom_network(config: RunConfig, data: dict[str, Any],
     if not isinstance(network, nn.Module):
         raise EBMError(f"network must be an nn.Module, got {type(network).__name__}")
     bounds = ref.get("bounds")
-    if config.objective != "cd":
+    if config.objective in LABELLED_OBJECTIVES:
         return ConditionalEnergyModel(network, n_classes=data.get("n_classes"), bounds=bounds)
     return EnergyModel(network, parametrisation=ref.get("parametrisation", "exp"), bounds=bounds)
 

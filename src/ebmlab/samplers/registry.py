@@ -13,6 +13,8 @@ mh         MetropolisHastings + GaussianRandomWalk    0.1           proposal
 langevin   Langevin (unadjusted)                      0.01          noise_scale, grad_clip, bounds
 mala       MALA                                       0.01          (none)
 hmc        HMC                                        0.1           n_leapfrog (10)
+annealed-  AnnealedLangevin (Song & Ermon 2019)       0.01          sigmas, steps_per_level,
+langevin                                                            bounds
 =========  =========================================  ============  ==============================
 
 What ``step_size`` means differs by method, because the natural scale differs:
@@ -21,6 +23,8 @@ What ``step_size`` means differs by method, because the natural scale differs:
   the box. It needs a box: ``bounds=`` or the model's own ``bounds`` (the default 2-D recipe's sampler).
 - mh: the standard deviation of the Gaussian random walk (ignored when ``proposal=`` is given).
 - langevin, mala: ε in x + ε ∇f + noise; hmc: the leapfrog step (trajectory length ε L = 1 by default).
+- annealed-langevin: ε at the smallest noise level; level σ_i steps ε σ_i² / σ_min² (the sampler of
+  models trained by denoising score matching at several levels).
 """
 from __future__ import annotations
 
@@ -31,6 +35,7 @@ import torch
 
 from ebmlab.box import Box
 from ebmlab.errors import EBMError
+from ebmlab.samplers.annealed import AnnealedLangevin
 from ebmlab.samplers.base import LogDensity, Sampler, check_positive
 from ebmlab.samplers.hmc import HMC
 from ebmlab.samplers.langevin import Langevin
@@ -85,6 +90,11 @@ def _hmc(f: LogDensity | torch.nn.Module, step_size: float, n_leapfrog: int = 10
     return HMC(f, step_size, n_leapfrog=n_leapfrog)
 
 
+def _annealed(f: LogDensity | torch.nn.Module, step_size: float, sigmas: Any = (1.0, 0.5, 0.25, 0.1),
+              steps_per_level: int = 10, bounds: Any = None) -> Sampler:
+    return AnnealedLangevin(f, step_size, sigmas=sigmas, steps_per_level=steps_per_level, bounds=bounds)
+
+
 SAMPLERS: dict[str, SamplerSpec] = {
     "mh-jump": SamplerSpec(_mh_jump, 0.05, ("bounds", "jump_prob"),
                            "Metropolis-Hastings, local steps plus uniform jumps over the support box"),
@@ -93,6 +103,8 @@ SAMPLERS: dict[str, SamplerSpec] = {
                             "unadjusted Langevin (biased by the step size; the EBM-training sampler)"),
     "mala": SamplerSpec(_mala, 0.01, (), "Metropolis-adjusted Langevin"),
     "hmc": SamplerSpec(_hmc, 0.1, ("n_leapfrog",), "Hamiltonian Monte Carlo"),
+    "annealed-langevin": SamplerSpec(_annealed, 0.01, ("sigmas", "steps_per_level", "bounds"),
+                                     "Langevin with the step annealed over noise levels (denoising score matching)"),
 }
 SAMPLER_NAMES: tuple[str, ...] = tuple(SAMPLERS)
 
