@@ -51,6 +51,7 @@ class NCENoise:
     def fit(cls, x: torch.Tensor, components: int, seed: int, device: torch.device) -> "NCENoise":
         """Fit to x [N, *event] (model scale) on the CPU in float64; the result lives on ``device``."""
         from sklearn.mixture import GaussianMixture
+        from threadpoolctl import threadpool_limits
         event = tuple(x.shape[1:])
         flat = x.reshape(x.shape[0], -1).double()
         if flat.shape[0] > MAX_FIT_POINTS:
@@ -62,7 +63,10 @@ class NCENoise:
         gm = GaussianMixture(n_components=k, covariance_type="full", reg_covar=1e-4 * max(scale, 1e-12),
                              random_state=seed % 2**32, max_iter=200)
         try:
-            gm.fit(flat.cpu().numpy())
+            # one BLAS thread: EM on <= 20 000 small rows gains nothing from more, and on a shared
+            # machine the default (one per core) oversubscribes it badly
+            with threadpool_limits(1):
+                gm.fit(flat.cpu().numpy())
         except ValueError as e:
             raise EBMError(f"nce: cannot fit the noise distribution to the training data: {str(e).splitlines()[0]}")
         w = torch.as_tensor(gm.weights_, dtype=torch.float64)
