@@ -88,6 +88,10 @@ PARTS = (
          "x 1 and x 2 threads at the same global batch."),
     Part("compile", "Compiled vs eager Langevin", "compile_speed.py", ("--quick",), (), "compile_speed*.md",
          "Issue 13: `--compile` (torch.compile of the density) against eager, time per step and compile time."),
+    Part("objectives", "Training objectives on 2-D data (exact test NLL)", "objectives2d.py", ("--quick",), (),
+         "objectives2d*.md",
+         "Issue 15: ebmlab's cd, dsm, ssm and nce against ebmkit's and torchebm's dsm / ssm / nce on the same "
+         "network and step count."),
 )
 BY_KEY = {p.key: p for p in PARTS}
 

@@ -14,6 +14,12 @@ multi-modal set closely (a single Gaussian over eight separated modes puts most 
 them) and EM is cheap and stable; one full-covariance Gaussian above that, where a mixture's
 covariances need far more data than a run has and EM becomes slow and unstable. Sampling and
 log q are torch ops on the device drawing from the trainer's generator, so resume stays exact.
+
+A model with a support box (ebmlab's vector models) gets a tenth of its noise uniform over the box:
+NCE only constrains f where data or noise fall, and a mixture fitted tightly to separated modes
+puts almost no noise in the box's empty corners, where f then stays wherever initialisation left
+it — measured on eight-gaussians: learned log Z 0.07 against the network's exact 0.77 by
+quadrature without the uniform part.
 """
 from __future__ import annotations
 
@@ -39,17 +45,24 @@ class NCENoise:
     """
 
     def __init__(self, weights: torch.Tensor, means: torch.Tensor, chol: torch.Tensor,
-                 event_shape: tuple[int, ...]) -> None:
+                 event_shape: tuple[int, ...], box: torch.Tensor | None = None, uniform: float = 0.0) -> None:
         self.weights, self.means, self.chol = weights, means, chol
         self.event_shape = tuple(event_shape)
+        # optional uniform part over a box [d, 2] with weight ``uniform`` (module docstring)
+        self.box = None if box is None or uniform <= 0 else box.to(means.device, torch.float32)
+        self.uniform = float(uniform) if self.box is not None else 0.0
+        if self.box is not None:
+            self._log_vol = float((self.box[:, 1] - self.box[:, 0]).double().log().sum())
         self._log_w = weights.log()
         d = means.shape[1]
         # log N(y; μ_k, Σ_k) = -½‖L_k⁻¹(y - μ_k)‖² - Σ log diag L_k - d/2 log 2π
         self._const = -chol.diagonal(dim1=1, dim2=2).log().sum(1) - 0.5 * d * math.log(2 * math.pi)
 
     @classmethod
-    def fit(cls, x: torch.Tensor, components: int, seed: int, device: torch.device) -> "NCENoise":
-        """Fit to x [N, *event] (model scale) on the CPU in float64; the result lives on ``device``."""
+    def fit(cls, x: torch.Tensor, components: int, seed: int, device: torch.device,
+            box: torch.Tensor | None = None, uniform: float = 0.1) -> "NCENoise":
+        """Fit to x [N, *event] (model scale) on the CPU in float64; the result lives on ``device``.
+        ``box`` [d, 2]: the model's support, which then gets ``uniform`` of the noise."""
         from sklearn.mixture import GaussianMixture
         from threadpoolctl import threadpool_limits
         event = tuple(x.shape[1:])
@@ -72,7 +85,7 @@ class NCENoise:
         w = torch.as_tensor(gm.weights_, dtype=torch.float64)
         mu = torch.as_tensor(gm.means_, dtype=torch.float64)
         chol = torch.linalg.cholesky(torch.as_tensor(gm.covariances_, dtype=torch.float64))
-        return cls(w.float().to(device), mu.float().to(device), chol.float().to(device), event)
+        return cls(w.float().to(device), mu.float().to(device), chol.float().to(device), event, box, uniform)
 
     def sample(self, n: int, gen: torch.Generator) -> torch.Tensor:
         """n draws [n, *event] of q, from ``gen`` (on the device of the mixture)."""
@@ -80,6 +93,11 @@ class NCENoise:
         comp = torch.multinomial(self.weights, n, replacement=True, generator=gen)
         z = torch.randn((n, self.means.shape[1]), generator=gen, device=dev)
         y = self.means[comp] + torch.einsum("nij,nj->ni", self.chol[comp], z)
+        if self.box is not None:     # always drawn, so the generator advances alike whatever is kept
+            u = torch.rand((n,), generator=gen, device=dev) < self.uniform
+            lo, width = self.box[:, 0], self.box[:, 1] - self.box[:, 0]
+            flat = lo + width * torch.rand((n, self.means.shape[1]), generator=gen, device=dev)
+            y = torch.where(u[:, None], flat, y)
         return y.reshape(n, *self.event_shape)
 
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
@@ -89,16 +107,26 @@ class NCENoise:
         k, d = self.means.shape
         sol = torch.linalg.solve_triangular(self.chol, diff.permute(1, 2, 0), upper=False)   # [K, d, B]
         maha = sol.pow(2).sum(1).T                                                   # [B, K]
-        return torch.logsumexp(self._log_w + self._const - 0.5 * maha, dim=1)
+        log_gmm = torch.logsumexp(self._log_w + self._const - 0.5 * maha, dim=1)
+        if self.box is None:
+            return log_gmm
+        inside = ((flat >= self.box[:, 0]) & (flat <= self.box[:, 1])).all(1)
+        log_u = torch.where(inside, torch.full_like(log_gmm, math.log(self.uniform) - self._log_vol),
+                            torch.full_like(log_gmm, float("-inf")))
+        return torch.logaddexp(math.log1p(-self.uniform) + log_gmm, log_u)
 
     def state_dict(self) -> dict[str, torch.Tensor]:
-        return {"weights": self.weights, "means": self.means, "chol": self.chol,
-                "event_shape": torch.tensor(self.event_shape, dtype=torch.int64)}
+        st = {"weights": self.weights, "means": self.means, "chol": self.chol,
+              "event_shape": torch.tensor(self.event_shape, dtype=torch.int64)}
+        if self.box is not None:
+            st.update(box=self.box, uniform=torch.tensor(self.uniform, dtype=torch.float64))
+        return st
 
     @classmethod
     def from_state(cls, st: dict[str, torch.Tensor], device: torch.device) -> "NCENoise":
         return cls(st["weights"].to(device), st["means"].to(device), st["chol"].to(device),
-                   tuple(int(v) for v in st["event_shape"]))
+                   tuple(int(v) for v in st["event_shape"]), st.get("box"),
+                   float(st["uniform"]) if "uniform" in st else 0.0)
 
 
 def nce_loss(f_data: torch.Tensor, f_noise: torch.Tensor, logq_data: torch.Tensor, logq_noise: torch.Tensor,

@@ -17,8 +17,8 @@ Objectives with state of their own (NCE's learned log Z and its fitted noise) al
 
   - ``check_data(dataset)``: EBMError (one line naming what fits) for data the objective cannot
     train on, called before the run directory is written;
-  - ``setup(x_train, to_model, device, seed)``: once, before the optimiser is built (fit a noise
-    distribution, create parameters);
+  - ``setup(model, x_train, to_model, device, seed)``: once, before the optimiser is built (fit a
+    noise distribution, create parameters);
   - ``parameters()``: extra trainable tensors, optimised, guarded and checkpointed with the model's;
   - ``state_dict()`` / ``load_state_dict(st)``: that state, in every checkpoint (so rollback and
     resume restore it). ``Stateless`` gives the defaults (nothing).
@@ -84,7 +84,7 @@ class Objective(Protocol):
     def before_chains(self, y_pos: torch.Tensor | None) -> None: ...
     def loss(self, model: nn.Module, batch: Batch, net: Net) -> tuple[torch.Tensor, Stats]: ...
     def check_data(self, dataset: DataSet) -> None: ...
-    def setup(self, x_train: torch.Tensor, to_model: Callable[[torch.Tensor], torch.Tensor],
+    def setup(self, model: nn.Module, x_train: torch.Tensor, to_model: Callable[[torch.Tensor], torch.Tensor],
               device: torch.device, seed: int) -> None: ...
     def parameters(self) -> list[torch.Tensor]: ...
     def state_dict(self) -> dict[str, Any]: ...
@@ -97,7 +97,7 @@ class Stateless:
     def check_data(self, dataset: DataSet) -> None:
         pass
 
-    def setup(self, x_train: torch.Tensor, to_model: Callable[[torch.Tensor], torch.Tensor],
+    def setup(self, model: nn.Module, x_train: torch.Tensor, to_model: Callable[[torch.Tensor], torch.Tensor],
               device: torch.device, seed: int) -> None:
         pass
 
@@ -316,14 +316,17 @@ class NCE(_NoChains):
     def check_data(self, dataset: DataSet) -> None:
         pass
 
-    def setup(self, x_train: torch.Tensor, to_model: Callable[[torch.Tensor], torch.Tensor],
+    def setup(self, model: nn.Module, x_train: torch.Tensor, to_model: Callable[[torch.Tensor], torch.Tensor],
               device: torch.device, seed: int) -> None:
         g = torch.Generator().manual_seed(seed)
         n = x_train.shape[0]
         idx = torch.randperm(n, generator=g)[:20000] if n > 20000 else torch.arange(n)
         x = to_model(x_train[idx.to(x_train.device)].to(device)).detach().cpu()
         dim = x[0].numel()
-        self.noise = NCENoise.fit(x, self.components or auto_components(dim), seed, device)
+        box = getattr(model, "bounds", None)
+        if box is not None:                # one (low, high) row per coordinate
+            box = box.reshape(-1, 2).expand(dim, 2) if box.numel() == 2 else box.reshape(dim, 2)
+        self.noise = NCENoise.fit(x, self.components or auto_components(dim), seed, device, box=box)
         self.log_z = nn.Parameter(torch.zeros((), device=device))
 
     def parameters(self) -> list[torch.Tensor]:

@@ -121,7 +121,7 @@ class Trainer:
         self.objective = make_objective(config)
         self.y_train = self._check_labels(dataset, self.model)
         # the objective's own state (NCE: its noise and log Z), before the optimiser that trains it
-        self.objective.setup(self.x_train, dataset.to_model, self.device, config.seed)
+        self.objective.setup(self.model, self.x_train, dataset.to_model, self.device, config.seed)
         self.step = 0
         self.rollbacks = 0
         self.lr_scale = 1.0
