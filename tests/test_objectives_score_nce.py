@@ -239,3 +239,38 @@ def test_score_matching_on_binary_data_is_refused(tmp_path, capsys, objective):
     line = fails_cleanly(["train", "--data", str(path), "--out", str(out), "--objective", objective,
                           "--steps", "3"], capsys, "needs continuous data")
     assert "'cd'" in line and not out.exists()
+
+
+# ------------------------------------------------------------------ annealed Langevin
+def test_annealed_langevin_walks_down_the_levels_to_the_target():
+    """On N(1, 1) from far away: the schedule is ε σ_i² / σ_min² per level, and the last level's
+    chains have unadjusted Langevin's stationary law N(1, s²/(1 - ε/(2 s²))) within sample error.
+    (The first level's step 1 is stable here: x - 1 is multiplied by 1 - α / s² = 0.)"""
+    from ebmlab.samplers.annealed import AnnealedLangevin
+    from ebmlab.samplers.run import run_chains
+    s = 1.0
+    f = lambda x: -0.5 * ((x[:, 0] - 1.0) / s).pow(2)          # noqa: E731
+    smp = AnnealedLangevin(f, step_size=0.01, sigmas=[0.1, 1.0, 0.5], steps_per_level=100)
+    assert smp.sigmas == [1.0, 0.5, 0.1]
+    assert smp.level_steps == pytest.approx([1.0, 0.25, 0.01])
+    assert [smp._alpha(t) for t in (0, 99, 100, 200, 10_000)] == pytest.approx([1.0, 1.0, 0.25, 0.01, 0.01])
+    n = 4000
+    x, diag = run_chains(smp, torch.full((n, 1), 6.0), 600, torch.Generator().manual_seed(0))
+    var = s ** 2 / (1 - 0.01 / (2 * s ** 2))
+    assert abs(float(x.mean()) - 1.0) < 5 * math.sqrt(var / n)
+    assert abs(float(x.var()) - var) < 5 * var * math.sqrt(2 / n)
+    assert float(diag.acceptance_rate.mean()) == 1.0
+
+
+def test_a_multi_level_dsm_run_samples_by_annealed_langevin(tmp_path, capsys):
+    from ebmlab.cli import main as cli_main
+    torch.set_num_threads(1)
+    out = tmp_path / "run"
+    code = cli_main(["train", "--data", "moons", "--out", str(out), "--objective", "dsm", "--dsm-sigmas",
+                     "0.5,0.2,0.1", "--sampler", "annealed-langevin", "--steps", "20", "--mcmc-steps", "30",
+                     "--quiet"])
+    assert code == 0
+    code = cli_main(["sample", str(out), "--n", "16", "--out", str(tmp_path / "s.npy")])
+    assert code == 0, capsys.readouterr().err
+    x = np.load(tmp_path / "s.npy")
+    assert x.shape == (16, 2) and np.isfinite(x).all()

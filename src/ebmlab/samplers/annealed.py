@@ -6,6 +6,11 @@ largest first, with the level's step α_i = step_size · σ_i² / σ_L² and noi
 steps move chains between modes, where a single small step size would stay where it started; the
 last level's steps are plain Langevin at ``step_size``. Steps past the last level stay at it.
 
+With one unconditional f (ebmlab's ``dsm``, a σ²-weighted sum over levels) the large levels'
+steps are large against f's curvature: a step α diverges where f's curvature exceeds 2 / α, so
+keep step_size · σ_max² / σ_min² below that (Song & Ermon's noise-conditional scores flatten at
+large σ; an unconditional f does not).
+
 The level a step belongs to is the chain state's step counter ``t`` (``AnnealedState``), so the
 schedule lives in the state, not in the sampler: one sampler object can run any number of chains.
 """
