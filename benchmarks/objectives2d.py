@@ -130,6 +130,9 @@ def main(argv: list[str] | None = None) -> int:
             args.sets = ",".join(QUICK_SETS)
     sets = list(toy2d.NAMES) if args.sets == "all" else [s.strip() for s in args.sets.split(",")]
     rows = list(ROWS) if args.rows == "all" else [tuple(r.split(":")) for r in args.rows.split(",")]
+    for r in rows:
+        if r not in ROWS:
+            ap.error(f"unknown row {':'.join(r)!r}; choose from {', '.join(':'.join(x) for x in ROWS)}")
     torch.set_num_threads(1)
     out = Path(args.out) if args.out else HERE / "results" / ("objectives2d_quick.md" if args.quick else "objectives2d.md")
     command = "python benchmarks/objectives2d.py " + " ".join(
