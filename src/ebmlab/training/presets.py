@@ -97,8 +97,8 @@ LABELLED_PRESETS = ("conditional", "jem")
 
 # ---- objectives beyond CD (issue 15): what changes from the data's preset when --objective is
 # dsm / ssm / nce and the user does not set it. The chains' numbers stay (they draw samples after
-# training: mh-jump in 2-D samples whatever density was learned). Measured on the seven 2-D sets,
-# benchmarks/results/objectives2d.md.
+# training: mh-jump in 2-D samples whatever density was learned). dsm (sigma 0.1) and ssm keep the 2-D
+# numbers; their results and nce's with this preset: benchmarks/results/objectives2d.md.
 # nce, 2d: 1024 data and 4 noise points each per step. With the default batch 256 and one noise
 #   point, 1500 steps on eight-gaussians left f - log Z with total mass 1.95 (learned log Z 0.09,
 #   the network's exact 0.76); batch 1024 and ratio 4: mass 1.05, log Z within 0.05.
