@@ -100,6 +100,10 @@ PARTS = (
     Part("faces", "Faces from noise (lfw_subset)", "faces.py", ("--quick",), (), "faces*.md",
          "Issue 17: `ebmlab train --data faces` (no flags), 100 samples: face fraction, diversity, contrast against "
          "a blurred mean face and uniform noise; the trajectory and nearest-training-face figures."),
+    Part("objectives", "Training objectives on 2-D data (exact test NLL)", "objectives2d.py", ("--quick",), (),
+         "objectives2d*.md",
+         "Issue 15: ebmlab's cd, dsm, ssm and nce against ebmkit's and torchebm's dsm / ssm / nce on the same "
+         "network and step count."),
 )
 BY_KEY = {p.key: p for p in PARTS}
 

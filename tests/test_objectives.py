@@ -11,20 +11,21 @@ import ebmlab.training.trainer as tr
 from ebmlab.rundir import config as run_config
 from ebmlab.rundir.logs import append_event, append_metrics, read_metrics, truncate_metrics
 from ebmlab.training.api import start_run
-from ebmlab.training.objectives import CD, JEM, OBJECTIVES, Batch, ConditionalCD, make_objective
+from ebmlab.training.objectives import (CD, DSM, JEM, NCE, OBJECTIVES, SSM, Batch, ConditionalCD, Stateless,
+                                       make_objective)
 
 from helpers_runs import TINY, events, metric_rows, tiny_data
 
 
 def test_the_objectives_table_matches_the_config_names():
     assert tuple(OBJECTIVES) == run_config.OBJECTIVES
-    assert {OBJECTIVES[k] for k in OBJECTIVES} == {CD, ConditionalCD, JEM}
+    assert {OBJECTIVES[k] for k in OBJECTIVES} == {CD, ConditionalCD, JEM, DSM, SSM, NCE}
     cfg = run_config.RunConfig.from_dict({"objective": "jem", "alpha_cd": 0.25, "l2": 0.5, "labels": "builtin"})
     assert make_objective(cfg) == JEM(alpha_cd=0.25, l2=0.5)
 
 
 @dataclass
-class _DataOnly:
+class _DataOnly(Stateless):
     """An objective with no MCMC negatives (as score matching or NCE would be): pulls f(x+) to 0."""
 
     name: ClassVar[str] = "data-only"

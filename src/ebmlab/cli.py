@@ -76,6 +76,16 @@ TRAIN_FLAGS: dict[str, tuple[Any, str]] = {
                  "resnet, shortrun (Nijkamp et al. 2019's conv stack), or, for binary data, rbm (a Bernoulli "
                  "RBM trained with block Gibbs)"),
     "hidden": (int, "MLP width, or the RBM's number of hidden units"),
+    # ---- objectives beyond CD (docs/objectives.md)
+    "objective": (str, "training objective: cd (contrastive divergence), dsm (denoising score matching), ssm "
+                       "(sliced score matching), nce (noise-contrastive estimation); conditional and jem come "
+                       "with --labels and their presets"),
+    "dsm_sigmas": (lambda text: _float_list(text), "dsm noise levels, comma-separated (one: plain DSM; several: "
+                                                   "a sigma^2-weighted sum, sampled by --sampler annealed-langevin)"),
+    "ssm_projections": (int, "ssm: random projections per data point"),
+    "nce_components": (int, "nce: Gaussian-mixture components of the noise fitted to the data (0: 8 for d <= 3, "
+                            "else 1)"),
+    "nce_ratio": (int, "nce: noise points per data point"),
 }
 # train flags whose help already states their own default
 _OWN_DEFAULT = ("preset", "device", "image_size", "labels", "precision")
@@ -92,6 +102,14 @@ class _Formatter(argparse.HelpFormatter):
         if shown and "default" not in text.lower() and action.option_strings:
             text += " (default: %(default)s)"
         return text
+
+
+def _float_list(text: str) -> list[float]:
+    """'0.5,0.2,0.1' -> [0.5, 0.2, 0.1] (an empty text is an empty list, which the config refuses)."""
+    try:
+        return [float(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
 
 
 def _positive_int(text: str) -> int:

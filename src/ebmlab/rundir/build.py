@@ -12,7 +12,7 @@ from torch import nn
 
 from ebmlab.rundir.checkpoint import (check_format_version, check_weights, latest_checkpoint, load_checkpoint,
                                      read_json)
-from ebmlab.rundir.config import RunConfig
+from ebmlab.rundir.config import LABELLED_OBJECTIVES, RunConfig
 from ebmlab.rundir.network import import_network, untrusted_message
 from ebmlab.errors import EBMError
 from ebmlab.models.conditional import ConditionalEnergyModel
@@ -98,7 +98,7 @@ def build_model(config: RunConfig, data: dict[str, Any],
                        "(declare 0/1 data with --binary, or use net auto)")
     if data.get("binary") and config.objective == "cd":
         return _build_binary(config, data)
-    if config.objective != "cd":
+    if config.objective in LABELLED_OBJECTIVES:
         return _build_conditional(config, data)
     if data["kind"] == "vector":
         d = data["event_shape"][0]
@@ -143,7 +143,7 @@ def wrap_custom_network(config: RunConfig, data: dict[str, Any],
     if not isinstance(network, nn.Module):
         raise EBMError(f"network must be an nn.Module, got {type(network).__name__}")
     bounds = ref.get("bounds")
-    if config.objective != "cd":
+    if config.objective in LABELLED_OBJECTIVES:
         return ConditionalEnergyModel(network, n_classes=data.get("n_classes"), bounds=bounds)
     return EnergyModel(network, parametrisation=ref.get("parametrisation", "exp"), bounds=bounds)
 

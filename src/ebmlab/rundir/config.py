@@ -24,7 +24,10 @@ INITS = ("uniform", "data", "gaussian")
 ON_DIVERGENCE = ("stop", "rollback")
 # "cd": an unconditional EBM f(x); "conditional": f(x, y) = logits[y] trained by CD per class;
 # "jem": cross-entropy on the logits + alpha_cd * CD on f(x) = logsumexp_y logits (Grathwohl et al. 2019)
-OBJECTIVES = ("cd", "conditional", "jem")   # the classes: training.objectives.OBJECTIVES (checked to match)
+# "dsm" / "ssm": denoising (Vincent 2011) / sliced (Song et al. 2019) score matching, no MCMC in the loss;
+# "nce": noise-contrastive estimation with a learned log Z (Gutmann & Hyvarinen 2010)
+OBJECTIVES = ("cd", "conditional", "jem", "dsm", "ssm", "nce")   # training.objectives.OBJECTIVES (checked to match)
+LABELLED_OBJECTIVES = ("conditional", "jem")   # those that train a ConditionalEnergyModel on (x, y)
 # network precision in training (autocast); chain states, weights and checkpoints stay float32
 PRECISIONS = ("fp32", "bf16", "fp16")
 # Upper bounds on sizes and step counts, checked wherever a config is built (flags, --config files
@@ -121,6 +124,15 @@ class RunConfig:
     # width w of the image network (net "conv": SmallConvNet, "resnet": ResNetEnergy, "auto": the
     # default net for the image size); None keeps the network's own default (16 / 64)
     net_width: int | None = None
+    # ---- objectives beyond CD (training/objectives.py, training/score_matching.py, training/nce.py)
+    # dsm: the noise levels sigma (model scale); one level is plain DSM, several are a sigma^2-weighted
+    # sum (Song & Ermon 2019), sampled by the "annealed-langevin" sampler over the same levels
+    dsm_sigmas: list = field(default_factory=lambda: [0.1])
+    ssm_projections: int = 1             # ssm: random directions v per data point
+    # nce: components of the Gaussian-mixture noise fitted to the data; 0 = auto (8 for d <= 3, else
+    # 1: a single full-covariance Gaussian); nce_ratio noise samples per data point
+    nce_components: int = 0
+    nce_ratio: int = 1
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -164,7 +176,7 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
 
 _FLOAT32_MAX = 3.4028234663852886e38     # torch.finfo(torch.float32).max, without importing torch here
 
-_TYPES = {"int": int, "float": float, "str": str, "bool": bool, "dict": dict}
+_TYPES = {"int": int, "float": float, "str": str, "bool": bool, "dict": dict, "list": list}
 
 
 def _coerce(f: dataclasses.Field, v: Any) -> Any:
@@ -236,13 +248,26 @@ def _validate(c: RunConfig) -> None:
          "precision fp16 is not supported on the CPU; use bf16 (or fp16 with --device cuda)")
     # labels and a labelled objective come together: silently ignoring labels, or training a
     # conditional model without them, would both be surprises
-    need(c.objective == "cd" or c.labels is not None,
+    need(c.objective not in LABELLED_OBJECTIVES or c.labels is not None,
          f"objective {c.objective!r} needs class labels: --labels builtin (for --data digits) or --labels FILE.npy")
-    need(c.objective != "cd" or c.labels is None,
+    need(c.objective in LABELLED_OBJECTIVES or c.labels is None,
          "--labels needs a conditional objective: add --preset conditional or --preset jem")
     need(c.labels is None or c.labels != "", "labels must be 'builtin' or the path of a .npy file, got ''")
     for name, cap in LIMITS.items():
         v = getattr(c, name)
         need(v is None or v <= cap, f"{name} must be at most {cap}, got {v}")
+    _validate_objective_knobs(c, need)
     need(c.hidden * c.hidden * c.depth <= MAX_MLP_WEIGHTS,
          f"a network of width {c.hidden} and depth {c.depth} has more than {MAX_MLP_WEIGHTS} weights; make it smaller")
+
+
+def _validate_objective_knobs(c: RunConfig, need: Any) -> None:
+    """The knobs of dsm / ssm / nce (checked for every objective: a config file may set them)."""
+    need(len(c.dsm_sigmas) > 0, "dsm_sigmas must hold at least one noise level, got an empty list")
+    for s in c.dsm_sigmas:
+        ok = isinstance(s, (int, float)) and not isinstance(s, bool) and math.isfinite(s) and 0 < s <= _FLOAT32_MAX
+        need(ok, f"each noise level in dsm_sigmas must be a positive finite number, got {s!r}")
+    need(len(c.dsm_sigmas) <= 1000, f"dsm_sigmas may hold at most 1000 levels, got {len(c.dsm_sigmas)}")
+    need(1 <= c.ssm_projections <= 1024, f"ssm_projections must be in 1..1024, got {c.ssm_projections}")
+    need(0 <= c.nce_components <= 256, f"nce_components must be in 0..256 (0: auto), got {c.nce_components}")
+    need(1 <= c.nce_ratio <= 1024, f"nce_ratio must be in 1..1024, got {c.nce_ratio}")

@@ -18,6 +18,8 @@ gwg        GibbsWithGradients, {0,1}                  (unused)      (none)
 dmala      DiscreteLangevin(adjusted=True), {0,1}     0.2           (none)
 dula       DiscreteLangevin(adjusted=False), {0,1}    0.2           (none)
 block-gibbs BlockGibbs (an RBM's v -> h -> v), {0,1}  (unused)      (none)
+annealed-  AnnealedLangevin (Song & Ermon 2019)       0.01          sigmas, steps_per_level,
+langevin                                                            bounds
 =========  =========================================  ============  ==============================
 
 What ``step_size`` means differs by method, because the natural scale differs:
@@ -29,6 +31,8 @@ What ``step_size`` means differs by method, because the natural scale differs:
 - dmala, dula: α in each bit's flip log-odds (1 - 2x_i) ∇_i f / 2 - 1/(2α) (Zhang et al. 2022).
 - gibbs, gwg, block-gibbs have no step size; the number is accepted and ignored.
 The binary samplers (``BINARY_SAMPLERS``) need states in {0, 1}.
+- annealed-langevin: ε at the smallest noise level; level σ_i steps ε σ_i² / σ_min² (the sampler of
+  models trained by denoising score matching at several levels).
 """
 from __future__ import annotations
 
@@ -39,6 +43,7 @@ import torch
 
 from ebmlab.box import Box
 from ebmlab.errors import EBMError
+from ebmlab.samplers.annealed import AnnealedLangevin
 from ebmlab.samplers.base import LogDensity, Sampler, check_positive
 from ebmlab.samplers.block_gibbs import BlockGibbs
 from ebmlab.samplers.dlangevin import DiscreteLangevin
@@ -115,6 +120,9 @@ def _dula(f: LogDensity | torch.nn.Module, step_size: float) -> Sampler:
 
 def _block_gibbs(f: LogDensity | torch.nn.Module, step_size: float) -> Sampler:
     return BlockGibbs(f)
+def _annealed(f: LogDensity | torch.nn.Module, step_size: float, sigmas: Any = (1.0, 0.5, 0.25, 0.1),
+              steps_per_level: int = 10, bounds: Any = None) -> Sampler:
+    return AnnealedLangevin(f, step_size, sigmas=sigmas, steps_per_level=steps_per_level, bounds=bounds)
 
 
 SAMPLERS: dict[str, SamplerSpec] = {
@@ -130,6 +138,8 @@ SAMPLERS: dict[str, SamplerSpec] = {
     "dmala": SamplerSpec(_dmala, 0.2, (), "discrete Metropolis-adjusted Langevin on {0,1} states (Zhang et al. 2022)"),
     "dula": SamplerSpec(_dula, 0.2, (), "discrete unadjusted Langevin on {0,1} states (biased by the step size)"),
     "block-gibbs": SamplerSpec(_block_gibbs, 1.0, (), "block Gibbs v -> h -> v for an RBM"),
+    "annealed-langevin": SamplerSpec(_annealed, 0.01, ("sigmas", "steps_per_level", "bounds"),
+                                     "Langevin with the step annealed over noise levels (denoising score matching)"),
 }
 SAMPLER_NAMES: tuple[str, ...] = tuple(SAMPLERS)
 # the samplers that move {0, 1} states (and only those); training on binary data picks among them

@@ -19,7 +19,7 @@ from ebmlab.rundir.build import build_model, check_data_description, describe_bi
 from ebmlab.rundir.checkpoint import check_weights, latest_checkpoint, read_json
 from ebmlab.rundir.layout import prepare_run_dir, refuse_symlinks
 from ebmlab.rundir.lock import RunLock
-from ebmlab.rundir.config import RunConfig
+from ebmlab.rundir.config import LABELLED_OBJECTIVES, RunConfig
 from ebmlab.rundir.header import write_run_header
 from ebmlab.data.binary import check_binary_data, flatten_binary, is_binary
 from ebmlab.data.sources import DataSet, load_data, mark_binary, read_labels, validate_array
@@ -31,6 +31,7 @@ from ebmlab.models.energy import EnergyModel
 from ebmlab.rundir.network import import_network, network_reference, untrusted_message
 from ebmlab.training import distributed
 from ebmlab.training.negatives import check_binary_sampler
+from ebmlab.training.objectives import make_objective
 from ebmlab.training.presets import resolve_config
 from ebmlab.training.schedule import with_new_horizon
 from ebmlab.training.trainer import Trainer, TrainResult, check_shards
@@ -77,7 +78,7 @@ DataLike = Any   # a built-in name or path (str), an ndarray / tensor, a torch D
 def dataset_from(data: DataLike, config: RunConfig) -> DataSet:
     """The train/test ``DataSet`` for ``data``: built-in name or path, array/tensor, Dataset or DataLoader."""
     if is_torch_data(data):
-        ds, _ = dataset_from_torch(data, config.seed, config.test_fraction, labelled=config.objective != "cd")
+        ds, _ = dataset_from_torch(data, config.seed, config.test_fraction, labelled=config.objective in LABELLED_OBJECTIVES)
         return ds
     if isinstance(data, (np.ndarray, torch.Tensor)):
         x = validate_array(data, "array")
@@ -157,6 +158,7 @@ def start_run(data: DataLike, out: str | Path | None = None, force: bool = False
     # under torchrun: join the other processes (all of them got this far on the same input)
     group, device = distributed.init(torch.device(config.device))
     _check_model(model, dataset, config)
+    make_objective(config).check_data(dataset)             # e.g. score matching on binary data: refused here
     check_shards(config, dataset, group.world_size)        # before rank 0 touches the run directory
     run_dir = Path(out) if out is not None else None
     lock = None

@@ -13,9 +13,20 @@ objective (``config.objective``, looked up in ``OBJECTIVES``) for the rest:
     trainer averages into metrics.jsonl (no host sync). ``f_pos`` / ``f_neg``, where present, are
     what the divergence guard watches.
 
-A new objective (e.g. score matching or NCE, which need no MCMC negatives; diffusion recovery
-likelihood, which needs noise per level — drawn from ``batch.gen`` so resume stays exact) is a
-class here with the ``Objective`` members, an entry in ``OBJECTIVES`` and its name in
+Objectives with state of their own (NCE's learned log Z and its fitted noise) also have:
+
+  - ``check_data(dataset)``: EBMError (one line naming what fits) for data the objective cannot
+    train on, called before the run directory is written;
+  - ``setup(model, x_train, to_model, device, seed)``: once, before the optimiser is built (fit a
+    noise distribution, create parameters);
+  - ``parameters()``: extra trainable tensors, optimised, guarded and checkpointed with the model's;
+  - ``state_dict()`` / ``load_state_dict(st)``: that state, in every checkpoint (so rollback and
+    resume restore it). ``Stateless`` gives the defaults (nothing).
+
+Objectives without MCMC negatives (``DSM``, ``SSM``, ``NCE``) draw their noise from ``batch.gen``
+(the trainer's checkpointed generator), so resume stays exact.
+
+A new objective is a class here with the ``Objective`` members, an entry in ``OBJECTIVES`` and its name in
 ``rundir.config.OBJECTIVES`` (config sits below training, so it keeps a plain tuple of names; the
 check at the bottom of this module keeps the two in step). Its loss function goes in
 ``training.losses``. A discrete EBM's other sampler would be chosen where the kernel is
@@ -24,16 +35,20 @@ check at the bottom of this module keeps the two in step). Its loss function goe
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, ClassVar, Protocol
+from typing import Any, Callable, ClassVar, Protocol
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ebmlab.data.dataset import DataSet
+from ebmlab.errors import EBMError
 from ebmlab.models.conditional import ChainClasses, _logsumexp_safe
 from ebmlab.rundir import config as _config
 from ebmlab.rundir.config import RunConfig
 from ebmlab.training.losses import cd_loss, jem_loss
+from ebmlab.training.nce import NCENoise, auto_components, nce_loss
+from ebmlab.training.score_matching import dsm_loss, ssm_loss
 
 # net(fn, *args): fn(*args) — a forward pass of the network — under the run's autocast, as float32
 Net = Callable[..., torch.Tensor]
@@ -68,10 +83,49 @@ class Objective(Protocol):
     def chain_target(self, model: nn.Module) -> nn.Module: ...
     def before_chains(self, y_pos: torch.Tensor | None) -> None: ...
     def loss(self, model: nn.Module, batch: Batch, net: Net) -> tuple[torch.Tensor, Stats]: ...
+    def check_data(self, dataset: DataSet) -> None: ...
+    def setup(self, model: nn.Module, x_train: torch.Tensor, to_model: Callable[[torch.Tensor], torch.Tensor],
+              device: torch.device, seed: int) -> None: ...
+    def parameters(self) -> list[torch.Tensor]: ...
+    def state_dict(self) -> dict[str, Any]: ...
+    def load_state_dict(self, st: dict[str, Any] | None) -> None: ...
+
+
+class Stateless:
+    """The defaults of the state members: any data fits, no setup, no parameters, no state."""
+
+    def check_data(self, dataset: DataSet) -> None:
+        pass
+
+    def setup(self, model: nn.Module, x_train: torch.Tensor, to_model: Callable[[torch.Tensor], torch.Tensor],
+              device: torch.device, seed: int) -> None:
+        pass
+
+    def parameters(self) -> list[torch.Tensor]:
+        return []
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, st: dict[str, Any] | None) -> None:
+        pass
+
+
+class _NoChains:
+    """Objectives that need no MCMC negatives: the trainer never asks for a chain target."""
+
+    needs_labels: ClassVar[bool] = False
+    needs_negatives: ClassVar[bool] = False
+
+    def chain_target(self, model: nn.Module) -> nn.Module:
+        raise EBMError(f"objective {self.name!r} runs no MCMC chains")
+
+    def before_chains(self, y_pos: torch.Tensor | None) -> None:
+        pass
 
 
 @dataclass
-class CD:
+class CD(Stateless):
     """Contrastive divergence on an unconditional f(x): loss = mean f(x-) - mean f(x+) (+ l2 penalty).
 
     Negatives sample the model itself. Stats: ``cd_loss``'s f_pos, f_neg, gap.
@@ -97,7 +151,7 @@ class CD:
 
 
 @dataclass
-class ConditionalCD:
+class ConditionalCD(Stateless):
     """CD per class on f(x, y) = logits(x)[y]: chain i samples f(., y+_i), the class of positive i
     (``ChainClasses``); loss = mean f(x-, y+) - mean f(x+, y+) (+ l2), i.e. ``cd_loss`` per class.
 
@@ -136,7 +190,7 @@ class ConditionalCD:
 
 
 @dataclass
-class JEM:
+class JEM(Stateless):
     """JEM (Grathwohl et al. 2019): cross-entropy(logits(x+), y+) + alpha_cd * CD on the marginal
     f(x) = logsumexp_y logits (``jem_loss``); negatives sample that marginal, i.e. the model itself.
 
@@ -168,8 +222,139 @@ class JEM:
                       "train_acc": js["acc"]}
 
 
+def check_continuous(name: str, dataset: DataSet) -> None:
+    """Score matching needs a density with a gradient: refuse data whose every coordinate takes at
+    most two values (binary data), where the score is undefined. Looks at up to 4096 rows."""
+    x = dataset.train[:4096]
+    flat = x.reshape(x.shape[0], -1)
+    if flat.shape[0] < 3:
+        return
+    srt = flat.sort(0).values
+    distinct = 1 + (srt[1:] != srt[:-1]).sum(0)
+    if bool((distinct <= 2).all()):
+        raise EBMError(f"objective {name!r} needs continuous data (it fits the gradient of log p), but every "
+                       f"coordinate of {dataset.name!r} takes at most two values; use objective 'cd' "
+                       "(or 'nce') for binary data")
+
+
+@dataclass
+class DSM(_NoChains, Stateless):
+    """Denoising score matching (``training.score_matching.dsm_loss``) at the levels ``sigmas``.
+
+    Each example gets a level drawn uniformly from ``sigmas`` and noise ε ~ N(0, I), both from
+    ``batch.gen``. One level: f learns the data blurred by N(0, σ²). Several: a σ²-weighted sum
+    (Song & Ermon 2019) on one unconditional f, sampled by the ``annealed-langevin`` sampler.
+    Stats: f_pos (f on the clean batch, for the guard), dsm, score_norm.
+    """
+
+    sigmas: tuple[float, ...] = (0.1,)
+    name: ClassVar[str] = "dsm"
+
+    @classmethod
+    def from_config(cls, config: RunConfig) -> "DSM":
+        return cls(sigmas=tuple(float(s) for s in config.dsm_sigmas))
+
+    def check_data(self, dataset: DataSet) -> None:
+        check_continuous(self.name, dataset)
+
+    def loss(self, model: nn.Module, batch: Batch, net: Net) -> tuple[torch.Tensor, Stats]:
+        x, g = batch.x_pos, batch.gen
+        levels = torch.tensor(self.sigmas, dtype=x.dtype, device=x.device)
+        sigma = levels[torch.randint(0, len(self.sigmas), (x.shape[0],), generator=g, device=x.device)]
+        eps = torch.randn(x.shape, generator=g, device=x.device, dtype=x.dtype)
+        loss, stats = dsm_loss(lambda t: net(model.log_density, t), x, eps, sigma)
+        with torch.no_grad():
+            stats["f_pos"] = net(model.log_density, x).mean()
+        return loss, stats
+
+
+@dataclass
+class SSM(_NoChains, Stateless):
+    """Sliced score matching, variance-reduced (``training.score_matching.ssm_loss``), with
+    ``projections`` standard-normal directions per data point drawn from ``batch.gen``.
+
+    Stats: f_pos, ssm_hess, ssm_norm.
+    """
+
+    projections: int = 1
+    name: ClassVar[str] = "ssm"
+
+    @classmethod
+    def from_config(cls, config: RunConfig) -> "SSM":
+        return cls(projections=config.ssm_projections)
+
+    def check_data(self, dataset: DataSet) -> None:
+        check_continuous(self.name, dataset)
+
+    def loss(self, model: nn.Module, batch: Batch, net: Net) -> tuple[torch.Tensor, Stats]:
+        x = batch.x_pos
+        v = torch.randn((self.projections, *x.shape), generator=batch.gen, device=x.device, dtype=x.dtype)
+        return ssm_loss(lambda t: net(model.log_density, t), x, v)
+
+
+@dataclass
+class NCE(_NoChains):
+    """Noise-contrastive estimation (``training.nce``): f(x) - log Z against a Gaussian-mixture
+    noise fitted to the training data, ``ratio`` noise points per data point from ``batch.gen``.
+
+    log Z is a parameter of this objective (optimised with the network, checkpointed in the train
+    state, logged as ``log_z``); the fitted noise is checkpointed too. Stats: f_pos, nce_acc, log_z.
+    """
+
+    components: int = 0
+    ratio: int = 1
+    name: ClassVar[str] = "nce"
+
+    def __post_init__(self) -> None:
+        self.log_z: torch.Tensor | None = None
+        self.noise: NCENoise | None = None
+
+    @classmethod
+    def from_config(cls, config: RunConfig) -> "NCE":
+        return cls(components=config.nce_components, ratio=config.nce_ratio)
+
+    def check_data(self, dataset: DataSet) -> None:
+        pass
+
+    def setup(self, model: nn.Module, x_train: torch.Tensor, to_model: Callable[[torch.Tensor], torch.Tensor],
+              device: torch.device, seed: int) -> None:
+        g = torch.Generator().manual_seed(seed)
+        n = x_train.shape[0]
+        idx = torch.randperm(n, generator=g)[:20000] if n > 20000 else torch.arange(n)
+        x = to_model(x_train[idx.to(x_train.device)].to(device)).detach().cpu()
+        dim = x[0].numel()
+        box = getattr(model, "bounds", None)
+        if box is not None:                # one (low, high) row per coordinate
+            box = box.reshape(-1, 2).expand(dim, 2) if box.numel() == 2 else box.reshape(dim, 2)
+        self.noise = NCENoise.fit(x, self.components or auto_components(dim), seed, device, box=box)
+        self.log_z = nn.Parameter(torch.zeros((), device=device))
+
+    def parameters(self) -> list[torch.Tensor]:
+        return [self.log_z]
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"log_z": self.log_z.detach().clone(), "noise": self.noise.state_dict()}
+
+    def load_state_dict(self, st: dict[str, Any] | None) -> None:
+        if not st:
+            return
+        with torch.no_grad():
+            self.log_z.copy_(st["log_z"].to(self.log_z.device))
+        self.noise = NCENoise.from_state(st["noise"], self.log_z.device)
+
+    def loss(self, model: nn.Module, batch: Batch, net: Net) -> tuple[torch.Tensor, Stats]:
+        x = batch.x_pos
+        y = self.noise.sample(self.ratio * x.shape[0], batch.gen).to(x.dtype)
+        f_data = net(model.log_density, x)
+        f_noise = net(model.log_density, y)
+        loss, stats = nce_loss(f_data, f_noise, self.noise.log_prob(x), self.noise.log_prob(y), self.log_z,
+                               self.ratio)
+        stats["f_pos"] = f_data.detach().mean()
+        return loss, stats
+
+
 # the one table of objectives: config.objective -> class
-OBJECTIVES: dict[str, type[Objective]] = {cls.name: cls for cls in (CD, ConditionalCD, JEM)}
+OBJECTIVES: dict[str, type[Objective]] = {cls.name: cls for cls in (CD, ConditionalCD, JEM, DSM, SSM, NCE)}
 assert tuple(OBJECTIVES) == _config.OBJECTIVES, (
     f"training.objectives.OBJECTIVES {tuple(OBJECTIVES)} and rundir.config.OBJECTIVES {_config.OBJECTIVES} "
     "must name the same objectives")

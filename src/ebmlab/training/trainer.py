@@ -129,6 +129,8 @@ class Trainer:
         self.x_train = dataset.train
         self.objective = make_objective(config)
         self.y_train = self._check_labels(dataset, self.model)
+        # the objective's own state (NCE: its noise and log Z), before the optimiser that trains it
+        self.objective.setup(self.model, self.x_train, dataset.to_model, self.device, config.seed)
         self.step = 0
         self.rollbacks = 0
         self.lr_scale = 1.0
@@ -140,7 +142,8 @@ class Trainer:
         self._count = 0
         self._saved_step: int | None = None     # step of the checkpoint on disk that matches memory
         self._seed_generators(config.seed)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr,
+        self._params = [*self.model.parameters(), *self.objective.parameters()]
+        self.optimizer = torch.optim.Adam(self._params, lr=config.lr,
                                           betas=(config.adam_beta1, config.adam_beta2))
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
         # mixed precision (config.precision): the network under autocast, chains and weights float32
@@ -159,7 +162,6 @@ class Trainer:
                                            config.reinit_prob, self.gen_mcmc)
         self._perm = torch.randperm(self.x_train.shape[0], generator=self.gen_data)
         self._pos = 0
-        self._params = [p for p in self.model.parameters()]
         self._chain_scale = ChainScale(data_desc, self.device)
         self._limits = {"f_pos": config.max_abs_f, "f_neg": config.max_abs_f, "grad_norm": config.max_grad_norm,
                         "mcmc_grad_norm": config.max_grad_norm, "chain_range": config.max_chain_scale,
@@ -250,7 +252,7 @@ class Trainer:
         else:
             self.scaler.scale(loss).backward()
             self.scaler.unscale_(self.optimizer)
-        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), float("inf"))
+        grad_norm = torch.nn.utils.clip_grad_norm_(self._params, float("inf"))
         if self.scaler is not None:
             # fp16: an overflowing scaled gradient is the scaler's business (it skips this update and
             # lowers its scale), not a divergence; f, the loss and the chains are still guarded
@@ -410,6 +412,7 @@ class Trainer:
             "perm": self._perm, "pos": self._pos,
             "rollbacks": self.rollbacks, "lr_scale": self.lr_scale,
             "metric_sums": dict(self._sums), "metric_count": self._count,
+            "objective": self.objective.state_dict(),
         }
         if self.scaler is not None:          # fp16: the loss scale is part of the exact state
             state["grad_scaler"] = self.scaler.state_dict()
@@ -460,6 +463,7 @@ class Trainer:
         self.rollbacks, self.lr_scale = int(st["rollbacks"]), float(st["lr_scale"])
         self._sums = {k: v.to(self.device) for k, v in (st.get("metric_sums") or {}).items()}
         self._count = int(st.get("metric_count", 0))
+        self.objective.load_state_dict(st.get("objective"))
         if self.scaler is not None and st.get("grad_scaler"):
             self.scaler.load_state_dict(st["grad_scaler"])
         self.step = step
@@ -520,6 +524,8 @@ class _LossModule(torch.nn.Module):
     def __init__(self, model: EnergyModel, objective: Any, net: Any) -> None:
         super().__init__()
         self.model, self.objective, self.net = model, objective, net
+        # the objective's own parameters (NCE's log Z), so DDP averages their gradients too
+        self.objective_params = torch.nn.ParameterList(objective.parameters())
 
     def forward(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         return self.objective.loss(self.model, batch, self.net)

@@ -1,0 +1,209 @@
+"""Training objectives on the seven 2-D sets: exact test NLL of cd, dsm, ssm and nce (issue 15).
+
+    .venv-bench/bin/python benchmarks/objectives2d.py                  # 3000 steps, seven sets
+    .venv-bench/bin/python benchmarks/objectives2d.py --quick          # 300 steps, two sets
+
+Data as in ``benchmarks/density2d.py`` (20 000 training points, seed 1; 5 000 test points, seed 2).
+ebmlab rows: ``ebmlab.train("auto", train, objective=...)`` with the 2-D preset of that objective
+(ebmlab's network: a fixed standardisation, then the 3x128 SiLU MLP). Peer rows (ebmkit's and
+torchebm's own loss objects, ``peers/objective_runners.py``): the same 3x128 SiLU MLP, the same
+step count, batch, Adam learning rate and cosine schedule as ebmlab's run of that objective, and the
+same noise level / noise ratio. NLL: f normalised by midpoint quadrature over the model's support
+box (ebmlab) or the shared box (peers: data box +- 1), as in density2d.py. Cells: NLL minus the true
+density's NLL, in nats (0 = the truth). For nce the learned log Z is compared with the exact one.
+Pictures: docs/images/objectives2d/<set>.png, one panel per objective (ebmlab's models).
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import math
+import os
+import shlex
+import sys
+import time
+import traceback
+from pathlib import Path
+
+import torch
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import ebmlab  # noqa: E402
+from ebmlab.data import toy2d  # noqa: E402
+from ebmlab.estimate.partition import quadrature_log_z  # noqa: E402
+from ebmlab.training.presets import resolve_config  # noqa: E402
+
+from density2d import QUAD_POINTS, data, exact_nll, shared_box, true_nll, versions  # noqa: E402
+
+OBJECTIVES = ("cd", "dsm", "ssm", "nce")
+ROWS = (("ebmlab", "cd"), ("ebmlab", "dsm"), ("ebmkit", "dsm"), ("torchebm", "dsm"),
+        ("ebmlab", "ssm"), ("ebmkit", "ssm"), ("torchebm", "ssm"), ("ebmlab", "nce"), ("ebmkit", "nce"))
+QUICK_SETS = ("eight-gaussians", "moons")
+PICTURES = HERE.parent / "docs" / "images" / "objectives2d"
+
+
+def recipe(objective: str) -> dict:
+    """ebmlab's resolved 2-D settings for ``objective`` (what the peers are given too)."""
+    c = resolve_config("<array>", {"preset": "2d", "objective": objective})
+    return {"batch_size": c.batch_size, "lr": c.lr, "lr_min_factor": c.lr_min_factor,
+            "sigma": c.dsm_sigmas[0], "ratio": c.nce_ratio}
+
+
+def run_ebmlab(objective: str, name: str, steps: int, seed: int) -> tuple[dict, object]:
+    train, test = data(name)
+    t0 = time.perf_counter()
+    cpu0 = time.process_time()
+    run = ebmlab.train("auto", train.numpy(), None, steps=steps, seed=seed, objective=objective, progress=False,
+                       threads=None)
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    model = run.model
+    box = model.bounds.double()
+    res = {"nll": exact_nll(model.log_density, test, box), "seconds": seconds, "cpu": cpu}
+    if objective == "nce":
+        res["log_z"] = run.metrics.get("log_z", float("nan"))       # the last log row's mean
+        res["log_z_exact"] = quadrature_log_z(model.log_density, box.tolist(), QUAD_POINTS).value
+    return res, model
+
+
+def run_peer(peer: str, objective: str, name: str, steps: int, seed: int) -> dict:
+    from peers import objective_runners
+    train, test = data(name)
+    r = recipe(objective)
+    cpu0 = time.process_time()
+    f, seconds, extra = objective_runners.train(peer, objective, train, steps, seed, **r)
+    box = shared_box(train)
+    res = {"nll": exact_nll(f, test, box), "seconds": seconds, "cpu": time.process_time() - cpu0}
+    if "log_z" in extra:
+        res["log_z"] = extra["log_z"]
+        res["log_z_exact"] = quadrature_log_z(f, box.tolist(), QUAD_POINTS).value
+    return res
+
+
+def fmt(res: dict | None, true: float) -> str:
+    if res is None:
+        return "—"
+    if "error" in res:
+        return f"error: {res['error']}"
+    if not math.isfinite(res["nll"]):
+        return f"diverged ({res['cpu']:.0f} CPU-s)"
+    cell = f"{res['nll'] - true:+.3f}"
+    if "log_z" in res:
+        cell += f" (log Z {res['log_z']:.2f} vs {res['log_z_exact']:.2f})"
+    return cell
+
+
+def picture(name: str, models: dict[str, object]) -> Path:
+    from ebmlab.viz.plots import grid_log_density, new_figure, save_figure
+    train, _ = data(name)
+    box = shared_box(train)
+    objs = [o for o in OBJECTIVES if o in models]
+    fig = new_figure((2.6 * (len(objs) + 1), 2.8))
+    axes = fig.subplots(1, len(objs) + 1)
+    panels = [("true density", lambda x: toy2d.true_log_density(name, x.double()).float())]
+    panels += [(f"ebmlab {o}", models[o].log_density) for o in objs]
+    for ax, (title, f) in zip(axes, panels):
+        xs, ys, F = grid_log_density(f, box.tolist(), grid=160)
+        dens = torch.as_tensor(F).exp().nan_to_num(0.0).numpy()
+        ax.imshow(dens, origin="lower", extent=(xs[0], xs[-1], ys[0], ys[-1]), cmap="viridis", aspect="auto")
+        ax.set_title(title, fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle(name, fontsize=10)
+    return save_figure(fig, PICTURES / f"{name}.png")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--steps", type=int, default=3000)
+    ap.add_argument("--sets", default="all", help=f"comma list of {', '.join(toy2d.NAMES)}, or all")
+    ap.add_argument("--rows", default="all", help="comma list of library:objective (e.g. ebmlab:dsm), or all")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--quick", action="store_true", help=f"300 steps on {', '.join(QUICK_SETS)}")
+    ap.add_argument("--no-pictures", action="store_true")
+    ap.add_argument("--out", default=None)
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.steps = 300
+        if args.sets == "all":
+            args.sets = ",".join(QUICK_SETS)
+    sets = list(toy2d.NAMES) if args.sets == "all" else [s.strip() for s in args.sets.split(",")]
+    rows = list(ROWS) if args.rows == "all" else [tuple(r.split(":")) for r in args.rows.split(",")]
+    for r in rows:
+        if r not in ROWS:
+            ap.error(f"unknown row {':'.join(r)!r}; choose from {', '.join(':'.join(x) for x in ROWS)}")
+    torch.set_num_threads(1)
+    out = Path(args.out) if args.out else HERE / "results" / ("objectives2d_quick.md" if args.quick else "objectives2d.md")
+    command = "python benchmarks/objectives2d.py " + " ".join(
+        shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+    print(f"# {command}", flush=True)
+    results: dict[tuple, dict] = {}
+    t_start = time.perf_counter()
+    for name in sets:
+        true = true_nll(name, data(name)[1])
+        models = {}
+        for lib, obj in rows:
+            try:
+                if lib == "ebmlab":
+                    res, models[obj] = run_ebmlab(obj, name, args.steps, args.seed)
+                else:
+                    res = run_peer(lib, obj, name, args.steps, args.seed)
+            except Exception as e:  # noqa: BLE001 - one failing row must not sink the table
+                traceback.print_exc()
+                res = {"error": f"{type(e).__name__}: {e}"[:100]}
+            results[(lib, obj, name)] = res
+            print(f"{name:16s} {lib:9s} {obj:4s} {fmt(res, true)}  "
+                  f"({res.get('cpu', float('nan')):.0f} CPU-s)", flush=True)
+        results[("true", "", name)] = {"nll": true}
+        if models and not args.no_pictures:
+            picture(name, models)
+    total = time.perf_counter() - t_start
+    head = "| library | objective | " + " | ".join(sets) + " |"
+    lines = [head, "|" + "---|" * (len(sets) + 2),
+             "| true density | (its NLL) | " + " | ".join(f"{results[('true', '', s)]['nll']:.4f}" for s in sets) + " |"]
+    for lib, obj in rows:
+        cells = [fmt(results.get((lib, obj, s)), results[("true", "", s)]["nll"]) for s in sets]
+        lines.append(f"| {lib} | {obj} | " + " | ".join(cells) + " |")
+    cpu_lines = ["| library | objective | " + " | ".join(sets) + " |", "|" + "---|" * (len(sets) + 2)]
+    for lib, obj in rows:
+        cells = [f"{results[(lib, obj, s)].get('cpu', float('nan')):.0f}" for s in sets]
+        cpu_lines.append(f"| {lib} | {obj} | " + " | ".join(cells) + " |")
+    recipes = "; ".join(f"{o}: " + ", ".join(f"{k} {v}" for k, v in recipe(o).items()) for o in OBJECTIVES)
+    md = f"""# Training objectives on 2-D data{' (quick)' if args.quick else ''}
+
+- command: `{command}` (with `.venv-bench/bin/python`, one torch thread)
+- date: {_dt.datetime.now().isoformat(timespec='seconds')}; nproc {os.cpu_count()}; total wall time {total / 60:.1f} min
+- versions: {versions()}
+- {args.steps} optimiser steps per run, training seed {args.seed}; ebmlab's resolved 2-D settings per objective
+  (the peers get the same batch, Adam lr, cosine schedule, noise level and noise ratio): {recipes}
+
+Cells: **exact test NLL minus the true density's, in nats** (0 = the truth, lower is better), Z by a
+{QUAD_POINTS}x{QUAD_POINTS} midpoint grid. nce cells add the learned log Z (for ebmlab: the mean over
+the last 25 steps' log row) against the exact log Z of the trained network.
+
+{chr(10).join(lines)}
+
+CPU seconds of each run (training, this process):
+
+{chr(10).join(cpu_lines)}
+
+Notes
+- ebmlab's models carry their support box (data range + 12.5 % per side, f = -inf outside) and Z is
+  taken over it; peers' Z over the data box +- 1 (mass outside is not counted, favourable to them).
+- ebmlab's network has a fixed standardisation of the data in front of the same MLP; peers get the raw MLP.
+- dsm learns the data blurred by N(0, sigma^2): its NLL carries that blur by design.
+- ebmkit's nce gets a single Gaussian fitted to the data as noise (its default N(0, I) is meant for
+  standardised data); ebmlab's nce fits an 8-component mixture plus 10 % uniform over the box
+  (training/nce.py says why). torchebm has no nce.
+- Pictures: `docs/images/objectives2d/<set>.png` (true density, then ebmlab's cd, dsm, ssm, nce).
+"""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(md)
+    print("\n".join(lines))
+    print(f"written {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

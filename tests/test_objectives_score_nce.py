@@ -1,0 +1,276 @@
+"""dsm, ssm and nce (issue 15): closed forms on Gaussians, recovery of a Gaussian, NCE's log Z,
+exact resume, bad input.
+
+Closed forms, for a Gaussian model f(x) = -½ (x - m)ᵀ P (x - m) (score s(x) = -P (x - m)) and data
+N(μ, Σ) in d dimensions:
+- sliced score matching (variance-reduced), expectation J = -tr P + ½ (tr PΣP + ‖P(μ - m)‖²), which
+  is Hyvärinen's objective: the Fisher divergence ½ E‖s - s_data‖² minus ½ tr Σ⁻¹;
+- denoising score matching (σ²-weighted), expectation ½ σ² E_q‖s - s_q‖² + ½ (d - σ² tr S⁻¹) with
+  q = N(μ, S), S = Σ + σ² I the noised data (Vincent 2011: DSM = Fisher divergence to q + const);
+- NCE with the model and the noise both equal to the data: G = 0 at every point, loss = 2 log 2.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from ebmlab.estimate.partition import quadrature_log_z
+from ebmlab.rundir.checkpoint import latest_checkpoint, load_checkpoint
+from ebmlab.training.api import resume_run, start_run
+from ebmlab.training.nce import NCENoise, nce_loss
+from ebmlab.training.score_matching import dsm_loss, ssm_loss
+
+from helpers_runs import assert_runs_identical, fails_cleanly, tiny_data
+
+D = torch.float64
+MU = torch.tensor([1.0, -0.5], dtype=D)
+A = torch.tensor([[1.0, 0.0], [0.6, 0.5]], dtype=D)
+SIGMA = A @ A.T                                    # data covariance [[1, .6], [.6, .61]]
+M = torch.tensor([0.7, -0.2], dtype=D)             # a model that is not the data
+P = torch.tensor([[1.5, -0.4], [-0.4, 2.0]], dtype=D)
+
+
+def quad_f(m: torch.Tensor, p: torch.Tensor):
+    return lambda x: -0.5 * (((x - m) @ p) * (x - m)).sum(1)
+
+
+def gaussian(n: int, seed: int) -> torch.Tensor:
+    return MU + torch.randn(n, 2, generator=torch.Generator().manual_seed(seed), dtype=D) @ A.T
+
+
+def se_of_mean(per: torch.Tensor) -> float:
+    return float(per.std() / math.sqrt(per.numel()))
+
+
+# ------------------------------------------------------------------ closed forms
+def test_ssm_equals_its_closed_form_and_the_fisher_divergence():
+    x, g = gaussian(200_000, 0), torch.Generator().manual_seed(1)
+    v = torch.randn((1, *x.shape), generator=g, dtype=D)
+    loss, stats = ssm_loss(quad_f(M, P), x, v)
+    # per point, exactly: vᵀ∇s v = -vᵀPv and ½‖s‖² = ½‖P(x - m)‖²
+    per = -((v[0] @ P) * v[0]).sum(1) + 0.5 * ((x - M) @ P).pow(2).sum(1)
+    assert torch.allclose(loss, per.mean(), rtol=1e-12, atol=1e-12)
+    assert torch.allclose(stats["ssm_hess"] + stats["ssm_norm"], loss, atol=1e-12)
+    closed = -torch.trace(P) + 0.5 * (torch.trace(P @ SIGMA @ P) + (P @ (MU - M)).pow(2).sum())
+    si = torch.linalg.inv(SIGMA)
+    fisher = 0.5 * (torch.trace((si - P) @ SIGMA @ (si - P)) + (P @ (MU - M)).pow(2).sum())
+    assert torch.allclose(closed, fisher - 0.5 * torch.trace(si), atol=1e-12)     # Hyvärinen's identity
+    assert abs(float(loss.detach() - closed)) < 5 * se_of_mean(per)
+
+
+@pytest.mark.parametrize("sigma", [0.1, 0.5])
+def test_dsm_equals_its_closed_form_and_the_fisher_divergence_to_the_noised_data(sigma):
+    x, g = gaussian(200_000, 2), torch.Generator().manual_seed(3)
+    eps = torch.randn(x.shape, generator=g, dtype=D)
+    sig = torch.full((x.shape[0],), sigma, dtype=D)
+    loss, _ = dsm_loss(quad_f(M, P), x, eps, sig)
+    xt = x + sigma * eps
+    per = 0.5 * (sigma * -((xt - M) @ P) + eps).pow(2).sum(1)
+    assert torch.allclose(loss, per.mean(), rtol=1e-12, atol=1e-12)
+    eye = torch.eye(2, dtype=D)
+    b = eye - sigma ** 2 * P
+    closed = 0.5 * (sigma ** 2 * (torch.trace(P @ SIGMA @ P) + (P @ (MU - M)).pow(2).sum()) + torch.trace(b.T @ b))
+    s = SIGMA + sigma ** 2 * eye
+    si = torch.linalg.inv(s)
+    fisher_q = 0.5 * (torch.trace((si - P) @ s @ (si - P)) + (P @ (MU - M)).pow(2).sum())
+    assert torch.allclose(closed, sigma ** 2 * fisher_q + 0.5 * (2 - sigma ** 2 * torch.trace(si)), atol=1e-12)
+    assert abs(float(loss.detach() - closed)) < 5 * se_of_mean(per)
+
+
+def test_nce_loss_is_the_analytic_logistic_loss():
+    x, y = gaussian(1000, 4), gaussian(3000, 5)
+    noise = NCENoise(torch.ones(1, dtype=D), MU[None], torch.linalg.cholesky(SIGMA)[None], (2,))
+    mvn = torch.distributions.MultivariateNormal(MU, SIGMA)
+    lq_x, lq_y = noise.log_prob(x).double(), noise.log_prob(y).double()
+    assert torch.allclose(lq_x, mvn.log_prob(x), atol=1e-5)
+    f = quad_f(M, P)
+    log_z = torch.tensor(0.3, dtype=D)
+    for ratio, yy, lq in ((1, y[:1000], lq_y[:1000]), (3, y, lq_y)):
+        loss, stats = nce_loss(f(x), f(yy), mvn.log_prob(x), mvn.log_prob(yy), log_z, ratio)
+        gx = f(x) - log_z - mvn.log_prob(x) - math.log(ratio)
+        gy = f(yy) - log_z - mvn.log_prob(yy) - math.log(ratio)
+        h = lambda t: 1 / (1 + torch.exp(-t))         # noqa: E731
+        by_hand = -(torch.log(h(gx)).mean() + ratio * torch.log(1 - h(gy)).mean())
+        assert torch.allclose(loss, by_hand, atol=1e-10)
+        assert 0 <= float(stats["nce_acc"]) <= 1 and float(stats["log_z"]) == pytest.approx(0.3)
+    # model = noise = data: G = 0 everywhere and the loss is 2 log 2, whatever the points
+    true_f, true_log_z = mvn.log_prob, torch.tensor(0.0, dtype=D)
+    loss, _ = nce_loss(true_f(x), true_f(y), mvn.log_prob(x), mvn.log_prob(y), true_log_z, 1)
+    assert loss.item() == pytest.approx(2 * math.log(2), abs=1e-12)
+
+
+def test_nce_noise_draws_follow_the_fitted_gaussian():
+    x = gaussian(20_000, 6).float()
+    noise = NCENoise.fit(x, 1, seed=0, device=torch.device("cpu"))
+    y = noise.sample(20_000, torch.Generator().manual_seed(7)).double()
+    se = (SIGMA.diagonal() / 20_000).sqrt()
+    assert ((y.mean(0) - MU).abs() < 5 * 1.5 * se).all()       # fit and draw: two samples' errors
+    assert ((torch.cov(y.T) - SIGMA).abs() < 0.05).all()
+
+
+# ------------------------------------------------------------------ recovery of a Gaussian
+class Quadratic(nn.Module):
+    """f(x) = -½ ‖(x - m) L‖², L lower-triangular: a Gaussian with precision L Lᵀ."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.m = nn.Parameter(torch.zeros(2))
+        self.l = nn.Parameter(torch.eye(2))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return -0.5 * ((x - self.m) @ torch.tril(self.l)).pow(2).sum(1)
+
+
+N_REC = 8000
+
+
+@pytest.mark.parametrize("objective,extra", [("dsm", {"dsm_sigmas": [0.3]}), ("ssm", {}),
+                                             ("nce", {"nce_components": 1})])
+def test_each_objective_recovers_a_gaussian(objective, extra):
+    torch.set_num_threads(1)
+    x = gaussian(N_REC, 8).float().numpy()
+    torch.manual_seed(0)
+    trainer, model = start_run(x, None, network=Quadratic(), objective=objective, steps=400, lr=0.05,
+                               batch_size=1024, **extra)
+    assert trainer.fit().status == "finished"
+    n = trainer.x_train.shape[0]
+    net = model.net
+    l = torch.tril(net.l.detach()).double()
+    cov = torch.linalg.inv(l @ l.T)
+    # dsm fits the data blurred by N(0, σ² I)
+    target = SIGMA + (extra["dsm_sigmas"][0] ** 2 * torch.eye(2, dtype=D) if objective == "dsm" else 0)
+    # tolerance: 6 standard errors of the sample mean and covariance at this sample size (these
+    # estimators are less efficient than the sample moments, and the last steps are stochastic)
+    se_mean = (target.diagonal() / n).sqrt()
+    se_cov = ((target.diagonal()[:, None] * target.diagonal()[None] + target ** 2) / n).sqrt()
+    assert ((net.m.detach().double() - MU).abs() < 6 * se_mean).all(), net.m
+    assert ((cov - target).abs() < 6 * se_cov).all(), cov
+    if objective == "nce":       # the learned log Z is the Gaussian's own normaliser
+        exact = math.log(2 * math.pi) + 0.5 * torch.logdet(cov).item()
+        assert abs(trainer.objective.log_z.item() - exact) < 0.05
+
+
+@pytest.mark.slow
+def test_nce_learns_log_z_of_a_2d_set_within_0_05_of_quadrature(tmp_path):
+    """Exact log Z of the trained network by quadrature over its box, against NCE's learned log Z."""
+    torch.set_num_threads(1)
+    trainer, model = start_run("eight-gaussians", None, objective="nce", seed=0)     # the 2-D nce preset
+    assert trainer.fit().status == "finished"
+    exact = quadrature_log_z(model.log_density, model.bounds.tolist(), 400).value
+    learned = trainer.objective.log_z.item()
+    print(f"nce eight-gaussians: learned log Z {learned:.4f}, quadrature {exact:.4f}")
+    assert abs(learned - exact) < 0.05
+
+
+# ------------------------------------------------------------------ guarantees and bad input
+@pytest.mark.parametrize("objective", ["nce", "dsm", "ssm"])
+def test_resume_is_bit_exact(tmp_path, objective):
+    """Stopped at a checkpoint and resumed: the same final weights, optimiser, generators, log Z
+    and fitted noise (nce), and the same metrics, as one uninterrupted run."""
+    torch.set_num_threads(1)
+    data = tiny_data(tmp_path / "x.npy")
+    cfg = dict(steps=12, batch_size=64, hidden=16, depth=2, checkpoint_every=3, log_every=2, plot_every=1000,
+               objective=objective, seed=3, dsm_sigmas=[0.3, 0.1])
+    ref, _ = start_run(str(data), tmp_path / "ref", **cfg)
+    assert ref.fit().status == "finished"
+
+    class StopAt6:
+        def on_checkpoint(self, trainer, step):
+            if step == 6:
+                trainer._stop_requested = True
+    part, _ = start_run(str(data), tmp_path / "run", callbacks=[StopAt6()], **cfg)
+    assert part.fit().status == "interrupted" and part.step == 6
+    rest = resume_run(tmp_path / "run")
+    assert rest.step == 6 and rest.fit().status == "finished"
+    assert_runs_identical(tmp_path / "ref", tmp_path / "run")
+    _, _, st = load_checkpoint(latest_checkpoint(tmp_path / "run"))
+    if objective == "nce":
+        assert set(st["objective"]) == {"log_z", "noise"}
+        assert st["objective"]["log_z"].item() == ref.objective.log_z.item() != 0.0
+    else:
+        assert st["objective"] == {}
+
+
+def test_nce_rollback_restores_log_z(tmp_path, monkeypatch):
+    """A divergence rolls back log Z with the weights (it lives in the checkpointed train state)."""
+    import ebmlab.training.trainer as tr
+    from ebmlab.training.guard import DivergenceError
+    torch.set_num_threads(1)
+    data = tiny_data(tmp_path / "x.npy")
+    trainer, _ = start_run(str(data), tmp_path / "run", steps=8, batch_size=64, hidden=16, depth=2,
+                           checkpoint_every=4, log_every=2, objective="nce", on_divergence="rollback")
+    real, calls = tr.check_step, {"n": 0}
+
+    def fail_once(step, guarded, limits):
+        if step == 6 and calls["n"] == 0:
+            calls["n"] = 1
+            with torch.no_grad():
+                trainer.objective.log_z.fill_(1e9)          # the bad update
+            raise DivergenceError("loss", step, 1e9, 1e6)
+        return real(step, guarded, limits)
+    monkeypatch.setattr(tr, "check_step", fail_once)
+    assert trainer.fit().status == "finished" and calls["n"] == 1 and trainer.rollbacks == 1
+    assert abs(trainer.objective.log_z.item()) < 10
+
+
+@pytest.mark.parametrize("argv,contains", [
+    (["--objective", "dsm", "--dsm-sigmas", "0.1,0"], "dsm_sigmas must be a positive"),
+    (["--objective", "dsm", "--dsm-sigmas", "-0.5"], "dsm_sigmas must be a positive"),
+    (["--objective", "dsm", "--dsm-sigmas", ""], "at least one noise level"),
+    (["--objective", "drl"], "objective must be one of"),
+    (["--objective", "ssm", "--ssm-projections", "0"], "ssm_projections"),
+    (["--objective", "nce", "--nce-ratio", "0"], "nce_ratio"),
+])
+def test_bad_objective_settings_fail_in_one_line_and_write_nothing(tmp_path, capsys, argv, contains):
+    out = tmp_path / "run"
+    fails_cleanly(["train", "--data", "moons", "--out", str(out), "--steps", "3", *argv], capsys, contains)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("objective", ["dsm", "ssm"])
+def test_score_matching_on_binary_data_is_refused(tmp_path, capsys, objective):
+    path = tmp_path / "bits.npy"
+    np.save(path, (np.random.default_rng(0).random((300, 4)) > 0.5).astype(np.float32))
+    out = tmp_path / "run"
+    line = fails_cleanly(["train", "--data", str(path), "--out", str(out), "--objective", objective,
+                          "--steps", "3"], capsys, "needs continuous data")
+    assert "'cd'" in line and not out.exists()
+
+
+# ------------------------------------------------------------------ annealed Langevin
+def test_annealed_langevin_walks_down_the_levels_to_the_target():
+    """On N(1, 1) from far away: the schedule is ε σ_i² / σ_min² per level, and the last level's
+    chains have unadjusted Langevin's stationary law N(1, s²/(1 - ε/(2 s²))) within sample error.
+    (The first level's step 1 is stable here: x - 1 is multiplied by 1 - α / s² = 0.)"""
+    from ebmlab.samplers.annealed import AnnealedLangevin
+    from ebmlab.samplers.run import run_chains
+    s = 1.0
+    f = lambda x: -0.5 * ((x[:, 0] - 1.0) / s).pow(2)          # noqa: E731
+    smp = AnnealedLangevin(f, step_size=0.01, sigmas=[0.1, 1.0, 0.5], steps_per_level=100)
+    assert smp.sigmas == [1.0, 0.5, 0.1]
+    assert smp.level_steps == pytest.approx([1.0, 0.25, 0.01])
+    assert [smp._alpha(t) for t in (0, 99, 100, 200, 10_000)] == pytest.approx([1.0, 1.0, 0.25, 0.01, 0.01])
+    n = 4000
+    x, diag = run_chains(smp, torch.full((n, 1), 6.0), 600, torch.Generator().manual_seed(0))
+    var = s ** 2 / (1 - 0.01 / (2 * s ** 2))
+    assert abs(float(x.mean()) - 1.0) < 5 * math.sqrt(var / n)
+    assert abs(float(x.var()) - var) < 5 * var * math.sqrt(2 / n)
+    assert float(diag.acceptance_rate.mean()) == 1.0
+
+
+def test_a_multi_level_dsm_run_samples_by_annealed_langevin(tmp_path, capsys):
+    from ebmlab.cli import main as cli_main
+    torch.set_num_threads(1)
+    out = tmp_path / "run"
+    code = cli_main(["train", "--data", "moons", "--out", str(out), "--objective", "dsm", "--dsm-sigmas",
+                     "0.5,0.2,0.1", "--sampler", "annealed-langevin", "--steps", "20", "--mcmc-steps", "30",
+                     "--quiet"])
+    assert code == 0
+    code = cli_main(["sample", str(out), "--n", "16", "--out", str(tmp_path / "s.npy")])
+    assert code == 0, capsys.readouterr().err
+    x = np.load(tmp_path / "s.npy")
+    assert x.shape == (16, 2) and np.isfinite(x).all()
