@@ -115,8 +115,11 @@ PRESETS["jem"] = dict(
 # full 4500-step run of this recipe (542 CPU-s) collapsed at step ~2010 — f(x+) - f(x-) went from 0.1 to
 # ~100 in 50 steps (the L2 term holds f near +-50, so the divergence guard's |f| limit never fired) and the
 # samples saturated: face fraction 0.66, distinct 17, rough 0.194, contrast 0.278 (real 0.19-0.21) at
-# step 4500, against 0.98 / 30 / 0.115 / 0.199 at step 1000 of the same run (one seed; a constant lr; a
-# decaying lr might allow longer runs, not measured). 1000 steps leaves a 2x margin before that collapse.
+# step 4500, against 0.98 / 30 / 0.115 / 0.199 at step 1000 of the same run (one seed; a constant lr).
+# A cosine lr does not prevent it: the same recipe with lr_schedule "cosine" over 4500 steps collapsed at
+# step ~2400 (gap 0.115 at 2250, 99.7 at 2500). 1000 steps leaves a 2x margin before that collapse.
+# A longer probe, K = 20 / step 2 / cosine lr / 2500 steps (~5x the CPU), did not collapse and scored
+# 0.99 / 36 / 0.106 / 0.193 — better on every count but still visibly noisy, one seed: not adopted.
 PRESETS["faces"] = dict(negatives="short-run", sampler="langevin", mcmc_steps=10, step_size=4.0, noise_scale=0.01,
                         data_noise=0.03, lr=1e-3, adam_beta1=0.5, lr_schedule="constant", init="uniform",
                         batch_size=80, steps=1000, l2=0.01, net="conv", net_width=16,
