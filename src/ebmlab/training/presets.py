@@ -120,10 +120,14 @@ PRESETS["jem"] = dict(
 # step ~2400 (gap 0.115 at 2250, 99.7 at 2500). 1000 steps leaves a 2x margin before that collapse.
 # A longer probe, K = 20 / step 2 / cosine lr / 2500 steps (~5x the CPU), did not collapse and scored
 # 0.99 / 36 / 0.106 / 0.193 — better on every count but still visibly noisy, one seed: not adopted.
+# max_abs_f 10 + rollback: so that collapse is caught, not silent. Mean |f| stayed below 1.0 in every run
+# before it (log rows of three runs, up to step 2375) and saturates near 50 in it; `--steps 3000` with this
+# limit rolled back at steps 2015, 2022, 2045 (lr x 1/2, 1/4, 1/8) and stopped at 2080 in one line,
+# LATEST = step 2000.
 PRESETS["faces"] = dict(negatives="short-run", sampler="langevin", mcmc_steps=10, step_size=4.0, noise_scale=0.01,
                         data_noise=0.03, lr=1e-3, adam_beta1=0.5, lr_schedule="constant", init="uniform",
                         batch_size=80, steps=1000, l2=0.01, net="conv", net_width=16,
-                        checkpoint_every=250, plot_every=250)
+                        checkpoint_every=250, plot_every=250, max_abs_f=10.0, on_divergence="rollback")
 # ``celeba``: Nijkamp et al. 2019 (NeurIPS), "Learning Non-Convergent Non-Persistent Short-Run MCMC Toward
 # Energy-Based Model", for CelebA 64x64 (``ebmlab prepare img_align_celeba/ --size 64 --crop celeba``), meant for
 # a GPU. From the paper (section 5.1) and the authors' code (github.com/enijkamp/short_run,
