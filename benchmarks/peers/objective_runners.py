@@ -23,20 +23,7 @@ import time
 import torch
 
 from . import NegEnergy, make_net
-
-
-def _torchebm_model(net):
-    from torchebm.core import BaseModel
-
-    class TorchebmEnergy(BaseModel):
-        def __init__(self, f):
-            super().__init__()
-            self.inner = NegEnergy(f)
-
-        def forward(self, x):
-            return self.inner(x)
-
-    return TorchebmEnergy(net)
+from .torchebm_runner import energy_model
 
 
 def make_loss(peer: str, objective: str, net, x_train: torch.Tensor, sigma: float, ratio: int):
@@ -57,7 +44,7 @@ def make_loss(peer: str, objective: str, net, x_train: torch.Tensor, sigma: floa
         return (lambda x: fn(energy, x).loss), list(fn.parameters())
     if peer == "torchebm":
         from torchebm.losses import DenoisingScoreMatching, SlicedScoreMatching
-        model = _torchebm_model(net)
+        model = energy_model(net)
         if objective == "dsm":
             fn = DenoisingScoreMatching(model, noise_scale=sigma, device="cpu")
         elif objective == "ssm":

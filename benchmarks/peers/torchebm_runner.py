@@ -25,7 +25,8 @@ import torch
 from . import NegEnergy, Recipe, make_net, uniform_in_box
 
 
-def _energy_model(net):
+def energy_model(net):
+    """``net`` (f, p ∝ exp(f)) as a torchebm ``BaseModel`` (also used by objective_runners.py)."""
     from torchebm.core import BaseModel
 
     class TorchebmEnergy(BaseModel):
@@ -47,7 +48,7 @@ def train(x_train: torch.Tensor, box: torch.Tensor, steps: int, seed: int, recip
     from torchebm.samplers import LangevinDynamics
 
     net = make_net(seed)
-    model = _energy_model(net)
+    model = energy_model(net)
     g = torch.Generator().manual_seed(seed)
     sampler = LangevinDynamics(model, step_size=recipe.step_size, noise_scale=1.0, device="cpu")
     cd = ContrastiveDivergence(model, sampler, k_steps=recipe.langevin_steps, persistent=True,
