@@ -60,11 +60,7 @@ def state_index(x: torch.Tensor) -> torch.Tensor:
 
 def targets(quick: bool) -> dict[str, tuple[torch.nn.Module, int]]:
     g = torch.Generator().manual_seed(7)
-    rbm = RBM(20, 8, generator=g)
-    with torch.no_grad():
-        rbm.W.normal_(0.0, 1.0, generator=g)
-        rbm.b.normal_(0.0, 0.5, generator=g)
-        rbm.c.normal_(0.0, 0.5, generator=g)
+    rbm = RBM.random(20, 8, generator=g)
     ising = Ising.lattice(4, coupling=0.4, field=0.1, cols=5)
     return {"Ising 4x5 lattice (J=0.4, h=0.1)": (ising, 20), "random RBM 20x8": (rbm, 20)}
 

@@ -13,13 +13,7 @@ from ebmlab.samplers import BINARY_SAMPLERS, make_sampler, run_chains
 
 
 def random_rbm(nv: int, nh: int, seed: int = 0) -> RBM:
-    g = torch.Generator().manual_seed(seed)
-    m = RBM(nv, nh, generator=g)
-    with torch.no_grad():
-        m.W.normal_(0.0, 1.0, generator=g)
-        m.b.normal_(0.0, 1.0, generator=g)
-        m.c.normal_(0.0, 1.0, generator=g)
-    return m
+    return RBM.random(nv, nh, generator=torch.Generator().manual_seed(seed), bias_std=1.0)
 
 
 @pytest.mark.parametrize("nv,nh", [(6, 9), (9, 6)])

@@ -57,13 +57,7 @@ def ising() -> Ising:
 
 
 def rbm() -> RBM:
-    g = torch.Generator().manual_seed(3)
-    m = RBM(10, 5, generator=g)
-    with torch.no_grad():
-        m.W.normal_(0.0, 1.0, generator=g)
-        m.b.normal_(0.0, 0.5, generator=g)
-        m.c.normal_(0.0, 0.5, generator=g)
-    return m
+    return RBM.random(10, 5, generator=torch.Generator().manual_seed(3))
 
 
 # steps chosen so each chain decorrelates several times: Gibbs changes one bit in ~1/3 of steps,

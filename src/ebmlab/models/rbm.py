@@ -44,6 +44,18 @@ class RBM(DensityMethods, nn.Module):
         self.b = nn.Parameter(torch.zeros(n_visible))
         self.c = nn.Parameter(torch.zeros(n_hidden))
 
+    @classmethod
+    def random(cls, n_visible: int, n_hidden: int, generator: torch.Generator | None = None,
+               weight_std: float = 1.0, bias_std: float = 0.5) -> "RBM":
+        """An RBM with N(0, weight_std^2) weights and N(0, bias_std^2) biases: a target with strong,
+        known structure (log Z exact by enumeration) for sampler tests and density benchmarks."""
+        m = cls(n_visible, n_hidden, generator=generator)
+        with torch.no_grad():
+            m.W.normal_(0.0, weight_std, generator=generator)
+            m.b.normal_(0.0, bias_std, generator=generator)
+            m.c.normal_(0.0, bias_std, generator=generator)
+        return m
+
     @property
     def n_visible(self) -> int:
         return self.W.shape[1]
