@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 
 from ebmlab.samplers.accept import where_accepted
-from ebmlab.samplers.base import ChainState, LogDensity, Sampler, StepInfo, log_density
+from ebmlab.samplers.base import ChainState, Sampler, StepInfo, log_density
 from ebmlab.samplers.binary import check_binary, flip_at
 
 
@@ -24,9 +24,6 @@ class Gibbs(Sampler):
 
     is_calibrated = True
     needs_score = False
-
-    def __init__(self, f: LogDensity | torch.nn.Module) -> None:
-        super().__init__(f)
 
     def init(self, x: torch.Tensor) -> ChainState:
         state = super().init(x)

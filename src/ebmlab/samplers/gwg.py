@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 
 from ebmlab.samplers.accept import mh_select, where_accepted
-from ebmlab.samplers.base import (ChainState, LogDensity, Sampler, StepInfo, chain_norm, log_density_and_score)
+from ebmlab.samplers.base import ChainState, Sampler, StepInfo, chain_norm, log_density_and_score
 from ebmlab.samplers.binary import check_binary, flip_at, flip_direction
 
 
@@ -34,9 +34,6 @@ class GibbsWithGradients(Sampler):
 
     is_calibrated = True
     needs_score = True
-
-    def __init__(self, f: LogDensity | torch.nn.Module) -> None:
-        super().__init__(f)
 
     def init(self, x: torch.Tensor) -> ChainState:
         state = super().init(x)
