@@ -76,6 +76,8 @@ TRAIN_FLAGS: dict[str, tuple[Any, str]] = {
                  "resnet, shortrun (Nijkamp et al. 2019's conv stack), or, for binary data, rbm (a Bernoulli "
                  "RBM trained with block Gibbs)"),
     "hidden": (int, "MLP width, or the RBM's number of hidden units"),
+    "activation": (str, "hidden-layer activation of the vector MLP: silu (smooth scores; needed by dsm/ssm) or "
+                        "relu (resolves many sharp 2-D modes better, smooth shapes worse: see the 2d preset)"),
     # ---- objectives beyond CD (docs/objectives.md)
     "objective": (str, "training objective: cd (contrastive divergence), dsm (denoising score matching), ssm "
                        "(sliced score matching), nce (noise-contrastive estimation); conditional and jem come "
@@ -146,6 +148,7 @@ def _sub(sub: Any, name: str, **kw: Any) -> argparse.ArgumentParser:
 
 def _parser() -> argparse.ArgumentParser:
     from ebmlab.training.presets import PRESETS
+    from ebmlab.rundir.config import ACTIVATIONS
     p = argparse.ArgumentParser(prog="ebmlab", formatter_class=_Formatter,
                                 description="Energy-based models: p(x) = exp(f(x)) / Z. " + UPDATE_RULE,
                                 epilog="`ebmlab COMMAND --help` explains each command.")
@@ -195,7 +198,8 @@ def _parser() -> argparse.ArgumentParser:
                         "CPU (gloo) up to one per core, CUDA (NCCL) one per GPU; --batch-size is the global "
                         "batch. A run resumes with the same N (default: one process)")
     closed = {"sampler": list(SAMPLER_NAMES), "negatives": ["persistent", "short-run", "cd"],
-              "on_divergence": ["stop", "rollback"], "precision": ["fp32", "bf16", "fp16"], "preset": list(PRESETS)}
+              "on_divergence": ["stop", "rollback"], "precision": ["fp32", "bf16", "fp16"], "preset": list(PRESETS),
+              "activation": list(ACTIVATIONS)}
     for name, (typ, text) in TRAIN_FLAGS.items():
         kw: dict[str, Any] = {"type": _positive_int if name in ("steps", "batch_size", "image_size") else typ,
                               "help": text if name in _OWN_DEFAULT else f"{text} ({FROM_PRESET})"}

@@ -6,9 +6,17 @@ import torch
 from torch import nn
 
 
+# Hidden-layer activations by name. SiLU (the default) is smooth, so scores ∇x f are smooth too, as
+# Langevin chains and score matching need. ReLU makes f piecewise linear; on 2-D sets with many
+# sharp modes it resolves modes that every smooth activation we tried (SiLU, GELU, Softplus) blurred
+# into one ring, but it is worse on smooth shapes (measured: the 2d preset's comment in
+# training/presets.py). Score matching needs SiLU (ReLU's Hessian is zero almost everywhere).
+ACTIVATIONS = {"silu": nn.SiLU, "relu": nn.ReLU}
+
+
 class MLP(nn.Module):
     """x: [B, d] -> [B] (or logits [B, out] when ``out > 1``, for conditional models and JEM).
-    SiLU (Swish) hidden layers: smooth, so scores ∇x f are smooth too.
+    Hidden layers use ``activation`` (``ACTIVATIONS``: "silu", the default, or "relu").
 
     Args:
         dim: input dimension d.
@@ -16,19 +24,24 @@ class MLP(nn.Module):
         depth: number of hidden layers.
         spectral_norm: wrap each linear layer in spectral normalisation (bounds the Lipschitz constant).
         out: output width; 1 gives f(x) [B], K gives K logits [B, K].
+        activation: a name in ``ACTIVATIONS``. It has no weights: a checkpoint loads into either, so
+            a run records its activation in config.json (runs from before it existed used SiLU).
     """
 
     def __init__(self, dim: int, hidden: int = 128, depth: int = 3, spectral_norm: bool = False,
-                 out: int = 1) -> None:
+                 out: int = 1, activation: str = "silu") -> None:
         super().__init__()
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"unknown activation {activation!r}; choose one of {', '.join(ACTIVATIONS)}")
         layers: list[nn.Module] = []
         width = dim
         for _ in range(depth):
-            layers += [_linear(width, hidden, spectral_norm), nn.SiLU()]
+            layers += [_linear(width, hidden, spectral_norm), ACTIVATIONS[activation]()]
             width = hidden
         layers.append(_linear(width, out, spectral_norm))
         self.body = nn.Sequential(*layers)
         self.dim, self.hidden, self.depth, self.spectral_norm, self.out = dim, hidden, depth, spectral_norm, out
+        self.activation = activation
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.body(x.reshape(x.shape[0], -1))

@@ -103,7 +103,8 @@ def build_model(config: RunConfig, data: dict[str, Any],
     if data["kind"] == "vector":
         d = data["event_shape"][0]
         net = nn.Sequential(Standardize(torch.tensor(data["mean"]), torch.tensor(data["std"])),
-                            MLP(d, config.hidden, config.depth, config.spectral_norm))
+                            MLP(d, config.hidden, config.depth, config.spectral_norm,
+                                activation=config.activation))
         return EnergyModel(net, bounds=data["bounds"])
     if data["kind"] == "image":
         from ebmlab.nets.choose import image_net
@@ -122,7 +123,8 @@ def _build_conditional(config: RunConfig, data: dict[str, Any]) -> ConditionalEn
     if data["kind"] == "vector":
         d = data["event_shape"][0]
         net = nn.Sequential(Standardize(torch.tensor(data["mean"]), torch.tensor(data["std"])),
-                            MLP(d, config.hidden, config.depth, config.spectral_norm, out=k))
+                            MLP(d, config.hidden, config.depth, config.spectral_norm, out=k,
+                                activation=config.activation))
         return ConditionalEnergyModel(net, n_classes=k, bounds=data["bounds"])
     if data["kind"] == "image":
         if list(data["event_shape"]) != [1, 8, 8]:

@@ -30,6 +30,7 @@ OBJECTIVES = ("cd", "conditional", "jem", "dsm", "ssm", "nce")   # training.obje
 LABELLED_OBJECTIVES = ("conditional", "jem")   # those that train a ConditionalEnergyModel on (x, y)
 # network precision in training (autocast); chain states, weights and checkpoints stay float32
 PRECISIONS = ("fp32", "bf16", "fp16")
+ACTIVATIONS = ("silu", "relu")          # nets.mlp.ACTIVATIONS (checked to match by a test)
 # Upper bounds on sizes and step counts, checked wherever a config is built (flags, --config files
 # and a run's config.json alike), so a typo or a hand-edited config.json (mcmc_steps = 10**18, a
 # 10**6-wide network) is one error line instead of a process that never returns or exhausts memory.
@@ -133,6 +134,9 @@ class RunConfig:
     # 1: a single full-covariance Gaussian); nce_ratio noise samples per data point
     nce_components: int = 0
     nce_ratio: int = 1
+    # hidden-layer activation of the vector MLP (nets/mlp.py ACTIVATIONS); "silu" also for every run
+    # written before this key existed, whose config.json lacks it
+    activation: str = "silu"
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -242,7 +246,7 @@ def _validate(c: RunConfig) -> None:
     need(c.image_size is None or c.image_size > 0, f"image_size must be a positive integer, got {c.image_size}")
     for name, choices in (("negatives", NEGATIVES), ("sampler", SAMPLERS), ("net", NETS), ("init", INITS),
                           ("on_divergence", ON_DIVERGENCE), ("lr_schedule", ("cosine", "constant")),
-                          ("objective", OBJECTIVES), ("precision", PRECISIONS)):
+                          ("objective", OBJECTIVES), ("precision", PRECISIONS), ("activation", ACTIVATIONS)):
         need(getattr(c, name) in choices, f"{name} must be one of {', '.join(choices)}; got {getattr(c, name)!r}")
     need(not (c.precision == "fp16" and c.device.split(":")[0] == "cpu"),
          "precision fp16 is not supported on the CPU; use bf16 (or fp16 with --device cuda)")
@@ -271,3 +275,6 @@ def _validate_objective_knobs(c: RunConfig, need: Any) -> None:
     need(1 <= c.ssm_projections <= 1024, f"ssm_projections must be in 1..1024, got {c.ssm_projections}")
     need(0 <= c.nce_components <= 256, f"nce_components must be in 0..256 (0: auto), got {c.nce_components}")
     need(1 <= c.nce_ratio <= 1024, f"nce_ratio must be in 1..1024, got {c.nce_ratio}")
+    # sliced score matching's loss holds v' (Hessian of f) v, which is zero almost everywhere for a ReLU net
+    need(not (c.objective == "ssm" and c.activation == "relu"),
+         "objective ssm needs a smooth network (its loss uses second derivatives, zero for ReLU); use --activation silu")
