@@ -63,6 +63,14 @@ def describe_binary_data(d: int, image_shape: list[int] | None = None) -> dict[s
     return desc
 
 
+def describe_categorical_data(n: int, k: int, value_shape: list[int]) -> dict[str, Any]:
+    """data.json of one-hot categorical vectors [d*K] (``n`` = d*K): as for binary data, the box
+    [-0.5, 1.5] per coordinate and the fixed map (x - 0.5) / 0.5 to ±1; K and one example's integer
+    shape (``value_shape``) so samples come back as integers."""
+    return {"kind": "vector", "event_shape": [n], "bounds": [[-0.5, 1.5]] * n, "mean": [0.5] * n,
+            "std": [0.5] * n, "categories": int(k), "value_shape": list(value_shape)}
+
+
 def _build_binary(config: RunConfig, data: dict[str, Any]) -> nn.Module:
     """Binary data: an ``RBM`` with ``config.hidden`` hidden units (net "rbm"), else the MLP on ±1 bits
     with no support box (every state of {0, 1}^d is in the support)."""
@@ -93,10 +101,13 @@ def build_model(config: RunConfig, data: dict[str, Any],
     """
     if config.net == "custom":
         return wrap_custom_network(config, data, network)
+    if data.get("categories") and config.net == "rbm":
+        raise EBMError("net 'rbm' has Bernoulli visible units: it models binary data, not categorical data; "
+                       "use net auto (an MLP on the one-hot values)")
     if config.net == "rbm" and not data.get("binary"):
         raise EBMError("net 'rbm' models binary {0,1} data (Bernoulli visible units); this data is continuous "
                        "(declare 0/1 data with --binary, or use net auto)")
-    if data.get("binary") and config.objective == "cd":
+    if (data.get("binary") or data.get("categories")) and config.objective == "cd":
         return _build_binary(config, data)
     if config.objective in LABELLED_OBJECTIVES:
         return _build_conditional(config, data)
