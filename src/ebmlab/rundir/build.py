@@ -18,6 +18,7 @@ from ebmlab.errors import EBMError
 from ebmlab.models.conditional import ConditionalEnergyModel
 from ebmlab.models.energy import EnergyModel
 from ebmlab.models.rbm import RBM
+from ebmlab.nets.binary_image import BinaryConvNet
 from ebmlab.nets.digits import DigitsLogitsNet
 from ebmlab.nets.mlp import MLP, Standardize
 
@@ -60,6 +61,9 @@ def describe_binary_data(d: int, image_shape: list[int] | None = None) -> dict[s
                             "mean": [0.5] * d, "std": [0.5] * d, "binary": True}
     if image_shape is not None:
         desc["image_shape"] = list(image_shape)
+        # net "auto" on binary images is the conv net (nets/binary_image.py) for runs that record this;
+        # runs written before it have no such key and keep their MLP when loaded
+        desc["default_net"] = "conv"
     return desc
 
 
@@ -71,14 +75,25 @@ def describe_categorical_data(n: int, k: int, value_shape: list[int]) -> dict[st
             "std": [0.5] * n, "categories": int(k), "value_shape": list(value_shape)}
 
 
+# BinaryConvNet's width for net auto/conv on binary images when --net-width is not given
+BINARY_CONV_WIDTH = 8
+
+
 def _build_binary(config: RunConfig, data: dict[str, Any]) -> nn.Module:
     """Binary data: an ``RBM`` with ``config.hidden`` hidden units (net "rbm"), else the MLP on ±1 bits
     with no support box (every state of {0, 1}^d is in the support)."""
     d = data["event_shape"][0]
     if config.net == "rbm":
         return RBM(d, config.hidden)
+    image_shape = data.get("image_shape")
+    if config.net == "conv" or (config.net == "auto" and data.get("default_net") == "conv"):
+        if not image_shape or data.get("categories"):
+            raise EBMError("net 'conv' on binary data needs binary images (N, C, H, W); these are vectors: use net "
+                           "auto (an MLP)")
+        return EnergyModel(BinaryConvNet(image_shape, config.net_width or BINARY_CONV_WIDTH, config.hidden))
     if config.net not in ("auto", "mlp"):
-        raise EBMError(f"binary data is modelled by the MLP (net auto/mlp) or an RBM (net rbm), not net {config.net!r}")
+        raise EBMError(f"binary data is modelled by the MLP (net mlp), a conv net for binary images (net conv) "
+                       f"or an RBM (net rbm), not net {config.net!r}")
     net = nn.Sequential(Standardize(torch.tensor(data["mean"]), torch.tensor(data["std"])),
                         MLP(d, config.hidden, config.depth, config.spectral_norm))
     return EnergyModel(net)

@@ -161,8 +161,9 @@ PRESETS["binary"] = dict(negatives="persistent", sampler="gwg", mcmc_steps=20, b
 PRESETS["rbm"] = dict(PRESETS["binary"], net="rbm", sampler="block-gibbs", mcmc_steps=1, hidden=32, lr=5e-3)
 BINARY_PRESETS = ("binary", "rbm")
 # ``categorical`` (integer data with --categories K, one-hot inside): the binary recipe with the
-# categorical Gibbs-with-gradients chains (Grathwohl et al. 2021, §4); measured in
-# benchmarks/results/discrete_potts.md.
+# categorical Gibbs-with-gradients chains (Grathwohl et al. 2021, §4). Measured (one seed, 20 000 exact
+# draws of a 3x4 Potts lattice, K = 3): exact test NLL +0.009 nats above the truth in 127 CPU-s (EM
+# mixture of categoricals +0.10, independent sites +0.81): benchmarks/results/discrete_potts.md.
 PRESETS["categorical"] = dict(PRESETS["binary"], sampler="categorical-gwg")
 # ---- objectives beyond CD (issue 15): what changes from the data's preset when --objective is
 # dsm / ssm / nce and the user does not set it. The chains' numbers stay (they draw samples after
