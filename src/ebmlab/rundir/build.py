@@ -76,7 +76,7 @@ def describe_categorical_data(n: int, k: int, value_shape: list[int]) -> dict[st
 
 
 # BinaryConvNet's width for net auto/conv on binary images when --net-width is not given
-BINARY_CONV_WIDTH = 8
+BINARY_CONV_WIDTH = 16
 
 
 def _build_binary(config: RunConfig, data: dict[str, Any]) -> nn.Module:
