@@ -321,6 +321,7 @@ def sampler_speed(quick: bool) -> list[str]:
              "all chains) of f(x) and of a fixed random projection wᵀx, per CPU-second of the recorded steps.", "",
              "| sampler | CPU ms / step | acceptance | bits flipped / step | ESS f / CPU-s | ESS wᵀx / CPU-s |",
              "|---|---:|---:|---:|---:|---:|"]
+    rates: dict[str, tuple[float, float]] = {}
     for method in ("gibbs", "gwg", "dmala", "dula", "block-gibbs"):
         g = torch.Generator().manual_seed(2)
         sampler = make_sampler(model, method)
@@ -341,6 +342,7 @@ def sampler_speed(quick: bool) -> list[str]:
         lines.append(f"| {method} | {1000 * t / steps:.2f} | {float(acc) / steps:.3f} | {float(flips) / steps:.2f} | "
                      f"{ess_f / t:.0f} | {ess_p / t:.0f} |")
         print(f"  speed {method}: {ess_f / t:.0f} ESS/s", file=sys.stderr)
+        rates[method] = (ess_f / t, ess_p / t)
     try:     # ebmkit's Gibbs-with-gradients on the same model (p ∝ exp(-E): E = -f); its own global RNG
         from ebm.samplers.discrete import GibbsWithGradients as KitGWG
     except ImportError:
@@ -363,8 +365,96 @@ def sampler_speed(quick: bool) -> list[str]:
         ess_f = effective_sample_size(torch.stack(fs).double().numpy())
         ess_p = effective_sample_size(torch.stack(ps).double().numpy())
         lines.append(f"| ebmkit GibbsWithGradients | {1000 * t / steps:.2f} | | | {ess_f / t:.0f} | {ess_p / t:.0f} |")
+        rates["ebmkit gwg"] = (ess_f / t, ess_p / t)
+    lines += ["", "Ratios of effective samples per CPU-second (f(x); wᵀx), same run:", ""]
+    pairs = [("gwg", "block-gibbs"), ("dmala", "block-gibbs"), ("gibbs", "block-gibbs"), ("gwg", "ebmkit gwg"),
+             ("dmala", "ebmkit gwg")]
+    for a, b in pairs:
+        if a in rates and b in rates:
+            lines.append(f"- {a} / {b}: {rates[a][0] / rates[b][0]:.3g}; {rates[a][1] / rates[b][1]:.3g}")
     return lines + ["", "dula is unadjusted: its chains target a biased law (its ESS is of that law). ebmkit's "
                     "time includes one extra f evaluation per step for the trace (ebmlab's state caches f).", ""]
+
+
+# ------------------------------------------------------------------ log MMD versus steps (Grathwohl et al. 2021)
+def hamming_mmd2(x: torch.Tensor, y: torch.Tensor) -> float:
+    """MMD² (the biased V-statistic: always > 0, so its log exists; its floor for two sets from one law
+    is ~1/n) of bit vectors [n, d], [m, d] with the exponential Hamming kernel k(a, b) = exp(-hamming(a, b) / d),
+    the kernel of Grathwohl et al. 2021's RBM sampling experiment."""
+    d = x.shape[1]
+
+    def k(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        ham = a @ (1 - b).T + (1 - a) @ b.T
+        return torch.exp(-ham / d)
+    return float(k(x, x).mean() + k(y, y).mean() - 2 * k(x, y).mean())
+
+
+def exact_rbm_samples(model: RBM, n: int, g: torch.Generator) -> torch.Tensor:
+    """n exact draws of v [n, D] from an RBM with few hidden units: h from p(h) by enumerating 2^H, then v | h."""
+    with torch.no_grad():
+        hs = binary_states(model.n_hidden)
+        logp = model.hidden_log_density(hs).double()
+        h = hs[torch.multinomial(torch.softmax(logp, 0), n, replacement=True, generator=g)]
+        return model.sample_visible(h, g)
+
+
+def mmd_versus_steps(quick: bool, out_png: Path) -> list[str]:
+    """The shape of Grathwohl et al. 2021's Fig. 3 (RBM sampling): log MMD between each sampler's chains
+    (started from fair coins) and exact samples, against steps and against CPU time, on an RBM fitted to
+    the 64-bit binarised digits with 16 hidden units (few enough that exact samples come from
+    enumerating the hidden side)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.neural_network import BernoulliRBM
+    from ebmlab.samplers import make_sampler
+    from ebmlab.viz.plots import save_figure
+    x = digits_binary("train", False).numpy()
+    est = BernoulliRBM(n_components=16, learning_rate=0.05, batch_size=64, n_iter=20, random_state=0).fit(x)
+    model = sklearn_rbm_model(est)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    n, steps, every = (200, 300, 10) if quick else (500, 2000, 20)
+    g = torch.Generator().manual_seed(5)
+    ref = exact_rbm_samples(model, n, g)
+    floor = hamming_mmd2(exact_rbm_samples(model, n, g), ref)    # two exact sets: the noise level
+    curves = {}
+    for method in ("gibbs", "gwg", "dmala", "block-gibbs"):
+        gen = torch.Generator().manual_seed(6)
+        sampler = make_sampler(model, method)
+        state = sampler.init((torch.rand(n, 64, generator=gen) < 0.5).float())
+        xs, ys, ts, t = [0], [hamming_mmd2(state.x, ref)], [0.0], 0.0
+        for k in range(1, steps + 1):
+            t0 = cpu()
+            state, _ = sampler.step(state, gen)
+            t += cpu() - t0
+            if k % every == 0:
+                xs.append(k), ys.append(hamming_mmd2(state.x, ref)), ts.append(t)
+        curves[method] = (np.array(xs), np.array(ys), np.array(ts))
+        print(f"  mmd {method}: final {ys[-1]:.2e} ({t:.1f} CPU-s)", file=sys.stderr)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    for method, (xs, ys, ts) in curves.items():
+        axes[0].plot(xs, np.log(np.clip(ys, 1e-7, None)), label=method)
+        axes[1].plot(ts, np.log(np.clip(ys, 1e-7, None)), label=method)
+    for ax, xl in zip(axes, ("sampler steps", "CPU seconds (one thread)")):
+        ax.axhline(np.log(max(abs(floor), 1e-7)), color="grey", ls=":", label="two exact sets")
+        ax.set_xlabel(xl)
+        ax.set_ylabel("log MMD² (exp. Hamming kernel)")
+    axes[0].legend()
+    fig.suptitle(f"RBM (64 visible, 16 hidden) on binarised digits: {n} chains from fair coins vs {n} exact samples")
+    fig.tight_layout()
+    save_figure(fig, out_png)
+    plt.close(fig)
+    lines = ["### log MMD versus steps (Grathwohl et al. 2021, RBM sampling)", "",
+             f"`{out_png.name}` (also docs/img/): {n} chains per sampler from fair coins on an RBM of the 64-bit digits "
+             f"with 16 hidden units; MMD² (exponential Hamming kernel) against {n} exact samples (hidden side "
+             f"enumerated), every {every} steps; the dotted line is the MMD² of two exact sets (noise level).", "",
+             "| sampler | log MMD² at step 100 | at step 500 | at the last step | CPU-s for all steps |", "|---|---:|---:|---:|---:|"]
+    for method, (xs, ys, ts) in curves.items():
+        at = lambda step: f"{np.log(max(ys[np.searchsorted(xs, step)], 1e-7)):.2f}" if step <= xs[-1] else ""  # noqa: E731
+        lines.append(f"| {method} | {at(100)} | {at(500)} | {np.log(max(ys[-1], 1e-7)):.2f} | {ts[-1]:.1f} |")
+    lines.append(f"| two exact sets | | | {np.log(max(abs(floor), 1e-7)):.2f} | |")
+    return lines + [""]
 
 
 def main() -> None:
@@ -397,7 +487,8 @@ def main() -> None:
     if want("potts"):
         lines += potts_table(args.quick, n_train, n_test, ebm_settings)
     if want("speed"):
-        lines += sampler_speed(args.quick) + ising_picture(args.quick)
+        pic = HERE.parent / "docs" / "img" / ("discrete_rbm_mmd_quick.png" if args.quick else "discrete_rbm_mmd.png")
+        lines += sampler_speed(args.quick) + mmd_versus_steps(args.quick, pic) + ising_picture(args.quick)
     stem = "discrete" + (f"_{args.only}" if args.only else "") + ("_quick" if args.quick else "")
     out = HERE / "results" / f"{stem}.md"
     out.write_text("\n".join(lines) + "\n")
