@@ -294,7 +294,9 @@ def digits8_table(quick: bool, ebm_settings: dict) -> list[str]:
            f"NLL is bracketed by AIS ({n_temps} temperatures, 256 chains, product-of-Bernoullis base, "
            "estimate/binary_ais.py): 'low' from the forward run (a stochastic lower bound of log Z), 'high' from "
            "the reverse run started at the test digits (an upper bound when they are exact samples of the "
-           "model). The mixture and independent bits are exact.", "",
+           "model; where it came out below 'low', the test digits are not exact samples of the model and the pair is "
+           "not a bracket: their gap says how far AIS is from agreeing with itself). The mixture and independent "
+           "bits are exact.", "",
            f"Samples of the ebmlab default: `{pic.name}` (64 chains from fair coins, 2000 GWG steps).", "",
            "| model | test NLL low | test NLL high | setting | CPU-s |", "|---|---:|---:|---|---:|"]
     for label, lo, hi, how, t in rows:
