@@ -120,3 +120,18 @@ def test_a_learned_potts_model_trains_on_categorical_data_and_reloads(tmp_path):
     assert after < before - 0.1                    # the copied site is learned: NLL drops well below log 3^4
     again = ebmlab.load(tmp_path / "run", network=Potts(torch.zeros(12, 12), 3, learn=True))
     assert abs(exact_categorical_nll(again, one_hot(torch.as_tensor(x), 3), 3)["nll"] - after) < 1e-5
+
+
+def test_eval_of_a_categorical_space_too_large_to_enumerate(tmp_path, capsys):
+    from ebmlab.cli import main
+    rng = np.random.default_rng(3)
+    np.save(tmp_path / "wide.npy", rng.integers(0, 3, size=(120, 16)))      # 3^16 = 4.3e7 > 2^24 states
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(tmp_path / "wide.npy"), "--categories", "3", "--out", str(run),
+                 "--steps", "4", "--batch-size", "32", "--buffer-size", "64", "--mcmc-steps", "2", "--hidden", "8",
+                 "--quiet", "--plot-every", "1000"]) == 0
+    assert "exact test NLL" not in capsys.readouterr().out
+    assert main(["eval", str(run), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert "nll" not in out and "too many to enumerate" in out["log_z_note"] and "mmd2" in out
+    fails_cleanly(["eval", str(run), "--log-z", "enumeration"], capsys, "3^16 = 4.3e+07 states")

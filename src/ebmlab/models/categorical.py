@@ -30,8 +30,8 @@ def check_enumerable_categorical(d: int, k: int) -> None:
     """EBMError (saying how large, offering AIS) unless K^d states can be enumerated."""
     if d * math.log2(k) > MAX_ENUM_BITS + 1e-9:
         raise EBMError(f"exact log Z needs enumerating {{0..{k - 1}}}^{d}: {k}^{d} = {float(k) ** d:.3g} states, "
-                       f"more than the limit 2^{MAX_ENUM_BITS}; use a smaller space, or estimate log Z "
-                       "by AIS on the one-hot states")
+                       f"more than the limit 2^{MAX_ENUM_BITS}; there is no AIS for categorical states yet, so "
+                       "an exact likelihood needs fewer sites or categories")
 
 
 def one_hot(x: torch.Tensor, k: int) -> torch.Tensor:
