@@ -10,8 +10,8 @@ f and ∇x f took 0.55 ms with the binary MLP (128 x 2), 3.2 ms with this net (w
 two-conv stack (3x3, then 3x3 stride 2, w = 8).
 
 Why not the MLP (probes outside the benchmark, one seed, the ``binary`` preset's 3000 steps): on
-``digits-binary`` (8x8) the MLP's run ended with a test NLL AIS pair of 1414 / 294 nats (its f blew up
-somewhere; no usable model), this net's 17.29-17.41 (benchmarks/results/discrete_digits8.md, better
+``digits-binary`` (8x8) the MLP's run ended with a test NLL AIS pair of 1414 / 294 nats (its mass far from
+the digits; no usable model), this net's 17.29-17.41 (benchmarks/results/discrete_digits8.md, better
 than the RBM's 18.1 and the Bernoulli mixture's 18.6); on ``digits-binary-4x4`` the two are close
 (MLP 4.733, this net 4.748 nats, exact), at about twice the MLP's CPU time.
 """

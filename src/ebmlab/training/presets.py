@@ -146,7 +146,8 @@ PRESETS["celeba"] = dict(negatives="short-run", sampler="langevin", mcmc_steps=1
 LABELLED_PRESETS = ("conditional", "jem")
 
 # ---- binary data {0, 1}^d (data/binary.py) ----
-# ``binary``: the default for 0/1 data — the MLP on ±1 bits, persistent contrastive divergence
+# ``binary``: the default for 0/1 data — the MLP on ±1 bits (binary images: the conv net of
+# nets/binary_image.py, recorded as data.json's default_net), persistent contrastive divergence
 # (Tieleman 2008) with Gibbs-with-gradients chains (Grathwohl et al. 2021), chains restarted from fair
 # coins. ``rbm`` (``--net rbm``): a Bernoulli RBM with ``hidden`` hidden units trained by PCD with its
 # exact block-Gibbs kernel. GWG over single-site Gibbs, measured (one seed, 20 000 exact draws of a 4x5
