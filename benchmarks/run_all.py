@@ -96,7 +96,8 @@ PARTS = (
          "Generalisation: exact NLL gap of the default recipe on Gaussian mixtures it was never tuned on."),
     Part("discrete", "Discrete EBMs on binary data (exact NLL)", "discrete.py", ("--quick",), (), "discrete*.md",
          "Issue 14: exact test NLL on 20-bit data of known density and on 4x4 binary digits: ebmlab's default and "
-         "RBM against scikit-learn's BernoulliRBM, an EM mixture of Bernoullis and independent bits."),
+         "RBM against scikit-learn's BernoulliRBM, an EM mixture of Bernoullis and independent bits; a Potts target "
+         "(categorical data); the full 8x8 binary digits with AIS brackets; sampler speed and log MMD versus steps."),
     Part("faces", "Faces from noise (lfw_subset)", "faces.py", ("--quick",), (), "faces*.md",
          "Issue 17: `ebmlab train --data faces` (no flags), 100 samples: face fraction, diversity, contrast against "
          "a blurred mean face and uniform noise; the trajectory and nearest-training-face figures."),

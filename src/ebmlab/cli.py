@@ -15,6 +15,7 @@ import argparse
 import warnings
 import errno
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -78,6 +79,9 @@ TRAIN_FLAGS: dict[str, tuple[Any, str]] = {
     "hidden": (int, "MLP width, or the RBM's number of hidden units"),
     "activation": (str, "hidden-layer activation of the vector MLP: silu (smooth scores; needed by dsm/ssm) or "
                         "relu (resolves many sharp 2-D modes better, smooth shapes worse: see the 2d preset)"),
+    # ---- categorical data (data/categorical.py, models/potts.py)
+    "categories": (int, "declare a .npy of integers 0..K-1 categorical with K categories (one-hot inside, samples "
+                        "come back as integers in the same shape; preset categorical)"),
     # ---- objectives beyond CD (docs/objectives.md)
     "objective": (str, "training objective: cd (contrastive divergence), dsm (denoising score matching), ssm "
                        "(sliced score matching), nce (noise-contrastive estimation); conditional and jem come "
@@ -481,6 +485,12 @@ def _train_here(args: argparse.Namespace, group: Any) -> int:
     else:
         trainer, _ = start_run(args.data, args.out, args.force, callbacks, **_train_settings(args))
         run_dir = Path(args.out)
+        if trainer.data_desc.get("categories") and group.is_main and not args.json:
+            c = trainer.config
+            k = trainer.data_desc["categories"]
+            print(f"ebmlab: categorical data {{0..{k - 1}}}^{trainer.data_desc['event_shape'][0] // k}: a discrete "
+                  f"EBM on one-hot values (net {c.net}, sampler {c.sampler}, {c.negatives} CD, {c.mcmc_steps} steps)",
+                  file=sys.stderr)
         if trainer.data_desc.get("binary") and group.is_main and not args.json:
             c = trainer.config
             print(f"ebmlab: binary data {{0,1}}^{trainer.data_desc['event_shape'][0]}: a discrete EBM "
@@ -509,7 +519,14 @@ def _train_here(args: argparse.Namespace, group: Any) -> int:
     # the steps of this invocation: a resumed run counts from its checkpoint, not from 0
     done = f"{result.trained} steps" + (f" (steps {result.start_step} -> {result.step})" if result.start_step else "")
     summary = f"trained {done} in {result.seconds:.0f} s -> {run_dir}"
-    if trainer.data_desc.get("binary") and trainer.data_desc["event_shape"][0] <= MAX_ENUM_BITS:
+    k = trainer.data_desc.get("categories")
+    sites = trainer.data_desc["event_shape"][0] // k if k else 0
+    if k and sites * math.log2(k) <= MAX_ENUM_BITS:
+        from ebmlab.estimate.discrete import exact_categorical_nll
+        r = exact_categorical_nll(trainer.model, trainer.dataset.test, k)
+        res["exact_test_nll"] = r["nll"]
+        summary += f"; exact test NLL {r['nll']:.4f} nats (enumeration of {k}^{sites})"
+    elif trainer.data_desc.get("binary") and trainer.data_desc["event_shape"][0] <= MAX_ENUM_BITS:
         from ebmlab.estimate.discrete import exact_binary_nll
         r = exact_binary_nll(trainer.model, trainer.dataset.test)
         res["exact_test_nll"] = r["nll"]

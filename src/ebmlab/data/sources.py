@@ -20,6 +20,7 @@ import torch
 
 from ebmlab.errors import EBMError
 from ebmlab.data import toy2d
+from ebmlab.data.categorical import categorical_array, describe_categorical, encode_categorical
 from ebmlab.data.binary import BINARY_DIGITS, check_binary_data, digits_binary, flatten_binary, is_binary
 from ebmlab.data.dataset import DataSet
 from ebmlab.data.npyfile import NpyRows, read_npy_header
@@ -36,11 +37,13 @@ _SCAN_ROWS = 512
 
 
 def load_data(spec: str, seed: int = 0, n_test: int = 5000, test_fraction: float = 0.1,
-              image_size: int | None = None, labels: str | None = None, binary: bool | None = None) -> DataSet:
+              image_size: int | None = None, labels: str | None = None, binary: bool | None = None,
+              categories: int | None = None) -> DataSet:
     """Resolve ``spec`` (a built-in name or a path) into a validated ``DataSet``.
 
     ``binary``: None detects a ``.npy`` whose values are all 0/1 as binary data (``data.binary``);
     True declares it (any other value is an EBMError naming it); False treats it as continuous.
+    ``categories``: K declares a ``.npy`` of integers 0..K-1 categorical (``data.categorical``).
 
     ``labels``: None, ``"builtin"`` (digits: scikit-learn's targets, same stratified split as the
     images) or a ``.npy`` of integer classes, one per row of a ``.npy`` data file (split with it).
@@ -73,6 +76,13 @@ def load_data(spec: str, seed: int = 0, n_test: int = 5000, test_fraction: float
     if spec == "faces":
         return _load_faces(labels)
     path = Path(spec)
+    if categories is not None:
+        if path.suffix != ".npy":
+            raise EBMError(f"--categories needs a .npy file of integers 0..K-1, got {spec!r}")
+        x = categorical_array(_load_npy(path), str(path))
+        y = read_labels(labels, x.shape[0]) if labels is not None else None
+        onehot, shape = encode_categorical(x, categories, str(path))
+        return describe_categorical(_split(onehot, str(path), seed, test_fraction, y), categories, shape)
     if path.suffix == ".npy":
         rows = _streamable(path)
         if rows is not None:

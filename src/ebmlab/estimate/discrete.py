@@ -12,6 +12,7 @@ from ebmlab.density import as_log_density
 from ebmlab.errors import EBMError
 from ebmlab.estimate.result import LogZEstimate
 from ebmlab.models.binary import check_enumerable, enumerate_logsumexp
+from ebmlab.models.categorical import check_enumerable_categorical, enumerate_categorical_logsumexp
 
 
 def _device_of(f) -> torch.device | None:
@@ -40,6 +41,34 @@ def exact_binary_nll(model, x: torch.Tensor) -> dict[str, float]:
     if not bool(((x == 0) | (x == 1)).all()):
         raise EBMError("exact_binary_nll needs points in {0, 1}^d")
     lz = binary_log_z(model, x.shape[1])
+    dev = _device_of(model)
+    f = as_log_density(model)(x.float().to(dev) if dev is not None else x.float())
+    return {"nll": float(-(f.double().mean()) + lz.value), "log_z": lz.value}
+
+
+@torch.no_grad()
+def categorical_log_z(f, sites: int, k: int, chunk: int = 1 << 15) -> LogZEstimate:
+    """log Σ_{x ∈ {0..K-1}^sites} exp f(one_hot(x)), exact (stderr 0). ``f``: [B, sites*K] -> [B];
+    a model with its own exact ``log_z`` and ``categories`` (``Potts``) is asked for it."""
+    own = getattr(f, "log_z", None)
+    if callable(own) and getattr(f, "categories", None) == k:
+        return LogZEstimate(float(own()), 0.0, "enumeration", {"sites": sites, "model": type(f).__name__})
+    check_enumerable_categorical(sites, k)
+    value = enumerate_categorical_logsumexp(as_log_density(f), sites, k, chunk=chunk, device=_device_of(f))
+    return LogZEstimate(float(value), 0.0, "enumeration", {"sites": sites, "states": k ** sites})
+
+
+@torch.no_grad()
+def exact_categorical_nll(model, x: torch.Tensor, k: int) -> dict[str, float]:
+    """Mean NLL in nats of one-hot points x [N, d*K] under exp(f)/Z with Z by enumerating all K^d states.
+
+    Returns {"nll", "log_z"}; EBMError for points that are not one-hot or K^d > 2^24.
+    """
+    x = x.reshape(x.shape[0], -1)
+    v = x.reshape(x.shape[0], -1, k)
+    if not bool((((v == 0) | (v == 1)).all(-1) & (v.sum(-1) == 1)).all()):
+        raise EBMError("exact_categorical_nll needs one-hot points [N, d*K]")
+    lz = categorical_log_z(model, v.shape[1], k)
     dev = _device_of(model)
     f = as_log_density(model)(x.float().to(dev) if dev is not None else x.float())
     return {"nll": float(-(f.double().mean()) + lz.value), "log_z": lz.value}

@@ -18,6 +18,7 @@ from ebmlab.errors import EBMError
 from ebmlab.models.conditional import ConditionalEnergyModel
 from ebmlab.models.energy import EnergyModel
 from ebmlab.models.rbm import RBM
+from ebmlab.nets.binary_image import BinaryConvNet
 from ebmlab.nets.digits import DigitsLogitsNet
 from ebmlab.nets.mlp import MLP, Standardize
 
@@ -60,7 +61,22 @@ def describe_binary_data(d: int, image_shape: list[int] | None = None) -> dict[s
                             "mean": [0.5] * d, "std": [0.5] * d, "binary": True}
     if image_shape is not None:
         desc["image_shape"] = list(image_shape)
+        # net "auto" on binary images is the conv net (nets/binary_image.py) for runs that record this;
+        # runs written before it have no such key and keep their MLP when loaded
+        desc["default_net"] = "conv"
     return desc
+
+
+def describe_categorical_data(n: int, k: int, value_shape: list[int]) -> dict[str, Any]:
+    """data.json of one-hot categorical vectors [d*K] (``n`` = d*K): as for binary data, the box
+    [-0.5, 1.5] per coordinate and the fixed map (x - 0.5) / 0.5 to ±1; K and one example's integer
+    shape (``value_shape``) so samples come back as integers."""
+    return {"kind": "vector", "event_shape": [n], "bounds": [[-0.5, 1.5]] * n, "mean": [0.5] * n,
+            "std": [0.5] * n, "categories": int(k), "value_shape": list(value_shape)}
+
+
+# BinaryConvNet's width for net auto/conv on binary images when --net-width is not given
+BINARY_CONV_WIDTH = 16
 
 
 def _build_binary(config: RunConfig, data: dict[str, Any]) -> nn.Module:
@@ -69,8 +85,15 @@ def _build_binary(config: RunConfig, data: dict[str, Any]) -> nn.Module:
     d = data["event_shape"][0]
     if config.net == "rbm":
         return RBM(d, config.hidden)
+    image_shape = data.get("image_shape")
+    if config.net == "conv" or (config.net == "auto" and data.get("default_net") == "conv"):
+        if not image_shape or data.get("categories"):
+            raise EBMError("net 'conv' on binary data needs binary images (N, C, H, W); these are vectors: use net "
+                           "auto (an MLP)")
+        return EnergyModel(BinaryConvNet(image_shape, config.net_width or BINARY_CONV_WIDTH, config.hidden))
     if config.net not in ("auto", "mlp"):
-        raise EBMError(f"binary data is modelled by the MLP (net auto/mlp) or an RBM (net rbm), not net {config.net!r}")
+        raise EBMError(f"binary data is modelled by the MLP (net mlp), a conv net for binary images (net conv) "
+                       f"or an RBM (net rbm), not net {config.net!r}")
     net = nn.Sequential(Standardize(torch.tensor(data["mean"]), torch.tensor(data["std"])),
                         MLP(d, config.hidden, config.depth, config.spectral_norm))
     return EnergyModel(net)
@@ -93,10 +116,13 @@ def build_model(config: RunConfig, data: dict[str, Any],
     """
     if config.net == "custom":
         return wrap_custom_network(config, data, network)
+    if data.get("categories") and config.net == "rbm":
+        raise EBMError("net 'rbm' has Bernoulli visible units: it models binary data, not categorical data; "
+                       "use net auto (an MLP on the one-hot values)")
     if config.net == "rbm" and not data.get("binary"):
         raise EBMError("net 'rbm' models binary {0,1} data (Bernoulli visible units); this data is continuous "
                        "(declare 0/1 data with --binary, or use net auto)")
-    if data.get("binary") and config.objective == "cd":
+    if (data.get("binary") or data.get("categories")) and config.objective == "cd":
         return _build_binary(config, data)
     if config.objective in LABELLED_OBJECTIVES:
         return _build_conditional(config, data)

@@ -39,7 +39,7 @@ MAX_CHAIN_STEPS = 10**7
 LIMITS = {"mcmc_steps": MAX_CHAIN_STEPS, "steps": 10**9, "warmup_steps": 10**9, "batch_size": 2**20,
           "buffer_size": 10**7, "hidden": 8192, "depth": 64, "image_size": 1024, "n_test": 10**7,
           "keep_checkpoints": 10**4, "log_every": 10**9, "checkpoint_every": 10**9, "plot_every": 10**9,
-          "net_width": 4096}
+          "net_width": 4096, "categories": 4096}
 MAX_MLP_WEIGHTS = 2**26              # hidden^2 * depth: 67M weights (256 MiB), 100x the largest recipe
 
 
@@ -137,6 +137,9 @@ class RunConfig:
     # hidden-layer activation of the vector MLP (nets/mlp.py ACTIVATIONS); "silu" also for every run
     # written before this key existed, whose config.json lacks it
     activation: str = "silu"
+    # ---- categorical data (data/categorical.py): K categories per value; a .npy of integers 0..K-1
+    # is one-hot encoded inside (models/categorical.py) and samples come back as integers
+    categories: int | None = None
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -243,6 +246,9 @@ def _validate(c: RunConfig) -> None:
                            "which training computes in")
     need(0.0 <= c.adam_beta1 < 1.0 and 0.0 <= c.adam_beta2 < 1.0, "Adam betas must be in [0, 1)")
     need(c.net_width is None or c.net_width > 0, f"net_width must be a positive integer, got {c.net_width}")
+    need(c.categories is None or c.categories >= 2, f"categories must be an integer >= 2, got {c.categories}")
+    need(c.categories is None or not c.binary, "--categories and --binary exclude each other (binary data is K = 2 "
+         "as 0/1 values; give one of them)")
     need(c.image_size is None or c.image_size > 0, f"image_size must be a positive integer, got {c.image_size}")
     for name, choices in (("negatives", NEGATIVES), ("sampler", SAMPLERS), ("net", NETS), ("init", INITS),
                           ("on_divergence", ON_DIVERGENCE), ("lr_schedule", ("cosine", "constant")),

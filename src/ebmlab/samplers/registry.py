@@ -18,6 +18,8 @@ gwg        GibbsWithGradients, {0,1}                  (unused)      (none)
 dmala      DiscreteLangevin(adjusted=True), {0,1}     0.2           (none)
 dula       DiscreteLangevin(adjusted=False), {0,1}    0.2           (none)
 block-gibbs BlockGibbs (an RBM's v -> h -> v), {0,1}  (unused)      (none)
+categorical-gibbs  CategoricalGibbs, one-hot      (unused)      categories
+categorical-gwg    CategoricalGWG, one-hot        (unused)      categories
 annealed-  AnnealedLangevin (Song & Ermon 2019)       0.01          sigmas, steps_per_level,
 langevin                                                            bounds
 =========  =========================================  ============  ==============================
@@ -30,7 +32,8 @@ What ``step_size`` means differs by method, because the natural scale differs:
 - langevin, mala: ε in x + ε ∇f + noise; hmc: the leapfrog step (trajectory length ε L = 1 by default).
 - dmala, dula: α in each bit's flip log-odds (1 - 2x_i) ∇_i f / 2 - 1/(2α) (Zhang et al. 2022).
 - gibbs, gwg, block-gibbs have no step size; the number is accepted and ignored.
-The binary samplers (``BINARY_SAMPLERS``) need states in {0, 1}.
+The binary samplers (``BINARY_SAMPLERS``) need states in {0, 1}; the categorical ones
+(``CATEGORICAL_SAMPLERS``) one-hot states [B, d*K] with ``categories=K`` (or [B, d, K]).
 - annealed-langevin: ε at the smallest noise level; level σ_i steps ε σ_i² / σ_min² (the sampler of
   models trained by denoising score matching at several levels).
 """
@@ -46,6 +49,8 @@ from ebmlab.errors import EBMError
 from ebmlab.samplers.annealed import AnnealedLangevin
 from ebmlab.samplers.base import LogDensity, Sampler, check_positive
 from ebmlab.samplers.block_gibbs import BlockGibbs
+from ebmlab.samplers.categorical_gibbs import CategoricalGibbs
+from ebmlab.samplers.categorical_gwg import CategoricalGWG
 from ebmlab.samplers.dlangevin import DiscreteLangevin
 from ebmlab.samplers.gibbs import Gibbs
 from ebmlab.samplers.gwg import GibbsWithGradients
@@ -120,6 +125,16 @@ def _dula(f: LogDensity | torch.nn.Module, step_size: float) -> Sampler:
 
 def _block_gibbs(f: LogDensity | torch.nn.Module, step_size: float) -> Sampler:
     return BlockGibbs(f)
+
+
+def _categorical_gibbs(f: LogDensity | torch.nn.Module, step_size: float, categories: int | None = None) -> Sampler:
+    return CategoricalGibbs(f, categories)
+
+
+def _categorical_gwg(f: LogDensity | torch.nn.Module, step_size: float, categories: int | None = None) -> Sampler:
+    return CategoricalGWG(f, categories)
+
+
 def _annealed(f: LogDensity | torch.nn.Module, step_size: float, sigmas: Any = (1.0, 0.5, 0.25, 0.1),
               steps_per_level: int = 10, bounds: Any = None) -> Sampler:
     return AnnealedLangevin(f, step_size, sigmas=sigmas, steps_per_level=steps_per_level, bounds=bounds)
@@ -138,12 +153,18 @@ SAMPLERS: dict[str, SamplerSpec] = {
     "dmala": SamplerSpec(_dmala, 0.2, (), "discrete Metropolis-adjusted Langevin on {0,1} states (Zhang et al. 2022)"),
     "dula": SamplerSpec(_dula, 0.2, (), "discrete unadjusted Langevin on {0,1} states (biased by the step size)"),
     "block-gibbs": SamplerSpec(_block_gibbs, 1.0, (), "block Gibbs v -> h -> v for an RBM"),
+    "categorical-gibbs": SamplerSpec(_categorical_gibbs, 1.0, ("categories",),
+                                     "single-site Gibbs on one-hot categorical states (K evaluations a step)"),
+    "categorical-gwg": SamplerSpec(_categorical_gwg, 1.0, ("categories",),
+                                   "Gibbs-with-gradients on one-hot categorical states (Grathwohl et al. 2021)"),
     "annealed-langevin": SamplerSpec(_annealed, 0.01, ("sigmas", "steps_per_level", "bounds"),
                                      "Langevin with the step annealed over noise levels (denoising score matching)"),
 }
 SAMPLER_NAMES: tuple[str, ...] = tuple(SAMPLERS)
 # the samplers that move {0, 1} states (and only those); training on binary data picks among them
 BINARY_SAMPLERS: tuple[str, ...] = ("gibbs", "gwg", "dmala", "dula", "block-gibbs")
+# the samplers that move one-hot categorical states; training on categorical data picks among them
+CATEGORICAL_SAMPLERS: tuple[str, ...] = ("categorical-gibbs", "categorical-gwg")
 
 
 def spec(method: str) -> SamplerSpec:

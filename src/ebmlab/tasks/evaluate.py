@@ -14,7 +14,8 @@ from ebmlab.data.sources import _load_npy, load_data
 from ebmlab.errors import EBMError
 from ebmlab.estimate.ais import ais_log_z
 from ebmlab.estimate.binary_ais import binary_ais_log_z
-from ebmlab.estimate.discrete import exact_binary_nll
+from ebmlab.estimate.discrete import exact_binary_nll, exact_categorical_nll
+from ebmlab.models.categorical import check_enumerable_categorical
 from ebmlab.models.binary import MAX_ENUM_BITS
 from ebmlab.estimate.nll import exact_nll
 from ebmlab.metrics.diagnostics import bulk_ess, effective_sample_size, rank_rhat, split_rhat
@@ -48,7 +49,7 @@ def evaluate_run(run: Run, data: str | None = None, log_z_method: str | None = N
         x_test, data_name = test_data(run), c.data
     else:
         ds = load_data(data, c.seed, c.n_test, c.test_fraction, c.image_size,
-                       binary=True if run.data.get("binary") else None)
+                       binary=True if run.data.get("binary") else None, categories=run.data.get("categories"))
         x_test = ds.to_model(torch.cat([ds.train[:], ds.test]) if data != c.data else ds.test)   # [:]: a streamed set too
         data_name = data
     if tuple(x_test.shape[1:]) != tuple(run.data["event_shape"]):
@@ -61,6 +62,20 @@ def evaluate_run(run: Run, data: str | None = None, log_z_method: str | None = N
     dim = int(np.prod(run.data["event_shape"]))
     t0 = time.time()
     binary = bool(run.data.get("binary"))
+    k = run.data.get("categories")
+    if k:     # categorical: exact by enumerating K^d (the only method; AIS on one-hot states is not built)
+        if log_z_method not in (None, "enumeration"):
+            raise EBMError(f"--log-z {log_z_method} is not available for categorical data; it uses --log-z "
+                           "enumeration (exact, K^d <= 2^24)")
+        sites = dim // int(k)
+        if log_z_method == "enumeration" or sites * math.log2(int(k)) <= MAX_ENUM_BITS:
+            check_enumerable_categorical(sites, int(k))
+            r = exact_categorical_nll(run.model, x_test, int(k))
+            out.update({"log_z": r["log_z"], "log_z_stderr": 0.0, "log_z_method": "enumeration", "nll": r["nll"]})
+        else:     # too many states: the sample and chain checks below still run, without a likelihood
+            out["log_z_note"] = (f"{k}^{sites} states are too many to enumerate (limit 2^{MAX_ENUM_BITS}) and there "
+                                 "is no AIS for categorical states yet: no NLL")
+        log_z_method = "done"
     if log_z_method is None:
         if binary:   # exact by enumeration where it fits, else the AIS bracket
             log_z_method = "enumeration" if dim <= MAX_ENUM_BITS else "ais"
@@ -109,7 +124,7 @@ def evaluate_run(run: Run, data: str | None = None, log_z_method: str | None = N
             # bits/dim in the data's pixel scale: change of variables from [-1, 1] back to 0..255 style
             log_jac = dim * math.log(2.0 / float(np.mean(np.asarray(s.high) - np.asarray(s.low)))) if s else 0.0
             out["bits_per_dim"] = (nll - log_jac) / (dim * math.log(2))
-    elif log_z_method is not None:
+    elif log_z_method not in (None, "done"):
         raise EBMError(f"unknown --log-z {log_z_method!r}; choose quadrature (d <= 3), enumeration (binary) or ais")
     # a composite's own density is not its component's data: no true NLL to compare it with
     if data is None and c.data in toy2d.NAMES and "composite" not in run.data:
@@ -147,7 +162,7 @@ def digits_fd(run: Run, samples: torch.Tensor, data: str | None, seed: int) -> d
     if data is not None or c.data != "digits" or run.is_vector or list(run.data["event_shape"]) != [1, 8, 8]:
         return {}
     from ebmlab.metrics.frechet import fd_ratio
-    ds = load_data(c.data, c.seed, c.n_test, c.test_fraction, c.image_size)
+    ds = load_data(c.data, c.seed, c.n_test, c.test_fraction, c.image_size, categories=c.categories)
     n = samples.shape[0]
     train = ds.to_model(ds.train[torch.randperm(ds.train.shape[0], generator=torch.Generator().manual_seed(seed))[:n]])
     r = fd_ratio(samples, train, ds.to_model(ds.test))
@@ -218,7 +233,7 @@ MAX_NN_TRAIN = 2000
 def training_images(run: Run) -> torch.Tensor:
     """The run's training split [N, *event] in the model scale (at most ``MAX_NN_TRAIN`` of it)."""
     c = run.config
-    ds = load_data(c.data, c.seed, c.n_test, c.test_fraction, c.image_size)
+    ds = load_data(c.data, c.seed, c.n_test, c.test_fraction, c.image_size, categories=c.categories)
     return ds.to_model(ds.train[:MAX_NN_TRAIN])
 
 

@@ -73,7 +73,7 @@ def test_data(run: Run) -> torch.Tensor:
     if c.data.startswith("<"):
         raise EBMError(f"{run.path} was trained on data passed from Python ({c.data}), which the run directory does "
                        "not hold; give the data to evaluate on (ebmlab eval RUN --data FILE.npy)")
-    ds = load_data(c.data, c.seed, c.n_test, c.test_fraction, c.image_size)
+    ds = load_data(c.data, c.seed, c.n_test, c.test_fraction, c.image_size, categories=c.categories)
     return ds.to_model(ds.test)          # the model scale (image sets are stored as uint8)
 
 

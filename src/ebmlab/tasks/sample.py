@@ -152,6 +152,9 @@ def write_samples(run: Run, x: torch.Tensor, out: Path, frames: list[torch.Tenso
         refuse_if_training(run.path, f"writing {out}")
     written = []
     image_shape = run.data.get("image_shape")      # binary images are trained as vectors; shown as images
+    k = run.data.get("categories")
+    if k:      # categorical runs: one-hot chains back to integers 0..K-1 in the data's own shape
+        return [write_categorical(x, int(k), run.data["value_shape"], out)]
     if out.suffix == ".npy":
         buf = io.BytesIO()
         y = to_data_scale(run, x)
@@ -178,3 +181,20 @@ def write_samples(run: Run, x: torch.Tensor, out: Path, frames: list[torch.Tenso
         else:
             written.append(save_strip_png(torch.stack([f[:8] for f in frames]), strip))
     return written
+
+
+def write_categorical(x: torch.Tensor, k: int, value_shape: list[int], out: Path) -> Path:
+    """One-hot samples [N, d*K] as integers [N, *value_shape]: a .npy (int64), or for 2-D / 3-D values a
+    PNG grid with category c drawn as grey level c / (K - 1)."""
+    from ebmlab.models.categorical import from_one_hot
+    ints = from_one_hot(x, k, value_shape)
+    if out.suffix == ".npy":
+        buf = io.BytesIO()
+        np.save(buf, ints.numpy())
+        atomic_write_bytes(out, buf.getvalue())
+        return out
+    if len(value_shape) not in (2, 3):
+        raise EBMError(f"a PNG of categorical samples needs 2-D or 3-D values (H, W) or (C, H, W); these have shape "
+                       f"{tuple(value_shape)}: use --out FILE.npy")
+    img = ints.float().reshape(ints.shape[0], -1, *value_shape[-2:])[:, :1]
+    return save_grid_png(2 * img / (k - 1) - 1, out)

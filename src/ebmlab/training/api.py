@@ -15,13 +15,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from ebmlab.rundir.build import build_model, check_data_description, describe_binary_data, describe_vector_data
+from ebmlab.rundir.build import (build_model, check_data_description, describe_binary_data,
+                                 describe_categorical_data, describe_vector_data)
 from ebmlab.rundir.checkpoint import check_weights, latest_checkpoint, read_json
 from ebmlab.rundir.layout import prepare_run_dir, refuse_symlinks
 from ebmlab.rundir.lock import RunLock
 from ebmlab.rundir.config import LABELLED_OBJECTIVES, RunConfig
 from ebmlab.rundir.header import write_run_header
 from ebmlab.data.binary import check_binary_data, flatten_binary, is_binary
+from ebmlab.data.categorical import categorical_array, describe_categorical, encode_categorical
 from ebmlab.data.sources import DataSet, load_data, mark_binary, read_labels, validate_array
 from ebmlab.data.stream import dataset_from_torch, is_torch_data, unwrap_loader
 from ebmlab.device import resolve_device
@@ -39,7 +41,10 @@ from ebmlab.training.trainer import Trainer, TrainResult, check_shards
 
 def describe_data(dataset: DataSet, config: RunConfig) -> dict[str, Any]:
     """The JSON data description stored in data.json (support box, standardisation, scaling)."""
-    if dataset.describe.get("binary"):
+    if dataset.describe.get("categories"):
+        desc = describe_categorical_data(dataset.train.shape[1], dataset.describe["categories"],
+                                         dataset.describe["value_shape"])
+    elif dataset.describe.get("binary"):
         desc = describe_binary_data(dataset.train.shape[1], dataset.describe.get("image_shape"))
     elif dataset.kind == "vector":
         desc = describe_vector_data(dataset.train, config.margin)
@@ -81,11 +86,15 @@ def dataset_from(data: DataLike, config: RunConfig) -> DataSet:
         ds, _ = dataset_from_torch(data, config.seed, config.test_fraction, labelled=config.objective in LABELLED_OBJECTIVES)
         return ds
     if isinstance(data, (np.ndarray, torch.Tensor)):
-        x = validate_array(data, "array")
+        x = validate_array(data, "array") if config.categories is None else categorical_array(data, "array")
         n_test = max(1, int(round(x.shape[0] * config.test_fraction)))
         if x.shape[0] - n_test < 2:
             raise EBMError(f"array: too few points ({x.shape[0]}) to hold out a test set and train on at least 2")
         perm = torch.randperm(x.shape[0], generator=torch.Generator().manual_seed(config.seed))
+        if config.categories is not None:
+            onehot, shape = encode_categorical(x, config.categories, "array")
+            return describe_categorical(DataSet(onehot[perm[n_test:]], onehot[perm[:n_test]], "vector", "array",
+                                                {"path": "<array>"}), config.categories, shape)
         binary = config.binary is not False and (config.binary or is_binary(x))
         if binary:
             if config.binary:
@@ -103,7 +112,7 @@ def dataset_from(data: DataLike, config: RunConfig) -> DataSet:
         raise EBMError(f"data must be a built-in set name, a path, an array or tensor, a torch Dataset or a "
                        f"DataLoader; got {type(data).__name__}")
     return load_data(str(data), config.seed, config.n_test, config.test_fraction, config.image_size, config.labels,
-                     binary=config.binary)
+                     binary=config.binary, categories=config.categories)
 
 
 def data_spec(data: DataLike) -> str:

@@ -12,7 +12,7 @@ import torch
 from ebmlab.rundir.config import RunConfig
 from ebmlab.errors import EBMError
 from ebmlab.samplers.base import Sampler
-from ebmlab.samplers.registry import BINARY_SAMPLERS, SAMPLER_NAMES, make_sampler, options_for
+from ebmlab.samplers.registry import BINARY_SAMPLERS, CATEGORICAL_SAMPLERS, SAMPLER_NAMES, make_sampler, options_for
 
 IMAGE_BOX = [-1.0, 1.0]   # images live in model scale [-1, 1] (ebmlab.data.scaling)
 
@@ -34,6 +34,11 @@ def make_init_fn(data: dict[str, Any], init: str, x_train: torch.Tensor, device:
     is) and ``to_model`` (``DataSet.to_model``) maps the drawn rows to the model scale on ``device``.
     """
     event = tuple(data["event_shape"])
+    if data.get("categories") and init in ("uniform", "gaussian"):
+        # categorical data: every site uniform over its K categories, one-hot [n, d*K]
+        k = int(data["categories"])
+        return lambda n, g: torch.nn.functional.one_hot(
+            torch.randint(0, k, (n, event[0] // k), generator=g, device=device), k).reshape(n, *event).float()
     if data.get("binary") and init in ("uniform", "gaussian"):
         # binary data: chains start from independent fair coins (the uniform law on {0, 1}^d)
         return lambda n, g: (torch.rand((n, *event), generator=g, device=device) < 0.5).float()
@@ -58,6 +63,16 @@ def make_init_fn(data: dict[str, Any], init: str, x_train: torch.Tensor, device:
 def check_binary_sampler(config: RunConfig, model: torch.nn.Module, data: dict[str, Any]) -> None:
     """Binary data needs a sampler of {0, 1} states and no data noise; continuous data refuses them."""
     binary_method = config.sampler in BINARY_SAMPLERS
+    if data.get("categories"):
+        if config.sampler not in CATEGORICAL_SAMPLERS:
+            raise EBMError(f"categorical data needs a sampler of one-hot states ({', '.join(CATEGORICAL_SAMPLERS)}); "
+                           f"got {config.sampler!r}")
+        if config.data_noise:
+            raise EBMError(f"data_noise {config.data_noise} would make categorical data continuous; use 0")
+        return
+    if config.sampler in CATEGORICAL_SAMPLERS:
+        raise EBMError(f"sampler {config.sampler!r} moves one-hot categorical states; this data is not "
+                       "categorical (declare integer data with --categories K)")
     if data.get("binary"):
         if not binary_method:
             raise EBMError(f"binary data needs a sampler of {{0, 1}} states ({', '.join(BINARY_SAMPLERS)}); "
@@ -83,5 +98,6 @@ def sampler_from_config(config: RunConfig, model: torch.nn.Module, data: dict[st
                 "grad_clip": config.grad_clip, "jump_prob": config.jump_prob,
                 # annealed-langevin: the dsm levels, the chain's steps split evenly over them
                 "sigmas": config.dsm_sigmas,
-                "steps_per_level": max(1, config.mcmc_steps // len(config.dsm_sigmas))}
+                "steps_per_level": max(1, config.mcmc_steps // len(config.dsm_sigmas)),
+                "categories": data.get("categories")}
     return make_sampler(model, config.sampler, config.step_size, **options_for(config.sampler, settings))
