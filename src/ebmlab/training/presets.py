@@ -125,8 +125,9 @@ PRESETS["jem"] = dict(
 # the chains' gradient creeps up (0.32 -> 0.42), the last Langevin steps overshoot
 # (per-pixel |grad f| grows again over steps 6-9 and pixels pile up on the [-1, 1] box), then f(x+) - f(x-)
 # goes from 0.1 to ~100 in 50 steps, f(x+) -> +50 and f(x-) -> -50 together (the L2 term's optimum), and
-# the samples saturate (width 16 at step 4500: face 0.66, distinct 17, contrast 0.278, rough 0.194). Lower lr after it (rollback) did not save it, nor did clipping the chains' gradient (above)
-# or a cosine lr that is still high at that point. So the lr is spent where it buys most: 2e-3 (faster
+# the samples saturate (width 16 at step 4500: face 0.66, distinct 17, contrast 0.278, rough 0.194).
+# Lower lr after it (rollback) did not save it, nor did clipping the chains' gradient (above) or a cosine lr
+# that is still high at that point. So the lr is spent where it buys most: 2e-3 (faster
 # early progress than 1e-3 at equal CPU) decayed by cosine to 4e-5 over the 1000 steps, sum of lr ~1.0,
 # about half the summed lr at which the runs above collapsed; the run also ends less noisy than width 32
 # at a constant 2e-3 (0.097 at step 1000 vs 0.104 at step 800). ``--steps N`` stretches the
