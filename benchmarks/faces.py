@@ -146,7 +146,8 @@ def main() -> None:
         lines += [args.note, ""]
     lines += [f"Recipe (preset `{cfg.preset}`): short-run from uniform noise, K = {cfg.mcmc_steps} Langevin steps of "
               f"step {cfg.step_size}, noise {cfg.noise_scale}, data noise {cfg.data_noise}, Adam {cfg.lr} "
-              f"(beta1 {cfg.adam_beta1}), L2 {cfg.l2}, batch {min(cfg.batch_size, 80)}, net {cfg.net} width "
+              f"(beta1 {cfg.adam_beta1}, {cfg.lr_schedule} lr"
+              f"{f' to {cfg.lr * cfg.lr_min_factor:g}' if cfg.lr_schedule == 'cosine' else ''}), L2 {cfg.l2}, batch {min(cfg.batch_size, 80)}, net {cfg.net} width "
               f"{cfg.net_width}. Samples: 100 chains, `ebmlab sample`'s default (the training K), seed {args.seed}.", "",
               f"Face classifier: {CLASSIFIER}, trained on all 200 `skimage.data.lfw_subset()` images; 5-fold "
               f"cross-validated accuracy on real images **{classifier_accuracy():.3f}**.", "",

@@ -96,37 +96,54 @@ PRESETS["jem"] = dict(
 # ---- faces / celeba block (issue 17) ----------------------------------------------------------
 # ``faces``: the default for the built-in 25x25 faces (data/faces.py, 80 training images) on one CPU core —
 # the recipe of Nijkamp et al. 2019 (short-run chains from uniform noise, K Langevin steps, no buffer, which
-# is also what ``sample`` runs), with K, step, network and length picked by measurement. Probes: one seed,
-# 100 samples drawn at the training K, CPU seconds of training (1 torch thread, evaluation excluded);
-# "distinct" = distinct nearest training faces of the 100 samples (of 80), "rough" = mean |neighbouring
-# pixel difference| in [0, 1] (real faces 0.075-0.079: leftover noise shows here), at 60 / 120 CPU-s:
-#   K = 20, step 2, SmallConvNet width 32, lr 1e-3: 150 / 275 steps, distinct 18 / 31, rough 0.138 / 0.119
-#   K = 10, step 4, width 16, lr 1e-3:             475 / 925 steps, distinct 32 / 35, rough 0.131 / 0.115
-#   K = 40, step 1, width 32, lr 1e-3:              75 / 150 steps, distinct 20 / 15, rough 0.144 / 0.142
-#   K = 20, step 2, width 16, lr 2e-3:             300 / 525 steps, distinct 26 / 27, rough 0.131 / 0.119
-# The face classifier of benchmarks/faces_metrics.py called 97-100 % of every probe's samples faces, so it
-# did not separate them; diversity, roughness and the pictures did: K = 10 / step 4 / width 16 was ahead on
-# all three at both budgets (faces visible by eye at 120 CPU-s, K = 40 still mostly noise). As for digits, a
-# short chain buys more parameter updates per CPU-second (0.13 CPU-s a step against 0.44 at K = 20 width 32).
-# Kept from ``digits`` (not re-measured for lack of time): noise 0.01, data noise 0.03, Adam beta1 0.5,
-# L2 0.01 (bounds |f|). batch 80 = the whole training set each step. ``net="conv"``: SmallConvNet, not the
-# ResNet ``auto`` picks above 16 px (a ResNet step costs many times more on a CPU).
-# steps 1000 (~125 CPU-s, 8.2 steps per CPU-s), NOT the ~4500 that 10 minutes of one core would buy: the
-# full 4500-step run of this recipe (542 CPU-s) collapsed at step ~2010 — f(x+) - f(x-) went from 0.1 to
-# ~100 in 50 steps (the L2 term holds f near +-50, so the divergence guard's |f| limit never fired) and the
-# samples saturated: face fraction 0.66, distinct 17, rough 0.194, contrast 0.278 (real 0.19-0.21) at
-# step 4500, against 0.98 / 30 / 0.115 / 0.199 at step 1000 of the same run (one seed; a constant lr).
-# A cosine lr does not prevent it: the same recipe with lr_schedule "cosine" over 4500 steps collapsed at
-# step ~2400 (gap 0.115 at 2250, 99.7 at 2500). 1000 steps leaves a 2x margin before that collapse.
-# A longer probe, K = 20 / step 2 / cosine lr / 2500 steps (~5x the CPU), did not collapse and scored
-# 0.99 / 36 / 0.106 / 0.193 — better on every count but still visibly noisy, one seed: not adopted.
-# max_abs_f 10 + rollback: so that collapse is caught, not silent. Mean |f| stayed below 1.0 in every run
-# before it (log rows of three runs, up to step 2375) and saturates near 50 in it; `--steps 3000` with this
-# limit rolled back at steps 2015, 2022, 2045 (lr x 1/2, 1/4, 1/8) and stopped at 2080 in one line,
-# LATEST = step 2000.
+# is also what ``sample`` runs), with K, step, network, lr and length picked by measurement. Probes: one
+# training seed, 100 samples drawn at the training K (seed 1), CPU seconds of training (1 torch thread,
+# evaluation excluded); "distinct" = distinct nearest training faces of the 100 samples (of 80), "rough" =
+# mean |neighbouring pixel difference| in [0, 1] (real faces 0.075-0.079: leftover noise shows here),
+# "contrast" = mean per-image pixel std (real 0.19-0.21). The face classifier of benchmarks/faces_metrics.py
+# called 95-100 % of every probe's samples faces, so it did not separate them; the others and the pictures did.
+# Round 1 (SmallConvNet width 16, K = 10, step 4, constant lr 1e-3 unless said), at 60 / 120 CPU-s:
+#   K = 20, step 2, width 32:                 150 / 275 steps, distinct 18 / 31, rough 0.138 / 0.119
+#   K = 10, step 4, width 16:                 475 / 925 steps, distinct 32 / 35, rough 0.131 / 0.115
+#   K = 40, step 1, width 32:                  75 / 150 steps, distinct 20 / 15, rough 0.144 / 0.142
+#   K = 20, step 2, width 16, lr 2e-3:        300 / 525 steps, distinct 26 / 27, rough 0.131 / 0.119
+# Round 2 (issue 17's noisy-samples follow-up), at 120 CPU-s: steps, face / distinct / contrast / rough:
+#   width 16 (the old preset):                1450 steps, 0.99 / 23 / 0.186 / 0.112
+#   width 16, data noise 0.01:                1550 steps, 0.99 / 38 / 0.192 / 0.107
+#   width 16, spectral norm:                   650 steps at 60 CPU-s, 1.00 / 26 / 0.212 / 0.146 (stopped: worst)
+#   width 32:                                  825 steps, 1.00 / 34 / 0.204 / 0.105
+#   width 32, data noise 0.01:                 750 steps, 1.00 / 34 / 0.207 / 0.107 (no gain over 0.03)
+#   width 32, K = 15, step 3:                  575 steps, 0.98 / 34 / 0.186 / 0.110
+#   width 32, lr 2e-3:                         800 steps, 0.99 / 50 / 0.207 / 0.104, but gap and chain gradient
+#                                              rising (0.03 -> 0.18, 0.35 -> 0.42) as before the collapse below
+#   width 32, lr 2e-3, grad_clip 0.05:         850 steps, 1.00 / 27 / 0.179 / 0.111, gap 0.51: the onset sooner
+#   width 32, lr 2e-3 cosine, 1000 steps:      155 CPU-s, 0.99 / 44 / 0.192 / 0.097   <- this preset
+#   same with K = 20, step 2:                  292 CPU-s, 0.99 / 40 / 0.193 / 0.098 (2x the CPU for nothing)
+# The collapse: every run here trained on collapsed, or began to, at about the same *summed* learning rate,
+# sum over steps of lr ~ 1.6-2.0 (width 16 lr 1e-3: step ~2000; width 16 cosine 1e-3 over 4500: step ~2400,
+# sum 1.9; width 32 lr 2e-3: onset at step ~800; width 48 lr 2e-3: gap 0.03 at step 800, 1.1 at 1050):
+# the chains' gradient creeps up (0.32 -> 0.42), the last Langevin steps overshoot
+# (per-pixel |grad f| grows again over steps 6-9 and pixels pile up on the [-1, 1] box), then f(x+) - f(x-)
+# goes from 0.1 to ~100 in 50 steps, f(x+) -> +50 and f(x-) -> -50 together (the L2 term's optimum), and
+# the samples saturate (width 16 at step 4500: face 0.66, distinct 17, contrast 0.278, rough 0.194).
+# Lower lr after it (rollback) did not save it, nor did clipping the chains' gradient (above) or a cosine lr
+# that is still high at that point. So the lr is spent where it buys most: 2e-3 (faster
+# early progress than 1e-3 at equal CPU) decayed by cosine to 4e-5 over the 1000 steps, sum of lr ~1.0,
+# about half the summed lr at which the runs above collapsed; the run also ends less noisy than width 32
+# at a constant 2e-3 (0.097 at step 1000 vs 0.104 at step 800). ``--steps N`` stretches the
+# cosine, so the sum grows with N: past ~1600 steps (sum ~1.6) the rule above predicts the collapse (not
+# measured for this preset), which max_abs_f 10 + rollback
+# then catches (mean |f| stayed below 1.0 before it in every run, 0.34 in this preset's, ~50 in it; the old
+# preset's `--steps 3000` rolled back at 2015 / 2022 / 2045 and stopped at 2080 in one line, LATEST = 2000).
+# Width 32 against 16: more updates do not make up for the narrower net (0.112 at 1450 steps vs 0.105 at
+# 825). K = 10 / step 4: more steps per chain cost CPU and bought nothing. Sampling the K = 10 model with
+# more steps saturates it (K = 15 / 20 / 40: contrast 0.28 / 0.35 / 0.43): ``sample`` keeps the training K.
+# Kept from ``digits``: noise 0.01, data noise 0.03 (0.01 helped width 16, not 32), Adam beta1 0.5, L2 0.01.
+# batch 80 = the whole training set each step. ``net="conv"``: SmallConvNet, not the ResNet ``auto`` picks
+# above 16 px (a ResNet step costs many times more on a CPU).
 PRESETS["faces"] = dict(negatives="short-run", sampler="langevin", mcmc_steps=10, step_size=4.0, noise_scale=0.01,
-                        data_noise=0.03, lr=1e-3, adam_beta1=0.5, lr_schedule="constant", init="uniform",
-                        batch_size=80, steps=1000, l2=0.01, net="conv", net_width=16,
+                        data_noise=0.03, lr=2e-3, adam_beta1=0.5, lr_schedule="cosine", init="uniform",
+                        batch_size=80, steps=1000, l2=0.01, net="conv", net_width=32,
                         checkpoint_every=250, plot_every=250, max_abs_f=10.0, on_divergence="rollback")
 # ``celeba``: Nijkamp et al. 2019 (NeurIPS), "Learning Non-Convergent Non-Persistent Short-Run MCMC Toward
 # Energy-Based Model", for CelebA 64x64 (``ebmlab prepare img_align_celeba/ --size 64 --crop celeba``), meant for
