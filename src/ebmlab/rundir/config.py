@@ -26,7 +26,8 @@ ON_DIVERGENCE = ("stop", "rollback")
 # "jem": cross-entropy on the logits + alpha_cd * CD on f(x) = logsumexp_y logits (Grathwohl et al. 2019)
 # "dsm" / "ssm": denoising (Vincent 2011) / sliced (Song et al. 2019) score matching, no MCMC in the loss;
 # "nce": noise-contrastive estimation with a learned log Z (Gutmann & Hyvarinen 2010)
-OBJECTIVES = ("cd", "conditional", "jem", "dsm", "ssm", "nce")   # training.objectives.OBJECTIVES (checked to match)
+# "drl": diffusion recovery likelihood on images (Gao et al. 2021), one conditional EBM per noise level
+OBJECTIVES = ("cd", "conditional", "jem", "dsm", "ssm", "nce", "drl")   # training.objectives.OBJECTIVES (checked to match)
 LABELLED_OBJECTIVES = ("conditional", "jem")   # those that train a ConditionalEnergyModel on (x, y)
 # network precision in training (autocast); chain states, weights and checkpoints stay float32
 PRECISIONS = ("fp32", "bf16", "fp16")
@@ -133,6 +134,9 @@ class RunConfig:
     # 1: a single full-covariance Gaussian); nce_ratio noise samples per data point
     nce_components: int = 0
     nce_ratio: int = 1
+    # drl: the number L of noise levels (models/recovery.py: the cosine schedule they follow); each
+    # level's conditional is sampled by mcmc_steps Langevin steps of step_size * sigma_t^2 (sampler "recovery")
+    drl_levels: int = 6
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -271,3 +275,7 @@ def _validate_objective_knobs(c: RunConfig, need: Any) -> None:
     need(1 <= c.ssm_projections <= 1024, f"ssm_projections must be in 1..1024, got {c.ssm_projections}")
     need(0 <= c.nce_components <= 256, f"nce_components must be in 0..256 (0: auto), got {c.nce_components}")
     need(1 <= c.nce_ratio <= 1024, f"nce_ratio must be in 1..1024, got {c.nce_ratio}")
+    need(1 <= c.drl_levels <= 1000, f"drl_levels (noise levels) must be in 1..1000, got {c.drl_levels}")
+    # a drl model is a sequence of conditionals: only the sampler that walks its levels generates from it
+    need(c.objective != "drl" or c.sampler == "recovery",
+         f"objective 'drl' generates by walking down its noise levels: use --sampler recovery, not {c.sampler!r}")

@@ -20,6 +20,7 @@ dula       DiscreteLangevin(adjusted=False), {0,1}    0.2           (none)
 block-gibbs BlockGibbs (an RBM's v -> h -> v), {0,1}  (unused)      (none)
 annealed-  AnnealedLangevin (Song & Ermon 2019)       0.01          sigmas, steps_per_level,
 langevin                                                            bounds
+recovery   RecoveryLangevin (Gao et al. 2021)         0.2           steps_per_level, bounds
 =========  =========================================  ============  ==============================
 
 What ``step_size`` means differs by method, because the natural scale differs:
@@ -33,6 +34,8 @@ What ``step_size`` means differs by method, because the natural scale differs:
 The binary samplers (``BINARY_SAMPLERS``) need states in {0, 1}.
 - annealed-langevin: ε at the smallest noise level; level σ_i steps ε σ_i² / σ_min² (the sampler of
   models trained by denoising score matching at several levels).
+- recovery: b² in each level's step ε_t = b² σ_t² (Gao et al. 2021); it walks a drl model
+  (``models.recovery``) down its noise levels, ``steps_per_level`` steps each, and refuses other models.
 """
 from __future__ import annotations
 
@@ -53,6 +56,7 @@ from ebmlab.samplers.hmc import HMC
 from ebmlab.samplers.langevin import Langevin
 from ebmlab.samplers.mala import MALA
 from ebmlab.samplers.mh import MetropolisHastings
+from ebmlab.samplers.recovery import RecoveryLangevin
 from ebmlab.samplers.proposals import GaussianRandomWalk, UniformJumpProposal
 
 DEFAULT_JUMP_PROB = 0.2   # mh-jump: the 2-D recipe's value (RunConfig.jump_prob)
@@ -125,6 +129,10 @@ def _annealed(f: LogDensity | torch.nn.Module, step_size: float, sigmas: Any = (
     return AnnealedLangevin(f, step_size, sigmas=sigmas, steps_per_level=steps_per_level, bounds=bounds)
 
 
+def _recovery(f: Any, step_size: float, steps_per_level: int = 10, bounds: Any = None) -> Sampler:
+    return RecoveryLangevin(f, step_size, steps_per_level=steps_per_level, bounds=bounds)
+
+
 SAMPLERS: dict[str, SamplerSpec] = {
     "mh-jump": SamplerSpec(_mh_jump, 0.05, ("bounds", "jump_prob"),
                            "Metropolis-Hastings, local steps plus uniform jumps over the support box"),
@@ -140,6 +148,8 @@ SAMPLERS: dict[str, SamplerSpec] = {
     "block-gibbs": SamplerSpec(_block_gibbs, 1.0, (), "block Gibbs v -> h -> v for an RBM"),
     "annealed-langevin": SamplerSpec(_annealed, 0.01, ("sigmas", "steps_per_level", "bounds"),
                                      "Langevin with the step annealed over noise levels (denoising score matching)"),
+    "recovery": SamplerSpec(_recovery, 0.2, ("steps_per_level", "bounds"),
+                            "Langevin down a drl model's noise levels, from noise to data (Gao et al. 2021)"),
 }
 SAMPLER_NAMES: tuple[str, ...] = tuple(SAMPLERS)
 # the samplers that move {0, 1} states (and only those); training on binary data picks among them

@@ -167,9 +167,26 @@ BINARY_PRESETS = ("binary", "rbm")
 # nce, 2d: 1024 data and 4 noise points each per step. With the default batch 256 and one noise
 #   point, 1500 steps on eight-gaussians left f - log Z with total mass 1.95 (learned log Z 0.09,
 #   the network's exact 0.76); batch 1024 and ratio 4: mass 1.05, log Z within 0.05.
-OBJECTIVE_PRESETS: dict[tuple[str, str], dict[str, Any]] = {
+OBJECTIVE_PRESETS: dict[tuple[str, str | None], dict[str, Any]] = {
     ("nce", "2d"): dict(batch_size=1024, nce_ratio=4),
 }
+# ---- drl and dsm on images (issue 15, second part) ---------------------------------------------
+# drl (Gao et al. 2021): on any preset the sampler is the level walk ("recovery", the only one that
+# generates from a drl model) started from N(0, I) (x_L of the schedule, models/recovery.py); no data
+# noise (the levels are the noise) and no L2. mcmc_steps = K Langevin steps per level, step_size = b²
+# (each level's step b² sigma_t²). Gao et al. use K = 30 and T = 6 levels on CIFAR-10; the numbers for
+# 8x8 digits on a CPU are measured in benchmarks/results/objectives_digits.md.
+DRL_RECIPE: dict[str, Any] = dict(objective="drl", sampler="recovery", init="gaussian", drl_levels=6, mcmc_steps=10,
+                                  step_size=0.2, data_noise=0.0, l2=0.0, negatives="short-run")
+for _name in (*PRESETS, None):      # None: the first, data-blind check of the flags (resolve_config)
+    OBJECTIVE_PRESETS[("drl", _name)] = DRL_RECIPE
+OBJECTIVE_PRESETS[("drl", "digits")] = {**DRL_RECIPE, "lr": 1e-3, "adam_beta1": 0.5, "lr_schedule": "constant",
+                                        "batch_size": 128, "steps": 8000}
+# dsm on digits: several levels (Song & Ermon 2019) on the digits preset's network, sampled from uniform
+# noise by annealed Langevin over the same levels (mcmc_steps split evenly over them).
+OBJECTIVE_PRESETS[("dsm", "digits")] = dict(dsm_sigmas=[1.0, 0.5, 0.25, 0.12, 0.06], sampler="annealed-langevin",
+                                            mcmc_steps=100, step_size=2e-4, data_noise=0.0, l2=0.0)
+# ---- end drl / dsm on images ---------------------------------------------------------------------
 
 
 def auto_preset(kind: str | None, dim: int | None, data_spec: str) -> str:
