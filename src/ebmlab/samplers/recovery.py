@@ -11,7 +11,8 @@ about σ_t, the conditional's own width.
 - ``recover``: K steps for a batch whose examples sit at different levels (a training step).
 - ``RecoveryLangevin``: generation from noise, the registry's ``recovery`` sampler: x_L ~ N(0, I),
   then for t = L-1 .. 0, K steps on level t's conditional anchored at x_{t+1}, and x_t = ỹ / a_t.
-  Its ``n_steps`` is L·K; steps past the last level keep sampling level 0's conditional.
+  Its ``n_steps`` is L·K, the last of them without noise (its b σ_0 would stay in the output as pixel
+  noise); steps past the last level keep sampling level 0's conditional.
 """
 from __future__ import annotations
 
@@ -47,11 +48,13 @@ def conditional_grad(f: LevelDensity, y: torch.Tensor, anchor: torch.Tensor, sig
 
 
 def langevin_move(y: torch.Tensor, grad_g: torch.Tensor, sigma: torch.Tensor, step_scale: float,
-                  generator: torch.Generator | None) -> torch.Tensor:
-    """One step ỹ + (ε/2) ∇g + sqrt(ε) z with ε = step_scale σ² per example (module docstring)."""
+                  generator: torch.Generator | None, noise: bool = True) -> torch.Tensor:
+    """One step ỹ + (ε/2) ∇g + sqrt(ε) z with ε = step_scale σ² per example (module docstring);
+    ``noise=False``: the drift alone."""
     s = _col(sigma, y)
     eps = step_scale * s ** 2
-    return y + 0.5 * eps * grad_g + eps.sqrt() * randn_like(y, generator)
+    out = y + 0.5 * eps * grad_g
+    return out + eps.sqrt() * randn_like(y, generator) if noise else out
 
 
 def recover(f: LevelDensity, anchor: torch.Tensor, sigma: torch.Tensor, n_steps: int, step_scale: float,
@@ -129,8 +132,10 @@ class RecoveryLangevin(Sampler):
     def _move(self, state: RecoveryState, generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor, int]:
         level = self._level(state.t)
         sigma = self.model.sigmas[level].expand(state.y.shape[0])
-        y = langevin_move(state.y, state.score, sigma, self.step_size, generator)
         t = state.t + 1
+        # the walk's very last step is the drift alone: its noise b σ_0 would stay in the output
+        # as pixel noise (the "denoising" last step of score-based samplers, Jolicoeur-Martineau et al. 2021)
+        y = langevin_move(state.y, state.score, sigma, self.step_size, generator, noise=t != self.total_steps)
         nxt = self._level(t)
         if nxt != level:            # level done: x_level = ỹ / a_level is the next level's anchor and start
             x = y / self.model.scales[level]

@@ -364,8 +364,8 @@ class DRL(_NoChains, Stateless):
     ``batch.gen``: the positive ỹ = a_t x_t and the noisier x_{t+1} (``model.diffuse``). The
     negative is ``steps`` Langevin steps on level t's recovery conditional started at x_{t+1}
     (``samplers.recovery.recover``, step ``step_scale`` σ_t²), and the loss is CD on the
-    conditional: mean f(ỹ-, t) - mean f(ỹ+, t) (+ l2), whose gradient is the recovery likelihood's
-    (the tether term has no parameters). The negatives are the objective's own, not the trainer's
+    conditional: mean f(ỹ-, t) - mean f(ỹ+, t), whose gradient is the recovery likelihood's (the
+    tether term has no parameters), + l2 (mean n(ỹ+)² + mean n(ỹ-)²) on the network's output n = σ_t² f. The negatives are the objective's own, not the trainer's
     chains (they start at each example's noisy point), so the trainer runs none.
     Stats: ``cd_loss``'s f_pos, f_neg, gap; drl_move (mean ‖ỹ- - x_{t+1}‖ / (σ_t sqrt(d)): ~1 when the
     chains travel the conditional's width, ~0 when they stay at their start).
@@ -395,7 +395,13 @@ class DRL(_NoChains, Stateless):
         with frozen_parameters(model):
             y_neg = recover(lambda z: net(model.level_log_density, z, t), anchor, sigma, self.steps,
                             self.step_scale, g)
-        loss, stats = cd_loss(net(model.level_log_density, y_pos, t), net(model.level_log_density, y_neg, t), self.l2)
+        f_pos, f_neg = net(model.level_log_density, y_pos, t), net(model.level_log_density, y_neg, t)
+        loss, stats = cd_loss(f_pos, f_neg, 0.0)
+        if self.l2:
+            # the penalty on the network's output n = σ_t² f, not on f: f's 1/σ_t² would make it
+            # ~300x stronger at the cleanest level than at the noisiest (L = 6)
+            s2 = sigma ** 2
+            loss = loss + self.l2 * ((s2 * f_pos).pow(2).mean() + (s2 * f_neg).pow(2).mean())
         with torch.no_grad():
             d = (y_neg - anchor).reshape(x.shape[0], -1)
             stats["drl_move"] = (d.norm(dim=1) / (sigma * d.shape[1] ** 0.5)).mean()

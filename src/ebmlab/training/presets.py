@@ -172,12 +172,20 @@ OBJECTIVE_PRESETS: dict[tuple[str, str | None], dict[str, Any]] = {
 }
 # ---- drl and dsm on images (issue 15, second part) ---------------------------------------------
 # drl (Gao et al. 2021): on any preset the sampler is the level walk ("recovery", the only one that
-# generates from a drl model) started from N(0, I) (x_L of the schedule, models/recovery.py); no data
-# noise (the levels are the noise) and no L2. mcmc_steps = K Langevin steps per level, step_size = b²
-# (each level's step b² sigma_t²). Gao et al. use K = 30 and T = 6 levels on CIFAR-10; the numbers for
-# 8x8 digits on a CPU are measured in benchmarks/results/objectives_digits.md.
+# generates from a drl model) started from N(0, I) (x_L of the schedule, models/recovery.py).
+# mcmc_steps = K Langevin steps per level, step_size = b² (each level's step b² sigma_t²). Gao et al. use
+# K = 30 and T = 6 levels on CIFAR-10. Probes on digits (120 CPU-s each, one seed, FD ratio of 1437 samples
+# from noise; /tmp probes, not a benchmark file):
+#   b² 0.2, no data noise, no L2, lr 1e-3: diverged at step 220 (f on negatives past -1e6);
+#   b² 0.2, L2 0.01 on the network's output: FD 29.5 at 60 CPU-s, then blew up at step ~2000 (gap 6000).
+#   b² 0.05, L2 0.01, data noise 0.03: stable (gap 0-3 throughout), FD 20.6 / 19.1 at 60 / 120 CPU-s.
+# Why: without data noise the cleanest level's positives are the 1437 training images themselves, a
+# finite set f can peak on without bound; and unadjusted Langevin with step b² sigma_t² is unstable
+# where the conditional is narrower than sigma_t (b² (1 + sigma_t² curvature) > 2), which the cleanest
+# level is (its data spread 0.03 against sigma_0 = 0.24). Data noise widens it, a smaller b² keeps
+# the chains stable, the L2 bounds the network's output.
 DRL_RECIPE: dict[str, Any] = dict(objective="drl", sampler="recovery", init="gaussian", drl_levels=6, mcmc_steps=10,
-                                  step_size=0.2, data_noise=0.0, l2=0.0, negatives="short-run")
+                                  step_size=0.05, data_noise=0.03, l2=0.01, negatives="short-run")
 for _name in (*PRESETS, None):      # None: the first, data-blind check of the flags (resolve_config)
     OBJECTIVE_PRESETS[("drl", _name)] = DRL_RECIPE
 OBJECTIVE_PRESETS[("drl", "digits")] = {**DRL_RECIPE, "lr": 1e-3, "adam_beta1": 0.5, "lr_schedule": "constant",
