@@ -191,3 +191,25 @@ def test_the_recovery_method_on_a_cd_run_is_one_line(tmp_path, capsys):
     fails_cleanly(["sample", str(tmp_path / "run"), "--method", "recovery", "--n", "4", "--out", str(out)],
                   capsys, "--objective drl")
     assert not out.exists()
+
+
+def test_image_presets_carry_the_objectives_own_recipe():
+    """--objective drl on any preset gets the level walk from N(0, I); dsm on digits its annealed sampler."""
+    from ebmlab.training.presets import resolve_config
+    for preset in ("digits", "short-run", "faces", None):
+        c = resolve_config("digits", {"preset": preset, "objective": "drl"})
+        assert (c.sampler, c.init, c.objective) == ("recovery", "gaussian", "drl") and c.drl_levels == 6
+    c = resolve_config("digits", {"preset": "digits", "objective": "drl", "step_size": 0.1, "drl_levels": 4})
+    assert c.step_size == 0.1 and c.drl_levels == 4            # the user's settings win
+    c = resolve_config("digits", {"preset": "digits", "objective": "dsm"})
+    assert c.sampler == "annealed-langevin" and len(c.dsm_sigmas) > 1 and c.mcmc_steps % len(c.dsm_sigmas) == 0
+
+
+def test_a_trajectory_of_the_level_walk_is_refused_in_one_line(tmp_path, capsys):
+    torch.set_num_threads(1)
+    trainer, _ = start_run("digits", tmp_path / "run", **{**DRL_TINY, "steps": 1})
+    trainer.fit()
+    out = tmp_path / "s.png"
+    fails_cleanly(["sample", str(tmp_path / "run"), "--n", "4", "--trajectory", "2", "--out", str(out)],
+                  capsys, "--trajectory is not available")
+    assert not out.exists()

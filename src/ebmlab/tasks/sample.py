@@ -67,7 +67,7 @@ def draw_samples(run: Run, n: int, n_steps: int | None = None, method: str | Non
         raise EBMError(f"--from must be 'noise' or 'buffer', got {start!r}")
     if trajectory_every and cfg.sampler == "recovery":
         # each chunk of frames would restart the walk at the top level (its level is the chain's step count)
-        raise EBMError("--trajectory-every is not available with the recovery sampler (a drl run's level walk); "
+        raise EBMError("--trajectory is not available with the recovery sampler (a drl run's level walk); "
                        "sample without it")
     frames = [x0.clone()] if trajectory_every else []
     frame_steps = [0] if trajectory_every else []
