@@ -129,7 +129,9 @@ class RecoveryLangevin(Sampler):
         x = x.detach()
         return self._at(x, x, self._level(0), 0)
 
-    def _move(self, state: RecoveryState, generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor, int]:
+    def _move(self, state: RecoveryState, generator: torch.Generator | None
+              ) -> tuple[torch.Tensor, torch.Tensor, int, bool]:
+        """(ỹ or, when the step ended a level, x of that level; the anchor; the new step count; whether it did)."""
         level = self._level(state.t)
         sigma = self.model.sigmas[level].expand(state.y.shape[0])
         t = state.t + 1
@@ -139,23 +141,23 @@ class RecoveryLangevin(Sampler):
         nxt = self._level(t)
         if nxt != level:            # level done: x_level = ỹ / a_level is the next level's anchor and start
             x = y / self.model.scales[level]
-            return x, x, t
-        return y, state.anchor, t
+            return x, x, t, True
+        return y, state.anchor, t, False
 
     @torch.no_grad()
     def step(self, state: RecoveryState, generator: torch.Generator | None = None
              ) -> tuple[RecoveryState, StepInfo]:
-        y, anchor, t = self._move(state, generator)
+        y, anchor, t, _ = self._move(state, generator)
         return self._at(y, anchor, self._level(t), t), self._info(state)
 
     @torch.no_grad()
     def final_step(self, state: RecoveryState, generator: torch.Generator | None = None
                    ) -> tuple[torch.Tensor, StepInfo]:
-        y, anchor, t = self._move(state, generator)
-        level = self._level(t)
+        y, _, t, ended_level = self._move(state, generator)
         done = t >= self.total_steps
-        # the walk's output is x_0 = ỹ_0 / a_0 (it left the last level: y is already x-scale when a level ended)
-        x = y if (y is anchor) else y / self.model.scales[level]
+        # the output is x = ỹ / a_t of the level it is at (already x when the step ended a level);
+        # after the whole walk that is x_0
+        x = y if ended_level else y / self.model.scales[self._level(t)]
         if done and self._box is not None:
             x = self._box.clamp(x)
         return x, self._info(state)
