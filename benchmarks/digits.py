@@ -101,7 +101,8 @@ class EbmlabRow:
         # a real run directory (checkpointed at every evaluation), reusable by `ebmlab sample/eval`
         self.trainer, self.model = start_run("digits", workdir / "runs" / safe(spec), force=True, preset=preset,
                                              steps=10 ** 8, seed=seed, **overrides)
-        if not self.trainer.config.spectral_norm:   # start_run seeds the init: same weights as make_net(seed)
+        # start_run seeds the init: same weights as make_net(seed) (drl rows have their own level-conditioned net)
+        if not self.trainer.config.spectral_norm and type(self.model.net).__name__ == "SmallConvNet":
             ref = make_net(seed).state_dict()
             assert all(torch.equal(v, ref[k]) for k, v in self.model.net.state_dict().items())
         cfg = self.trainer.config

@@ -105,6 +105,10 @@ PARTS = (
          "objectives2d*.md",
          "Issue 15: ebmlab's cd, dsm, ssm and nce against ebmkit's and torchebm's dsm / ssm / nce on the same "
          "network and step count."),
+    Part("objectives-digits", "Training objectives on the digits (FD ratio at equal CPU)", "objectives_digits.py",
+         ("--quick",), (), "objectives_digits*.md",
+         "Issue 15: cd (the digits preset), dsm with annealed Langevin and drl, samples from noise, FD ratio in the "
+         "digits-classifier features at an equal CPU budget."),
 )
 BY_KEY = {p.key: p for p in PARTS}
 

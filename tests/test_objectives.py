@@ -11,7 +11,7 @@ import ebmlab.training.trainer as tr
 from ebmlab.rundir import config as run_config
 from ebmlab.rundir.logs import append_event, append_metrics, read_metrics, truncate_metrics
 from ebmlab.training.api import start_run
-from ebmlab.training.objectives import (CD, DSM, JEM, NCE, OBJECTIVES, SSM, Batch, ConditionalCD, Stateless,
+from ebmlab.training.objectives import (CD, DRL, DSM, JEM, NCE, OBJECTIVES, SSM, Batch, ConditionalCD, Stateless,
                                        make_objective)
 
 from helpers_runs import TINY, events, metric_rows, tiny_data
@@ -19,7 +19,7 @@ from helpers_runs import TINY, events, metric_rows, tiny_data
 
 def test_the_objectives_table_matches_the_config_names():
     assert tuple(OBJECTIVES) == run_config.OBJECTIVES
-    assert {OBJECTIVES[k] for k in OBJECTIVES} == {CD, ConditionalCD, JEM, DSM, SSM, NCE}
+    assert {OBJECTIVES[k] for k in OBJECTIVES} == {CD, ConditionalCD, JEM, DSM, SSM, NCE, DRL}
     cfg = run_config.RunConfig.from_dict({"objective": "jem", "alpha_cd": 0.25, "l2": 0.5, "labels": "builtin"})
     assert make_objective(cfg) == JEM(alpha_cd=0.25, l2=0.5)
 

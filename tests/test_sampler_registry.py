@@ -33,7 +33,8 @@ def test_one_list_of_names_everywhere():
     from ebmlab.cli import _parser
     from ebmlab.rundir.config import SAMPLERS as CONFIG_SAMPLERS
     assert SAMPLER_NAMES == ("mh-jump", "mh", "langevin", "mala", "hmc", "gibbs", "gwg", "dmala", "dula",
-                             "block-gibbs", "categorical-gibbs", "categorical-gwg", "annealed-langevin") == tuple(SAMPLERS)
+                             "block-gibbs", "categorical-gibbs", "categorical-gwg", "annealed-langevin",
+                             "recovery") == tuple(SAMPLERS)
     assert tuple(CONFIG_SAMPLERS) == SAMPLER_NAMES
     assert tuple(ebmlab.samplers.METHODS) == SAMPLER_NAMES
     sub = _parser()._subparsers._group_actions[0].choices

@@ -84,7 +84,8 @@ TRAIN_FLAGS: dict[str, tuple[Any, str]] = {
                         "come back as integers in the same shape; preset categorical)"),
     # ---- objectives beyond CD (docs/objectives.md)
     "objective": (str, "training objective: cd (contrastive divergence), dsm (denoising score matching), ssm "
-                       "(sliced score matching), nce (noise-contrastive estimation); conditional and jem come "
+                       "(sliced score matching), nce (noise-contrastive estimation), drl (diffusion recovery likelihood, "
+                       "images); conditional and jem come "
                        "with --labels and their presets"),
     "dsm_sigmas": (lambda text: _float_list(text), "dsm noise levels, comma-separated (one: plain DSM; several: "
                                                    "a sigma^2-weighted sum, sampled by --sampler annealed-langevin)"),
@@ -92,6 +93,8 @@ TRAIN_FLAGS: dict[str, tuple[Any, str]] = {
     "nce_components": (int, "nce: Gaussian-mixture components of the noise fitted to the data (0: 8 for d <= 3, "
                             "else 1)"),
     "nce_ratio": (int, "nce: noise points per data point"),
+    "drl_levels": (int, "drl: number of noise levels L (a cosine schedule from the data to ~N(0, I)); each level's "
+                        "conditional is sampled by --mcmc-steps Langevin steps of --step-size * sigma^2"),
 }
 # train flags whose help already states their own default
 _OWN_DEFAULT = ("preset", "device", "image_size", "labels", "precision")

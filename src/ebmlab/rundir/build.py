@@ -19,7 +19,9 @@ from ebmlab.models.conditional import ConditionalEnergyModel
 from ebmlab.models.energy import EnergyModel
 from ebmlab.models.rbm import RBM
 from ebmlab.nets.binary_image import BinaryConvNet
+from ebmlab.models.recovery import RecoveryEnergyModel
 from ebmlab.nets.digits import DigitsLogitsNet
+from ebmlab.nets.levels import LevelConvNet
 from ebmlab.nets.mlp import MLP, Standardize
 
 
@@ -114,6 +116,8 @@ def build_model(config: RunConfig, data: dict[str, Any],
     1x8x8 images, an MLP with K outputs for vectors. A run of a user's network (``config.net ==
     "custom"``) wraps ``network`` as its record ``config.network`` says (parametrisation, bounds).
     """
+    if config.objective == "drl":
+        return _build_recovery(config, data)
     if config.net == "custom":
         return wrap_custom_network(config, data, network)
     if data.get("categories") and config.net == "rbm":
@@ -139,6 +143,18 @@ def build_model(config: RunConfig, data: dict[str, Any],
     if data["kind"] == "composite":
         raise EBMError("a composite run directory has no network of its own to train")
     raise EBMError(f"unknown data kind {data['kind']!r} in data.json")
+
+
+def _build_recovery(config: RunConfig, data: dict[str, Any]) -> RecoveryEnergyModel:
+    """A drl run: ``drl_levels`` conditional EBMs from one level-conditioned conv net (``nets.levels``);
+    images only (the objective walks pixel noise levels from N(0, I) down to the data)."""
+    if data["kind"] != "image":
+        raise EBMError("objective 'drl' (diffusion recovery likelihood) trains on images; for vector or 2-D data "
+                       "use cd, dsm, ssm or nce")
+    if config.net not in ("auto", "conv"):
+        raise EBMError(f"objective 'drl' has its own level-conditioned conv net (net auto or conv), not net {config.net!r}")
+    c, h, _ = data["event_shape"]
+    return RecoveryEnergyModel(LevelConvNet(c, h, config.drl_levels, config.net_width or 16), config.drl_levels)
 
 
 def _build_conditional(config: RunConfig, data: dict[str, Any]) -> ConditionalEnergyModel:

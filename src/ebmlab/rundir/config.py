@@ -26,7 +26,8 @@ ON_DIVERGENCE = ("stop", "rollback")
 # "jem": cross-entropy on the logits + alpha_cd * CD on f(x) = logsumexp_y logits (Grathwohl et al. 2019)
 # "dsm" / "ssm": denoising (Vincent 2011) / sliced (Song et al. 2019) score matching, no MCMC in the loss;
 # "nce": noise-contrastive estimation with a learned log Z (Gutmann & Hyvarinen 2010)
-OBJECTIVES = ("cd", "conditional", "jem", "dsm", "ssm", "nce")   # training.objectives.OBJECTIVES (checked to match)
+# "drl": diffusion recovery likelihood on images (Gao et al. 2021), one conditional EBM per noise level
+OBJECTIVES = ("cd", "conditional", "jem", "dsm", "ssm", "nce", "drl")   # training.objectives.OBJECTIVES (checked to match)
 LABELLED_OBJECTIVES = ("conditional", "jem")   # those that train a ConditionalEnergyModel on (x, y)
 # network precision in training (autocast); chain states, weights and checkpoints stay float32
 PRECISIONS = ("fp32", "bf16", "fp16")
@@ -140,6 +141,9 @@ class RunConfig:
     # ---- categorical data (data/categorical.py): K categories per value; a .npy of integers 0..K-1
     # is one-hot encoded inside (models/categorical.py) and samples come back as integers
     categories: int | None = None
+    # drl: the number L of noise levels (models/recovery.py: the cosine schedule they follow); each
+    # level's conditional is sampled by mcmc_steps Langevin steps of step_size * sigma_t^2 (sampler "recovery")
+    drl_levels: int = 6
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -284,3 +288,7 @@ def _validate_objective_knobs(c: RunConfig, need: Any) -> None:
     # sliced score matching's loss holds v' (Hessian of f) v, which is zero almost everywhere for a ReLU net
     need(not (c.objective == "ssm" and c.activation == "relu"),
          "objective ssm needs a smooth network (its loss uses second derivatives, zero for ReLU); use --activation silu")
+    need(1 <= c.drl_levels <= 1000, f"drl_levels (noise levels) must be in 1..1000, got {c.drl_levels}")
+    # a drl model is a sequence of conditionals: only the sampler that walks its levels generates from it
+    need(c.objective != "drl" or c.sampler == "recovery",
+         f"objective 'drl' generates by walking down its noise levels: use --sampler recovery, not {c.sampler!r}")

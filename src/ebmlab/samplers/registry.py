@@ -22,6 +22,7 @@ categorical-gibbs  CategoricalGibbs, one-hot      (unused)      categories
 categorical-gwg    CategoricalGWG, one-hot        (unused)      categories
 annealed-  AnnealedLangevin (Song & Ermon 2019)       0.01          sigmas, steps_per_level,
 langevin                                                            bounds
+recovery   RecoveryLangevin (Gao et al. 2021)         0.2           steps_per_level, bounds
 =========  =========================================  ============  ==============================
 
 What ``step_size`` means differs by method, because the natural scale differs:
@@ -36,6 +37,8 @@ The binary samplers (``BINARY_SAMPLERS``) need states in {0, 1}; the categorical
 (``CATEGORICAL_SAMPLERS``) one-hot states [B, d*K] with ``categories=K`` (or [B, d, K]).
 - annealed-langevin: ε at the smallest noise level; level σ_i steps ε σ_i² / σ_min² (the sampler of
   models trained by denoising score matching at several levels).
+- recovery: b² in each level's step ε_t = b² σ_t² (Gao et al. 2021); it walks a drl model
+  (``models.recovery``) down its noise levels, ``steps_per_level`` steps each, and refuses other models.
 """
 from __future__ import annotations
 
@@ -58,6 +61,7 @@ from ebmlab.samplers.hmc import HMC
 from ebmlab.samplers.langevin import Langevin
 from ebmlab.samplers.mala import MALA
 from ebmlab.samplers.mh import MetropolisHastings
+from ebmlab.samplers.recovery import RecoveryLangevin
 from ebmlab.samplers.proposals import GaussianRandomWalk, UniformJumpProposal
 
 DEFAULT_JUMP_PROB = 0.2   # mh-jump: the 2-D recipe's value (RunConfig.jump_prob)
@@ -140,6 +144,10 @@ def _annealed(f: LogDensity | torch.nn.Module, step_size: float, sigmas: Any = (
     return AnnealedLangevin(f, step_size, sigmas=sigmas, steps_per_level=steps_per_level, bounds=bounds)
 
 
+def _recovery(f: Any, step_size: float, steps_per_level: int = 10, bounds: Any = None) -> Sampler:
+    return RecoveryLangevin(f, step_size, steps_per_level=steps_per_level, bounds=bounds)
+
+
 SAMPLERS: dict[str, SamplerSpec] = {
     "mh-jump": SamplerSpec(_mh_jump, 0.05, ("bounds", "jump_prob"),
                            "Metropolis-Hastings, local steps plus uniform jumps over the support box"),
@@ -159,6 +167,8 @@ SAMPLERS: dict[str, SamplerSpec] = {
                                    "Gibbs-with-gradients on one-hot categorical states (Grathwohl et al. 2021)"),
     "annealed-langevin": SamplerSpec(_annealed, 0.01, ("sigmas", "steps_per_level", "bounds"),
                                      "Langevin with the step annealed over noise levels (denoising score matching)"),
+    "recovery": SamplerSpec(_recovery, 0.2, ("steps_per_level", "bounds"),
+                            "Langevin down a drl model's noise levels, from noise to data (Gao et al. 2021)"),
 }
 SAMPLER_NAMES: tuple[str, ...] = tuple(SAMPLERS)
 # the samplers that move {0, 1} states (and only those); training on binary data picks among them

@@ -65,6 +65,10 @@ def draw_samples(run: Run, n: int, n_steps: int | None = None, method: str | Non
         x0 = make_init_fn(run.data, "uniform" if cfg.init == "data" else cfg.init, torch.empty(0), torch.device("cpu"))(n, g)
     else:
         raise EBMError(f"--from must be 'noise' or 'buffer', got {start!r}")
+    if trajectory_every and cfg.sampler == "recovery":
+        # each chunk of frames would restart the walk at the top level (its level is the chain's step count)
+        raise EBMError("--trajectory is not available with the recovery sampler (a drl run's level walk); "
+                       "sample without it")
     frames = [x0.clone()] if trajectory_every else []
     frame_steps = [0] if trajectory_every else []
     x, diag_acc, diag_grad, done = x0, [], [], 0
@@ -109,8 +113,11 @@ def default_sample_steps(cfg: RunConfig, is_vector: bool) -> int:
     generator from noise (Nijkamp et al. 2019), not as a sampler that converges; running its
     chains longer drifts past the samples it was trained on and over-saturates them (digits FD
     ratio 3.98 at K = 20 against 61 at 100 steps, benchmarks/results/digits.md). Persistent image
-    models: 100 steps. Vector data: long chains (max(200, 10 K)), which the jump/MH kernels need to mix.
+    models: 100 steps. A drl model (sampler recovery): K steps on each of its L levels. Vector data:
+    long chains (max(200, 10 K)), which the jump/MH kernels need to mix.
     """
+    if cfg.sampler == "recovery":     # a drl model: the walk from noise down its levels, K steps each
+        return cfg.mcmc_steps * cfg.drl_levels
     if is_vector:
         return max(200, cfg.mcmc_steps * 10)
     return cfg.mcmc_steps if cfg.negatives == "short-run" else 100

@@ -96,8 +96,10 @@ def sampler_from_config(config: RunConfig, model: torch.nn.Module, data: dict[st
         raise EBMError("sampler 'mh-jump' needs vector data with a support box; use 'langevin' for images")
     settings = {"bounds": box if box is not None else IMAGE_BOX, "noise_scale": config.noise_scale,
                 "grad_clip": config.grad_clip, "jump_prob": config.jump_prob,
-                # annealed-langevin: the dsm levels, the chain's steps split evenly over them
+                # annealed-langevin: the dsm levels, the chain's steps split evenly over them;
+                # recovery (a drl model's level walk): mcmc_steps on each of its levels, as in training
                 "sigmas": config.dsm_sigmas,
-                "steps_per_level": max(1, config.mcmc_steps // len(config.dsm_sigmas)),
+                "steps_per_level": (config.mcmc_steps if config.sampler == "recovery"
+                                    else max(1, config.mcmc_steps // len(config.dsm_sigmas))),
                 "categories": data.get("categories")}
     return make_sampler(model, config.sampler, config.step_size, **options_for(config.sampler, settings))

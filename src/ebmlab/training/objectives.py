@@ -23,7 +23,8 @@ Objectives with state of their own (NCE's learned log Z and its fitted noise) al
   - ``state_dict()`` / ``load_state_dict(st)``: that state, in every checkpoint (so rollback and
     resume restore it). ``Stateless`` gives the defaults (nothing).
 
-Objectives without MCMC negatives (``DSM``, ``SSM``, ``NCE``) draw their noise from ``batch.gen``
+Objectives without the trainer's MCMC negatives (``DSM``, ``SSM``, ``NCE``, and ``DRL``, whose
+short chains start at each example's own noisy point and so belong to the loss) draw their noise from ``batch.gen``
 (the trainer's checkpointed generator), so resume stays exact.
 
 A new objective is a class here with the ``Objective`` members, an entry in ``OBJECTIVES`` and its name in
@@ -46,6 +47,8 @@ from ebmlab.errors import EBMError
 from ebmlab.models.conditional import ChainClasses, _logsumexp_safe
 from ebmlab.rundir import config as _config
 from ebmlab.rundir.config import RunConfig
+from ebmlab.samplers.base import frozen_parameters
+from ebmlab.samplers.recovery import recover
 from ebmlab.training.losses import cd_loss, jem_loss
 from ebmlab.training.nce import NCENoise, auto_components, nce_loss
 from ebmlab.training.score_matching import dsm_loss, ssm_loss
@@ -353,8 +356,60 @@ class NCE(_NoChains):
         return loss, stats
 
 
+@dataclass
+class DRL(_NoChains, Stateless):
+    """Diffusion recovery likelihood (Gao et al. 2021) on a ``models.recovery.RecoveryEnergyModel``.
+
+    Each example of the batch gets a level t drawn uniformly from 0..L-1 and its noise from
+    ``batch.gen``: the positive ỹ = a_t x_t and the noisier x_{t+1} (``model.diffuse``). The
+    negative is ``steps`` Langevin steps on level t's recovery conditional started at x_{t+1}
+    (``samplers.recovery.recover``, step ``step_scale`` σ_t²), and the loss is CD on the
+    conditional: mean f(ỹ-, t) - mean f(ỹ+, t), whose gradient is the recovery likelihood's (the
+    tether term has no parameters), + l2 (mean n(ỹ+)² + mean n(ỹ-)²) on the network's output n = σ_t² f. The negatives are the objective's own, not the trainer's
+    chains (they start at each example's noisy point), so the trainer runs none.
+    Stats: ``cd_loss``'s f_pos, f_neg, gap; drl_move (mean ‖ỹ- - x_{t+1}‖ / (σ_t sqrt(d)): ~1 when the
+    chains travel the conditional's width, ~0 when they stay at their start).
+    """
+
+    steps: int = 10
+    step_scale: float = 0.2
+    l2: float = 0.0
+    name: ClassVar[str] = "drl"
+
+    @classmethod
+    def from_config(cls, config: RunConfig) -> "DRL":
+        return cls(steps=config.mcmc_steps, step_scale=config.step_size, l2=config.l2)
+
+    def check_data(self, dataset: DataSet) -> None:
+        if dataset.kind != "image":
+            raise EBMError("objective 'drl' (diffusion recovery likelihood) trains on images; for vector or 2-D "
+                           "data use cd, dsm, ssm or nce")
+
+    def loss(self, model: nn.Module, batch: Batch, net: Net) -> tuple[torch.Tensor, Stats]:
+        x, g = batch.x_pos, batch.gen
+        t = torch.randint(0, model.levels, (x.shape[0],), generator=g, device=x.device)
+        eps_t = torch.randn(x.shape, generator=g, device=x.device, dtype=x.dtype)
+        eps_next = torch.randn(x.shape, generator=g, device=x.device, dtype=x.dtype)
+        y_pos, anchor = model.diffuse(x, t, eps_t, eps_next)
+        sigma = model.sigmas[t]
+        with frozen_parameters(model):
+            y_neg = recover(lambda z: net(model.level_log_density, z, t), anchor, sigma, self.steps,
+                            self.step_scale, g)
+        f_pos, f_neg = net(model.level_log_density, y_pos, t), net(model.level_log_density, y_neg, t)
+        loss, stats = cd_loss(f_pos, f_neg, 0.0)
+        if self.l2:
+            # the penalty on the network's output n = σ_t² f, not on f: f's 1/σ_t² would make it
+            # ~300x stronger at the cleanest level than at the noisiest (L = 6)
+            s2 = sigma ** 2
+            loss = loss + self.l2 * ((s2 * f_pos).pow(2).mean() + (s2 * f_neg).pow(2).mean())
+        with torch.no_grad():
+            d = (y_neg - anchor).reshape(x.shape[0], -1)
+            stats["drl_move"] = (d.norm(dim=1) / (sigma * d.shape[1] ** 0.5)).mean()
+        return loss, stats
+
+
 # the one table of objectives: config.objective -> class
-OBJECTIVES: dict[str, type[Objective]] = {cls.name: cls for cls in (CD, ConditionalCD, JEM, DSM, SSM, NCE)}
+OBJECTIVES: dict[str, type[Objective]] = {cls.name: cls for cls in (CD, ConditionalCD, JEM, DSM, SSM, NCE, DRL)}
 assert tuple(OBJECTIVES) == _config.OBJECTIVES, (
     f"training.objectives.OBJECTIVES {tuple(OBJECTIVES)} and rundir.config.OBJECTIVES {_config.OBJECTIVES} "
     "must name the same objectives")

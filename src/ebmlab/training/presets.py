@@ -190,9 +190,39 @@ PRESETS["categorical"] = dict(PRESETS["binary"], sampler="categorical-gwg")
 # nce, 2d: 1024 data and 4 noise points each per step. With the default batch 256 and one noise
 #   point, 1500 steps on eight-gaussians left f - log Z with total mass 1.95 (learned log Z 0.09,
 #   the network's exact 0.76); batch 1024 and ratio 4: mass 1.05, log Z within 0.05.
-OBJECTIVE_PRESETS: dict[tuple[str, str], dict[str, Any]] = {
+OBJECTIVE_PRESETS: dict[tuple[str, str | None], dict[str, Any]] = {
     ("nce", "2d"): dict(batch_size=1024, nce_ratio=4),
 }
+# ---- drl and dsm on images (issue 15, second part) ---------------------------------------------
+# drl (Gao et al. 2021): on any preset the sampler is the level walk ("recovery", the only one that
+# generates from a drl model) started from N(0, I) (x_L of the schedule, models/recovery.py).
+# mcmc_steps = K Langevin steps per level, step_size = b² (each level's step b² sigma_t²). Gao et al. use
+# K = 30 and T = 6 levels on CIFAR-10. Probes on digits (120 CPU-s each, one seed, FD ratio of 1437 samples
+# from noise; /tmp probes, not a benchmark file):
+#   b² 0.2, no data noise, no L2, lr 1e-3: diverged at step 220 (f on negatives past -1e6);
+#   b² 0.2, L2 0.01 on the network's output: FD 29.5 at 60 CPU-s, then blew up at step ~2000 (gap 6000).
+#   b² 0.05, L2 0.01, data noise 0.03: stable (gap 0-3 throughout), FD 20.6 / 19.1 at 60 / 120 CPU-s.
+# Why: without data noise the cleanest level's positives are the 1437 training images themselves, a
+# finite set f can peak on without bound; and unadjusted Langevin with step b² sigma_t² is unstable
+# where the conditional is narrower than sigma_t (b² (1 + sigma_t² curvature) > 2), which the cleanest
+# level is (its data spread 0.03 against sigma_0 = 0.24). Data noise widens it, a smaller b² keeps
+# the chains stable, the L2 bounds the network's output. Learning rate, from the benchmark
+# (benchmarks/results/objectives_digits.md, 300 CPU-s, one seed each): lr 1e-3 gave FD 20.2 / 14.8 / 37.4
+# at 75 / 150 / 300 CPU-s (it degraded after 150); lr 5e-4 gave 20.2 / 20.1 / 14.5: this recipe.
+DRL_RECIPE: dict[str, Any] = dict(objective="drl", sampler="recovery", init="gaussian", drl_levels=6, mcmc_steps=10,
+                                  step_size=0.05, data_noise=0.03, l2=0.01, negatives="short-run")
+for _name in (*PRESETS, None):      # None: the first, data-blind check of the flags (resolve_config)
+    OBJECTIVE_PRESETS[("drl", _name)] = DRL_RECIPE
+OBJECTIVE_PRESETS[("drl", "digits")] = {**DRL_RECIPE, "lr": 5e-4, "adam_beta1": 0.5, "lr_schedule": "constant",
+                                        "batch_size": 128, "steps": 8000}
+# dsm on digits: several levels (Song & Ermon 2019) on the digits preset's network, sampled from uniform
+# noise by annealed Langevin over the same levels (mcmc_steps split evenly over them). Probes (one seed,
+# FD ratio of 1437 samples; training is cheap, ~9 ms a step): levels 1.0 .. 0.06 at 120 CPU-s: FD 34 / 31
+# with 100 sampling steps of step 2e-4 / 1e-3 (40 at 5e-5); levels 0.5 .. 0.06 at 90 CPU-s: 31 (100 steps,
+# 1e-3), 29 (100 steps, 3e-3), 23 (300 steps, 1e-3), 48 with plain Langevin (200 steps, no annealing).
+OBJECTIVE_PRESETS[("dsm", "digits")] = dict(dsm_sigmas=[0.5, 0.3, 0.18, 0.1, 0.06], sampler="annealed-langevin",
+                                            mcmc_steps=300, step_size=1e-3, data_noise=0.0, l2=0.0)
+# ---- end drl / dsm on images ---------------------------------------------------------------------
 
 
 def auto_preset(kind: str | None, dim: int | None, data_spec: str) -> str:
