@@ -3,7 +3,13 @@
 - ``2d``: ebmlab's default for vector data with d <= 3 — persistent chains moved by
   Metropolis–Hastings with a proposal that mixes uniform jumps over the support box with local
   steps. Local chains (Langevin) cannot move mass between separated modes, so mode weights come out
-  wrong; the jumps fix that in low dimension (measured: benchmarks/RESULTS.md).
+  wrong; the jumps fix that in low dimension (measured: benchmarks/RESULTS.md). The MLP keeps SiLU:
+  ReLU (``--activation relu``) resolves many sharp modes that SiLU blurs into one ring (ring16 +0.052
+  against +0.640, ringrings +0.203 against +0.988 nats above the truth) but is worse on grid25 (+0.100
+  against +0.031), two-spirals (+0.072 against +0.023) and rings (+0.077 against +0.004): one seed each,
+  benchmarks/results/density2d_unseen_relu_builtin.md against density2d_unseen.md and density2d.md.
+  Batch 512 (density2d_unseen_batch_size512_builtin.md) helped grid36w and ringrings and hurt
+  eight-gaussians; neither replaced the default.
 - ``vector``: d > 3, where uniform jumps are hopeless — persistent unadjusted Langevin.
 - ``short-run``: Nijkamp et al. 2019, "On the anatomy of MCMC-based maximum likelihood learning of
   EBMs" / short-run MCMC: uniform noise in [-1, 1], K = 100 steps of x <- x + ∇f + 0.01 z
