@@ -38,7 +38,7 @@ class Part:
     script: str              # benchmarks/<script>
     quick_args: tuple        # arguments of the quick run
     full_args: tuple         # arguments of the full run
-    pattern: str             # glob of its results files in results/
+    pattern: str             # glob(s) of its results files in results/, several separated by "|"
     note: str = ""           # one line under the section title
 
 
@@ -46,7 +46,7 @@ _DIGITS, _DIGITS_QUICK = "/tmp/ebmlab-digits-digits/runs", "/tmp/ebmlab-digits-d
 _JEM, _JEM_QUICK = "/tmp/ebmlab-jem_digits/runs", "/tmp/ebmlab-jem_digits_quick/runs"
 
 PARTS = (
-    Part("density", "2-D density quality (exact test NLL)", "density2d.py", ("--quick",), (), "density2d*.md",
+    Part("density", "2-D density quality (exact test NLL)", "density2d.py", ("--quick",), (), "density2d.md|density2d_quick.md|density2d_part*.md",
          "Issue 2: ebmlab vs ebmkit, torchebm, a hand-written loop, scikit-learn and the true density."),
     Part("speed", "Sampler speed", "sampler_speed.py", ("--quick",), (), "sampler_speed*.md",
          "Issue 2: Langevin time per step against a hand-written `torch.autograd.grad` loop, ebmkit and torchebm."),
@@ -208,7 +208,7 @@ def _demote(text: str) -> str:
 
 def ordered_files(part: Part, results: Path) -> list[tuple[Path, bool]]:
     """Its results files: full runs first, newest first; then quick runs, newest first."""
-    files = [p for p in results.glob(part.pattern) if p.is_file()]
+    files = [p for pattern in part.pattern.split("|") for p in results.glob(pattern) if p.is_file()]
     tagged = [(p, _quick(p, p.read_text(errors="replace"))) for p in files]
     return sorted(tagged, key=lambda t: (t[1], -t[0].stat().st_mtime, t[0].name))
 
