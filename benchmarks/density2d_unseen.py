@@ -95,6 +95,8 @@ def main() -> None:
     ap.add_argument("--builtin", action="store_true", help="also the seven built-in 2-D sets")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="a training setting changed from the recipe (JSON value), e.g. --set batch_size=512")
+    ap.add_argument("--sets", default=None, help="comma-separated set names instead of the list (results file "
+                                                 "suffix: the names), to split one comparison over processes")
     args = ap.parse_args()
     torch.set_num_threads(1)
     from ebmlab.data import toy2d
@@ -103,7 +105,10 @@ def main() -> None:
         key, _, value = item.partition("=")
         settings[key] = json.loads(value)
     rows = []
-    for name in (QUICK_SETS if args.quick else SETS) + (toy2d.NAMES if args.builtin else ()):
+    names = (QUICK_SETS if args.quick else SETS) + (toy2d.NAMES if args.builtin else ())
+    if args.sets:
+        names = tuple(args.sets.split(","))
+    for name in names:
         if name in toy2d.NAMES:     # the built-in sets as benchmarks/density2d.py draws them
             train = toy2d.make(name, 20000, torch.Generator().manual_seed(1)).numpy()
             test = toy2d.make(name, 5000, torch.Generator().manual_seed(2)).numpy()
@@ -127,7 +132,8 @@ def main() -> None:
             f"| set | true test NLL | {what}: gap to the truth (nats) | CPU s |\n|---|---|---|---|\n"
             + "\n".join(rows) + "\n\nTarget for a default that generalises: <= 0.05 nats on every set.\n")
     suffix = ("_quick" if args.quick else "") + (f"_{args.activation}" if args.activation else "") \
-        + "".join(f"_{k}{v}" for k, v in settings.items() if k != "activation") + ("_builtin" if args.builtin else "")
+        + "".join(f"_{k}{v}" for k, v in settings.items() if k != "activation") + ("_builtin" if args.builtin else "") \
+        + (f"_{args.sets.replace(',', '_')}" if args.sets else "")
     out = ROOT / "benchmarks" / "results" / f"density2d_unseen{suffix}.md"
     out.write_text(text)
     print(text)
