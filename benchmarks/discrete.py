@@ -105,6 +105,18 @@ def sklearn_rbm_model(est) -> RBM:
     return m
 
 
+def frozen_digits_rbm(n_hidden: int) -> RBM:
+    """scikit-learn's BernoulliRBM fitted to the 64-bit binarised training digits, as an ebmlab RBM with frozen
+    weights: the fixed target of the sampler-speed and MMD sections."""
+    from sklearn.neural_network import BernoulliRBM
+    x = digits_binary("train", False).numpy()
+    est = BernoulliRBM(n_components=n_hidden, learning_rate=0.05, batch_size=64, n_iter=20, random_state=0).fit(x)
+    model = sklearn_rbm_model(est)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model
+
+
 def best_sklearn_rbm(x_fit: np.ndarray, x_val: np.ndarray, x_test: np.ndarray, quick: bool) -> tuple[float, str, float]:
     from sklearn.neural_network import BernoulliRBM
     grid = [(h, lr) for h in ((16,) if quick else (8, 16, 32)) for lr in ((0.05,) if quick else (0.01, 0.05))]
@@ -370,14 +382,9 @@ def digits8_table(quick: bool, ebm_settings: dict) -> list[str]:
 def sampler_speed(quick: bool) -> list[str]:
     """Effective samples per CPU-second of f(x) and of a fixed random projection of x along chains of each
     binary sampler on one RBM of the 64-bit binarised digits (scikit-learn's fit, 32 hidden units)."""
-    from sklearn.neural_network import BernoulliRBM
     from ebmlab.metrics.diagnostics import effective_sample_size
     from ebmlab.samplers import make_sampler
-    x = digits_binary("train", False).numpy()
-    est = BernoulliRBM(n_components=32, learning_rate=0.05, batch_size=64, n_iter=20, random_state=0).fit(x)
-    model = sklearn_rbm_model(est)
-    for p in model.parameters():
-        p.requires_grad_(False)
+    model = frozen_digits_rbm(32)
     n_chains, burn, steps = (16, 200, 400) if quick else (32, 1000, 4000)
     proj = torch.randn(64, generator=torch.Generator().manual_seed(1))
     lines = ["### Sampler speed: RBM on 64-bit binarised digits", "",
@@ -470,14 +477,9 @@ def mmd_versus_steps(quick: bool, out_png: Path) -> list[str]:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from sklearn.neural_network import BernoulliRBM
     from ebmlab.samplers import make_sampler
     from ebmlab.viz.plots import save_figure
-    x = digits_binary("train", False).numpy()
-    est = BernoulliRBM(n_components=16, learning_rate=0.05, batch_size=64, n_iter=20, random_state=0).fit(x)
-    model = sklearn_rbm_model(est)
-    for p in model.parameters():
-        p.requires_grad_(False)
+    model = frozen_digits_rbm(16)
     n, steps, every = (200, 300, 10) if quick else (500, 2000, 20)
     g = torch.Generator().manual_seed(5)
     ref = exact_rbm_samples(model, n, g)

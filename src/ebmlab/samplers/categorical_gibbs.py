@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import torch
 
-from ebmlab.samplers.base import ChainState, LogDensity, Sampler, StepInfo, log_density
-from ebmlab.samplers.onehot import check_one_hot, resolve_categories
+from ebmlab.samplers.base import ChainState, StepInfo, log_density
+from ebmlab.samplers.onehot import OneHotSampler
 
 
-class CategoricalGibbs(Sampler):
+class CategoricalGibbs(OneHotSampler):
     """Random-scan single-site Gibbs on one-hot categorical states; calibrated.
 
     Args:
@@ -21,22 +21,14 @@ class CategoricalGibbs(Sampler):
         categories: K (None: the model's ``categories``, or the last dimension of x0 [B, d, K]).
     """
 
+    method = "categorical-gibbs"
     is_calibrated = True
     needs_score = False
-
-    def __init__(self, f: LogDensity | torch.nn.Module, categories: int | None = None) -> None:
-        super().__init__(f)
-        self.categories = resolve_categories(f, categories)
-
-    def init(self, x: torch.Tensor) -> ChainState:
-        state = super().init(x)
-        self.categories = check_one_hot(state.x, self.categories, "categorical-gibbs")
-        return state
 
     @torch.no_grad()
     def step(self, state: ChainState, generator: torch.Generator | None = None
              ) -> tuple[ChainState, StepInfo]:
-        x, fx = state.x, state.log_density
+        x = state.x
         k = self.categories
         b = x.shape[0]
         v = x.reshape(b, -1, k)

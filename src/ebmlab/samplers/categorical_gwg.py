@@ -13,9 +13,8 @@ from __future__ import annotations
 import torch
 
 from ebmlab.samplers.accept import mh_select, where_accepted
-from ebmlab.samplers.base import (ChainState, LogDensity, Sampler, StepInfo, chain_norm,
-                                  log_density_and_score)
-from ebmlab.samplers.onehot import check_one_hot, resolve_categories, set_site
+from ebmlab.samplers.base import ChainState, StepInfo, chain_norm, log_density_and_score
+from ebmlab.samplers.onehot import OneHotSampler, set_site
 
 
 def move_log_q(v: torch.Tensor, score: torch.Tensor) -> torch.Tensor:
@@ -26,7 +25,7 @@ def move_log_q(v: torch.Tensor, score: torch.Tensor) -> torch.Tensor:
     return torch.log_softmax(logits.reshape(v.shape[0], -1), dim=1)
 
 
-class CategoricalGWG(Sampler):
+class CategoricalGWG(OneHotSampler):
     """Metropolis-corrected Gibbs-with-gradients on one-hot categorical states; calibrated; at most
     one site changes per step.
 
@@ -35,17 +34,9 @@ class CategoricalGWG(Sampler):
         categories: K (None: the model's ``categories``, or the last dimension of x0 [B, d, K]).
     """
 
+    method = "categorical-gwg"
     is_calibrated = True
     needs_score = True
-
-    def __init__(self, f: LogDensity | torch.nn.Module, categories: int | None = None) -> None:
-        super().__init__(f)
-        self.categories = resolve_categories(f, categories)
-
-    def init(self, x: torch.Tensor) -> ChainState:
-        state = super().init(x)
-        self.categories = check_one_hot(state.x, self.categories, "categorical-gwg")
-        return state
 
     @torch.no_grad()
     def step(self, state: ChainState, generator: torch.Generator | None = None

@@ -8,6 +8,24 @@ from __future__ import annotations
 import torch
 
 from ebmlab.errors import EBMError
+from ebmlab.samplers.base import ChainState, LogDensity, Sampler
+
+
+class OneHotSampler(Sampler):
+    """A sampler of one-hot categorical states: K resolved at construction (caller, then the model)
+    and checked against x0 at ``init`` (or read from x0 [B, d, K]). Subclasses set ``method``, the
+    name its errors use, and write ``step``."""
+
+    method = "categorical"
+
+    def __init__(self, f: LogDensity | torch.nn.Module, categories: int | None = None) -> None:
+        super().__init__(f)
+        self.categories = resolve_categories(f, categories)
+
+    def init(self, x: torch.Tensor) -> ChainState:
+        state = super().init(x)
+        self.categories = check_one_hot(state.x, self.categories, self.method)
+        return state
 
 
 def resolve_categories(f: object, categories: int | None) -> int | None:
