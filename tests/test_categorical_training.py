@@ -135,3 +135,26 @@ def test_eval_of_a_categorical_space_too_large_to_enumerate(tmp_path, capsys):
     out = json.loads(capsys.readouterr().out)
     assert "nll" not in out and "too many to enumerate" in out["log_z_note"] and "mmd2" in out
     fails_cleanly(["eval", str(run), "--log-z", "enumeration"], capsys, "3^16 = 4.3e+07 states")
+
+
+def test_net_potts_on_the_command_line_trains_evaluates_and_resumes(tmp_path, capsys):
+    from ebmlab.cli import main
+    from helpers_runs import fails_cleanly
+    data, run = ints(tmp_path / "c.npy"), tmp_path / "run"
+    # lr 1e-2: the guard bounds an update relative to the weights' size, and they start at scale 0.01
+    args = ["train", "--data", str(data), "--categories", "3", "--net", "potts", "--out", str(run), *SMALL,
+            "--lr", "0.01", "--steps", "60"]
+    assert main(args) == 0
+    model = ebmlab.load(run)
+    assert isinstance(model, Potts) and model.categories == 3 and model.J_raw.shape == (18, 18)
+    capsys.readouterr()
+    assert main(["eval", str(run), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    # the copied site is learned: below the uniform model's log 3^6 = 6.59 nats
+    assert out["log_z_method"] == "enumeration" and out["nll"] < 6 * np.log(3) - 0.1, out
+    assert main(["train", "--resume", str(run), "--steps", "90", "--quiet"]) == 0
+    assert isinstance(ebmlab.load(run), Potts)
+    np.save(tmp_path / "f.npy", np.random.default_rng(0).normal(size=(50, 4)))
+    fails_cleanly(["train", "--data", str(tmp_path / "f.npy"), "--net", "potts", "--out", str(tmp_path / "no"),
+                   "--quiet"], capsys, "net 'potts' is the pairwise model of categorical data")
+    assert not (tmp_path / "no").exists()

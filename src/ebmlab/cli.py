@@ -221,7 +221,7 @@ def _parser() -> argparse.ArgumentParser:
         if name == "binary":
             kw = dict(action="store_const", const=True, help=text + " (default: detected)")
         if name == "net":
-            kw["choices"] = ["auto", "mlp", "conv", "resnet", "shortrun", "rbm"]
+            kw["choices"] = ["auto", "mlp", "conv", "resnet", "shortrun", "rbm", "potts"]
         t.add_argument("--" + name.replace("_", "-"), dest=name, default=None, **kw)
 
     s = _sub(sub, "sample", parents=[common, opens, json_out], help="draw samples from a trained model",

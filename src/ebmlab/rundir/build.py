@@ -17,6 +17,7 @@ from ebmlab.rundir.network import import_network, untrusted_message
 from ebmlab.errors import EBMError
 from ebmlab.models.conditional import ConditionalEnergyModel
 from ebmlab.models.energy import EnergyModel
+from ebmlab.models.potts import Potts
 from ebmlab.models.rbm import RBM
 from ebmlab.nets.binary_image import BinaryConvNet
 from ebmlab.models.recovery import RecoveryEnergyModel
@@ -87,6 +88,10 @@ def _build_binary(config: RunConfig, data: dict[str, Any]) -> nn.Module:
     d = data["event_shape"][0]
     if config.net == "rbm":
         return RBM(d, config.hidden)
+    if config.net == "potts":
+        # small random couplings, drawn from the seeded global generator as every network's initial
+        # weights are: exactly zero would leave the divergence guard's relative update bound no scale
+        return Potts(0.01 * torch.randn(d, d), data["categories"], 0.01 * torch.randn(d), learn=True)
     image_shape = data.get("image_shape")
     if config.net == "conv" or (config.net == "auto" and data.get("default_net") == "conv"):
         if not image_shape or data.get("categories"):
@@ -123,6 +128,9 @@ def build_model(config: RunConfig, data: dict[str, Any],
     if data.get("categories") and config.net == "rbm":
         raise EBMError("net 'rbm' has Bernoulli visible units: it models binary data, not categorical data; "
                        "use net auto (an MLP on the one-hot values)")
+    if config.net == "potts" and not data.get("categories"):
+        raise EBMError("net 'potts' is the pairwise model of categorical data: declare integer data with "
+                       "--categories K, or use net auto")
     if config.net == "rbm" and not data.get("binary"):
         raise EBMError("net 'rbm' models binary {0,1} data (Bernoulli visible units); this data is continuous "
                        "(declare 0/1 data with --binary, or use net auto)")

@@ -19,7 +19,9 @@ from ebmlab.samplers.registry import SAMPLER_NAMES
 NEGATIVES = ("persistent", "short-run", "cd")
 SAMPLERS = SAMPLER_NAMES                 # the sampler table's names (ebmlab.samplers.registry)
 # "custom": a user's own nn.Module, recorded in ``network`` (rundir/network.py) and never imported unasked
-NETS = ("auto", "mlp", "conv", "resnet", "custom", "rbm", "shortrun")   # rbm: binary data only (models/rbm.py); shortrun: nets/shortrun.py (Nijkamp et al. 2019)
+# rbm: binary data only (models/rbm.py); shortrun: nets/shortrun.py (Nijkamp et al. 2019);
+# potts: categorical data only, the pairwise model with learned couplings (models/potts.py)
+NETS = ("auto", "mlp", "conv", "resnet", "custom", "rbm", "shortrun", "potts")
 INITS = ("uniform", "data", "gaussian")
 ON_DIVERGENCE = ("stop", "rollback")
 # "cd": an unconditional EBM f(x); "conditional": f(x, y) = logits[y] trained by CD per class;
