@@ -37,6 +37,7 @@ from ebmlab.estimate.discrete import exact_binary_nll
 from ebmlab.models.binary import binary_states
 from ebmlab.models.ising import Ising
 from ebmlab.models.rbm import RBM
+from ebmlab.training.presets import PRESETS
 
 HERE = Path(__file__).resolve().parent
 
@@ -152,9 +153,9 @@ def ebmlab_nll(x_train: np.ndarray, x_test: np.ndarray, **settings) -> tuple[flo
 def ebmkit_rbm_nll(x_train: np.ndarray, x_test: np.ndarray, quick: bool) -> tuple[float, float] | None:
     """ebmkit's discrete EBM where it applies to {0,1}^d: its Bernoulli RBM (ebm.nets.RBM) trained by its
     own ContrastiveDivergence loss with its block-Gibbs sampler and a replay buffer (persistent CD) through its
-    Trainer, with the numbers of ebmlab's rbm preset (32 hidden units, 1 Gibbs step, buffer 10 000 of fair
-    coins without re-initialisation, Adam lr 5e-3, batch 256, 3000 steps; ebmkit's Trainer keeps the lr
-    constant). Test NLL exact by its own log_z. None when ebmkit is not installed."""
+    Trainer, with the numbers of ebmlab's rbm preset (hidden units, Gibbs steps, buffer of fair coins without
+    re-initialisation, Adam lr, batch, steps; ebmkit's Trainer keeps the lr constant). Test NLL exact by its
+    own log_z. None when ebmkit is not installed."""
     try:
         from ebm.buffer import ReplayBuffer
         from ebm.losses.cd import ContrastiveDivergence
@@ -166,12 +167,14 @@ def ebmkit_rbm_nll(x_train: np.ndarray, x_test: np.ndarray, quick: bool) -> tupl
     d = x_train.shape[1]
     torch.manual_seed(0)                  # ebmkit draws from torch's global generator
     t0 = cpu()
-    rbm = KitRBM(d, 32)
+    p = PRESETS["rbm"]
+    rbm = KitRBM(d, p["hidden"])
     coins = lambda shape: (torch.rand(shape) < 0.5).float()   # noqa: E731
-    loss = ContrastiveDivergence(GibbsSampler(steps=1),
-                                 buffer=ReplayBuffer(10000, (d,), reinit_prob=0.0, init_fn=coins))
-    Trainer(rbm, loss, lr=5e-3, device="cpu").fit(torch.from_numpy(x_train).float(), steps=300 if quick else 3000,
-                                                  batch_size=256, verbose=False)
+    loss = ContrastiveDivergence(GibbsSampler(steps=p["mcmc_steps"]),
+                                 buffer=ReplayBuffer(p["buffer_size"], (d,), reinit_prob=0.0, init_fn=coins))
+    Trainer(rbm, loss, lr=p["lr"], device="cpu").fit(torch.from_numpy(x_train).float(),
+                                                     steps=p["steps"] // 10 if quick else p["steps"],
+                                                     batch_size=p["batch_size"], verbose=False)
     t = cpu() - t0
     with torch.no_grad():
         nll = float(rbm(torch.from_numpy(x_test).float()).double().mean() + rbm.log_z().double())
@@ -182,8 +185,9 @@ def ebmkit_table(quick: bool, n_train: int, n_test: int) -> list[str]:
     """ebmkit's RBM on the two known-truth targets (the same draws as the ising / rbm sections)."""
     out = ["### ebmkit's discrete EBM on the known-truth targets", "",
            "Same draws as the Ising and RBM sections (seed 0 per target). ebmkit's RBM (ebm.nets.RBM) with its own "
-           "CD loss, block-Gibbs sampler, replay buffer and Trainer, at ebmlab's rbm-preset numbers (32 hidden, "
-           "PCD-1, lr 5e-3 constant, batch 256, 3000 steps); exact NLL by its own log_z. Compare with the rows "
+           "CD loss, block-Gibbs sampler, replay buffer and Trainer, at ebmlab's rbm-preset numbers ("
+           f"{PRESETS['rbm']['hidden']} hidden, PCD-{PRESETS['rbm']['mcmc_steps']}, lr {PRESETS['rbm']['lr']:g} "
+           f"constant, batch {PRESETS['rbm']['batch_size']}, {PRESETS['rbm']['steps']} steps); exact NLL by its own log_z. Compare with the rows "
            "`ebmlab default` and `ebmlab RBM` of discrete_ising.md / discrete_rbm.md (same data, same truth).", "",
            "| target | truth NLL | ebmkit RBM NLL | minus truth | CPU-s |", "|---|---:|---:|---:|---:|"]
     for name, (model, d) in targets(quick).items():

@@ -134,3 +134,18 @@ def test_inpaint_fills_average_independent_fills(run_dir, tmp_path, monkeypatch)
     assert main(["inpaint", str(run_dir), "--image", str(img), "--fills", "5", "--mask", "random"]) == 0
     assert seen["batch"] == 5                                         # five chains, one averaged picture
     assert (tmp_path / "digit-inpaint.png").is_file()
+
+
+def test_cd_on_digits_has_the_collapse_guard_and_its_other_objectives_do_not():
+    """The digits preset's collapse (f -> +50 on data, -50 on samples after ~20k steps at lr 1e-3) is
+    caught by |mean f| > 10 with rollback; dsm / drl leave f unanchored, so they keep the wide default."""
+    from ebmlab.rundir.config import RunConfig
+    from ebmlab.training.presets import resolve_config
+    cd = resolve_config("digits", {"preset": "digits"})
+    assert (cd.max_abs_f, cd.on_divergence) == (10.0, "rollback")
+    assert resolve_config("digits", {"preset": "digits", "max_abs_f": 50.0}).max_abs_f == 50.0   # the user's wins
+    default = RunConfig()
+    for objective in ("dsm", "drl"):
+        other = resolve_config("digits", {"preset": "digits", "objective": objective})
+        assert (other.max_abs_f, other.on_divergence) == (default.max_abs_f, default.on_divergence)
+    assert resolve_config("digits", {"preset": "conditional", "labels": "builtin"}).max_abs_f == default.max_abs_f
