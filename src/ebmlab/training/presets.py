@@ -130,7 +130,7 @@ PRESETS["jem"] = dict(
 #   width 32, lr 2e-3:                         800 steps, 0.99 / 50 / 0.207 / 0.104, but gap and chain gradient
 #                                              rising (0.03 -> 0.18, 0.35 -> 0.42) as before the collapse below
 #   width 32, lr 2e-3, grad_clip 0.05:         850 steps, 1.00 / 27 / 0.179 / 0.111, gap 0.51: the onset sooner
-#   width 32, lr 2e-3 cosine, 1000 steps:      155 CPU-s, 0.99 / 44 / 0.192 / 0.097   <- this preset
+#   width 32, lr 2e-3 cosine, 1000 steps:      155 CPU-s, 0.99 / 44 / 0.192 / 0.097   <- round 2
 #   same with K = 20, step 2:                  292 CPU-s, 0.99 / 40 / 0.193 / 0.098 (2x the CPU for nothing)
 # The collapse: every run here trained on collapsed, or began to, at about the same *summed* learning rate,
 # sum over steps of lr ~ 1.6-2.0 (width 16 lr 1e-3: step ~2000; width 16 cosine 1e-3 over 4500: step ~2400,
@@ -148,6 +148,36 @@ PRESETS["jem"] = dict(
 # measured for this preset), which max_abs_f 10 + rollback
 # then catches (mean |f| stayed below 1.0 before it in every run, 0.34 in this preset's, ~50 in it; the old
 # preset's `--steps 3000` rolled back at 2015 / 2022 / 2045 and stopped at 2080 in one line, LATEST = 2000).
+# Round 3 (issue 17 again: by eye the samples were face-shaped noise), each run 1000 steps, the cosine above;
+# CPU-s / face / distinct / contrast / rough (/ NN median, held-out faces 0.355), and what the pictures showed:
+#   width 32 (the round-2 preset):           138 CPU-s, 0.99 / 44 / 0.192 / 0.097: face layouts, noise textures
+#     same, sampled with an EMA of the weights (decay 0.99 / 0.995 / 0.998): rough 0.097 / 0.096 / 0.132,
+#     distinct 43 / 40 / 11: at the end of the cosine the lr is ~0 so the EMA is the weights; 0.998 mixes in
+#     early weights and is worse. Mid-run (step 600, lr still high) 0.99 gave 0.1015 vs 0.1032. Not built.
+#   width 32, step 8:                        157 CPU-s, 0.99 / 41 / 0.193 / 0.0975: the same pictures; the
+#     net halved its gradient (chains' |grad f| 0.37 -> 0.19), so step x |grad f| stayed what it was
+#   width 32, K = 20, step 4:                241 CPU-s, 0.97 / 36 / 0.189 / 0.097: the same; |grad f| halved again
+#   Nijkamp's net (nets/shortrun.py, leaky ReLU, stride-1 first conv) at n_f = 8, its last conv made 3x3 to take 25 px
+#     (a local change, not kept):
+#     2x the CPU of width 32 per step, 0.96 / 42 / 0.206 / 0.102 at step 300 (blotchier by eye), then
+#     f(x-) past -10 at step 412: three rollbacks, stopped at 624 — the collapse above, sooner
+#   width 48:                                278 CPU-s, 0.99 / 52 / 0.191 / 0.088 / 0.280   <- this preset
+#     by eye: more samples with eyes, nose and mouth in place and less speckle, still not clean faces
+#   training seeds 0 / 1 / 2 (samples seed 1), rough / distinct / NN median / final gap:
+#     width 32: 0.097 / 0.0974 / 0.0954, 44 / 42 / 43, 0.328 / 0.321 / 0.323, gap 0.09 / 0.15 / 0.12
+#     width 48: 0.088 / 0.0989 / 0.0865, 52 / 41 / 49, 0.280 / 0.336 / 0.286, gap 0.31 / 0.09 / 0.45
+#     (seed 0 is the benchmark's run, sampled with seed 0). Width 48 wins on two seeds of three (seed 1 looks
+#     like width 32 by eye too); its good seeds are the ones whose gap has begun to rise — the sharper samples
+#     come with the onset of the collapse, and nearer the training faces.
+# Why the sampler knobs did nothing: the leftover speckle is the chains' uniform start not yet contracted
+# (width 32: its high-pass part correlates 0.72 with the start's after 10 steps; roughness falls ~10 %
+# per step, 0.106 -> 0.097 over the last one) and the net rescales its gradient to any K and step, so the samples stop
+# at the roughness the net cannot tell from data; a wider net tells more (round 2: 0.112 at width 16;
+# 0.097 at 32, 0.088 at 48). Width 64 would cost ~3.5x width 32 (~500 CPU-s), past the issue's 12 minutes of one core.
+# The NN median fell to 0.280 (0.79 of held-out faces'): the samples sit nearer the 80 training faces than
+# new faces do — the nearest-face grid shows resemblance, not copies. The gap f(x+) - f(x-) rose to 0.31 by
+# step 1000 (0.04-0.08 before step 500): the onset above, at a lower summed lr than width 32's, so with
+# ``--steps`` past 1000 expect the rollback sooner than the ~1600 steps said above (not measured).
 # Width 32 against 16: more updates do not make up for the narrower net (0.112 at 1450 steps vs 0.105 at
 # 825). K = 10 / step 4: more steps per chain cost CPU and bought nothing. Sampling the K = 10 model with
 # more steps saturates it (K = 15 / 20 / 40: contrast 0.28 / 0.35 / 0.43): ``sample`` keeps the training K.
@@ -156,7 +186,7 @@ PRESETS["jem"] = dict(
 # above 16 px (a ResNet step costs many times more on a CPU).
 PRESETS["faces"] = dict(negatives="short-run", sampler="langevin", mcmc_steps=10, step_size=4.0, noise_scale=0.01,
                         data_noise=0.03, lr=2e-3, adam_beta1=0.5, lr_schedule="cosine", init="uniform",
-                        batch_size=80, steps=1000, l2=0.01, net="conv", net_width=32,
+                        batch_size=80, steps=1000, l2=0.01, net="conv", net_width=48,
                         checkpoint_every=250, plot_every=250, max_abs_f=10.0, on_divergence="rollback")
 # ``celeba``: Nijkamp et al. 2019 (NeurIPS), "Learning Non-Convergent Non-Persistent Short-Run MCMC Toward
 # Energy-Based Model", for CelebA 64x64 (``ebmlab prepare img_align_celeba/ --size 64 --crop celeba``), meant for
