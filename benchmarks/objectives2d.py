@@ -169,6 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     for lib, obj in rows:
         cells = [f"{results[(lib, obj, s)].get('cpu', float('nan')):.0f}" for s in sets]
         cpu_lines.append(f"| {lib} | {obj} | " + " | ".join(cells) + " |")
+    recipe_floor = resolve_config("<array>", {"preset": "2d", "objective": "ssm"}).sm_uniform
     recipes = "; ".join(f"{o}: " + ", ".join(f"{k} {v}" for k, v in recipe(o).items()) for o in OBJECTIVES)
     md = f"""# Training objectives on 2-D data{' (quick)' if args.quick else ''}
 
@@ -193,6 +194,8 @@ Notes
   taken over it; peers' Z over the data box +- 1 (mass outside is not counted, favourable to them).
 - ebmlab's network has a fixed standardisation of the data in front of the same MLP; peers get the raw MLP.
 - dsm learns the data blurred by N(0, sigma^2): its NLL carries that blur by design.
+- ebmlab's 2-D ssm preset draws {recipe_floor:.0%} of each batch uniformly over its support box (sm_uniform,
+  training/objectives.py UniformFloor); the peers' ssm gets no floor (it is ebmlab's, not theirs).
 - ebmkit's nce gets a single Gaussian fitted to the data as noise (its default N(0, I) is meant for
   standardised data); ebmlab's nce fits an 8-component mixture plus 10 % uniform over the box
   (training/nce.py says why). torchebm has no nce.

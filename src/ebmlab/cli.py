@@ -90,6 +90,8 @@ TRAIN_FLAGS: dict[str, tuple[Any, str]] = {
     "dsm_sigmas": (lambda text: _float_list(text), "dsm noise levels, comma-separated (one: plain DSM; several: "
                                                    "a sigma^2-weighted sum, sampled by --sampler annealed-langevin)"),
     "ssm_projections": (int, "ssm: random projections per data point"),
+    "sm_uniform": (float, "dsm/ssm: fraction of each batch drawn uniformly over the support box (vector data), "
+                          "which pins f where there is no data"),
     "nce_components": (int, "nce: Gaussian-mixture components of the noise fitted to the data (0: 8 for d <= 3, "
                             "else 1)"),
     "nce_ratio": (int, "nce: noise points per data point"),

@@ -146,6 +146,10 @@ class RunConfig:
     # drl: the number L of noise levels (models/recovery.py: the cosine schedule they follow); each
     # level's conditional is sampled by mcmc_steps Langevin steps of step_size * sigma_t^2 (sampler "recovery")
     drl_levels: int = 6
+    # dsm / ssm: the fraction of each batch drawn uniformly over the support box instead of from the
+    # data (training/objectives.py UniformFloor: pins f where there is no data); 0 = plain score
+    # matching, also for every run written before this key existed
+    sm_uniform: float = 0.0
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -286,6 +290,8 @@ def _validate_objective_knobs(c: RunConfig, need: Any) -> None:
     need(len(c.dsm_sigmas) <= 1000, f"dsm_sigmas may hold at most 1000 levels, got {len(c.dsm_sigmas)}")
     need(1 <= c.ssm_projections <= 1024, f"ssm_projections must be in 1..1024, got {c.ssm_projections}")
     need(0 <= c.nce_components <= 256, f"nce_components must be in 0..256 (0: auto), got {c.nce_components}")
+    need(0.0 <= c.sm_uniform < 1.0 and math.isfinite(c.sm_uniform),
+         f"sm_uniform must be in [0, 1) (a fraction of each batch), got {c.sm_uniform}")
     need(1 <= c.nce_ratio <= 1024, f"nce_ratio must be in 1..1024, got {c.nce_ratio}")
     # sliced score matching's loss holds v' (Hessian of f) v, which is zero almost everywhere for a ReLU net
     need(not (c.objective == "ssm" and c.activation == "relu"),
