@@ -244,6 +244,9 @@ OBJECTIVE_PRESETS[("drl", "digits")] = {**DRL_RECIPE, "lr": 5e-4, "adam_beta1": 
 #     1.6e-4 with 300 steps: 16.2; 8e-5 with 300 steps: 12.7; 1.6e-4 without the Tweedie step: 11.8
 #     (sigma_L = 0.02 is below the digits' grey-level spacing 0.125, so the last step hardly moves a pixel).
 #   the same at width 32: 12.9 / 11.6 / 12.7 at 30 / 60 / 120 CPU-s (9439 steps): no better, 1.5x the cost.
+# This preset as the benchmark row (objectives_digits.py --rows dsm --budget-seconds 120, a fresh run of the same
+# seed, results/objectives_digits_dsm_ncsn_120s.md): 13.5 / 13.8 / 17.5 at 30 / 60 / 120 CPU-s — the FD ratio
+# moves by +-3 between checkpoints, so the 11.7 above is the good end of that spread.
 # sigma_max 1.0: the digits' median nearest-neighbour distance in [-1, 1] is 2.1 and chains start uniform in
 # the [-1, 1] box they are clamped to, so larger levels only bounce off the box.
 DSM_DIGITS_SIGMAS = [1.0, 0.6475, 0.4192, 0.2714, 0.1758, 0.1138, 0.0737, 0.0477, 0.0309, 0.02]  # geomspace(1, 0.02, 10)
