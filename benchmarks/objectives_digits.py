@@ -13,8 +13,9 @@ FD(samples, test) / FD(train, test) in the digits-classifier features (1.0 = rea
 
 Rows (each the ``digits`` preset with the objective's own digits recipe, ``training.presets``):
   cd    ``--preset digits``: short-run CD, K = 10 Langevin steps from uniform noise (the sampler too);
-  dsm   ``--preset digits --objective dsm``: denoising score matching at several levels (a
-        sigma^2-weighted sum on one f), sampled from uniform noise by annealed Langevin over the levels;
+  dsm   ``--preset digits --objective dsm``: denoising score matching at 10 levels on a noise-conditional
+        f(x, sigma_i) (NCSN), sampled from uniform noise by annealed Langevin over the levels + Tweedie's step;
+  dsm-shared  the earlier dsm recipe: 5 levels, a sigma^2-weighted sum on ONE f (``dsm_conditional=false``);
   drl   ``--preset digits --objective drl``: diffusion recovery likelihood, sampled from N(0, I) by
         walking down the levels (the ``recovery`` sampler).
 """
@@ -38,7 +39,10 @@ ROWS = {"cd": "ebmlab:digits", "dsm": "ebmlab:digits+objective=dsm", "drl": "ebm
         # the row run as "drl" before the preset's learning rate was halved (lr 1e-3, from the digits preset;
         # it degraded after 150 CPU-s), and the run that measured lr 5e-4, the drl preset since
         "drl-lr1e-3": "ebmlab:digits+objective=drl+lr=0.001",
-        "drl-lr5e-4": "ebmlab:digits+objective=drl+lr=0.0005"}
+        "drl-lr5e-4": "ebmlab:digits+objective=drl+lr=0.0005",
+        # dsm before the noise-conditional recipe (FD 25.5 at 300 CPU-s): one f for all levels
+        "dsm-shared": "ebmlab:digits+objective=dsm+dsm_conditional=false+dsm_sigmas=[0.5,0.3,0.18,0.1,0.06]"
+                      "+mcmc_steps=300+step_size=0.001"}
 DEFAULT_ROWS = ("cd", "dsm", "drl")
 PICTURE = HERE.parent / "docs" / "images" / "objectives_digits.png"
 
@@ -103,11 +107,17 @@ def recipe(workdir: Path, spec: str, fallback: str) -> str:
     c = json.loads(p.read_text())
     common = f"Adam lr {c['lr']:g} (beta1 {c['adam_beta1']:g}), batch {c['batch_size']}, data noise {c['data_noise']:g}"
     if c["objective"] == "dsm":
-        return (f"dsm, levels {c['dsm_sigmas']} (sigma^2-weighted sum on one f), {common}; sampled from uniform noise "
-                f"by annealed Langevin, {c['mcmc_steps']} steps (step {c['step_size']:g} at the smallest level)")
+        how = (f"noise-conditional f(x, sigma_i) = n(x, i) / sigma_i (width {c.get('net_width') or 16})"
+               if c.get("dsm_conditional") else "sigma^2-weighted sum on one f")
+        end = ", then Tweedie's denoising step" if c.get("dsm_conditional") else ""
+        return (f"dsm, {len(c['dsm_sigmas'])} levels {c['dsm_sigmas'][0]:g} .. {c['dsm_sigmas'][-1]:g} ({how}), {common}; "
+                f"sampled from uniform noise by annealed Langevin, {c['mcmc_steps']} steps (step {c['step_size']:g} at "
+                f"the smallest level){end}")
     if c["objective"] == "drl":
+        scale = c.get("drl_energy_scale", 1.0)
         return (f"drl, {c['drl_levels']} levels, K = {c['mcmc_steps']} Langevin steps per level of b^2 sigma_t^2 with "
-                f"b^2 = {c['step_size']:g}, L2 {c['l2']:g} on the network output, {common}; sampled from N(0, I) by "
+                f"b^2 = {c['step_size']:g}, f = n / ({scale:g} sigma_t^2), L2 {c['l2']:g} on the network output n, "
+                f"{common}; sampled from N(0, I) by "
                 f"the level walk ({c['drl_levels'] * c['mcmc_steps']} steps)")
     return fallback
 

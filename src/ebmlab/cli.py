@@ -97,6 +97,10 @@ TRAIN_FLAGS: dict[str, tuple[Any, str]] = {
     "nce_ratio": (int, "nce: noise points per data point"),
     "drl_levels": (int, "drl: number of noise levels L (a cosine schedule from the data to ~N(0, I)); each level's "
                         "conditional is sampled by --mcmc-steps Langevin steps of --step-size * sigma^2"),
+    "dsm_conditional": (bool, "dsm on images: a noise-conditional network f(x, sigma) for the --dsm-sigmas levels "
+                              "(NCSN), sampled by annealed Langevin on each level's own f and a final denoising "
+                              "step (default: off, on in the digits preset's dsm)"),
+    "drl_energy_scale": (float, "drl: c in each level's f = n / (c sigma^2); Gao et al. 2021 set c = --step-size"),
 }
 # train flags whose help already states their own default
 _OWN_DEFAULT = ("preset", "device", "image_size", "labels", "precision")
@@ -218,7 +222,7 @@ def _parser() -> argparse.ArgumentParser:
             kw["metavar"] = "{builtin,FILE.npy}"
         if name == "compile":      # a switch: given means True, absent leaves the preset's / --config's value
             kw = dict(action="store_const", const=True, help=text + " (default: off)")
-        if name == "tensorboard":
+        if name in ("tensorboard", "dsm_conditional"):     # --X / --no-X (the preset may set it)
             kw = dict(action=argparse.BooleanOptionalAction, help=text)
         if name == "binary":
             kw = dict(action="store_const", const=True, help=text + " (default: detected)")

@@ -14,6 +14,12 @@ f(ỹ, t) = n(ỹ, t) / σ_t² for a network n (Gao et al.'s parametrisation): t
 curvature scales as 1 / σ_t², so with this scale one network output serves every level and a
 Langevin step of size b² σ_t² / 2 moves by (b² / 2) ∇n whatever the level.
 
+``energy_scale`` c generalises this to f(ỹ, t) = n(ỹ, t) / (c σ_t²). Gao et al. take c = b², the
+Langevin step's own factor (their "step size square" divides the energy): the step's drift is then
+(1/2) ∇n at every level and b² only sets the noise b σ_t and the tether's pull b²/2, so a small b²
+(2e-4 in their code) gives nearly noise-free chains without shrinking the moves. c = 1 (the default,
+and every run written before the option existed) is the plain n / σ_t².
+
 The schedule: ᾱ_t = Π_{s<t} a_s² follows a cosine (Nichol & Dhariwal 2021), ᾱ_t = cos²(θ t / L),
 with θ set so that ᾱ_L = ``FINAL_SIGNAL`` (1 %): x_L is then close to N(0, I), where generation
 starts. Each step's σ_t² = 1 - ᾱ_{t+1} / ᾱ_t; for L = 6: σ = 0.24, 0.42, 0.54, 0.66, 0.79, 0.96.
@@ -60,16 +66,21 @@ class RecoveryEnergyModel(DensityMethods, nn.Module):
     Args:
         net: n(x [B, *event], t [B] int64) -> [B].
         levels: L.
+        energy_scale: c in f = n / (c σ_t²) (module docstring), > 0.
 
     ``log_density(x)`` is the data-level model, f(a_0 x, 0): an unnormalised density of the clean
     data x (a_0 x is what level 0's EBM sees), so ``evaluate`` and other density tools take a
     drl run like any other. Generation walks down the levels (``samplers.recovery``).
     """
 
-    def __init__(self, net: nn.Module, levels: int) -> None:
+    def __init__(self, net: nn.Module, levels: int, energy_scale: float = 1.0) -> None:
         super().__init__()
         self.net = net
         self.levels = check_levels(levels)
+        if not (isinstance(energy_scale, (int, float)) and not isinstance(energy_scale, bool)
+                and math.isfinite(energy_scale) and energy_scale > 0):
+            raise EBMError(f"drl_energy_scale must be a positive finite number, got {energy_scale!r}")
+        self.energy_scale = float(energy_scale)
         sigma, abar = recovery_schedule(levels)
         # derived from ``levels`` alone: not part of the checkpointed weights
         self.register_buffer("sigmas", sigma.float(), persistent=False)
@@ -80,13 +91,13 @@ class RecoveryEnergyModel(DensityMethods, nn.Module):
         return self.log_density(x)
 
     def level_log_density(self, y: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        """f(ỹ, t) = n(ỹ, t) / σ_t²: y [B, *event] (scaled points of level t), t [B] int64 -> [B]."""
+        """f(ỹ, t) = n(ỹ, t) / (c σ_t²): y [B, *event] (scaled points of level t), t [B] int64 -> [B]."""
         out = self.net(y, t)
         if out.ndim == 2 and out.shape[1] == 1:
             out = out[:, 0]
         if out.shape != (y.shape[0],):
             raise EBMError(f"the level network must return [B] for a batch of B={y.shape[0]}, got {tuple(out.shape)}")
-        return out / self.sigmas[t].to(out.dtype) ** 2
+        return out / (self.energy_scale * self.sigmas[t].to(out.dtype) ** 2)
 
     def log_density(self, x: torch.Tensor) -> torch.Tensor:
         """f(a_0 x, 0), shape [B]: the data level as an unnormalised density of x."""

@@ -20,6 +20,7 @@ from ebmlab.models.energy import EnergyModel
 from ebmlab.models.potts import Potts
 from ebmlab.models.rbm import RBM
 from ebmlab.nets.binary_image import BinaryConvNet
+from ebmlab.models.noise_conditional import NoiseConditionalEnergyModel
 from ebmlab.models.recovery import RecoveryEnergyModel
 from ebmlab.nets.digits import DigitsLogitsNet
 from ebmlab.nets.levels import LevelConvNet
@@ -123,6 +124,8 @@ def build_model(config: RunConfig, data: dict[str, Any],
     """
     if config.objective == "drl":
         return _build_recovery(config, data)
+    if config.objective == "dsm" and config.dsm_conditional:
+        return _build_noise_conditional(config, data)
     if config.net == "custom":
         return wrap_custom_network(config, data, network)
     if data.get("categories") and config.net == "rbm":
@@ -162,7 +165,21 @@ def _build_recovery(config: RunConfig, data: dict[str, Any]) -> RecoveryEnergyMo
     if config.net not in ("auto", "conv"):
         raise EBMError(f"objective 'drl' has its own level-conditioned conv net (net auto or conv), not net {config.net!r}")
     c, h, _ = data["event_shape"]
-    return RecoveryEnergyModel(LevelConvNet(c, h, config.drl_levels, config.net_width or 16), config.drl_levels)
+    return RecoveryEnergyModel(LevelConvNet(c, h, config.drl_levels, config.net_width or 16), config.drl_levels,
+                               config.drl_energy_scale)
+
+
+def _build_noise_conditional(config: RunConfig, data: dict[str, Any]) -> NoiseConditionalEnergyModel:
+    """A noise-conditional dsm run: f(x, sigma_i) from one level-conditioned conv net (``nets.levels``), one
+    level per entry of ``dsm_sigmas``; images only."""
+    if data["kind"] != "image":
+        raise EBMError("dsm_conditional (a noise-conditional network) is for images; for vector or 2-D data "
+                       "use dsm with dsm_conditional false")
+    if config.net not in ("auto", "conv"):
+        raise EBMError(f"dsm_conditional has its own level-conditioned conv net (net auto or conv), not net {config.net!r}")
+    c, h, _ = data["event_shape"]
+    n = len(config.dsm_sigmas)
+    return NoiseConditionalEnergyModel(LevelConvNet(c, h, n, config.net_width or 16), config.dsm_sigmas)
 
 
 def _build_conditional(config: RunConfig, data: dict[str, Any]) -> ConditionalEnergyModel:

@@ -150,6 +150,15 @@ class RunConfig:
     # data (training/objectives.py UniformFloor: pins f where there is no data); 0 = plain score
     # matching, also for every run written before this key existed
     sm_uniform: float = 0.0
+    # dsm: a noise-conditional f(x, sigma_i) = n(x, i) / sigma_i (NCSN, Song & Ermon 2019;
+    # models/noise_conditional.py) instead of one f for every level, sampled by annealed Langevin on each
+    # level's own f and a final Tweedie denoising step. Images only. False for every run written before
+    # this key existed (one unconditional f, the sigma^2-weighted sum)
+    dsm_conditional: bool = False
+    # drl: c in each level's f = n / (c sigma_t^2) (models/recovery.py); Gao et al. 2021 take c = b^2 (the
+    # step_size), which makes the walk's drift n's own gradient / 2 whatever b^2. 1.0 for every run written
+    # before this key existed
+    drl_energy_scale: float = 1.0
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -296,6 +305,13 @@ def _validate_objective_knobs(c: RunConfig, need: Any) -> None:
     # sliced score matching's loss holds v' (Hessian of f) v, which is zero almost everywhere for a ReLU net
     need(not (c.objective == "ssm" and c.activation == "relu"),
          "objective ssm needs a smooth network (its loss uses second derivatives, zero for ReLU); use --activation silu")
+    need(not c.dsm_conditional or c.objective == "dsm",
+         f"dsm_conditional (a noise-conditional network) belongs to objective dsm, not {c.objective!r}")
+    need(not c.dsm_conditional or c.sampler == "annealed-langevin",
+         f"a noise-conditional dsm model generates by annealing over its levels: use --sampler annealed-langevin, "
+         f"not {c.sampler!r}")
+    need(math.isfinite(c.drl_energy_scale) and 0 < c.drl_energy_scale <= 1e6,
+         f"drl_energy_scale must be a positive number (at most 1e6), got {c.drl_energy_scale}")
     need(1 <= c.drl_levels <= 1000, f"drl_levels (noise levels) must be in 1..1000, got {c.drl_levels}")
     # a drl model is a sequence of conditionals: only the sampler that walks its levels generates from it
     need(c.objective != "drl" or c.sampler == "recovery",

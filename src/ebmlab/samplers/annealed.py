@@ -11,6 +11,13 @@ steps are large against f's curvature: a step α diverges where f's curvature ex
 keep step_size · σ_max² / σ_min² below that (Song & Ermon's noise-conditional scores flatten at
 large σ; an unconditional f does not).
 
+With a noise-conditional model (``models.noise_conditional``: anything with ``noise_log_density(x, i)``
+and the same levels), each level's steps follow that level's own score s(x, σ_i) = ∇f(x, σ_i) — Song
+& Ermon's NCSN sampler. ``denoise=True`` ends the chain with Tweedie's denoising step
+x + σ_L² s(x, σ_L) (the posterior mean of the clean point given x at noise σ_L; Song & Ermon 2020,
+"Improved techniques", and Jolicoeur-Martineau et al. 2021): the last Langevin steps leave noise of
+size ~σ_L in every pixel, which the step removes.
+
 The level a step belongs to is the chain state's step counter ``t`` (``AnnealedState``), so the
 schedule lives in the state, not in the sampler: one sampler object can run any number of chains.
 """
@@ -54,6 +61,10 @@ class AnnealedLangevin(Sampler):
         sigmas: the noise levels (any order; run largest first).
         steps_per_level: Langevin steps at each level before moving to the next.
         bounds: optional box the chains are clamped into (default: the model's own ``bounds``).
+        denoise: end with Tweedie's step x + σ_L² ∇f(x, σ_L) instead of a last noisy move.
+
+    A model with ``noise_log_density`` (a noise-conditional f(x, σ_i)) must have exactly these
+    levels; level i's steps then use f(·, σ_i).
     """
 
     is_calibrated = False
@@ -61,7 +72,7 @@ class AnnealedLangevin(Sampler):
 
     def __init__(self, f: LogDensity | torch.nn.Module, step_size: float = 0.01,
                  sigmas: Sequence[float] = (1.0, 0.5, 0.25, 0.1), steps_per_level: int = 10,
-                 bounds: BoundsLike | Box | None = None) -> None:
+                 bounds: BoundsLike | Box | None = None, denoise: bool = False) -> None:
         super().__init__(f)
         self.step_size = check_positive("step_size", step_size)
         self.sigmas = check_levels(sigmas)
@@ -71,15 +82,35 @@ class AnnealedLangevin(Sampler):
         low = self.sigmas[-1]
         self.level_steps = [self.step_size * (s / low) ** 2 for s in self.sigmas]
         self._box: Box | None = Box.of(f) if bounds is None else Box(bounds)
+        self.denoise = bool(denoise)
+        self._conditional = getattr(f, "noise_log_density", None)
+        if self._conditional is not None:
+            mine = f.noise_levels.detach().cpu().tolist()
+            if len(mine) != len(self.sigmas) or any(abs(a - b) > 1e-6 * b for a, b in zip(mine, self.sigmas)):
+                raise EBMError(f"the noise-conditional model was trained at levels {mine}, but the sampler was "
+                               f"given {self.sigmas}: sample it at its own levels")
+
+    def _level(self, t: int) -> int:
+        return min(t // self.steps_per_level, len(self.sigmas) - 1)
+
+    def _density_at(self, t: int, like: torch.Tensor):
+        """The log density that step ``t`` follows: f itself, or f(·, σ_i) of step t's level i."""
+        if self._conditional is None:
+            return self.f
+        i = torch.full((like.shape[0],), self._level(t), dtype=torch.long, device=like.device)
+        return lambda z: self._conditional(z, i)
 
     def init(self, x: torch.Tensor) -> AnnealedState:
         if self._box is not None:
             self._box.broadcast(x)
         s = super().init(x)
-        return AnnealedState(s.x, s.log_density, s.score, 0)
+        if self._conditional is None:
+            return AnnealedState(s.x, s.log_density, s.score, 0)
+        f0, score0 = log_density_and_score(self._density_at(0, s.x), s.x)
+        return AnnealedState(s.x, f0, score0, 0)
 
     def _alpha(self, t: int) -> float:
-        return self.level_steps[min(t // self.steps_per_level, len(self.level_steps) - 1)]
+        return self.level_steps[self._level(t)]
 
     @torch.no_grad()
     def move(self, state: AnnealedState, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -94,12 +125,20 @@ class AnnealedLangevin(Sampler):
     def step(self, state: AnnealedState, generator: torch.Generator | None = None
              ) -> tuple[AnnealedState, StepInfo]:
         x_new = self.move(state, generator)
-        f_new, score_new = log_density_and_score(self.f, x_new)
+        f_new, score_new = log_density_and_score(self._density_at(state.t + 1, x_new), x_new)
         return AnnealedState(x_new, f_new, score_new, state.t + 1), self._info(state)
 
     def final_step(self, state: AnnealedState, generator: torch.Generator | None = None
                    ) -> tuple[torch.Tensor, StepInfo]:
-        return self.move(state, generator), self._info(state)
+        x_new = self.move(state, generator)
+        if self.denoise:
+            # Tweedie at the smallest level: E[x_clean | x] = x + σ_L² ∇ log p_σL(x)
+            last = len(self.sigmas) * self.steps_per_level      # a step count at the last level
+            _, score = log_density_and_score(self._density_at(last, x_new), x_new)
+            x_new = x_new + self.sigmas[-1] ** 2 * score
+            if self._box is not None:
+                x_new = self._box.clamp(x_new)
+        return x_new, self._info(state)
 
     @staticmethod
     def _info(state: AnnealedState) -> StepInfo:

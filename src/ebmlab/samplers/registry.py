@@ -21,7 +21,7 @@ block-gibbs BlockGibbs (an RBM's v -> h -> v), {0,1}  (unused)      (none)
 categorical-gibbs  CategoricalGibbs, one-hot      (unused)      categories
 categorical-gwg    CategoricalGWG, one-hot        (unused)      categories
 annealed-  AnnealedLangevin (Song & Ermon 2019)       0.01          sigmas, steps_per_level,
-langevin                                                            bounds
+langevin                                                            bounds, denoise
 recovery   RecoveryLangevin (Gao et al. 2021)         0.2           steps_per_level, bounds
 =========  =========================================  ============  ==============================
 
@@ -140,8 +140,9 @@ def _categorical_gwg(f: LogDensity | torch.nn.Module, step_size: float, categori
 
 
 def _annealed(f: LogDensity | torch.nn.Module, step_size: float, sigmas: Any = (1.0, 0.5, 0.25, 0.1),
-              steps_per_level: int = 10, bounds: Any = None) -> Sampler:
-    return AnnealedLangevin(f, step_size, sigmas=sigmas, steps_per_level=steps_per_level, bounds=bounds)
+              steps_per_level: int = 10, bounds: Any = None, denoise: bool = False) -> Sampler:
+    return AnnealedLangevin(f, step_size, sigmas=sigmas, steps_per_level=steps_per_level, bounds=bounds,
+                            denoise=denoise)
 
 
 def _recovery(f: Any, step_size: float, steps_per_level: int = 10, bounds: Any = None) -> Sampler:
@@ -165,7 +166,7 @@ SAMPLERS: dict[str, SamplerSpec] = {
                                      "single-site Gibbs on one-hot categorical states (K evaluations a step)"),
     "categorical-gwg": SamplerSpec(_categorical_gwg, 1.0, ("categories",),
                                    "Gibbs-with-gradients on one-hot categorical states (Grathwohl et al. 2021)"),
-    "annealed-langevin": SamplerSpec(_annealed, 0.01, ("sigmas", "steps_per_level", "bounds"),
+    "annealed-langevin": SamplerSpec(_annealed, 0.01, ("sigmas", "steps_per_level", "bounds", "denoise"),
                                      "Langevin with the step annealed over noise levels (denoising score matching)"),
     "recovery": SamplerSpec(_recovery, 0.2, ("steps_per_level", "bounds"),
                             "Langevin down a drl model's noise levels, from noise to data (Gao et al. 2021)"),

@@ -101,5 +101,7 @@ def sampler_from_config(config: RunConfig, model: torch.nn.Module, data: dict[st
                 "sigmas": config.dsm_sigmas,
                 "steps_per_level": (config.mcmc_steps if config.sampler == "recovery"
                                     else max(1, config.mcmc_steps // len(config.dsm_sigmas))),
+                # annealed-langevin on a noise-conditional dsm model: end with Tweedie's denoising step
+                "denoise": config.dsm_conditional,
                 "categories": data.get("categories")}
     return make_sampler(model, config.sampler, config.step_size, **options_for(config.sampler, settings))

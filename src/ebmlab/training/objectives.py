@@ -297,7 +297,9 @@ class DSM(_NoChains, UniformFloor):
 
     Each example gets a level drawn uniformly from ``sigmas`` and noise ε ~ N(0, I), both from
     ``batch.gen``. One level: f learns the data blurred by N(0, σ²). Several: a σ²-weighted sum
-    (Song & Ermon 2019) on one unconditional f, sampled by the ``annealed-langevin`` sampler.
+    (Song & Ermon 2019) on one unconditional f, sampled by the ``annealed-langevin`` sampler; or,
+    on a noise-conditional model (``models.noise_conditional``, ``dsm_conditional``), each example's
+    loss on its own level's f(·, σ_i) (NCSN).
     Stats: f_pos (f on the clean batch, for the guard), dsm, score_norm.
     """
 
@@ -316,9 +318,15 @@ class DSM(_NoChains, UniformFloor):
     def loss(self, model: nn.Module, batch: Batch, net: Net) -> tuple[torch.Tensor, Stats]:
         x, g = self.floored(batch.x_pos, batch.gen), batch.gen
         levels = torch.tensor(self.sigmas, dtype=x.dtype, device=x.device)
-        sigma = levels[torch.randint(0, len(self.sigmas), (x.shape[0],), generator=g, device=x.device)]
+        idx = torch.randint(0, len(self.sigmas), (x.shape[0],), generator=g, device=x.device)
+        sigma = levels[idx]
         eps = torch.randn(x.shape, generator=g, device=x.device, dtype=x.dtype)
-        loss, stats = dsm_loss(lambda t: net(model.log_density, t), x, eps, sigma)
+        if hasattr(model, "noise_log_density"):
+            # the model's levels are stored largest first: its index of each example's σ
+            i = (model.noise_levels[None, :].to(x.dtype) - sigma[:, None]).abs().argmin(1)
+            loss, stats = dsm_loss(lambda t: net(model.noise_log_density, t, i), x, eps, sigma)
+        else:
+            loss, stats = dsm_loss(lambda t: net(model.log_density, t), x, eps, sigma)
         with torch.no_grad():
             stats["f_pos"] = net(model.log_density, x).mean()
         return loss, stats
@@ -420,7 +428,7 @@ class DRL(_NoChains, Stateless):
     negative is ``steps`` Langevin steps on level t's recovery conditional started at x_{t+1}
     (``samplers.recovery.recover``, step ``step_scale`` σ_t²), and the loss is CD on the
     conditional: mean f(ỹ-, t) - mean f(ỹ+, t), whose gradient is the recovery likelihood's (the
-    tether term has no parameters), + l2 (mean n(ỹ+)² + mean n(ỹ-)²) on the network's output n = σ_t² f. The negatives are the objective's own, not the trainer's
+    tether term has no parameters), + l2 (mean n(ỹ+)² + mean n(ỹ-)²) on the network's output n = c σ_t² f. The negatives are the objective's own, not the trainer's
     chains (they start at each example's noisy point), so the trainer runs none.
     Stats: ``cd_loss``'s f_pos, f_neg, gap; drl_move (mean ‖ỹ- - x_{t+1}‖ / (σ_t sqrt(d)): ~1 when the
     chains travel the conditional's width, ~0 when they stay at their start).
@@ -455,7 +463,7 @@ class DRL(_NoChains, Stateless):
         if self.l2:
             # the penalty on the network's output n = σ_t² f, not on f: f's 1/σ_t² would make it
             # ~300x stronger at the cleanest level than at the noisiest (L = 6)
-            s2 = sigma ** 2
+            s2 = getattr(model, "energy_scale", 1.0) * sigma ** 2      # n = c σ_t² f
             loss = loss + self.l2 * ((s2 * f_pos).pow(2).mean() + (s2 * f_neg).pow(2).mean())
         with torch.no_grad():
             d = (y_neg - anchor).reshape(x.shape[0], -1)

@@ -287,19 +287,37 @@ OBJECTIVE_PRESETS[("cd", "digits")] = dict(max_abs_f=10.0, on_divergence="rollba
 # the chains stable, the L2 bounds the network's output. Learning rate, from the benchmark
 # (benchmarks/results/objectives_digits.md, 300 CPU-s, one seed each): lr 1e-3 gave FD 20.2 / 14.8 / 37.4
 # at 75 / 150 / 300 CPU-s (it degraded after 150); lr 5e-4 gave 20.2 / 20.1 / 14.5: this recipe.
+# Gao et al.'s scaling f = n / (b² sigma_t²) (drl_energy_scale = b², near noise-free chains), b² 1e-3, K = 10,
+# max_abs_f 1e9 (f is 1000x larger): FD 16.7 / 20.5 / 16.4 at 30 / 60 / 120 CPU-s against this recipe's
+# 20.6 / 19.1 at 60 / 120 — one seed, not measured at 300 or 600 CPU-s, so not (yet) the default.
 DRL_RECIPE: dict[str, Any] = dict(objective="drl", sampler="recovery", init="gaussian", drl_levels=6, mcmc_steps=10,
                                   step_size=0.05, data_noise=0.03, l2=0.01, negatives="short-run")
 for _name in (*PRESETS, None):      # None: the first, data-blind check of the flags (resolve_config)
     OBJECTIVE_PRESETS[("drl", _name)] = DRL_RECIPE
 OBJECTIVE_PRESETS[("drl", "digits")] = {**DRL_RECIPE, "lr": 5e-4, "adam_beta1": 0.5, "lr_schedule": "constant",
                                         "batch_size": 128, "steps": 8000}
-# dsm on digits: several levels (Song & Ermon 2019) on the digits preset's network, sampled from uniform
-# noise by annealed Langevin over the same levels (mcmc_steps split evenly over them). Probes (one seed,
-# FD ratio of 1437 samples; training is cheap, ~9 ms a step): levels 1.0 .. 0.06 at 120 CPU-s: FD 34 / 31
-# with 100 sampling steps of step 2e-4 / 1e-3 (40 at 5e-5); levels 0.5 .. 0.06 at 90 CPU-s: 31 (100 steps,
-# 1e-3), 29 (100 steps, 3e-3), 23 (300 steps, 1e-3), 48 with plain Langevin (200 steps, no annealing).
-OBJECTIVE_PRESETS[("dsm", "digits")] = dict(dsm_sigmas=[0.5, 0.3, 0.18, 0.1, 0.06], sampler="annealed-langevin",
-                                            mcmc_steps=300, step_size=1e-3, data_noise=0.0, l2=0.0)
+# dsm on digits: a noise-conditional f(x, sigma_i) = n(x, i) / sigma_i (NCSN, Song & Ermon 2019;
+# models/noise_conditional.py, the level-conditioned conv net of nets/levels.py at width 16), 10 geometric
+# levels 1.0 .. 0.02, sampled from uniform noise by annealed Langevin on each level's own f (10 steps a level,
+# step 1.6e-4 at the smallest, i.e. alpha_i = 0.4 sigma_i^2) and Tweedie's final denoising step. Probes (one
+# seed, FD ratio of 1437 samples from noise, CPU-s of training; a finished run resampled with other sampler
+# settings, /tmp probes):
+#   one f, levels 0.5 .. 0.06 (the earlier recipe): 23 at 90 CPU-s, 25.5 at 300 (objectives_digits.md);
+#     levels 1.0 .. 0.06: 34 / 31 at 120 CPU-s (step 2e-4 / 1e-3): one f cannot fit every level's score.
+#   noise-conditional, width 16, levels 1.0 .. 0.02, 120 CPU-s (14 530 steps), 100 sampling steps of step:
+#     1e-5: 34.2; 4e-5 (Song & Ermon's alpha_i = 0.1 sigma_i^2): 18.2; 1.6e-4: 11.7; 4e-4: 12.8;
+#     1.6e-4 with 300 steps: 16.2; 8e-5 with 300 steps: 12.7; 1.6e-4 without the Tweedie step: 11.8
+#     (sigma_L = 0.02 is below the digits' grey-level spacing 0.125, so the last step hardly moves a pixel).
+#   the same at width 32: 12.9 / 11.6 / 12.7 at 30 / 60 / 120 CPU-s (9439 steps): no better, 1.5x the cost.
+# This preset as the benchmark row (objectives_digits.py --rows dsm --budget-seconds 120, a fresh run of the same
+# seed, results/objectives_digits_dsm_ncsn_120s.md): 13.5 / 13.8 / 17.5 at 30 / 60 / 120 CPU-s — the FD ratio
+# moves by +-3 between checkpoints, so the 11.7 above is the good end of that spread.
+# sigma_max 1.0: the digits' median nearest-neighbour distance in [-1, 1] is 2.1 and chains start uniform in
+# the [-1, 1] box they are clamped to, so larger levels only bounce off the box.
+DSM_DIGITS_SIGMAS = [1.0, 0.6475, 0.4192, 0.2714, 0.1758, 0.1138, 0.0737, 0.0477, 0.0309, 0.02]  # geomspace(1, 0.02, 10)
+OBJECTIVE_PRESETS[("dsm", "digits")] = dict(dsm_sigmas=DSM_DIGITS_SIGMAS, dsm_conditional=True,
+                                            sampler="annealed-langevin", mcmc_steps=100, step_size=1.6e-4,
+                                            data_noise=0.0, l2=0.0)
 # ---- end drl / dsm on images ---------------------------------------------------------------------
 
 
