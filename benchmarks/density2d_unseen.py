@@ -9,6 +9,11 @@ densities, defined here and nowhere in ebmlab:
   ringrings  6 modes at radius 1 and 12 at radius 2.2, sd 0.08
   grid36w    6 x 6 grid, spacing 0.8, sd 0.09, Dirichlet(2) weights
   random12   12 modes uniform in [-3, 3]^2, random rotated covariances (sd 0.08..0.4), Dirichlet(2) weights
+  ring12w    12 modes on a circle of radius 2, sd alternating 0.06 / 0.15, Dirichlet(2) weights
+  spiral10   10 modes along an Archimedean spiral (radius 0.5 .. 3, 1.75 turns), sd 0.05 .. 0.25, equal weights
+
+(ring12w and spiral10 were added as held-out checks of the ``--net-features sine`` change, which was
+tuned on ring16: unequal widths and weights on a circle, and modes at many radii and angles.)
 
 Each: 20 000 training points, 5 000 test points, ``ebmlab.train("auto", x)`` with no setting but
 the seed (the CLI's ``ebmlab train --data x.npy``), exact NLL by quadrature over the model's box.
@@ -40,7 +45,7 @@ sys.path.insert(0, str(ROOT / "src"))
 import ebmlab  # noqa: E402
 from ebmlab.estimate.nll import exact_nll  # noqa: E402
 
-SETS = ("grid25", "ring16", "ringrings", "grid36w", "random12")
+SETS = ("grid25", "ring16", "ringrings", "grid36w", "random12", "ring12w", "spiral10")
 QUICK_SETS = ("grid25", "ring16")
 
 
@@ -68,6 +73,16 @@ def mixture(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             q, _ = np.linalg.qr(g.normal(size=(2, 2)))
             covs.append(q @ np.diag(g.uniform(0.08, 0.4, 2) ** 2) @ q.T)
         return m, np.array(covs), g.dirichlet(np.full(12, 2.0))
+    if name == "ring12w":
+        a = np.arange(12) * 2 * math.pi / 12
+        sd = np.where(np.arange(12) % 2 == 0, 0.06, 0.15)
+        covs = np.eye(2)[None] * sd[:, None, None] ** 2
+        return 2 * np.stack([np.cos(a), np.sin(a)], 1), covs, g.dirichlet(np.full(12, 2.0))
+    if name == "spiral10":
+        t = np.linspace(0, 1, 10)
+        a, r = t * 3.5 * math.pi, 0.5 + 2.5 * t
+        covs = np.eye(2)[None] * (0.05 + 0.2 * t)[:, None, None] ** 2
+        return np.stack([r * np.cos(a), r * np.sin(a)], 1), covs, np.full(10, 1 / 10)
     raise KeyError(name)
 
 
@@ -133,7 +148,7 @@ def main() -> None:
             + "\n".join(rows) + "\n\nTarget for a default that generalises: <= 0.05 nats on every set.\n")
     suffix = ("_quick" if args.quick else "") + (f"_{args.activation}" if args.activation else "") \
         + "".join(f"_{k}{v}" for k, v in settings.items() if k != "activation") + ("_builtin" if args.builtin else "") \
-        + (f"_{args.sets.replace(',', '_')}" if args.sets else "")
+        + (f"_{args.sets.replace(',', '_')}" if args.sets else "") + (f"_seed{args.seed}" if args.seed else "")
     out = ROOT / "benchmarks" / "results" / f"density2d_unseen{suffix}.md"
     out.write_text(text)
     print(text)

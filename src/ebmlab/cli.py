@@ -79,6 +79,8 @@ TRAIN_FLAGS: dict[str, tuple[Any, str]] = {
     "hidden": (int, "MLP width, or the RBM's number of hidden units"),
     "activation": (str, "hidden-layer activation of the vector MLP: silu (smooth scores; needed by dsm/ssm) or "
                         "relu (resolves many sharp 2-D modes better, smooth shapes worse: see the 2d preset)"),
+    "net_features": (str, "the vector MLP's first hidden layer: linear (the activation, like the others) or sine "
+                          "(learned Fourier features sin(Wx + b): many sharp modes in 2-D; see the 2d preset)"),
     # ---- categorical data (data/categorical.py, models/potts.py)
     "categories": (int, "declare a .npy of integers 0..K-1 categorical with K categories (one-hot inside, samples "
                         "come back as integers in the same shape; preset categorical)"),
@@ -161,7 +163,7 @@ def _sub(sub: Any, name: str, **kw: Any) -> argparse.ArgumentParser:
 
 def _parser() -> argparse.ArgumentParser:
     from ebmlab.training.presets import PRESETS
-    from ebmlab.rundir.config import ACTIVATIONS
+    from ebmlab.rundir.config import ACTIVATIONS, NET_FEATURES
     p = argparse.ArgumentParser(prog="ebmlab", formatter_class=_Formatter,
                                 description="Energy-based models: p(x) = exp(f(x)) / Z. " + UPDATE_RULE,
                                 epilog="`ebmlab COMMAND --help` explains each command.")
@@ -212,7 +214,7 @@ def _parser() -> argparse.ArgumentParser:
                         "batch. A run resumes with the same N (default: one process)")
     closed = {"sampler": list(SAMPLER_NAMES), "negatives": ["persistent", "short-run", "cd"],
               "on_divergence": ["stop", "rollback"], "precision": ["fp32", "bf16", "fp16"], "preset": list(PRESETS),
-              "activation": list(ACTIVATIONS)}
+              "activation": list(ACTIVATIONS), "net_features": list(NET_FEATURES)}
     for name, (typ, text) in TRAIN_FLAGS.items():
         kw: dict[str, Any] = {"type": _positive_int if name in ("steps", "batch_size", "image_size") else typ,
                               "help": text if name in _OWN_DEFAULT else f"{text} ({FROM_PRESET})"}

@@ -2,6 +2,8 @@
 in front of it; image nets live in ``nets.image``, the digits logits net in ``nets.digits``."""
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -12,6 +14,26 @@ from torch import nn
 # into one ring, but it is worse on smooth shapes (measured: the 2d preset's comment in
 # training/presets.py). Score matching needs SiLU (ReLU's Hessian is zero almost everywhere).
 ACTIVATIONS = {"silu": nn.SiLU, "relu": nn.ReLU}
+# What the first hidden layer computes from the (standardised) input. "linear": act(W x + b), like the
+# other layers. "sine": sin(W x + b) with W ~ N(0, (2 pi SINE_SCALE)^2) and b ~ U(-pi, pi), learned
+# Fourier features (Tancik et al. 2020, "Fourier features let networks learn high frequency functions";
+# trainable, as SIREN's first layer, Sitzmann et al. 2020). A smooth MLP on 2-D inputs learns high
+# frequencies last (spectral bias): 16 modes on one circle need angular frequency 16, and the SiLU net
+# learned an exactly uniform ring there (ring16 +0.64 nats above the truth); the sine layer starts with
+# those frequencies (measured: the 2d preset's comment in training/presets.py).
+FEATURES = ("linear", "sine")
+# the frequencies' standard deviation, in cycles per unit of the standardised data (std 1 per coordinate).
+# ring16's modes sit 0.55 units apart; with init "data" scale 0.5 gave +0.012 nats (the trained W grows to
+# the frequencies it needs) where 1.0 gave +0.055 (rougher f, holes near test points): the preset's table.
+# The sine layer is an option, not the 2-D default: it worsened eight-gaussians and random12 there.
+SINE_SCALE = 0.5
+
+
+class Sine(nn.Module):
+    """Elementwise sin: the first hidden layer's activation when ``features == "sine"``."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sin(x)
 
 
 class MLP(nn.Module):
@@ -26,22 +48,35 @@ class MLP(nn.Module):
         out: output width; 1 gives f(x) [B], K gives K logits [B, K].
         activation: a name in ``ACTIVATIONS``. It has no weights: a checkpoint loads into either, so
             a run records its activation in config.json (runs from before it existed used SiLU).
+        features: the first hidden layer, a name in ``FEATURES``: "linear" (``activation`` like the
+            others) or "sine" (sin(W x + b), W drawn at frequency scale ``SINE_SCALE`` from torch's
+            global generator; W and b are ordinary weights, trained and saved with the others). The state
+            dict has the same keys either way, so a run records it in config.json ("linear" when absent).
     """
 
     def __init__(self, dim: int, hidden: int = 128, depth: int = 3, spectral_norm: bool = False,
-                 out: int = 1, activation: str = "silu") -> None:
+                 out: int = 1, activation: str = "silu", features: str = "linear") -> None:
         super().__init__()
         if activation not in ACTIVATIONS:
             raise ValueError(f"unknown activation {activation!r}; choose one of {', '.join(ACTIVATIONS)}")
+        if features not in FEATURES:
+            raise ValueError(f"unknown features {features!r}; choose one of {', '.join(FEATURES)}")
+        if features == "sine" and spectral_norm:
+            # spectral norm divides W by its largest singular value: every frequency would drop below one
+            # radian per unit, which undoes what the sine layer is for
+            raise ValueError("sine features and spectral norm exclude each other (it would cap the frequencies)")
         layers: list[nn.Module] = []
         width = dim
-        for _ in range(depth):
-            layers += [_linear(width, hidden, spectral_norm), ACTIVATIONS[activation]()]
+        for i in range(depth):
+            if i == 0 and features == "sine":
+                layers += [_sine_linear(width, hidden), Sine()]
+            else:
+                layers += [_linear(width, hidden, spectral_norm), ACTIVATIONS[activation]()]
             width = hidden
         layers.append(_linear(width, out, spectral_norm))
         self.body = nn.Sequential(*layers)
         self.dim, self.hidden, self.depth, self.spectral_norm, self.out = dim, hidden, depth, spectral_norm, out
-        self.activation = activation
+        self.activation, self.features = activation, features
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.body(x.reshape(x.shape[0], -1))
@@ -58,6 +93,16 @@ class Standardize(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return (x - self.mean) / self.std
+
+
+def _sine_linear(i: int, o: int) -> nn.Linear:
+    """Linear(i, o) initialised as random Fourier features: W ~ N(0, (2 pi SINE_SCALE)^2), b ~ U(-pi, pi)
+    (a random phase, so sin covers sines and cosines alike)."""
+    layer = nn.Linear(i, o)
+    with torch.no_grad():
+        layer.weight.normal_(0.0, 2 * math.pi * SINE_SCALE)
+        layer.bias.uniform_(-math.pi, math.pi)
+    return layer
 
 
 def _linear(i: int, o: int, sn: bool) -> nn.Module:

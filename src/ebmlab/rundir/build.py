@@ -145,7 +145,7 @@ def build_model(config: RunConfig, data: dict[str, Any],
         d = data["event_shape"][0]
         net = nn.Sequential(Standardize(torch.tensor(data["mean"]), torch.tensor(data["std"])),
                             MLP(d, config.hidden, config.depth, config.spectral_norm,
-                                activation=config.activation))
+                                activation=config.activation, features=config.net_features))
         return EnergyModel(net, bounds=data["bounds"])
     if data["kind"] == "image":
         from ebmlab.nets.choose import image_net
@@ -191,7 +191,7 @@ def _build_conditional(config: RunConfig, data: dict[str, Any]) -> ConditionalEn
         d = data["event_shape"][0]
         net = nn.Sequential(Standardize(torch.tensor(data["mean"]), torch.tensor(data["std"])),
                             MLP(d, config.hidden, config.depth, config.spectral_norm, out=k,
-                                activation=config.activation))
+                                activation=config.activation, features=config.net_features))
         return ConditionalEnergyModel(net, n_classes=k, bounds=data["bounds"])
     if data["kind"] == "image":
         if list(data["event_shape"]) != [1, 8, 8]:

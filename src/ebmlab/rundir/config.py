@@ -34,6 +34,7 @@ LABELLED_OBJECTIVES = ("conditional", "jem")   # those that train a ConditionalE
 # network precision in training (autocast); chain states, weights and checkpoints stay float32
 PRECISIONS = ("fp32", "bf16", "fp16")
 ACTIVATIONS = ("silu", "relu")          # nets.mlp.ACTIVATIONS (checked to match by a test)
+NET_FEATURES = ("linear", "sine")       # nets.mlp.FEATURES (checked to match by a test)
 # Upper bounds on sizes and step counts, checked wherever a config is built (flags, --config files
 # and a run's config.json alike), so a typo or a hand-edited config.json (mcmc_steps = 10**18, a
 # 10**6-wide network) is one error line instead of a process that never returns or exhausts memory.
@@ -159,6 +160,10 @@ class RunConfig:
     # step_size), which makes the walk's drift n's own gradient / 2 whatever b^2. 1.0 for every run written
     # before this key existed
     drl_energy_scale: float = 1.0
+    # the vector MLP's first hidden layer (nets/mlp.py FEATURES): "linear" (activation(W x + b), like the
+    # others; also every run written before this key existed, whose config.json lacks it) or "sine"
+    # (learned Fourier features sin(W x + b): an option, not the 2d default; see the 2d preset's comment)
+    net_features: str = "linear"
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -271,7 +276,8 @@ def _validate(c: RunConfig) -> None:
     need(c.image_size is None or c.image_size > 0, f"image_size must be a positive integer, got {c.image_size}")
     for name, choices in (("negatives", NEGATIVES), ("sampler", SAMPLERS), ("net", NETS), ("init", INITS),
                           ("on_divergence", ON_DIVERGENCE), ("lr_schedule", ("cosine", "constant")),
-                          ("objective", OBJECTIVES), ("precision", PRECISIONS), ("activation", ACTIVATIONS)):
+                          ("objective", OBJECTIVES), ("precision", PRECISIONS), ("activation", ACTIVATIONS),
+                          ("net_features", NET_FEATURES)):
         need(getattr(c, name) in choices, f"{name} must be one of {', '.join(choices)}; got {getattr(c, name)!r}")
     need(not (c.precision == "fp16" and c.device.split(":")[0] == "cpu"),
          "precision fp16 is not supported on the CPU; use bf16 (or fp16 with --device cuda)")
@@ -286,6 +292,9 @@ def _validate(c: RunConfig) -> None:
         v = getattr(c, name)
         need(v is None or v <= cap, f"{name} must be at most {cap}, got {v}")
     _validate_objective_knobs(c, need)
+    need(not (c.net_features == "sine" and c.spectral_norm),
+         "net_features sine and spectral_norm exclude each other (spectral norm would cap the sine layer's "
+         "frequencies below one radian per unit); use --net-features linear with --spectral-norm")
     need(c.hidden * c.hidden * c.depth <= MAX_MLP_WEIGHTS,
          f"a network of width {c.hidden} and depth {c.depth} has more than {MAX_MLP_WEIGHTS} weights; make it smaller")
 

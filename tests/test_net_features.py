@@ -1,0 +1,75 @@
+"""The vector MLP's first layer (``--net-features linear|sine``): learned Fourier features, recorded per run,
+"linear" for runs that predate the key, drawn from the run's seed and saved with the weights."""
+import json
+import math
+
+import pytest
+import torch
+from torch import nn
+
+import ebmlab
+from ebmlab.cli import main
+from ebmlab.errors import EBMError
+from ebmlab.nets.mlp import FEATURES, MLP, SINE_SCALE, Sine
+from ebmlab.rundir import config as config_module
+from ebmlab.rundir.config import RunConfig
+
+TINY = dict(steps=20, batch_size=64, buffer_size=256, mcmc_steps=2, hidden=16, depth=2, log_every=10,
+            checkpoint_every=10, plot_every=1000, n_test=200)
+
+
+def _first_layer(model) -> nn.Linear:
+    return next(m for m in model.modules() if isinstance(m, nn.Linear))
+
+
+def test_config_choices_match_the_networks_table():
+    assert tuple(FEATURES) == config_module.NET_FEATURES
+
+
+def test_sine_layer_shapes_and_frequency_scale():
+    torch.manual_seed(0)
+    net = MLP(2, 128, 3, features="sine")
+    assert isinstance(net.body[1], Sine) and isinstance(net.body[3], nn.SiLU)
+    assert net(torch.randn(5, 2)).shape == (5,)
+    w, b = net.body[0].weight.detach(), net.body[0].bias.detach()
+    # 256 draws of N(0, (2 pi s)^2): the sample std is within 4 standard errors (1 / sqrt(2 * 256) relative)
+    assert abs(float(w.std()) / (2 * math.pi * SINE_SCALE) - 1) < 4 / math.sqrt(2 * w.numel())
+    assert float(b.abs().max()) <= math.pi
+    # same state-dict keys as the linear net: config.json, not the checkpoint, tells them apart
+    assert net.state_dict().keys() == MLP(2, 128, 3).state_dict().keys()
+    with pytest.raises(ValueError, match="unknown features"):
+        MLP(2, 8, 2, features="cosine")
+    with pytest.raises(ValueError, match="exclude each other"):
+        MLP(2, 8, 2, spectral_norm=True, features="sine")
+
+
+def test_a_config_without_the_key_is_a_linear_run():
+    # runs written before the key existed were trained with a linear first layer, and the sine net would
+    # load their state dict without complaint, so the missing key must mean "linear"
+    d = RunConfig().to_dict()
+    del d["net_features"]
+    assert RunConfig.from_dict(d).net_features == "linear"
+    with pytest.raises(EBMError, match="exclude each other"):
+        RunConfig(net_features="sine", spectral_norm=True)
+
+
+def test_sine_layer_is_drawn_from_the_seed_and_saved_with_the_weights(tmp_path):
+    a = ebmlab.train("auto", "moons", tmp_path / "a", progress=False, net_features="sine", seed=3, **TINY)
+    b = ebmlab.train("auto", "moons", None, progress=False, net_features="sine", seed=3, **TINY)
+    c = ebmlab.train("auto", "moons", None, progress=False, net_features="sine", seed=4, **TINY)
+    torch.testing.assert_close(_first_layer(a.model).weight, _first_layer(b.model).weight, rtol=0, atol=0)
+    assert not torch.equal(_first_layer(a.model).weight, _first_layer(c.model).weight)
+    assert json.loads((tmp_path / "a" / "config.json").read_text())["net_features"] == "sine"
+    loaded = ebmlab.load(tmp_path / "a")
+    assert any(isinstance(m, Sine) for m in loaded.net.modules())
+    x = torch.randn(7, 2)
+    torch.testing.assert_close(loaded.log_density(x), a.model.log_density(x))
+
+
+def test_cli_flag_and_bad_values(tmp_path):
+    assert main(["train", "--data", "moons", "--out", str(tmp_path / "a"), "--net-features", "sine", "--steps", "20",
+                 "--batch-size", "64", "--hidden", "16", "--quiet"]) == 0
+    assert json.loads((tmp_path / "a" / "config.json").read_text())["net_features"] == "sine"
+    with pytest.raises(SystemExit) as e:
+        main(["train", "--data", "moons", "--out", str(tmp_path / "b"), "--net-features", "fourier"])
+    assert e.value.code == 2 and not (tmp_path / "b").exists()
