@@ -167,7 +167,7 @@ def test_configs_written_before_the_new_keys_keep_the_old_behaviour(tmp_path):
 
 
 @pytest.mark.parametrize("argv,contains", [
-    (["--data", "moons", "--objective", "dsm", "--dsm-conditional", "--sampler", "annealed-langevin"], "for images"),
+    (["--data", "moons", "--objective", "dsm", "--dsm-conditional", "--sampler", "annealed-langevin"], "trains on images"),
     (["--data", "digits", "--objective", "cd", "--dsm-conditional"], "belongs to objective dsm"),
     (["--data", "digits", "--objective", "dsm", "--dsm-conditional", "--sampler", "langevin"], "annealed-langevin"),
     (["--data", "digits", "--objective", "drl", "--drl-energy-scale", "0"], "drl_energy_scale"),

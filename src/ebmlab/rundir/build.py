@@ -156,30 +156,32 @@ def build_model(config: RunConfig, data: dict[str, Any],
     raise EBMError(f"unknown data kind {data['kind']!r} in data.json")
 
 
-def _build_recovery(config: RunConfig, data: dict[str, Any]) -> RecoveryEnergyModel:
-    """A drl run: ``drl_levels`` conditional EBMs from one level-conditioned conv net (``nets.levels``);
-    images only (the objective walks pixel noise levels from N(0, I) down to the data)."""
+def _level_conv_net(config: RunConfig, data: dict[str, Any], what: str, instead: str, levels: int) -> LevelConvNet:
+    """The level-conditioned conv net (``nets.levels``) of drl and noise-conditional dsm runs, which are
+    for images only and bring their own net: anything else is refused in one line naming ``what`` and
+    the setting to use ``instead`` on vector data."""
     if data["kind"] != "image":
-        raise EBMError("objective 'drl' (diffusion recovery likelihood) trains on images; for vector or 2-D data "
-                       "use cd, dsm, ssm or nce")
+        raise EBMError(f"{what} trains on images; for vector or 2-D data use {instead}")
     if config.net not in ("auto", "conv"):
-        raise EBMError(f"objective 'drl' has its own level-conditioned conv net (net auto or conv), not net {config.net!r}")
+        raise EBMError(f"{what} has its own level-conditioned conv net (net auto or conv), not net {config.net!r}")
     c, h, _ = data["event_shape"]
-    return RecoveryEnergyModel(LevelConvNet(c, h, config.drl_levels, config.net_width or 16), config.drl_levels,
-                               config.drl_energy_scale)
+    return LevelConvNet(c, h, levels, config.net_width or 16)
+
+
+def _build_recovery(config: RunConfig, data: dict[str, Any]) -> RecoveryEnergyModel:
+    """A drl run: ``drl_levels`` conditional EBMs from one level-conditioned conv net; images only (the
+    objective walks pixel noise levels from N(0, I) down to the data)."""
+    net = _level_conv_net(config, data, "objective 'drl' (diffusion recovery likelihood)", "cd, dsm, ssm or nce",
+                          config.drl_levels)
+    return RecoveryEnergyModel(net, config.drl_levels, config.drl_energy_scale)
 
 
 def _build_noise_conditional(config: RunConfig, data: dict[str, Any]) -> NoiseConditionalEnergyModel:
-    """A noise-conditional dsm run: f(x, sigma_i) from one level-conditioned conv net (``nets.levels``), one
-    level per entry of ``dsm_sigmas``; images only."""
-    if data["kind"] != "image":
-        raise EBMError("dsm_conditional (a noise-conditional network) is for images; for vector or 2-D data "
-                       "use dsm with dsm_conditional false")
-    if config.net not in ("auto", "conv"):
-        raise EBMError(f"dsm_conditional has its own level-conditioned conv net (net auto or conv), not net {config.net!r}")
-    c, h, _ = data["event_shape"]
-    n = len(config.dsm_sigmas)
-    return NoiseConditionalEnergyModel(LevelConvNet(c, h, n, config.net_width or 16), config.dsm_sigmas)
+    """A noise-conditional dsm run: f(x, sigma_i) from one level-conditioned conv net, one level per entry
+    of ``dsm_sigmas``; images only."""
+    net = _level_conv_net(config, data, "dsm_conditional (a noise-conditional network)",
+                          "dsm with dsm_conditional false", len(config.dsm_sigmas))
+    return NoiseConditionalEnergyModel(net, config.dsm_sigmas)
 
 
 def _build_conditional(config: RunConfig, data: dict[str, Any]) -> ConditionalEnergyModel:
