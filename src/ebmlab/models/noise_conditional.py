@@ -23,6 +23,7 @@ from torch import nn
 
 from ebmlab.density import DensityMethods
 from ebmlab.errors import EBMError
+from ebmlab.models.recovery import level_net_output
 
 
 class NoiseConditionalEnergyModel(DensityMethods, nn.Module):
@@ -51,11 +52,7 @@ class NoiseConditionalEnergyModel(DensityMethods, nn.Module):
 
     def noise_log_density(self, x: torch.Tensor, i: torch.Tensor) -> torch.Tensor:
         """f(x, σ_i) = n(x, i) / σ_i: x [B, *event], i [B] int64 level indices (0 = largest σ) -> [B]."""
-        out = self.net(x, i)
-        if out.ndim == 2 and out.shape[1] == 1:
-            out = out[:, 0]
-        if out.shape != (x.shape[0],):
-            raise EBMError(f"the level network must return [B] for a batch of B={x.shape[0]}, got {tuple(out.shape)}")
+        out = level_net_output(self.net, x, i)
         return out / self.noise_levels[i].to(out.dtype)
 
     def log_density(self, x: torch.Tensor) -> torch.Tensor:

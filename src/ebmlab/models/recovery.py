@@ -60,6 +60,17 @@ def _per_example(v: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return v.reshape(-1, *([1] * (like.ndim - 1))).to(like.dtype)
 
 
+def level_net_output(net: nn.Module, x: torch.Tensor, level: torch.Tensor) -> torch.Tensor:
+    """n(x, level) of a level-conditioned network as [B] (a trailing output dim of 1 dropped); EBMError
+    naming the shape otherwise. x [B, *event], level [B] int64. Shared by drl and noise-conditional dsm."""
+    out = net(x, level)
+    if out.ndim == 2 and out.shape[1] == 1:
+        out = out[:, 0]
+    if out.shape != (x.shape[0],):
+        raise EBMError(f"the level network must return [B] for a batch of B={x.shape[0]}, got {tuple(out.shape)}")
+    return out
+
+
 class RecoveryEnergyModel(DensityMethods, nn.Module):
     """L conditional EBMs f(ỹ, t) = n(ỹ, t) / σ_t² from one level-conditioned network (module docstring).
 
@@ -92,11 +103,7 @@ class RecoveryEnergyModel(DensityMethods, nn.Module):
 
     def level_log_density(self, y: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """f(ỹ, t) = n(ỹ, t) / (c σ_t²): y [B, *event] (scaled points of level t), t [B] int64 -> [B]."""
-        out = self.net(y, t)
-        if out.ndim == 2 and out.shape[1] == 1:
-            out = out[:, 0]
-        if out.shape != (y.shape[0],):
-            raise EBMError(f"the level network must return [B] for a batch of B={y.shape[0]}, got {tuple(out.shape)}")
+        out = level_net_output(self.net, y, t)
         return out / (self.energy_scale * self.sigmas[t].to(out.dtype) ** 2)
 
     def log_density(self, x: torch.Tensor) -> torch.Tensor:
