@@ -196,6 +196,9 @@ Notes
 - dsm learns the data blurred by N(0, sigma^2): its NLL carries that blur by design.
 - ebmlab's 2-D ssm preset draws {recipe_floor:.0%} of each batch uniformly over its support box (sm_uniform,
   training/objectives.py UniformFloor); the peers' ssm gets no floor (it is ebmlab's, not theirs).
+- The three ssm losses differ only in their directions and form, all with 1 projection per point (torchebm's
+  default is 5; it gets ebmlab's 1): ebmlab and ebmkit draw v ~ N(0, I) and use the variance-reduced
+  vᵀ∇s v + ½‖s‖²; torchebm draws Rademacher v and uses vᵀ∇s v + ½(vᵀs)². None perturbs the data.
 - ebmkit's nce gets a single Gaussian fitted to the data as noise (its default N(0, I) is meant for
   standardised data); ebmlab's nce fits an 8-component mixture plus 10 % uniform over the box
   (training/nce.py says why). torchebm has no nce.
