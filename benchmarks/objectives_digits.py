@@ -40,6 +40,8 @@ ROWS = {"cd": "ebmlab:digits", "dsm": "ebmlab:digits+objective=dsm", "drl": "ebm
         # it degraded after 150 CPU-s), and the run that measured lr 5e-4, the drl preset since
         "drl-lr1e-3": "ebmlab:digits+objective=drl+lr=0.001",
         "drl-lr5e-4": "ebmlab:digits+objective=drl+lr=0.0005",
+        # session 7 probes: lr 5e-4 decayed by cosine over 18 000 steps (~600 CPU-s), instead of constant
+        "drl-cos": "ebmlab:digits+objective=drl+lr=0.0005+lr_schedule=cosine+steps=18000",
         # dsm before the noise-conditional recipe (FD 25.5 at 300 CPU-s): one f for all levels
         "dsm-shared": "ebmlab:digits+objective=dsm+dsm_conditional=false+dsm_sigmas=[0.5,0.3,0.18,0.1,0.06]"
                       "+mcmc_steps=300+step_size=0.001"}
