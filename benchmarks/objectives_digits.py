@@ -9,7 +9,9 @@ The measurement is ``benchmarks/digits.py``'s, reused (its worker, clock and FD 
 ``ebmlab`` on ``--data digits`` in its own process for the same PROCESS CPU time (1 torch thread,
 evaluation excluded), checkpoints at 1/4, 1/2 and all of the budget, and draws 1437 samples (= the
 training set) from fresh noise with ``ebmlab sample``'s default for the run: FD ratio =
-FD(samples, test) / FD(train, test) in the digits-classifier features (1.0 = real data).
+FD(samples, test) / FD(train, test) in the digits-classifier features (1.0 = real data). Each row trains
+through ``Trainer.fit``, the loop ``ebmlab train`` runs: a tripped guard rolls back as it would for a user;
+a row whose lr is scheduled over its steps (drl's cosine) keeps the preset's length.
 
 Rows (each the ``digits`` preset with the objective's own digits recipe, ``training.presets``):
   cd    ``--preset digits``: short-run CD, K = 10 Langevin steps from uniform noise (the sampler too);
@@ -40,7 +42,8 @@ ROWS = {"cd": "ebmlab:digits", "dsm": "ebmlab:digits+objective=dsm", "drl": "ebm
         # it degraded after 150 CPU-s), and the run that measured lr 5e-4, the drl preset since
         "drl-lr1e-3": "ebmlab:digits+objective=drl+lr=0.001",
         "drl-lr5e-4": "ebmlab:digits+objective=drl+lr=0.0005",
-        # session 7 probes: lr 5e-4 decayed by cosine over 18 000 steps (~600 CPU-s), instead of constant
+        # session 7: lr 5e-4 decayed by cosine over 18 000 steps (~600 CPU-s) instead of constant: the
+        # drl preset since (the same resolved config as the "drl" row now)
         "drl-cos": "ebmlab:digits+objective=drl+lr=0.0005+lr_schedule=cosine+steps=18000",
         # dsm before the noise-conditional recipe (FD 25.5 at 300 CPU-s): one f for all levels
         "dsm-shared": "ebmlab:digits+objective=dsm+dsm_conditional=false+dsm_sigmas=[0.5,0.3,0.18,0.1,0.06]"
@@ -93,12 +96,28 @@ def report(workdir: Path, names: list[str], out: Path, command: str, started: st
     if "drl-lr5e-4" in names:
         lines += ["", "`drl-lr5e-4` is what `--objective drl` on digits trains now: the preset's learning rate was "
                   "halved after its first run (`drl-lr1e-3`, then the preset) degraded after 150 CPU-s."]
+    if "drl-cos" in names:
+        lines += ["", "`drl-cos` is what `--objective drl` on digits trains now (the preset's lr 5e-4 decays by cosine "
+                  "over its 18 000 steps): the constant lr 5e-4 of the preset before degraded after 300 CPU-s "
+                  "(16.2 / 15.3 / 64.8 at 150 / 300 / 600 CPU-s, session 6). A row that ends before the budget "
+                  "(its steps done) is evaluated there."]
+    if any(c.get("rollbacks") for n in names for c in _checkpoints(workdir, ROWS[n])):
+        lines += ["", "Rollbacks: a row's collapse guard tripped and `Trainer.fit` (the loop `ebmlab train` runs) "
+                  "restored the newest checkpoint (every `checkpoint_every` steps) with the lr halved and a new "
+                  "seed; the steps column counts the steps of the run that survived. "
+                  + "; ".join(f"{n}: {c['rollbacks']} by {c['cpu_s']:.0f} CPU-s" for n in names
+                              for c in _checkpoints(workdir, ROWS[n])[-1:] if c.get("rollbacks"))]
     lines += ["", "Recipes (resolved configs):", "", *recipes, "",
               f"Sample grids (the first 64 of each row's FD samples): `{PICTURE.relative_to(HERE.parent)}`.", ""]
     out.write_text("\n".join(lines))
     if panels:
         draw(panels, PICTURE)
     return "\n".join(lines)
+
+
+def _checkpoints(workdir: Path, spec: str) -> list[dict]:
+    p = workdir / f"{bench.safe(spec)}.json"
+    return json.loads(p.read_text())["checkpoints"] if p.exists() else []
 
 
 def recipe(workdir: Path, spec: str, fallback: str) -> str:
@@ -117,9 +136,10 @@ def recipe(workdir: Path, spec: str, fallback: str) -> str:
                 f"the smallest level){end}")
     if c["objective"] == "drl":
         scale = c.get("drl_energy_scale", 1.0)
+        sched = f", cosine to {c['lr_min_factor']:g} x over {c['steps']} steps" if c["lr_schedule"] == "cosine" else ""
         return (f"drl, {c['drl_levels']} levels, K = {c['mcmc_steps']} Langevin steps per level of b^2 sigma_t^2 with "
                 f"b^2 = {c['step_size']:g}, f = n / ({scale:g} sigma_t^2), L2 {c['l2']:g} on the network output n, "
-                f"{common}; sampled from N(0, I) by "
+                f"{common}{sched}; sampled from N(0, I) by "
                 f"the level walk ({c['drl_levels'] * c['mcmc_steps']} steps)")
     return fallback
 
