@@ -45,6 +45,12 @@ ROWS = {"cd": "ebmlab:digits", "dsm": "ebmlab:digits+objective=dsm", "drl": "ebm
         # session 7: lr 5e-4 decayed by cosine over 18 000 steps (~600 CPU-s) instead of constant: the
         # drl preset since (the same resolved config as the "drl" row now)
         "drl-cos": "ebmlab:digits+objective=drl+lr=0.0005+lr_schedule=cosine+steps=18000",
+        # probes at an equal, shorter cosine (3800 steps, ~150 CPU-s): the preset, and Gao et al.'s energy scaling
+        # f = n / (b^2 sigma_t^2) with near noise-free chains (b^2 1e-3; f is ~1000x larger, so the |f| limit is lifted)
+        # dsm's preset lr 1e-3 decayed by cosine over 50 000 steps (~600 CPU-s on the loaded machine)
+        "dsm-cos": "ebmlab:digits+objective=dsm+lr_schedule=cosine+steps=50000",
+        "drl-3800": "ebmlab:digits+objective=drl+steps=3800",
+        "drl-scale-3800": "ebmlab:digits+objective=drl+drl_energy_scale=0.001+step_size=0.001+max_abs_f=1e9+steps=3800",
         # dsm before the noise-conditional recipe (FD 25.5 at 300 CPU-s): one f for all levels
         "dsm-shared": "ebmlab:digits+objective=dsm+dsm_conditional=false+dsm_sigmas=[0.5,0.3,0.18,0.1,0.06]"
                       "+mcmc_steps=300+step_size=0.001"}
