@@ -39,19 +39,21 @@ import digits as bench  # noqa: E402  (benchmarks/digits.py: worker, clock, FD a
 
 ROWS = {"cd": "ebmlab:digits", "dsm": "ebmlab:digits+objective=dsm", "drl": "ebmlab:digits+objective=drl",
         # the row run as "drl" before the preset's learning rate was halved (lr 1e-3, from the digits preset;
-        # it degraded after 150 CPU-s), and the run that measured lr 5e-4, the drl preset since
-        "drl-lr1e-3": "ebmlab:digits+objective=drl+lr=0.001",
-        "drl-lr5e-4": "ebmlab:digits+objective=drl+lr=0.0005",
-        # session 7: lr 5e-4 decayed by cosine over 18 000 steps (~600 CPU-s) instead of constant: the
-        # drl preset since (the same resolved config as the "drl" row now)
-        "drl-cos": "ebmlab:digits+objective=drl+lr=0.0005+lr_schedule=cosine+steps=18000",
+        # it degraded after 150 CPU-s), and the run that measured lr 5e-4 (constant, energy scale 1: the
+        # drl preset of 0.5.0)
+        "drl-lr1e-3": "ebmlab:digits+objective=drl+lr=0.001+lr_schedule=constant+drl_energy_scale=1+step_size=0.05+max_abs_f=1e6",
+        "drl-lr5e-4": "ebmlab:digits+objective=drl+lr=0.0005+lr_schedule=constant+drl_energy_scale=1+step_size=0.05+max_abs_f=1e6",
+        # session 7: lr 5e-4 decayed by cosine over 18 000 steps (~600 CPU-s, the preset's) instead of constant,
+        # energy scale 1 and b^2 0.05 as before
+        "drl-cos": "ebmlab:digits+objective=drl+drl_energy_scale=1+step_size=0.05+max_abs_f=1e6",
         # probes at an equal, shorter cosine (3800 steps, ~150 CPU-s): the preset, and Gao et al.'s energy scaling
         # f = n / (b^2 sigma_t^2) with near noise-free chains (b^2 1e-3; f is ~1000x larger, so the |f| limit is lifted)
-        # the 600 CPU-s check of the energy scaling (drl-scale-3800 below beat drl-3800 at every checkpoint)
+        # the 600 CPU-s check of the energy scaling (drl-scale-3800 below beat drl-3800 at every checkpoint): the
+        # drl preset since (the same resolved config as the "drl" row now)
         "drl-scale": "ebmlab:digits+objective=drl+drl_energy_scale=0.001+step_size=0.001+max_abs_f=1e9",
         # dsm's preset lr 1e-3 decayed by cosine over 50 000 steps (~600 CPU-s on the loaded machine)
         "dsm-cos": "ebmlab:digits+objective=dsm+lr_schedule=cosine+steps=50000",
-        "drl-3800": "ebmlab:digits+objective=drl+steps=3800",
+        "drl-3800": "ebmlab:digits+objective=drl+drl_energy_scale=1+step_size=0.05+max_abs_f=1e6+steps=3800",
         "drl-scale-3800": "ebmlab:digits+objective=drl+drl_energy_scale=0.001+step_size=0.001+max_abs_f=1e9+steps=3800",
         # dsm before the noise-conditional recipe (FD 25.5 at 300 CPU-s): one f for all levels
         "dsm-shared": "ebmlab:digits+objective=dsm+dsm_conditional=false+dsm_sigmas=[0.5,0.3,0.18,0.1,0.06]"
@@ -101,13 +103,13 @@ def report(workdir: Path, names: list[str], out: Path, command: str, started: st
         if pt.exists() and last:
             panels.append((f"{name}: FD {last.get('fd_noise', float('nan')):.2f}", torch.load(pt)["noise"]))
     if "drl-lr5e-4" in names:
-        lines += ["", "`drl-lr5e-4` is what `--objective drl` on digits trains now: the preset's learning rate was "
+        lines += ["", "`drl-lr5e-4` was `--objective drl` on digits in 0.5.0: the preset's learning rate was "
                   "halved after its first run (`drl-lr1e-3`, then the preset) degraded after 150 CPU-s."]
     if "drl-cos" in names:
-        lines += ["", "`drl-cos` is what `--objective drl` on digits trains now (the preset's lr 5e-4 decays by cosine "
-                  "over its 18 000 steps): the constant lr 5e-4 of the preset before degraded after 300 CPU-s "
-                  "(16.2 / 15.3 / 64.8 at 150 / 300 / 600 CPU-s, session 6). A row that ends before the budget "
-                  "(its steps done) is evaluated there."]
+        lines += ["", "`drl-scale` is what `--objective drl` on digits trains now (`drl-cos` with Gao et al.'s energy "
+                  "scaling, b^2 = 1e-3): the preset's lr 5e-4 decays by cosine over its 18 000 steps; the constant lr "
+                  "5e-4 of the preset before degraded after 300 CPU-s (16.2 / 15.3 / 64.8 at 150 / 300 / 600 CPU-s, "
+                  "session 6). A row that ends before the budget (its steps done) is evaluated there."]
     if any(c.get("rollbacks") for n in names for c in _checkpoints(workdir, ROWS[n])):
         lines += ["", "Rollbacks: a row's collapse guard tripped and `Trainer.fit` (the loop `ebmlab train` runs) "
                   "restored the newest checkpoint (every `checkpoint_every` steps) with the lr halved and a new "
