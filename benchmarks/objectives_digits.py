@@ -51,7 +51,8 @@ ROWS = {"cd": "ebmlab:digits", "dsm": "ebmlab:digits+objective=dsm", "drl": "ebm
         # the 600 CPU-s check of the energy scaling (drl-scale-3800 below beat drl-3800 at every checkpoint): the
         # drl preset since (the same resolved config as the "drl" row now)
         "drl-scale": "ebmlab:digits+objective=drl+drl_energy_scale=0.001+step_size=0.001+max_abs_f=1e9",
-        # dsm's preset lr 1e-3 decayed by cosine over 50 000 steps (~600 CPU-s on the loaded machine)
+        # dsm's preset lr 1e-3 decayed by cosine over 50 000 steps (~600 CPU-s on the loaded machine): prepared in
+        # session 7, not run yet (no time left)
         "dsm-cos": "ebmlab:digits+objective=dsm+lr_schedule=cosine+steps=50000",
         "drl-3800": "ebmlab:digits+objective=drl+drl_energy_scale=1+step_size=0.05+max_abs_f=1e6+steps=3800",
         "drl-scale-3800": "ebmlab:digits+objective=drl+drl_energy_scale=0.001+step_size=0.001+max_abs_f=1e9+steps=3800",
