@@ -92,15 +92,21 @@ class EbmlabRow:
     def __init__(self, spec: str, seed: int, workdir: Path) -> None:
         from ebmlab.tasks.sample import default_sample_steps
         from ebmlab.training.api import start_run
+        from ebmlab.training.presets import resolve_config
         preset, *kv = spec.split(":", 1)[1].split("+")
         overrides = {}
         for item in kv:
             k, v = item.split("=", 1)
             overrides[k] = json.loads(v) if v[:1].isdigit() or v[:1] in "-[{tfn" else v
         torch.manual_seed(seed)
-        # a real run directory (checkpointed at every evaluation), reusable by `ebmlab sample/eval`
+        # a run with a constant lr trains the same whatever its length: it runs until the budget is spent;
+        # a schedule over the steps (cosine) keeps the preset's length, as `ebmlab train` would run it
+        if "steps" not in overrides and resolve_config("digits", {**overrides, "preset": preset}).lr_schedule == "constant":
+            overrides["steps"] = 10 ** 8
+        # a real run directory (checkpointed as `ebmlab train` does, and at every evaluation), reusable by
+        # `ebmlab sample/eval`
         self.trainer, self.model = start_run("digits", workdir / "runs" / safe(spec), force=True, preset=preset,
-                                             steps=10 ** 8, seed=seed, **overrides)
+                                             seed=seed, **overrides)
         # start_run seeds the init: same weights as make_net(seed) (drl rows have their own level-conditioned net)
         if not self.trainer.config.spectral_norm and type(self.model.net).__name__ == "SmallConvNet":
             ref = make_net(seed).state_dict()
@@ -113,9 +119,25 @@ class EbmlabRow:
         self.sample_steps = default_sample_steps(cfg, is_vector=False)  # `ebmlab sample`'s default
         self.train_k = cfg.mcmc_steps
 
-    def step(self) -> None:
-        self.trainer.train_step()
-        self.trainer.step += 1
+    def train_until(self, clock: "CpuClock", target: float) -> None:
+        """Train through ``Trainer.fit``, the loop `ebmlab train` runs (its divergence guard and rollback,
+        checkpoints every ``checkpoint_every`` steps), until ``clock`` reaches ``target`` CPU-s or the run's
+        steps are done. The stop is checked at every metrics row (``log_every`` = 25 steps)."""
+        stop = _StopAt(clock, target)
+        self.trainer.callbacks.append(stop)
+        try:
+            self.trainer._stop_requested = False      # the flag Ctrl-C sets; fit finishes the step and returns
+            self.trainer.fit()
+        finally:
+            self.trainer.callbacks.remove(stop)
+
+    @property
+    def rollbacks(self) -> int:
+        return self.trainer.rollbacks
+
+    @property
+    def done(self) -> bool:
+        return self.trainer.step >= self.trainer.config.steps
 
     def save(self) -> None:
         self.trainer.save()
@@ -134,6 +156,17 @@ class EbmlabRow:
     def buffer_states(self, n: int, seed: int) -> torch.Tensor:
         s = self.trainer.buffer.states
         return s[torch.randint(0, s.shape[0], (n,), generator=torch.Generator().manual_seed(seed))]
+
+
+class _StopAt:
+    """A ``Trainer`` callback: ask ``fit`` to return once ``clock`` has reached ``target`` CPU-s."""
+
+    def __init__(self, clock: CpuClock, target: float) -> None:
+        self.clock, self.target = clock, target
+
+    def on_log(self, trainer, row: dict[str, float]) -> None:
+        if self.clock.now() >= self.target:
+            trainer._stop_requested = True
 
 
 class EbmkitRow:
@@ -279,10 +312,15 @@ def run_worker(spec: str, budget: float, seed: int, workdir: Path) -> None:
     try:
         for target in targets:
             clock.start()
-            while clock.now() < target:
-                row.step()
+            if hasattr(row, "train_until"):
+                row.train_until(clock, target)
+            else:
+                while clock.now() < target:
+                    row.step()
             clock.stop()
             ck = {"cpu_s": round(clock.used, 1), "steps": row.steps, "wall_s": round(time.time() - wall0, 1)}
+            if getattr(row, "rollbacks", 0):        # divergences the run's guard rolled back (lr halved each)
+                ck["rollbacks"] = row.rollbacks
             if hasattr(row, "save"):
                 row.save()
             t_eval = time.process_time()
@@ -301,6 +339,8 @@ def run_worker(spec: str, budget: float, seed: int, workdir: Path) -> None:
                        workdir / f"{tag}.pt")
             _write_json(workdir / f"{tag}.json", out)
             print(f"[{spec}] {ck}", flush=True)
+            if getattr(row, "done", False):   # a run with its own length (a cosine lr) ended before the budget
+                break
         out["status"] = "finished"
     except Exception as e:       # a diverged or crashed row is a result too
         out["status"] = f"failed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"

@@ -9,7 +9,9 @@ The measurement is ``benchmarks/digits.py``'s, reused (its worker, clock and FD 
 ``ebmlab`` on ``--data digits`` in its own process for the same PROCESS CPU time (1 torch thread,
 evaluation excluded), checkpoints at 1/4, 1/2 and all of the budget, and draws 1437 samples (= the
 training set) from fresh noise with ``ebmlab sample``'s default for the run: FD ratio =
-FD(samples, test) / FD(train, test) in the digits-classifier features (1.0 = real data).
+FD(samples, test) / FD(train, test) in the digits-classifier features (1.0 = real data). Each row trains
+through ``Trainer.fit``, the loop ``ebmlab train`` runs: a tripped guard rolls back as it would for a user;
+a row whose lr is scheduled over its steps (drl's cosine) keeps the preset's length.
 
 Rows (each the ``digits`` preset with the objective's own digits recipe, ``training.presets``):
   cd    ``--preset digits``: short-run CD, K = 10 Langevin steps from uniform noise (the sampler too);
@@ -37,9 +39,23 @@ import digits as bench  # noqa: E402  (benchmarks/digits.py: worker, clock, FD a
 
 ROWS = {"cd": "ebmlab:digits", "dsm": "ebmlab:digits+objective=dsm", "drl": "ebmlab:digits+objective=drl",
         # the row run as "drl" before the preset's learning rate was halved (lr 1e-3, from the digits preset;
-        # it degraded after 150 CPU-s), and the run that measured lr 5e-4, the drl preset since
-        "drl-lr1e-3": "ebmlab:digits+objective=drl+lr=0.001",
-        "drl-lr5e-4": "ebmlab:digits+objective=drl+lr=0.0005",
+        # it degraded after 150 CPU-s), and the run that measured lr 5e-4 (constant, energy scale 1: the
+        # drl preset of 0.5.0)
+        "drl-lr1e-3": "ebmlab:digits+objective=drl+lr=0.001+lr_schedule=constant+drl_energy_scale=1+step_size=0.05+max_abs_f=1e6",
+        "drl-lr5e-4": "ebmlab:digits+objective=drl+lr=0.0005+lr_schedule=constant+drl_energy_scale=1+step_size=0.05+max_abs_f=1e6",
+        # session 7: lr 5e-4 decayed by cosine over 18 000 steps (~600 CPU-s, the preset's) instead of constant,
+        # energy scale 1 and b^2 0.05 as before
+        "drl-cos": "ebmlab:digits+objective=drl+drl_energy_scale=1+step_size=0.05+max_abs_f=1e6",
+        # probes at an equal, shorter cosine (3800 steps, ~150 CPU-s): the preset, and Gao et al.'s energy scaling
+        # f = n / (b^2 sigma_t^2) with near noise-free chains (b^2 1e-3; f is ~1000x larger, so the |f| limit is lifted)
+        # the 600 CPU-s check of the energy scaling (drl-scale-3800 below beat drl-3800 at every checkpoint): the
+        # drl preset since (the same resolved config as the "drl" row now)
+        "drl-scale": "ebmlab:digits+objective=drl+drl_energy_scale=0.001+step_size=0.001+max_abs_f=1e9",
+        # dsm's preset lr 1e-3 decayed by cosine over 50 000 steps (~600 CPU-s on the loaded machine): prepared in
+        # session 7, not run yet (no time left)
+        "dsm-cos": "ebmlab:digits+objective=dsm+lr_schedule=cosine+steps=50000",
+        "drl-3800": "ebmlab:digits+objective=drl+drl_energy_scale=1+step_size=0.05+max_abs_f=1e6+steps=3800",
+        "drl-scale-3800": "ebmlab:digits+objective=drl+drl_energy_scale=0.001+step_size=0.001+max_abs_f=1e9+steps=3800",
         # dsm before the noise-conditional recipe (FD 25.5 at 300 CPU-s): one f for all levels
         "dsm-shared": "ebmlab:digits+objective=dsm+dsm_conditional=false+dsm_sigmas=[0.5,0.3,0.18,0.1,0.06]"
                       "+mcmc_steps=300+step_size=0.001"}
@@ -65,9 +81,8 @@ def report(workdir: Path, names: list[str], out: Path, command: str, started: st
              "for the run, 360 test images. Budget = `time.process_time()` of the row's own process spent training "
              "(evaluation excluded), 1 torch thread, one seed.", ""]
     if budget < 600:
-        lines += [f"**Budget {budget:.0f} CPU-s per row, not the issue's 600**: on the shared 2-core machine (load 4-7) "
-                  "a row got 0.3-0.5 of a core, so 600 CPU-s a row did not fit the session. `digits.md` has the cd "
-                  "row (the same preset and code) at 600 CPU-s: 1.88.", ""]
+        lines += [f"**Budget {budget:.0f} CPU-s per row, not the issue's 600** (probe rows, or a session without "
+                  "time for 600 CPU-s a row on the shared machine). `digits.md` has the cd row at 600 CPU-s.", ""]
     lines += [
              "| objective | row | status | steps done | FD ratio (sampling steps) | at 0.25 / 0.5 budget | wall s |",
              "|---|---|---|---:|---:|---|---:|"]
@@ -89,14 +104,30 @@ def report(workdir: Path, names: list[str], out: Path, command: str, started: st
         if pt.exists() and last:
             panels.append((f"{name}: FD {last.get('fd_noise', float('nan')):.2f}", torch.load(pt)["noise"]))
     if "drl-lr5e-4" in names:
-        lines += ["", "`drl-lr5e-4` is what `--objective drl` on digits trains now: the preset's learning rate was "
+        lines += ["", "`drl-lr5e-4` was `--objective drl` on digits in 0.5.0: the preset's learning rate was "
                   "halved after its first run (`drl-lr1e-3`, then the preset) degraded after 150 CPU-s."]
+    if "drl-cos" in names:
+        lines += ["", "`drl-scale` is what `--objective drl` on digits trains now (`drl-cos` with Gao et al.'s energy "
+                  "scaling, b^2 = 1e-3): the preset's lr 5e-4 decays by cosine over its 18 000 steps; the constant lr "
+                  "5e-4 of the preset before degraded after 300 CPU-s (16.2 / 15.3 / 64.8 at 150 / 300 / 600 CPU-s, "
+                  "session 6). A row that ends before the budget (its steps done) is evaluated there."]
+    if any(c.get("rollbacks") for n in names for c in _checkpoints(workdir, ROWS[n])):
+        lines += ["", "Rollbacks: a row's collapse guard tripped and `Trainer.fit` (the loop `ebmlab train` runs) "
+                  "restored the newest checkpoint (every `checkpoint_every` steps) with the lr halved and a new "
+                  "seed; the steps column counts the steps of the run that survived. "
+                  + "; ".join(f"{n}: {c['rollbacks']} by {c['cpu_s']:.0f} CPU-s" for n in names
+                              for c in _checkpoints(workdir, ROWS[n])[-1:] if c.get("rollbacks"))]
     lines += ["", "Recipes (resolved configs):", "", *recipes, "",
               f"Sample grids (the first 64 of each row's FD samples): `{PICTURE.relative_to(HERE.parent)}`.", ""]
     out.write_text("\n".join(lines))
     if panels:
         draw(panels, PICTURE)
     return "\n".join(lines)
+
+
+def _checkpoints(workdir: Path, spec: str) -> list[dict]:
+    p = workdir / f"{bench.safe(spec)}.json"
+    return json.loads(p.read_text())["checkpoints"] if p.exists() else []
 
 
 def recipe(workdir: Path, spec: str, fallback: str) -> str:
@@ -115,9 +146,10 @@ def recipe(workdir: Path, spec: str, fallback: str) -> str:
                 f"the smallest level){end}")
     if c["objective"] == "drl":
         scale = c.get("drl_energy_scale", 1.0)
+        sched = f", cosine to {c['lr_min_factor']:g} x over {c['steps']} steps" if c["lr_schedule"] == "cosine" else ""
         return (f"drl, {c['drl_levels']} levels, K = {c['mcmc_steps']} Langevin steps per level of b^2 sigma_t^2 with "
                 f"b^2 = {c['step_size']:g}, f = n / ({scale:g} sigma_t^2), L2 {c['l2']:g} on the network output n, "
-                f"{common}; sampled from N(0, I) by "
+                f"{common}{sched}; sampled from N(0, I) by "
                 f"the level walk ({c['drl_levels'] * c['mcmc_steps']} steps)")
     return fallback
 
@@ -173,6 +205,9 @@ def main() -> None:
                        extra=("--quick",) if args.quick else ())
     out = HERE / "results" / f"{name}.md"
     all_rows = [r for r in ROWS if (workdir / f"{bench.safe(ROWS[r])}.json").exists()] or names
+    if args.report_only:     # the budget the rows ran with, not this invocation's default
+        budget = max((json.loads((workdir / f"{bench.safe(ROWS[r])}.json").read_text()).get("budget_cpu_s", budget)
+                      for r in all_rows if (workdir / f"{bench.safe(ROWS[r])}.json").exists()), default=budget)
     # the preset row and its variant at the preset's own learning rate are one run: show it once
     if "drl" in all_rows and "drl-lr5e-4" in all_rows and "drl" not in names:
         all_rows.remove("drl")
