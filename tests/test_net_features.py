@@ -73,3 +73,38 @@ def test_cli_flag_and_bad_values(tmp_path):
     with pytest.raises(SystemExit) as e:
         main(["train", "--data", "moons", "--out", str(tmp_path / "b"), "--net-features", "fourier"])
     assert e.value.code == 2 and not (tmp_path / "b").exists()
+
+
+def test_hybrid_layer_keeps_a_smooth_path_beside_the_sine_path():
+    from ebmlab.nets.mlp import HybridFeatures
+    torch.manual_seed(0)
+    net = MLP(2, 128, 3, features="hybrid")
+    first = net.body[0]
+    assert isinstance(first, HybridFeatures) and isinstance(net.body[2], nn.SiLU)
+    assert net(torch.randn(5, 2)).shape == (5,)
+    h = first(torch.randn(9, 2))
+    assert h.shape == (9, 128)
+    # the sine half is bounded by 1; the smooth half is SiLU of an ordinary linear layer
+    assert float(h[:, 64:].abs().max()) <= 1.0
+    x = torch.randn(9, 2)
+    torch.testing.assert_close(first(x)[:, :64], nn.functional.silu(first.smooth(x)))
+    w = first.fourier.weight.detach()
+    assert abs(float(w.std()) / (2 * math.pi * SINE_SCALE) - 1) < 4 / math.sqrt(2 * w.numel())
+    # an odd width gives the extra unit to the smooth path; relu reaches the smooth path too
+    odd = HybridFeatures(3, 7, "relu")
+    assert odd.smooth.out_features == 4 and odd.fourier.out_features == 3
+    assert float(odd(torch.randn(4, 3))[:, :4].min()) >= 0.0
+    with pytest.raises(ValueError, match="exclude each other"):
+        MLP(2, 8, 2, spectral_norm=True, features="hybrid")
+    with pytest.raises(EBMError, match="exclude each other"):
+        RunConfig(net_features="hybrid", spectral_norm=True)
+
+
+def test_hybrid_run_saves_and_loads(tmp_path):
+    from ebmlab.nets.mlp import HybridFeatures
+    a = ebmlab.train("auto", "moons", tmp_path / "a", progress=False, net_features="hybrid", seed=3, **TINY)
+    assert json.loads((tmp_path / "a" / "config.json").read_text())["net_features"] == "hybrid"
+    loaded = ebmlab.load(tmp_path / "a")
+    assert any(isinstance(m, HybridFeatures) for m in loaded.net.modules())
+    x = torch.randn(7, 2)
+    torch.testing.assert_close(loaded.log_density(x), a.model.log_density(x))

@@ -21,7 +21,9 @@ ACTIVATIONS = {"silu": nn.SiLU, "relu": nn.ReLU}
 # frequencies last (spectral bias): 16 modes on one circle need angular frequency 16, and the SiLU net
 # learned an exactly uniform ring there (ring16 +0.64 nats above the truth); the sine layer starts with
 # those frequencies (measured: the 2d preset's comment in training/presets.py).
-FEATURES = ("linear", "sine")
+# "hybrid": half the first layer's units act(W x + b), half sin(W' x + b') — the smooth path for broad
+# shapes next to the Fourier path for sharp modes (``HybridFeatures``).
+FEATURES = ("linear", "sine", "hybrid")
 # the frequencies' standard deviation, in cycles per unit of the standardised data (std 1 per coordinate).
 # ring16's modes sit 0.55 units apart; with init "data" scale 0.5 gave +0.012 nats (the trained W grows to
 # the frequencies it needs) where 1.0 gave +0.055 (rougher f, holes near test points): the preset's table.
@@ -34,6 +36,20 @@ class Sine(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.sin(x)
+
+
+class HybridFeatures(nn.Module):
+    """x [B, d] -> [B, hidden]: cat(act(A x + a) [B, hidden - hidden // 2], sin(W x + b) [B, hidden // 2]),
+    A and a initialised like any linear layer, W and b like the sine layer (``_sine_linear``)."""
+
+    def __init__(self, dim: int, hidden: int, activation: str) -> None:
+        super().__init__()
+        self.smooth = nn.Linear(dim, hidden - hidden // 2)
+        self.act = ACTIVATIONS[activation]()
+        self.fourier = _sine_linear(dim, hidden // 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([self.act(self.smooth(x)), torch.sin(self.fourier(x))], dim=-1)
 
 
 class MLP(nn.Module):
@@ -61,7 +77,7 @@ class MLP(nn.Module):
             raise ValueError(f"unknown activation {activation!r}; choose one of {', '.join(ACTIVATIONS)}")
         if features not in FEATURES:
             raise ValueError(f"unknown features {features!r}; choose one of {', '.join(FEATURES)}")
-        if features == "sine" and spectral_norm:
+        if features != "linear" and spectral_norm:
             # spectral norm divides W by its largest singular value: every frequency would drop below one
             # radian per unit, which undoes what the sine layer is for
             raise ValueError("sine features and spectral norm exclude each other (it would cap the frequencies)")
@@ -70,6 +86,8 @@ class MLP(nn.Module):
         for i in range(depth):
             if i == 0 and features == "sine":
                 layers += [_sine_linear(width, hidden), Sine()]
+            elif i == 0 and features == "hybrid":
+                layers.append(HybridFeatures(width, hidden, activation))
             else:
                 layers += [_linear(width, hidden, spectral_norm), ACTIVATIONS[activation]()]
             width = hidden
