@@ -85,7 +85,7 @@ def test_hybrid_layer_keeps_a_smooth_path_beside_the_sine_path():
     h = first(torch.randn(9, 2))
     assert h.shape == (9, 128)
     # the sine half is bounded by 1; the smooth half is SiLU of an ordinary linear layer
-    assert float(h[:, 64:].abs().max()) <= 1.0
+    assert float(h[:, 64:].abs().max()) <= float(first.gain) + 1e-6
     x = torch.randn(9, 2)
     torch.testing.assert_close(first(x)[:, :64], nn.functional.silu(first.smooth(x)))
     w = first.fourier.weight.detach()
@@ -108,3 +108,15 @@ def test_hybrid_run_saves_and_loads(tmp_path):
     assert any(isinstance(m, HybridFeatures) for m in loaded.net.modules())
     x = torch.randn(7, 2)
     torch.testing.assert_close(loaded.log_density(x), a.model.log_density(x))
+
+
+def test_hybrid_gain_travels_with_the_weights(monkeypatch):
+    # a run trained with one gain must load with it even if the module constant changes later
+    from ebmlab.nets import mlp
+    old = MLP(2, 16, 2, features="hybrid")
+    assert float(old.body[0].gain) == pytest.approx(mlp.HYBRID_SINE_GAIN)
+    monkeypatch.setattr(mlp, "HYBRID_SINE_GAIN", 1.0)
+    new = MLP(2, 16, 2, features="hybrid")
+    new.load_state_dict(old.state_dict())
+    x = torch.randn(6, 2)
+    torch.testing.assert_close(new(x), old(x))
