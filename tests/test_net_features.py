@@ -120,3 +120,14 @@ def test_hybrid_gain_travels_with_the_weights(monkeypatch):
     new.load_state_dict(old.state_dict())
     x = torch.randn(6, 2)
     torch.testing.assert_close(new(x), old(x))
+
+
+@pytest.mark.parametrize("overrides, features, init", [
+    ({}, "hybrid", "data"),                                          # the 2-D cd default (presets.CD_2D)
+    ({"net_features": "linear", "init": "uniform"}, "linear", "uniform"),   # the user's flags win
+    ({"objective": "nce"}, "linear", "uniform"),                     # other objectives keep the linear layer
+])
+def test_the_2d_cd_default_is_hybrid_with_data_restarts(tmp_path, overrides, features, init):
+    ebmlab.train("auto", "moons", tmp_path / "r", progress=False, **{**TINY, "steps": 2, **overrides})
+    cfg = json.loads((tmp_path / "r" / "config.json").read_text())
+    assert (cfg["preset"], cfg["net_features"], cfg["init"]) == ("2d", features, init)

@@ -27,7 +27,8 @@ FEATURES = ("linear", "sine", "hybrid")
 # the frequencies' standard deviation, in cycles per unit of the standardised data (std 1 per coordinate).
 # ring16's modes sit 0.55 units apart; with init "data" scale 0.5 gave +0.012 nats (the trained W grows to
 # the frequencies it needs) where 1.0 gave +0.055 (rougher f, holes near test points): the preset's table.
-# The sine layer is an option, not the 2-D default: it worsened eight-gaussians and random12 there.
+# The sine layer is an option, not the 2-D default: it worsened eight-gaussians and random12 there; the
+# 2-D CD default is "hybrid", which keeps a SiLU half for the broad shapes.
 SINE_SCALE = 0.5
 
 
