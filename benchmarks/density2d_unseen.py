@@ -12,8 +12,16 @@ densities, defined here and nowhere in ebmlab:
   ring12w    12 modes on a circle of radius 2, sd alternating 0.06 / 0.15, Dirichlet(2) weights
   spiral10   10 modes along an Archimedean spiral (radius 0.5 .. 3, 1.75 turns), sd 0.05 .. 0.25, equal weights
 
+  rings3x8   three concentric rings of 8 modes (radius 0.8 / 1.8 / 2.8, the middle ring turned by 22.5
+             degrees), sd 0.07, ring weights 0.2 / 0.3 / 0.5
+  triangle15 12 modes along the edges of a triangle (circumradius 2.5, 4 per edge, each corner once),
+             sd alternating 0.05 / 0.12, and 3 inside (sd 0.08); Dirichlet(1) weights (some nearly empty)
+  aniso9     3 x 3 grid, spacing 1.6, each mode a needle (sd 0.04 x 0.35) at a random angle, Dirichlet(2) weights
+
 (ring12w and spiral10 were added as held-out checks of the ``--net-features sine`` change, which was
-tuned on ring16: unequal widths and weights on a circle, and modes at many radii and angles.)
+tuned on ring16: unequal widths and weights on a circle, and modes at many radii and angles.
+rings3x8, triangle15 and aniso9 were added before the hybrid first layer (``--net-features hybrid``)
+was tuned, and not run until its numbers were fixed.)
 
 Each: 20 000 training points, 5 000 test points, ``ebmlab.train("auto", x)`` with no setting but
 the seed (the CLI's ``ebmlab train --data x.npy``), exact NLL by quadrature over the model's box.
@@ -45,7 +53,8 @@ sys.path.insert(0, str(ROOT / "src"))
 import ebmlab  # noqa: E402
 from ebmlab.estimate.nll import exact_nll  # noqa: E402
 
-SETS = ("grid25", "ring16", "ringrings", "grid36w", "random12", "ring12w", "spiral10")
+SETS = ("grid25", "ring16", "ringrings", "grid36w", "random12", "ring12w", "spiral10", "rings3x8", "triangle15",
+        "aniso9")
 QUICK_SETS = ("grid25", "ring16")
 
 
@@ -83,6 +92,28 @@ def mixture(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         a, r = t * 3.5 * math.pi, 0.5 + 2.5 * t
         covs = np.eye(2)[None] * (0.05 + 0.2 * t)[:, None, None] ** 2
         return np.stack([r * np.cos(a), r * np.sin(a)], 1), covs, np.full(10, 1 / 10)
+    if name == "rings3x8":
+        a = np.arange(8) * 2 * math.pi / 8
+        m = np.concatenate([r * np.stack([np.cos(a + turn), np.sin(a + turn)], 1)
+                            for r, turn in ((0.8, 0.0), (1.8, math.pi / 8), (2.8, 0.0))])
+        return m, iso(24, 0.07), np.repeat([0.2, 0.3, 0.5], 8) / 8
+    if name == "triangle15":
+        corners = 2.5 * np.array([[math.cos(t), math.sin(t)] for t in math.pi / 2 + np.arange(3) * 2 * math.pi / 3])
+        m = np.concatenate([corners[i] + np.linspace(0, 1, 5)[:-1, None] * (corners[(i + 1) % 3] - corners[i])
+                            for i in range(3)])
+        sd = np.where(np.arange(12) % 2 == 0, 0.05, 0.12)
+        # 12 modes on the edges (4 per edge, each corner once) and 3 inside, halfway from the centre to a corner
+        m = np.concatenate([m, 0.5 * corners])
+        sd = np.concatenate([sd, [0.08, 0.08, 0.08]])
+        return m, np.eye(2)[None] * sd[:, None, None] ** 2, np.random.default_rng(11).dirichlet(np.ones(15))
+    if name == "aniso9":
+        ga = np.random.default_rng(13)
+        m = np.array([(i, j) for i in range(-1, 2) for j in range(-1, 2)], float) * 1.6
+        covs = []
+        for t in ga.uniform(0, math.pi, 9):
+            q = np.array([[math.cos(t), -math.sin(t)], [math.sin(t), math.cos(t)]])
+            covs.append(q @ np.diag([0.04 ** 2, 0.35 ** 2]) @ q.T)
+        return m, np.array(covs), ga.dirichlet(np.full(9, 2.0))
     raise KeyError(name)
 
 

@@ -73,3 +73,61 @@ def test_cli_flag_and_bad_values(tmp_path):
     with pytest.raises(SystemExit) as e:
         main(["train", "--data", "moons", "--out", str(tmp_path / "b"), "--net-features", "fourier"])
     assert e.value.code == 2 and not (tmp_path / "b").exists()
+
+
+def test_hybrid_layer_keeps_a_smooth_path_beside_the_sine_path():
+    from ebmlab.nets.mlp import HybridFeatures
+    torch.manual_seed(0)
+    net = MLP(2, 128, 3, features="hybrid")
+    first = net.body[0]
+    assert isinstance(first, HybridFeatures) and isinstance(net.body[2], nn.SiLU)
+    assert net(torch.randn(5, 2)).shape == (5,)
+    h = first(torch.randn(9, 2))
+    assert h.shape == (9, 128)
+    # the sine half is bounded by 1; the smooth half is SiLU of an ordinary linear layer
+    assert float(h[:, 64:].abs().max()) <= float(first.gain) + 1e-6
+    x = torch.randn(9, 2)
+    torch.testing.assert_close(first(x)[:, :64], nn.functional.silu(first.smooth(x)))
+    w = first.fourier.weight.detach()
+    assert abs(float(w.std()) / (2 * math.pi * SINE_SCALE) - 1) < 4 / math.sqrt(2 * w.numel())
+    # an odd width gives the extra unit to the smooth path; relu reaches the smooth path too
+    odd = HybridFeatures(3, 7, "relu")
+    assert odd.smooth.out_features == 4 and odd.fourier.out_features == 3
+    assert float(odd(torch.randn(4, 3))[:, :4].min()) >= 0.0
+    with pytest.raises(ValueError, match="exclude each other"):
+        MLP(2, 8, 2, spectral_norm=True, features="hybrid")
+    with pytest.raises(EBMError, match="exclude each other"):
+        RunConfig(net_features="hybrid", spectral_norm=True)
+
+
+def test_hybrid_run_saves_and_loads(tmp_path):
+    from ebmlab.nets.mlp import HybridFeatures
+    a = ebmlab.train("auto", "moons", tmp_path / "a", progress=False, net_features="hybrid", seed=3, **TINY)
+    assert json.loads((tmp_path / "a" / "config.json").read_text())["net_features"] == "hybrid"
+    loaded = ebmlab.load(tmp_path / "a")
+    assert any(isinstance(m, HybridFeatures) for m in loaded.net.modules())
+    x = torch.randn(7, 2)
+    torch.testing.assert_close(loaded.log_density(x), a.model.log_density(x))
+
+
+def test_hybrid_gain_travels_with_the_weights(monkeypatch):
+    # a run trained with one gain must load with it even if the module constant changes later
+    from ebmlab.nets import mlp
+    old = MLP(2, 16, 2, features="hybrid")
+    assert float(old.body[0].gain) == pytest.approx(mlp.HYBRID_SINE_GAIN)
+    monkeypatch.setattr(mlp, "HYBRID_SINE_GAIN", 1.0)
+    new = MLP(2, 16, 2, features="hybrid")
+    new.load_state_dict(old.state_dict())
+    x = torch.randn(6, 2)
+    torch.testing.assert_close(new(x), old(x))
+
+
+@pytest.mark.parametrize("overrides, features, init", [
+    ({}, "hybrid", "data"),                                          # the 2-D cd default (presets.CD_2D)
+    ({"net_features": "linear", "init": "uniform"}, "linear", "uniform"),   # the user's flags win
+    ({"objective": "nce"}, "linear", "uniform"),                     # other objectives keep the linear layer
+])
+def test_the_2d_cd_default_is_hybrid_with_data_restarts(tmp_path, overrides, features, init):
+    ebmlab.train("auto", "moons", tmp_path / "r", progress=False, **{**TINY, "steps": 2, **overrides})
+    cfg = json.loads((tmp_path / "r" / "config.json").read_text())
+    assert (cfg["preset"], cfg["net_features"], cfg["init"]) == ("2d", features, init)

@@ -79,8 +79,9 @@ TRAIN_FLAGS: dict[str, tuple[Any, str]] = {
     "hidden": (int, "MLP width, or the RBM's number of hidden units"),
     "activation": (str, "hidden-layer activation of the vector MLP: silu (smooth scores; needed by dsm/ssm) or "
                         "relu (resolves many sharp 2-D modes better, smooth shapes worse: see the 2d preset)"),
-    "net_features": (str, "the vector MLP's first hidden layer: linear (the activation, like the others) or sine "
-                          "(learned Fourier features sin(Wx + b): many sharp modes in 2-D; see the 2d preset)"),
+    "net_features": (str, "the vector MLP's first hidden layer: linear (the activation, like the others), sine "
+                          "(learned Fourier features sin(Wx + b): many sharp modes in 2-D; see the 2d preset) or "
+                          "hybrid (half linear, half sine)"),
     # ---- categorical data (data/categorical.py, models/potts.py)
     "categories": (int, "declare a .npy of integers 0..K-1 categorical with K categories (one-hot inside, samples "
                         "come back as integers in the same shape; preset categorical)"),

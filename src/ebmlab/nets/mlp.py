@@ -21,11 +21,14 @@ ACTIVATIONS = {"silu": nn.SiLU, "relu": nn.ReLU}
 # frequencies last (spectral bias): 16 modes on one circle need angular frequency 16, and the SiLU net
 # learned an exactly uniform ring there (ring16 +0.64 nats above the truth); the sine layer starts with
 # those frequencies (measured: the 2d preset's comment in training/presets.py).
-FEATURES = ("linear", "sine")
+# "hybrid": half the first layer's units act(W x + b), half sin(W' x + b') — the smooth path for broad
+# shapes next to the Fourier path for sharp modes (``HybridFeatures``).
+FEATURES = ("linear", "sine", "hybrid")
 # the frequencies' standard deviation, in cycles per unit of the standardised data (std 1 per coordinate).
 # ring16's modes sit 0.55 units apart; with init "data" scale 0.5 gave +0.012 nats (the trained W grows to
 # the frequencies it needs) where 1.0 gave +0.055 (rougher f, holes near test points): the preset's table.
-# The sine layer is an option, not the 2-D default: it worsened eight-gaussians and random12 there.
+# The sine layer is an option, not the 2-D default: it worsened eight-gaussians and random12 there; the
+# 2-D CD default is "hybrid", which keeps a SiLU half for the broad shapes.
 SINE_SCALE = 0.5
 
 
@@ -34,6 +37,30 @@ class Sine(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.sin(x)
+
+
+# The hybrid layer's sine half is multiplied by this gain. Below 1 it makes the high frequencies slower to
+# grow (Adam moves every weight at the same rate, so the sine half's share of f moves gain times slower):
+# at gain 1 the sine half fitted bumps of the 20 000 training points (eight-gaussians +0.022 nats against
+# +0.008 for the linear layer, lumpy modes by eye); at 0.3 eight-gaussians +0.008 and ring16's 16 modes
+# still resolved (+0.006). Probe table: the 2d preset's comment in training/presets.py.
+HYBRID_SINE_GAIN = 0.3
+
+
+class HybridFeatures(nn.Module):
+    """x [B, d] -> [B, hidden]: cat(act(A x + a) [B, hidden - hidden // 2], g sin(W x + b) [B, hidden // 2]),
+    A and a initialised like any linear layer, W and b like the sine layer (``_sine_linear``), g the gain
+    ``HYBRID_SINE_GAIN``, kept as a buffer so that a saved run keeps the gain it was trained with."""
+
+    def __init__(self, dim: int, hidden: int, activation: str) -> None:
+        super().__init__()
+        self.smooth = nn.Linear(dim, hidden - hidden // 2)
+        self.act = ACTIVATIONS[activation]()
+        self.fourier = _sine_linear(dim, hidden // 2)
+        self.register_buffer("gain", torch.tensor(float(HYBRID_SINE_GAIN)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([self.act(self.smooth(x)), self.gain * torch.sin(self.fourier(x))], dim=-1)
 
 
 class MLP(nn.Module):
@@ -61,7 +88,7 @@ class MLP(nn.Module):
             raise ValueError(f"unknown activation {activation!r}; choose one of {', '.join(ACTIVATIONS)}")
         if features not in FEATURES:
             raise ValueError(f"unknown features {features!r}; choose one of {', '.join(FEATURES)}")
-        if features == "sine" and spectral_norm:
+        if features != "linear" and spectral_norm:
             # spectral norm divides W by its largest singular value: every frequency would drop below one
             # radian per unit, which undoes what the sine layer is for
             raise ValueError("sine features and spectral norm exclude each other (it would cap the frequencies)")
@@ -70,6 +97,8 @@ class MLP(nn.Module):
         for i in range(depth):
             if i == 0 and features == "sine":
                 layers += [_sine_linear(width, hidden), Sine()]
+            elif i == 0 and features == "hybrid":
+                layers.append(HybridFeatures(width, hidden, activation))
             else:
                 layers += [_linear(width, hidden, spectral_norm), ACTIVATIONS[activation]()]
             width = hidden

@@ -34,7 +34,7 @@ LABELLED_OBJECTIVES = ("conditional", "jem")   # those that train a ConditionalE
 # network precision in training (autocast); chain states, weights and checkpoints stay float32
 PRECISIONS = ("fp32", "bf16", "fp16")
 ACTIVATIONS = ("silu", "relu")          # nets.mlp.ACTIVATIONS (checked to match by a test)
-NET_FEATURES = ("linear", "sine")       # nets.mlp.FEATURES (checked to match by a test)
+NET_FEATURES = ("linear", "sine", "hybrid")       # nets.mlp.FEATURES (checked to match by a test)
 # Upper bounds on sizes and step counts, checked wherever a config is built (flags, --config files
 # and a run's config.json alike), so a typo or a hand-edited config.json (mcmc_steps = 10**18, a
 # 10**6-wide network) is one error line instead of a process that never returns or exhausts memory.
@@ -292,8 +292,8 @@ def _validate(c: RunConfig) -> None:
         v = getattr(c, name)
         need(v is None or v <= cap, f"{name} must be at most {cap}, got {v}")
     _validate_objective_knobs(c, need)
-    need(not (c.net_features == "sine" and c.spectral_norm),
-         "net_features sine and spectral_norm exclude each other (spectral norm would cap the sine layer's "
+    need(not (c.net_features != "linear" and c.spectral_norm),
+         "net_features sine / hybrid and spectral_norm exclude each other (spectral norm would cap the sine layer's "
          "frequencies below one radian per unit); use --net-features linear with --spectral-norm")
     need(c.hidden * c.hidden * c.depth <= MAX_MLP_WEIGHTS,
          f"a network of width {c.hidden} and depth {c.depth} has more than {MAX_MLP_WEIGHTS} weights; make it smaller")
