@@ -59,11 +59,16 @@ def test_sine_layer_is_drawn_from_the_seed_and_saved_with_the_weights(tmp_path):
     c = ebmlab.train("auto", "moons", None, progress=False, net_features="sine", seed=4, **TINY)
     torch.testing.assert_close(_first_layer(a.model).weight, _first_layer(b.model).weight, rtol=0, atol=0)
     assert not torch.equal(_first_layer(a.model).weight, _first_layer(c.model).weight)
-    assert json.loads((tmp_path / "a" / "config.json").read_text())["net_features"] == "sine"
-    loaded = ebmlab.load(tmp_path / "a")
-    assert any(isinstance(m, Sine) for m in loaded.net.modules())
+    _assert_run_reloads_with(tmp_path / "a", a.model, "sine", Sine)
+
+
+def _assert_run_reloads_with(run_dir, model, features, layer_type):
+    """The run's config names the first layer, and the loaded run has that layer and the same f."""
+    assert json.loads((run_dir / "config.json").read_text())["net_features"] == features
+    loaded = ebmlab.load(run_dir)
+    assert any(isinstance(m, layer_type) for m in loaded.net.modules())
     x = torch.randn(7, 2)
-    torch.testing.assert_close(loaded.log_density(x), a.model.log_density(x))
+    torch.testing.assert_close(loaded.log_density(x), model.log_density(x))
 
 
 def test_cli_flag_and_bad_values(tmp_path):
@@ -103,11 +108,7 @@ def test_hybrid_layer_keeps_a_smooth_path_beside_the_sine_path():
 def test_hybrid_run_saves_and_loads(tmp_path):
     from ebmlab.nets.mlp import HybridFeatures
     a = ebmlab.train("auto", "moons", tmp_path / "a", progress=False, net_features="hybrid", seed=3, **TINY)
-    assert json.loads((tmp_path / "a" / "config.json").read_text())["net_features"] == "hybrid"
-    loaded = ebmlab.load(tmp_path / "a")
-    assert any(isinstance(m, HybridFeatures) for m in loaded.net.modules())
-    x = torch.randn(7, 2)
-    torch.testing.assert_close(loaded.log_density(x), a.model.log_density(x))
+    _assert_run_reloads_with(tmp_path / "a", a.model, "hybrid", HybridFeatures)
 
 
 def test_hybrid_gain_travels_with_the_weights(monkeypatch):
