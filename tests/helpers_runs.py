@@ -73,6 +73,8 @@ def assert_runs_identical(ref: Path, other: Path, metrics: bool = True) -> None:
     assert s1 == s2, f"final steps differ: {s1} vs {s2}"
     assert_same_state(m1, m2, "model")
     assert_same_state(t1, t2, "train_state")
+    from ebmlab.rundir.checkpoint import load_ema      # runs with ema_decay: the averaged weights too
+    assert_same_state(load_ema(latest_checkpoint(ref)) or {}, load_ema(latest_checkpoint(other)) or {}, "ema")
     if metrics:
         assert metric_rows(ref) == metric_rows(other)
 

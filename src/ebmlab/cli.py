@@ -104,6 +104,9 @@ TRAIN_FLAGS: dict[str, tuple[Any, str]] = {
                               "(NCSN), sampled by annealed Langevin on each level's own f and a final denoising "
                               "step (default: off, on in the digits preset's dsm)"),
     "drl_energy_scale": (float, "drl: c in each level's f = n / (c sigma^2); Gao et al. 2021 set c = --step-size"),
+    "ema_decay": (float, "keep an exponential moving average of the weights with this decay in [0, 1) (e.g. 0.999); "
+                         "sample, eval and the final pictures then use it, the training chains and --resume the raw "
+                         "weights (default: none, unless the preset sets it)"),
 }
 # train flags whose help already states their own default
 _OWN_DEFAULT = ("preset", "device", "image_size", "labels", "precision")
@@ -531,21 +534,26 @@ def _train_here(args: argparse.Namespace, group: Any) -> int:
     # the steps of this invocation: a resumed run counts from its checkpoint, not from 0
     done = f"{result.trained} steps" + (f" (steps {result.start_step} -> {result.step})" if result.start_step else "")
     summary = f"trained {done} in {result.seconds:.0f} s -> {run_dir}"
+    # the model sample, eval and these numbers use: the EMA of the weights when the run keeps one
+    final = trainer.sampling_model()
+    if trainer.ema is not None:
+        res["ema_decay"] = trainer.ema.decay
+        summary += f"; sample/eval use the EMA of the weights (decay {trainer.ema.decay:g})"
     k = trainer.data_desc.get("categories")
     sites = trainer.data_desc["event_shape"][0] // k if k else 0
     if k and sites * math.log2(k) <= MAX_ENUM_BITS:
         from ebmlab.estimate.discrete import exact_categorical_nll
-        r = exact_categorical_nll(trainer.model, trainer.dataset.test, k)
+        r = exact_categorical_nll(final, trainer.dataset.test, k)
         res["exact_test_nll"] = r["nll"]
         summary += f"; exact test NLL {r['nll']:.4f} nats (enumeration of {k}^{sites})"
     elif trainer.data_desc.get("binary") and trainer.data_desc["event_shape"][0] <= MAX_ENUM_BITS:
         from ebmlab.estimate.discrete import exact_binary_nll
-        r = exact_binary_nll(trainer.model, trainer.dataset.test)
+        r = exact_binary_nll(final, trainer.dataset.test)
         res["exact_test_nll"] = r["nll"]
         summary += f"; exact test NLL {r['nll']:.4f} nats (enumeration of 2^{trainer.data_desc['event_shape'][0]})"
     elif trainer.data_desc["kind"] == "vector" and trainer.data_desc["event_shape"][0] <= 3:
         from ebmlab.estimate.nll import exact_nll
-        r = exact_nll(trainer.model, trainer.dataset.to_model(trainer.dataset.test))
+        r = exact_nll(final, trainer.dataset.to_model(trainer.dataset.test))
         res["exact_test_nll"] = r["nll"]
         summary += f"; exact test NLL {r['nll']:.4f} nats"
     print(json.dumps(res, indent=2) if args.json else summary)
@@ -571,9 +579,10 @@ class _PlotRefresher:
             return
         from ebmlab.tasks.open import Run
         from ebmlab.tasks.sample import draw_samples, write_samples
-        run = Run(trainer.run_dir, trainer.model, c, trainer.data_desc)
-        if run.is_vector and run.data["event_shape"][0] != 2:
+        if trainer.data_desc["kind"] == "vector" and trainer.data_desc["event_shape"][0] != 2:
             return
+        # the weights samples come from: the EMA of a run with ema_decay (a copy), else the model itself
+        run = Run(trainer.run_dir, trainer.sampling_model(), c, trainer.data_desc)
         was_training = trainer.model.training
         # a fixed seed of its own: drawing pictures must not touch the training generators
         x, _, _ = draw_samples(run, 1000 if run.is_vector else 64, seed=step)

@@ -10,8 +10,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from ebmlab.rundir.checkpoint import (check_format_version, check_weights, latest_checkpoint, load_checkpoint,
-                                     read_json)
+from ebmlab.rundir.checkpoint import (check_format_version, check_weights, latest_checkpoint, read_json,
+                                      sampling_weights)
 from ebmlab.rundir.config import LABELLED_OBJECTIVES, RunConfig
 from ebmlab.rundir.network import import_network, untrusted_message
 from ebmlab.errors import EBMError
@@ -242,13 +242,14 @@ def build_model_from_run(run_dir: Path, device: str | torch.device = "cpu", netw
     ck = latest_checkpoint(run_dir)
     if ck is None:
         raise EBMError(f"{run_dir} has no checkpoint yet; train it first (ebmlab train --resume {run_dir})")
-    _, state, _ = load_checkpoint(ck)
+    # a run with ema_decay samples with its averaged weights (training/ema.py); the raw ones stay for --resume
+    state, weights_file = sampling_weights(ck)
     if config.net == "custom" and network is None:
         if not trust_code:
             raise EBMError(untrusted_message(config.network, str(run_dir)))
         network = import_network(config.network, str(run_dir))
     model = build_model(config, data, network)
-    check_weights(model, ck / "model.safetensors")
+    check_weights(model, weights_file)
     warn_dtype_conversions(model, state, ck)
     model.load_state_dict(state)
     return model.to(device).eval()

@@ -5,7 +5,12 @@ Nothing here ever unpickles: a shared run directory cannot execute code when ope
 Layout (the whole run directory: ebmlab.rundir.layout)::
 
     DIR/checkpoints/LATEST           name of the newest complete checkpoint (written last)
-    DIR/checkpoints/step-000250/     model.safetensors, train_state.safetensors, state.json
+    DIR/checkpoints/step-000250/     model.safetensors, train_state.safetensors, state.json,
+                                     ema.safetensors (runs with ``ema_decay``: the averaged weights)
+
+``model.safetensors`` holds the raw weights training resumes from; ``ema.safetensors`` (same keys) the
+exponential moving average of them (training/ema.py), which sampling and evaluation use when it is there
+(``sampling_weights``).
 
 A checkpoint folder is built under a temporary name, fsynced, then renamed; LATEST is replaced
 atomically afterwards. A kill at any moment leaves the previous checkpoint and pointer intact; so does an I/O error
@@ -141,14 +146,21 @@ def _unflatten(obj: Any, tensors: dict[str, torch.Tensor]) -> Any:
     return obj
 
 
+EMA_FILE = "ema.safetensors"
+
+
 def save_checkpoint(run_dir: Path, step: int, model_state: dict[str, torch.Tensor],
-                    train_state: dict[str, Any], keep: int = 2) -> Path:
-    """Write checkpoint ``step`` atomically and point LATEST at it; keep the newest ``keep``."""
+                    train_state: dict[str, Any], keep: int = 2,
+                    ema_state: dict[str, torch.Tensor] | None = None) -> Path:
+    """Write checkpoint ``step`` atomically and point LATEST at it; keep the newest ``keep``.
+
+    ``ema_state``: the averaged weights of a run with ``ema_decay`` (keys as ``model_state``), written
+    as ``ema.safetensors`` in the same folder, so it appears (or not) with the rest of the checkpoint."""
     refuse_symlinks(Path(run_dir))
     ckdir = Path(run_dir) / CHECKPOINTS
     name = f"step-{step:07d}"
     try:
-        _write_checkpoint(ckdir, name, step, model_state, train_state)
+        _write_checkpoint(ckdir, name, step, model_state, train_state, ema_state)
         atomic_write_text(ckdir / LATEST, name)
     except OSError as e:
         raise _write_error(ckdir, name, e) from None
@@ -172,13 +184,16 @@ def _write_error(ckdir: Path, name: str, e: Exception) -> EBMError:
 
 
 def _write_checkpoint(ckdir: Path, name: str, step: int, model_state: dict[str, torch.Tensor],
-                      train_state: dict[str, Any]) -> None:
+                      train_state: dict[str, Any], ema_state: dict[str, torch.Tensor] | None = None) -> None:
     ckdir.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=ckdir))
     try:
         os.chmod(tmp, 0o777 & ~current_umask())        # mkdtemp makes 0700; a checkpoint is a normal folder
         save_file({k: v.detach().cpu().contiguous() for k, v in model_state.items()},
                   str(tmp / "model.safetensors"), metadata={"format_version": str(FORMAT_VERSION)})
+        if ema_state is not None:
+            save_file({k: v.detach().cpu().contiguous() for k, v in ema_state.items()},
+                      str(tmp / EMA_FILE), metadata={"format_version": str(FORMAT_VERSION)})
         tensors: dict[str, torch.Tensor] = {}
         skeleton = _flatten("s", train_state, tensors)
         save_file(tensors, str(tmp / "train_state.safetensors"))
@@ -258,6 +273,27 @@ def load_checkpoint(path: Path) -> tuple[int, dict[str, torch.Tensor], dict[str,
     except (KeyError, TypeError, ValueError, RecursionError) as e:   # hand-edited or mismatched state.json
         raise EBMError(f"checkpoint {path} is damaged: state.json does not match its tensors "
                        f"({type(e).__name__}: {str(e)[:80]})") from None
+
+
+def load_ema(path: Path) -> dict[str, torch.Tensor] | None:
+    """The averaged weights in checkpoint folder ``path`` (``ema.safetensors``), or None when the run keeps
+    no EMA (runs without ``ema_decay``, and every run written before it existed). Checked finite."""
+    f = Path(path) / EMA_FILE
+    if not f.exists() and not f.is_symlink():
+        return None
+    state = _load_safetensors(f)
+    check_finite_weights(state, f)
+    return state
+
+
+def sampling_weights(path: Path) -> tuple[dict[str, torch.Tensor], Path]:
+    """(weights, the file they came from) that generation and evaluation use from checkpoint folder
+    ``path``: the EMA of a run with ``ema_decay``, else the trained weights themselves."""
+    _, state, _ = load_checkpoint(path)          # validates the checkpoint as a whole
+    ema = load_ema(path)
+    if ema is not None:
+        return ema, Path(path) / EMA_FILE
+    return state, Path(path) / "model.safetensors"
 
 
 def check_step_value(step: Any, where: Path) -> int:

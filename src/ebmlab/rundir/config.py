@@ -164,6 +164,10 @@ class RunConfig:
     # others; also every run written before this key existed, whose config.json lacks it) or "sine"
     # (learned Fourier features sin(W x + b): an option, not the 2d default; see the 2d preset's comment)
     net_features: str = "linear"
+    # decay of an exponential moving average of the weights (training/ema.py), which generation and evaluation
+    # use (the raw weights stay for --resume; the training chains sample the raw weights). None: no EMA,
+    # also for every run written before this key existed
+    ema_decay: float | None = None
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -269,6 +273,8 @@ def _validate(c: RunConfig) -> None:
             raise EBMError(f"{name} = {v:g} does not fit in float32 (largest {_FLOAT32_MAX:.4g}), "
                            "which training computes in")
     need(0.0 <= c.adam_beta1 < 1.0 and 0.0 <= c.adam_beta2 < 1.0, "Adam betas must be in [0, 1)")
+    need(c.ema_decay is None or (math.isfinite(c.ema_decay) and 0.0 <= c.ema_decay < 1.0),
+         f"ema_decay must be in [0, 1) (e.g. 0.999), or empty for no EMA of the weights; got {c.ema_decay}")
     need(c.net_width is None or c.net_width > 0, f"net_width must be a positive integer, got {c.net_width}")
     need(c.categories is None or c.categories >= 2, f"categories must be an integer >= 2, got {c.categories}")
     need(c.categories is None or not c.binary, "--categories and --binary exclude each other (binary data is K = 2 "

@@ -2,7 +2,8 @@
 
 ``ebmlab export RUN --out model.safetensors`` writes
 
-    model.safetensors   the network's weights (the newest checkpoint's model.safetensors), with the
+    model.safetensors   the network's weights (the newest checkpoint's model.safetensors; its
+                        ema.safetensors, the EMA of the weights, for a run with ema_decay), with the
                         card's recipe in the file's own metadata (key ``ebmlab``), so the file alone
                         rebuilds the model
     model.json          the card, for people and tools: what the data were, the full recipe
@@ -31,7 +32,7 @@ from ebmlab.atomic import atomic_write_text, atomic_write_with
 from ebmlab.errors import EBMError
 from ebmlab.rundir.build import build_model, check_data_description, warn_dtype_conversions
 from ebmlab.rundir.checkpoint import (_load_safetensors, check_finite_weights, check_weights, latest_checkpoint,
-                                      load_checkpoint, read_json)
+                                      load_checkpoint, load_ema, read_json)
 from ebmlab.rundir.config import RunConfig
 from ebmlab.rundir.logs import read_metrics
 from ebmlab.rundir.network import import_network, untrusted_message
@@ -67,6 +68,9 @@ def export_run(run_dir: str | Path, out: str | Path, force: bool = False) -> tup
     if ck is None:
         raise EBMError(f"{run_dir} has no checkpoint yet; train it first")
     step, state, _ = load_checkpoint(ck)
+    # the weights sampling uses: the EMA of a run with ema_decay (the raw ones are for resuming only)
+    ema = load_ema(ck)
+    state = ema if ema is not None else state
     rows = read_metrics(run_dir)
     recipe = {"format": EXPORT_FORMAT, "config": config, "data": data, "step": step}
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -75,6 +79,8 @@ def export_run(run_dir: str | Path, out: str | Path, force: bool = False) -> tup
     card = {
         **recipe,
         "weights": out.name,
+        "weights_are": (f"the exponential moving average of the trained weights (decay {config.get('ema_decay')})"
+                        if ema is not None else "the trained weights"),
         "sha256": hashlib.sha256(out.read_bytes()).hexdigest(),
         "parameters": sum(int(v.numel()) for v in tensors.values()),
         "data_description": describe(config, data),

@@ -317,7 +317,9 @@ def _check_model(model: nn.Module, dataset: DataSet, config: RunConfig) -> None:
 class TrainRun:
     """What ``ebmlab.train`` returns.
 
-    model: the trained model (``EnergyModel`` or ``ConditionalEnergyModel``), in eval mode;
+    model: the trained model (``EnergyModel`` or ``ConditionalEnergyModel``), in eval mode; for a run with
+        ``ema_decay`` a copy holding the EMA of the weights (what ``ebmlab sample`` and ``ebmlab.load`` use),
+        while the network passed in holds the raw weights training resumes from;
     run_dir: the run directory, or None for a run in memory; metrics: the last logged metrics row;
     status: "finished" or "interrupted"; step: the last step trained; seconds: wall time of this call.
     """
@@ -354,7 +356,9 @@ def train(model: nn.Module | str | None, data: DataLike, out: str | Path | None 
         network_kwargs: your network's constructor arguments, recorded so ``ebmlab.load(DIR,
             trust_code=True)`` can rebuild it (``ebmlab.load(DIR, network=YourNet(...))`` needs none).
         settings: the CLI's and the config file's names (steps, lr, batch_size, sampler, preset, device,
-            seed, ...), validated the same way; presets are picked from the data's shape.
+            seed, ...), validated the same way; presets are picked from the data's shape. ``ema_decay=0.999``
+            keeps an exponential moving average of the weights, which the returned model, sampling and
+            evaluation use (the training chains and resume use the raw weights).
     Returns a ``TrainRun`` (model, run_dir, metrics, status, step, seconds).
     """
     from ebmlab.training.progress import ProgressBar
@@ -391,7 +395,8 @@ def train(model: nn.Module | str | None, data: DataLike, out: str | Path | None 
                     cb.close()
     finally:
         torch.set_num_threads(previous_threads)
-    return TrainRun(trainer.model.eval(), trainer.run_dir, result.last_row, result.status, result.step,
+    # the model to sample and evaluate: the EMA of the weights (a copy) when the run keeps one
+    return TrainRun(trainer.sampling_model().eval(), trainer.run_dir, result.last_row, result.status, result.step,
                     time.time() - t0)
 
 

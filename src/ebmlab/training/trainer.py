@@ -28,6 +28,12 @@ a Ctrl-C are agreed on by one all-reduce per step, so all ranks roll back or sto
 metrics rows are means over ranks; rank 0 alone writes the run directory, and its checkpoints
 hold every rank's shard and generator (``other_ranks``), so a resume with the same number of
 processes continues bit-for-bit. A different number is refused. A single process has none of this.
+
+EMA of the weights (``config.ema_decay``, ``training.ema``): after each step that passed the guard the
+trainer moves its average towards the new weights, on the device; the training chains keep sampling the
+raw weights (as Gao et al. 2021 and the score-model codes do), generation and evaluation use the average
+(``sampling_model``; the run directory's ``ema.safetensors``). It is checkpointed, restored on resume and on
+a rollback with the weights, and identical on every rank (the weights are).
 """
 from __future__ import annotations
 
@@ -43,7 +49,7 @@ from typing import Any, Protocol
 import torch
 
 from ebmlab.rundir.build import warn_dtype_conversions
-from ebmlab.rundir.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from ebmlab.rundir.checkpoint import latest_checkpoint, load_checkpoint, load_ema, save_checkpoint
 from ebmlab.models.conditional import ConditionalEnergyModel
 from ebmlab.rundir.config import RunConfig
 from ebmlab.rundir.logs import append_event, append_metrics, truncate_metrics
@@ -55,6 +61,7 @@ from ebmlab.samplers.compiled import compile_sampler, compile_seconds
 from ebmlab.samplers.run import run_chains
 from ebmlab.training.buffer import ReplayBuffer
 from ebmlab.training.distributed import SINGLE, Group, rank_seed
+from ebmlab.training.ema import WeightEMA
 # check_step is called as a module global (not bound at import): tests/helpers_runs.py patches it here
 from ebmlab.training.guard import (ChainScale, DivergenceError, chain_quantities, check_step, param_norm,
                                   param_quantities)
@@ -167,8 +174,10 @@ class Trainer:
                         "mcmc_grad_norm": config.max_grad_norm, "chain_range": config.max_chain_scale,
                         "chain_step": config.max_chain_scale, "param_max_abs": config.max_abs_param,
                         "param_update": config.max_param_update}
+        # the EMA of the weights generation uses (None: config.ema_decay unset), started at the initial weights
+        self.ema = self._make_ema()
         # rollback target for a divergence before the first checkpoint: the state at step 0
-        self._initial: tuple[dict[str, torch.Tensor], dict[str, Any]] | None = None
+        self._initial: tuple[dict[str, torch.Tensor], dict[str, Any], dict[str, torch.Tensor] | None] | None = None
         self._ddp = None
         if group.active:
             import inspect
@@ -282,6 +291,7 @@ class Trainer:
         with torch.no_grad():
             guarded.update(param_quantities(self._params, norm_before))
         check_step(self.step + 1, guarded, self._limits)
+        self._update_ema()                  # only an update that passed the guard enters the average
         return stats
 
     def _negatives(self, x_pos: torch.Tensor, y_pos: torch.Tensor | None) -> tuple[torch.Tensor, Any]:
@@ -320,7 +330,7 @@ class Trainer:
             # what a rollback restores when training diverges before its first checkpoint; copied
             # once (the buffer at most), so a poisoned step 1 never becomes anything to restore
             self._initial = ({k: v.detach().clone() for k, v in self.model.state_dict().items()},
-                             copy.deepcopy(self.train_state()))
+                             copy.deepcopy(self.train_state()), self._ema_state())
         with _DeferSigint(self):
             while self.step < self.config.steps:
                 if self._stop_agreed if self.group.active else self._stop_requested:
@@ -389,8 +399,8 @@ class Trainer:
         if ck is not None:
             self.restore(ck)
         else:
-            model_state, st = self._initial
-            self._load_state(0, model_state, copy.deepcopy(st))
+            model_state, st, ema_state = self._initial
+            self._load_state(0, model_state, copy.deepcopy(st), ema_state)
         self.rollbacks, self.lr_scale = rollbacks, lr_scale
         self._saved_step = None
         for group, base in zip(self.optimizer.param_groups, self.scheduler.base_lrs):
@@ -431,7 +441,7 @@ class Trainer:
                 state["other_ranks"] = shards[1:]
         if self.group.is_main:
             save_checkpoint(self.run_dir, self.step, self.model.state_dict(), state,
-                            keep=self.config.keep_checkpoints)
+                            keep=self.config.keep_checkpoints, ema_state=self._ema_state())
             if self.tensorboard is not None:     # what a checkpoint holds, TensorBoard's files hold too
                 self.tensorboard.flush()
         self._saved_step = self.step
@@ -448,11 +458,13 @@ class Trainer:
             st = {**st, **st["other_ranks"][self.group.rank - 1]}
         st.pop("other_ranks", None)
         st.pop("world_size", None)
-        self._load_state(step, model_state, st)
+        self._load_state(step, model_state, st, load_ema(ck))
 
-    def _load_state(self, step: int, model_state: dict[str, torch.Tensor], st: dict[str, Any]) -> None:
-        """Put model, optimiser, schedule, buffer, generators and metric sums as they were at ``step``."""
+    def _load_state(self, step: int, model_state: dict[str, torch.Tensor], st: dict[str, Any],
+                    ema_state: dict[str, torch.Tensor] | None = None) -> None:
+        """Put model, EMA, optimiser, schedule, buffer, generators and metric sums as they were at ``step``."""
         self.model.load_state_dict(model_state)
+        self._load_ema(ema_state)
         self.optimizer.load_state_dict(st["optimizer"])
         self.scheduler.load_state_dict(st["scheduler"])
         if self.buffer is not None and st["buffer"] is not None:
@@ -471,6 +483,34 @@ class Trainer:
         truncate_metrics(self._log_dir, step)
         if self.tensorboard is not None:
             self.tensorboard.restart_at(step)
+
+    # ----------------------------------------------------------------- EMA of the weights
+    def _make_ema(self) -> WeightEMA | None:
+        decay = self.config.ema_decay
+        return WeightEMA(self.model, decay) if decay is not None else None
+
+    def _update_ema(self) -> None:
+        if self.ema is not None:
+            self.ema.update()
+
+    def _ema_state(self) -> dict[str, torch.Tensor] | None:
+        """A copy of the EMA's tensors (a checkpoint or the step-0 rollback target), None without EMA."""
+        if self.ema is None:
+            return None
+        return {k: v.detach().clone() for k, v in self.ema.state_dict().items()}
+
+    def _load_ema(self, ema_state: dict[str, torch.Tensor] | None) -> None:
+        if self.ema is None:
+            return
+        if ema_state is None:
+            raise EBMError(f"the checkpoint of {self.run_dir} holds no EMA of the weights (ema.safetensors), which "
+                           f"this run (ema_decay {self.config.ema_decay}) keeps; the run directory is damaged")
+        self.ema.load_state_dict(ema_state)
+
+    def sampling_model(self) -> EnergyModel:
+        """The model generation and evaluation use: a copy holding the EMA of the weights when the run keeps
+        one (``ema_decay``), else the trained model itself (not a copy). Training is untouched either way."""
+        return self.ema.averaged_model() if self.ema is not None else self.model
 
     def resume(self) -> None:
         """Continue from the newest checkpoint in ``run_dir`` (exactly where it stopped)."""
