@@ -149,7 +149,8 @@ class EbmlabRow:
     def sample_noise(self, n: int, n_steps: int, seed: int) -> torch.Tensor:
         from ebmlab.tasks.open import Run
         from ebmlab.tasks.sample import draw_samples
-        run = Run(Path("."), self.model, self.trainer.config, self.trainer.data_desc)
+        # the weights `ebmlab sample` uses: the EMA of the weights for a run with ema_decay, else the model
+        run = Run(Path("."), self.trainer.sampling_model(), self.trainer.config, self.trainer.data_desc)
         x, _, _ = draw_samples(run, n, n_steps=n_steps, seed=seed)
         return x
 

@@ -58,7 +58,13 @@ ROWS = {"cd": "ebmlab:digits", "dsm": "ebmlab:digits+objective=dsm", "drl": "ebm
         "drl-scale-3800": "ebmlab:digits+objective=drl+drl_energy_scale=0.001+step_size=0.001+max_abs_f=1e9+steps=3800",
         # dsm before the noise-conditional recipe (FD 25.5 at 300 CPU-s): one f for all levels
         "dsm-shared": "ebmlab:digits+objective=dsm+dsm_conditional=false+dsm_sigmas=[0.5,0.3,0.18,0.1,0.06]"
-                      "+mcmc_steps=300+step_size=0.001"}
+                      "+mcmc_steps=300+step_size=0.001",
+        # session 8: the cd preset samples with an EMA of the weights (decay 0.995, in the preset since); decay 0
+        # makes the average the weights themselves, i.e. the cd row before; and drl / dsm with an EMA
+        "cd-raw": "ebmlab:digits+ema_decay=0",
+        "cd-ema999": "ebmlab:digits+ema_decay=0.999",
+        "dsm-ema": "ebmlab:digits+objective=dsm+ema_decay=0.999",
+        "drl-ema": "ebmlab:digits+objective=drl+ema_decay=0.999"}
 DEFAULT_ROWS = ("cd", "dsm", "drl")
 PICTURE = HERE.parent / "docs" / "images" / "objectives_digits.png"
 
@@ -72,7 +78,8 @@ def make_row(spec: str, seed: int, workdir: Path):
     return row
 
 
-def report(workdir: Path, names: list[str], out: Path, command: str, started: str, mach: str, budget: float) -> str:
+def report(workdir: Path, names: list[str], out: Path, command: str, started: str, mach: str, budget: float,
+           picture: Path = PICTURE) -> str:
     fmt = lambda v: "—" if v is None else f"{v:.2f}"   # noqa: E731
     lines = [f"# Training objectives on the digits: FD ratio at {budget:.0f} CPU-s per row", "",
              f"Command(s): `{command}`  ", f"Date: {started}  ", f"Machine: {mach}", "",
@@ -118,10 +125,10 @@ def report(workdir: Path, names: list[str], out: Path, command: str, started: st
                   + "; ".join(f"{n}: {c['rollbacks']} by {c['cpu_s']:.0f} CPU-s" for n in names
                               for c in _checkpoints(workdir, ROWS[n])[-1:] if c.get("rollbacks"))]
     lines += ["", "Recipes (resolved configs):", "", *recipes, "",
-              f"Sample grids (the first 64 of each row's FD samples): `{PICTURE.relative_to(HERE.parent)}`.", ""]
+              f"Sample grids (the first 64 of each row's FD samples): `{picture.relative_to(HERE.parent)}`.", ""]
     out.write_text("\n".join(lines))
     if panels:
-        draw(panels, PICTURE)
+        draw(panels, picture)
     return "\n".join(lines)
 
 
@@ -136,6 +143,11 @@ def recipe(workdir: Path, spec: str, fallback: str) -> str:
     if not p.exists():
         return fallback
     c = json.loads(p.read_text())
+    return _recipe(c, fallback) + (f"; sampled with the EMA of the weights (decay {c['ema_decay']:g})"
+                                   if c.get("ema_decay") is not None else "")
+
+
+def _recipe(c: dict, fallback: str) -> str:
     common = f"Adam lr {c['lr']:g} (beta1 {c['adam_beta1']:g}), batch {c['batch_size']}, data noise {c['data_noise']:g}"
     if c["objective"] == "dsm":
         how = (f"noise-conditional f(x, sigma_i) = n(x, i) / sigma_i (width {c.get('net_width') or 16})"
@@ -177,10 +189,12 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--workdir", default=None)
     ap.add_argument("--report-only", action="store_true")
+    ap.add_argument("--name", default=None, help="results file stem (results/NAME.md, its grid results/NAME.png; "
+                                                 "default objectives_digits, grid docs/images/objectives_digits.png)")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     args = ap.parse_args()
     budget = 60.0 if args.quick and args.budget_seconds == 600.0 else args.budget_seconds
-    name = "objectives_digits_quick" if args.quick else "objectives_digits"
+    name = args.name or ("objectives_digits_quick" if args.quick else "objectives_digits")
     workdir = Path(args.workdir or f"/tmp/ebmlab-{name}")
     workdir.mkdir(parents=True, exist_ok=True)
     if args.worker:
@@ -211,8 +225,9 @@ def main() -> None:
     # the preset row and its variant at the preset's own learning rate are one run: show it once
     if "drl" in all_rows and "drl-lr5e-4" in all_rows and "drl" not in names:
         all_rows.remove("drl")
+    picture = PICTURE if args.name is None else HERE / "results" / f"{name}.png"
     print(report(workdir, all_rows, out, "`, then `".join(meta["commands"]) or command, meta["started"],
-                 meta["machine"], budget))
+                 meta["machine"], budget, picture))
 
 
 if __name__ == "__main__":

@@ -289,3 +289,14 @@ def test_two_processes_keep_the_same_ema_on_every_rank(tmp_path):
     assert e0.keys() == e1.keys() == saved.keys()
     for k in e0:
         assert torch.equal(e0[k], e1[k]) and torch.equal(e0[k], saved[k]), k
+
+
+def test_the_digits_cd_preset_samples_with_an_ema_and_its_other_recipes_do_not():
+    """Measured for cd on the digits only (presets.py: the probe table); decay 0 turns it off in effect."""
+    from ebmlab.training.presets import resolve_config
+    assert resolve_config("digits", {"preset": "digits"}).ema_decay == 0.995
+    assert resolve_config("digits", {"preset": "digits", "ema_decay": 0.999}).ema_decay == 0.999   # the user's wins
+    for other in ({"objective": "dsm"}, {"objective": "drl"}):
+        assert resolve_config("digits", {"preset": "digits", **other}).ema_decay is None
+    assert resolve_config("digits", {"preset": "conditional", "labels": "builtin"}).ema_decay is None
+    assert resolve_config("moons", {}).ema_decay is None
