@@ -106,7 +106,7 @@ TRAIN_FLAGS: dict[str, tuple[Any, str]] = {
     "drl_energy_scale": (float, "drl: c in each level's f = n / (c sigma^2); Gao et al. 2021 set c = --step-size"),
     "ema_decay": (float, "keep an exponential moving average of the weights with this decay in [0, 1) (e.g. 0.999); "
                          "sample, eval and the final pictures then use it, the training chains and --resume the raw "
-                         "weights (default: none, unless the preset sets it)"),
+                         "weights; 0 samples with the raw weights (the digits preset sets 0.995, the others none)"),
 }
 # train flags whose help already states their own default
 _OWN_DEFAULT = ("preset", "device", "image_size", "labels", "precision")
