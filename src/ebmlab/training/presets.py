@@ -463,6 +463,9 @@ OBJECTIVE_PRESETS[("dsm", "digits")] = dict(dsm_sigmas=DSM_DIGITS_SIGMAS, dsm_co
 #   EMA decay 0.999:                  4.16 / 1.41 / 1.76 / 1.34
 #   EMA decay 0.9995:                13.06 / 2.14 / 1.45 / 1.42
 #   EMA decay 0.9998:                31.79 / 17.99 / 8.26 / 2.93
+# The benchmark row of this preset (results/objectives_digits_ema.md; the same weights step for step, stopped by a
+# busier machine at 12 150 steps): 2.33 / 1.57 / 1.56 at 150 / 300 / 600 CPU-s; continued: 1.36 / 1.23 / 1.18 /
+# 1.37 / 1.42 at 13 000 .. 17 000 steps, raw weights 2.94 / 2.03 / 1.55 / 1.79 / 1.26.
 # 0.995 (a window of ~200 steps) is the best or within 0.1 of it at every budget, and already helps at 150 CPU-s,
 # where the longer averages still carry the early weights (0.999^3550 = 0.03 of the initial ones); the default
 # 12 000-step run ends between the 450 and 600 CPU-s rows. cd only: dsm and drl on the digits keep their own
