@@ -126,8 +126,7 @@ class EbmlabRow:
         stop = _StopAt(clock, target)
         self.trainer.callbacks.append(stop)
         try:
-            self.trainer._stop_requested = False      # the flag Ctrl-C sets; fit finishes the step and returns
-            self.trainer.fit()
+            self.trainer.fit()      # the stop request is honoured once: the next train_until trains on
         finally:
             self.trainer.callbacks.remove(stop)
 
@@ -160,14 +159,15 @@ class EbmlabRow:
 
 
 class _StopAt:
-    """A ``Trainer`` callback: ask ``fit`` to return once ``clock`` has reached ``target`` CPU-s."""
+    """A ``Trainer`` callback: ``request_stop`` once ``clock`` has reached ``target`` CPU-s (``fit``
+    finishes the step and returns, as after Ctrl-C)."""
 
     def __init__(self, clock: CpuClock, target: float) -> None:
         self.clock, self.target = clock, target
 
     def on_log(self, trainer, row: dict[str, float]) -> None:
         if self.clock.now() >= self.target:
-            trainer._stop_requested = True
+            trainer.request_stop()
 
 
 class EbmkitRow:

@@ -139,7 +139,7 @@ def test_a_noise_conditional_dsm_run_resumes_bit_exactly(tmp_path):
     class StopAt3:
         def on_checkpoint(self, trainer, step):
             if step == 3:
-                trainer._stop_requested = True
+                trainer.request_stop()
     part, _ = start_run("digits", tmp_path / "run", callbacks=[StopAt3()], **NC_TINY)
     assert part.fit().status == "interrupted" and part.step == 3
     rest = resume_run(tmp_path / "run")

@@ -267,7 +267,7 @@ def test_resume_is_bit_exact(tmp_path, objective):
     class StopAt6:
         def on_checkpoint(self, trainer, step):
             if step == 6:
-                trainer._stop_requested = True
+                trainer.request_stop()
     part, _ = start_run(str(data), tmp_path / "run", callbacks=[StopAt6()], **cfg)
     assert part.fit().status == "interrupted" and part.step == 6
     rest = resume_run(tmp_path / "run")

@@ -87,7 +87,7 @@ def test_bf16_resume_is_exact(tmp_path):
     class StopAt3:
         def on_log(self, trainer, row):
             if trainer.step == 3:
-                trainer._stop_requested = True
+                trainer.request_stop()
 
     first, _ = start_run("digits", tmp_path / "run", callbacks=[StopAt3()], **cfg)
     assert first.fit().status == "interrupted" and first.step == 3
@@ -131,7 +131,7 @@ def test_fp16_scaler_path_resumes_exactly(tmp_path, monkeypatch):
     class StopAt3:
         def on_log(self, trainer, row):
             if trainer.step == 3:
-                trainer._stop_requested = True
+                trainer.request_stop()
 
     first, _ = start_run("digits", tmp_path / "run", callbacks=[StopAt3()], **cfg)
     assert first.fit().status == "interrupted"

@@ -280,7 +280,7 @@ def test_interrupt_right_after_a_checkpoint_does_not_rewrite_it(tmp_path):
     class StopAt6:
         def on_checkpoint(self, trainer, step):
             if step == 6:
-                trainer._stop_requested = True
+                trainer.request_stop()
 
     trainer, _ = start_run(str(data), tmp_path / "run", callbacks=[StopAt6()], **_cfg())
     res = trainer.fit()
@@ -288,9 +288,28 @@ def test_interrupt_right_after_a_checkpoint_does_not_rewrite_it(tmp_path):
     ck = tmp_path / "run" / "checkpoints" / "step-0000006"
     ino = ck.stat().st_ino
     trainer = resume_run(tmp_path / "run")
-    trainer._stop_requested = True
+    trainer.request_stop()
     assert trainer.fit().status == "interrupted"
     assert ck.stat().st_ino == ino
+
+
+def test_request_stop_is_honoured_once_and_the_next_fit_trains_on(tmp_path):
+    """request_stop() from a callback stops fit at that step (checkpointed, "interrupted"); the
+    request is then spent, so calling fit again finishes the run (it used to stop at once)."""
+    data = tiny_data(tmp_path / "x.npy")
+
+    class StopAt4:
+        def on_log(self, trainer, row):
+            if row["step"] == 4:
+                trainer.request_stop()
+
+    trainer, _ = start_run(str(data), tmp_path / "run", callbacks=[StopAt4()], **_cfg(steps=9, log_every=2))
+    res = trainer.fit()
+    assert (res.status, res.step) == ("interrupted", 4)
+    assert latest_checkpoint(tmp_path / "run").name == "step-0000004"
+    trainer.callbacks.clear()
+    res = trainer.fit()
+    assert (res.status, res.step) == ("finished", 9)
 
 
 def test_resume_before_any_checkpoint_starts_over_identically(tmp_path):

@@ -32,6 +32,15 @@ def _train(out, **kw):
                         network_kwargs={"dim": 2, "width": 32}, **settings)
 
 
+def test_user_network_on_2d_data_does_not_inherit_the_builtin_first_layer(tmp_path):
+    """The cd 2-D preset's hybrid first layer is the built-in MLP's: a user's network on 2-D data
+    records the plain default and may use spectral norm (refused before: "net_features sine / hybrid
+    and spectral_norm exclude each other")."""
+    run = _train(tmp_path / "r", spectral_norm=True)
+    config = json.loads((tmp_path / "r" / "config.json").read_text())
+    assert run.status == "finished" and config["net_features"] == "linear" and config["init"] == "data"
+
+
 def test_train_returns_model_and_reload_is_exact(tmp_path):
     run = _train(tmp_path / "r")
     assert run.status == "finished" and run.step == TINY["steps"] and run.run_dir == tmp_path / "r"

@@ -505,6 +505,10 @@ def resolve_config(data_spec: str, overrides: dict[str, Any], dataset=None) -> R
             values.update(PRESETS[name])
     objective = overrides.get("objective", values.get("objective", "cd"))
     values.update(OBJECTIVE_PRESETS.get((objective, name), {}))
+    if overrides.get("net") == "custom":
+        # a preset's first-layer choice is for the built-in MLP: a user's network has its own, so its
+        # config keeps the field's default (and its spectral_norm is not refused for a hybrid layer it lacks)
+        values.pop("net_features", None)
     values.update(overrides)
     values["data"] = data_spec
     return RunConfig.from_dict({**values, "preset": name})

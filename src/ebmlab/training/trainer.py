@@ -319,8 +319,16 @@ class Trainer:
         return out.float()
 
     # ----------------------------------------------------------------- the loop
+    def request_stop(self) -> None:
+        """Ask ``fit`` to stop as Ctrl-C does: it finishes the current step, checkpoints and returns
+        status "interrupted". Callable from a callback or before ``fit``; honoured once (``fit``
+        clears it on return, so a later ``fit`` trains on). With several processes, a request on
+        any rank stops every rank at the same step."""
+        self._stop_requested = True
+
     def fit(self) -> TrainResult:
-        """Train until ``config.steps``; Ctrl-C finishes the current step, checkpoints and returns."""
+        """Train until ``config.steps``; Ctrl-C (or ``request_stop``) finishes the current step,
+        checkpoints and returns."""
         t0 = time.time()
         start_step = self.step
         self._call("on_train_start")
@@ -366,6 +374,7 @@ class Trainer:
                     self.save()
         if status == "interrupted" and self.run_dir is not None and self._saved_step != self.step:
             self.save()
+        self._stop_requested = self._stop_agreed = False     # honoured: a later fit() trains on
         if self.tensorboard is not None:
             self.tensorboard.flush()
         result = TrainResult(self.step, status, time.time() - t0, last_row, start_step)
