@@ -36,7 +36,7 @@ def main() -> None:
             out.write_text(json.dumps(rows, indent=2))
             print(r, flush=True)
             if step >= stop:
-                tr._stop_requested = True
+                tr.request_stop()
 
     tr = resume_run(run_dir, callbacks=[Eval()])
     print("resumed at", tr.step, flush=True)

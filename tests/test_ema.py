@@ -98,7 +98,7 @@ class _StopAt:
 
     def on_checkpoint(self, trainer, step):
         if step == self.step:
-            trainer._stop_requested = True
+            trainer.request_stop()
 
 
 def test_every_checkpoint_holds_the_ema_and_resume_is_bit_exact(tmp_path):
