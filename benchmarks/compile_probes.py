@@ -399,6 +399,8 @@ def verdict(names: list[str], info: dict, times: dict, base: str, micro: dict[st
         "(both).\n"
         f"- *max-autotune* ({row('C max-autotune')}: its CPU templates are GEMMs, not convolutions) and "
         f"*cpp_wrapper* ({row('C cpp_wrapper')}).\n"
+        "The sampler's own `--compile` path (the score in one graph with this decomposition, inside ebmlab's "
+        "Langevin and run_chains) is measured in compile_speed.md.\n"
         "All variants end within float32 rounding of eager (last column). The machine was shared with other "
         "jobs: CPU-time ratios moved by about +-0.1 between repeated runs of the same variant on this page's "
         "earlier drafts, so a single row within that of 0.8 is not a result.")
