@@ -15,6 +15,7 @@ from ebmlab.cli import _parser
 from ebmlab.errors import EBMError
 from ebmlab.rundir.config import RunConfig
 from ebmlab.samplers import compiled
+from ebmlab.samplers.base import log_density_and_score
 from ebmlab.samplers.compiled import CompiledDensity, compile_sampler, compile_seconds, compile_unavailable_reason
 from ebmlab.samplers.registry import make_sampler
 from ebmlab.samplers.run import run_chains
@@ -79,3 +80,82 @@ def test_no_compiler_is_one_line(monkeypatch):
     assert "C++ compiler" in compiled.compile_unavailable_reason()
     with pytest.raises(EBMError, match=r"^--compile: .*C\+\+ compiler.*; run without --compile$"):
         compile_sampler(make_sampler(SmallConv(), "langevin", 0.05))
+
+
+@pytest.mark.parametrize("padding,kernel", [(0, (3, 3)), (1, (3, 3)), (2, (5, 3))])
+def test_one_channel_convolution_decompositions_equal_aten(padding, kernel):
+    # the fused score path hands these to Inductor for an image net's first layer: exact rewrites
+    from ebmlab.samplers.compile_decomp import one_channel_conv, one_channel_input_grad
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(5, 1, 9, 8, generator=g, dtype=torch.float64)
+    w = torch.randn(7, 1, *kernel, generator=g, dtype=torch.float64)
+    b = torch.randn(7, generator=g, dtype=torch.float64)
+    args = ([1, 1], [padding, padding], [1, 1], False, [0, 0], 1)
+    y = torch.nn.functional.conv2d(x, w, b, padding=padding)
+    torch.testing.assert_close(one_channel_conv(x, w, b, *args), y)
+    torch.testing.assert_close(one_channel_conv(x, w, None, *args), y - b.view(1, 7, 1, 1))
+    gy = torch.randn(y.shape, generator=g, dtype=torch.float64)
+    want = torch.ops.aten.convolution_backward(gy, x, w, [7], *args, [True, False, False])[0]
+    torch.testing.assert_close(one_channel_input_grad(gy, x, w, [7], *args, [True, False, False])[0], want)
+    # anything else keeps the aten kernel: strides, several input channels, weight gradients
+    assert one_channel_conv(x, w, b, [2, 2], *args[1:]) is NotImplemented
+    assert one_channel_conv(x.expand(5, 3, 9, 8), w.expand(7, 3, *kernel), b, *args) is NotImplemented
+    assert one_channel_input_grad(gy, x, w, [7], *args, [True, True, False]) is NotImplemented
+
+
+@needs_compile
+def test_fused_score_is_one_graph_and_follows_weight_changes(recwarn):
+    # the default compiled path computes f and its score in one graph with the weights as graph inputs:
+    # a model whose weights change between calls (training, a reloaded checkpoint) gets the new ones
+    torch.manual_seed(0)
+    net = SmallConv()
+    x0 = torch.rand(16, 1, 6, 6) * 2 - 1
+    comp = compile_sampler(make_sampler(net, "langevin", 0.05, noise_scale=0.01))
+    eager = make_sampler(net, "langevin", 0.05, noise_scale=0.01)
+    for change in (None, "in_place", "load_state_dict"):
+        if change == "in_place":
+            with torch.no_grad():
+                net.body[0].weight.mul_(-0.5)
+        elif change == "load_state_dict":
+            net.load_state_dict({k: torch.randn_like(v) for k, v in net.state_dict().items()})
+        fe, se = log_density_and_score(net, x0)
+        fc, sc = log_density_and_score(comp.f, x0)
+        torch.testing.assert_close(fc, fe, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(sc, se, rtol=1e-5, atol=1e-5)
+        a = run_chains(eager, x0, 4, torch.Generator().manual_seed(3))[0]
+        b = run_chains(comp, x0, 4, torch.Generator().manual_seed(3))[0]
+        torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-5)
+    assert not [w for w in recwarn if "score graph" in str(w.message)]     # no fallback taken
+
+
+@needs_compile
+def test_fused_score_failure_falls_back_once_with_a_warning():
+    torch.manual_seed(0)
+    net = SmallConv()
+    x0 = torch.rand(8, 1, 6, 6) * 2 - 1
+    dens = CompiledDensity(net)
+    calls = []
+
+    def broken(x):
+        calls.append(1)
+        raise RuntimeError("cannot trace this model")
+    dens._score = broken
+    with pytest.warns(RuntimeWarning, match=r"score graph failed to compile \(RuntimeError: cannot trace"):
+        fx, score = dens.value_and_score(x0)
+    fe, se = log_density_and_score(net, x0)
+    torch.testing.assert_close(fx, fe, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(score, se, rtol=1e-5, atol=1e-5)
+    dens.value_and_score(x0)                 # the fallback stays: no second attempt, no second warning
+    assert len(calls) == 1 and dens.compile_seconds > 0
+
+
+@needs_compile
+def test_unfused_path_is_kept_for_comparison():
+    net = SmallConv()
+    comp = compile_sampler(make_sampler(net, "langevin", 0.05), fused_score=False)
+    x0 = torch.rand(8, 1, 6, 6) * 2 - 1
+    fe, se = log_density_and_score(net, x0)
+    fc, sc = log_density_and_score(comp.f, x0)
+    torch.testing.assert_close(fc, fe, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(sc, se, rtol=1e-5, atol=1e-5)
+    assert compile_seconds(comp) > 0

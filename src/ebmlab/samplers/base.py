@@ -119,6 +119,9 @@ def log_density_and_score(f: LogDensity, x: torch.Tensor) -> tuple[torch.Tensor,
     ``autograd.grad`` w.r.t. x alone: parameters get no ``.grad`` and their weight gradients are
     not even computed; both results are detached, so no graph survives to the next step.
     """
+    compiled = getattr(f, "value_and_score", None)   # the compiled path (samplers/compiled.py): one graph
+    if compiled is not None:
+        return compiled(x)
     with torch.enable_grad():
         xg = x.detach().requires_grad_(True)   # detach: never mark the caller's tensor
         fx = f(xg)

@@ -1,10 +1,16 @@
-"""The compiled sampling path: a sampler whose density f runs through ``torch.compile``.
+"""The compiled sampling path: a sampler whose density f and score ∇x f run through ``torch.compile``.
 
-What is compiled is f itself (the network's forward pass). The score ∇x f that gradient samplers
-need then comes from the backward graph that ``torch.compile`` (AOTAutograd) compiles alongside,
-so every ``log_density_and_score`` call of Langevin, MALA and HMC runs compiled code in both
-directions, while the sampler's own update rule, its generator draws and the box clamp stay eager
-and unchanged — the compiled path takes exactly the same random draws as the eager one.
+Gradient samplers (Langevin, MALA, HMC, ...) get f and its score from one compiled function:
+``torch.func.grad`` of f inside the graph, run under no_grad, so TorchInductor sees a single
+inference graph (forward + input gradient; no weight gradients, the weights stay graph inputs, so a
+model whose weights change — training — is never served stale ones). Two choices on top, each
+measured on the sampler-speed conv workload (benchmarks/results/compile_probes.md):
+Inductor's channels_last layout conversion is off (slower on these small images), and a
+convolution with one input channel — an image net's first layer, which oneDNN runs far below peak —
+is decomposed into code Inductor generates (``compile_decomp``). The sampler's own update rule, its
+generator draws and the box clamp stay eager and unchanged — the compiled path takes exactly the
+same random draws as the eager one. Callers that need f alone (Metropolis tests of samplers that
+use no score) get ``torch.compile`` of f.
 
 Compilation happens on the first call (the sampler's ``init``) and again for each new chain-batch
 shape or dtype; its cost is kept apart in ``CompiledDensity.compile_seconds`` so a caller can
@@ -13,10 +19,12 @@ report it separately from the per-step time. Whether it pays back is measured in
 """
 from __future__ import annotations
 
+import functools
 import importlib
 import shutil
 import sys
 import time
+import warnings
 from typing import Callable
 
 import torch
@@ -52,23 +60,52 @@ def check_compile_available() -> None:
         raise EBMError(f"--compile: {reason}; run without --compile")
 
 
+def _value_and_score(f: Callable[[torch.Tensor], torch.Tensor]
+                     ) -> Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
+    """x [B, *event] -> (∇x Σ f(x) [B, *event], f(x) [B]): the score as ``log_density_and_score``
+    defines it, by ``torch.func.grad`` so that Dynamo traces forward and gradient as one graph."""
+    def total(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        fx = f(x)
+        return fx.sum(), fx
+    return torch.func.grad(total, has_aux=True)
+
+
+def _score_backend(mode: CompileMode):
+    """TorchInductor with the one-input-channel convolution decompositions and no channels_last
+    layout conversion (both measured in benchmarks/results/compile_probes.md), plus ``mode``'s options."""
+    from torch._inductor import list_mode_options
+    from torch._inductor.compile_fx import compile_fx
+    from torch._inductor.decomposition import select_decomp_table
+
+    from ebmlab.samplers.compile_decomp import DECOMPOSITIONS
+    patches = {**(list_mode_options(mode) if mode else {}), "layout_optimization": False}
+    patches.pop("triton.cudagraphs", None)          # a mode option of the CUDA backend only
+    return functools.partial(compile_fx, decompositions={**select_decomp_table(), **DECOMPOSITIONS},
+                             config_patches=patches)
+
+
 class CompiledDensity:
-    """f compiled by ``torch.compile``; ``compile_seconds`` sums the wall time of the calls that
-    compiled (the first call and each recompilation for a new input shape, dtype or device), from the
-    forward pass to the end of its backward pass when x requires grad — one evaluation included.
+    """f compiled by ``torch.compile``; ``value_and_score`` gives (f(x), ∇x f(x)) from one compiled
+    graph (``fused_score=False``: from f's compiled graph and its backward, as ebmlab 0.6 did, kept
+    for comparison). ``compile_seconds`` sums the wall time of the calls that compiled (the first call of each
+    and each recompilation for a new input shape, dtype or device), one evaluation included.
 
     Called like f: x [B, *event] -> [B]."""
 
-    def __init__(self, f: Callable[[torch.Tensor], torch.Tensor], mode: CompileMode = None) -> None:
+    def __init__(self, f: Callable[[torch.Tensor], torch.Tensor], mode: CompileMode = None,
+                 fused_score: bool = True) -> None:
         self.eager = f
         # dynamic=False: chain batches keep one shape for a whole run, and a static shape compiles
         # the fastest kernels; a new shape (e.g. ebmlab sample --n) just compiles once more
         self._compiled = torch.compile(f, mode=mode, dynamic=False)
+        # fused_score=False: ebmlab 0.6's path, the score from f's graph and its AOTAutograd backward
+        self._score: Callable | None = (torch.compile(_value_and_score(f), dynamic=False, backend=_score_backend(mode))
+                                        if fused_score else None)
         self.compile_seconds = 0.0
         self._seen: set[tuple] = set()
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        key = (tuple(x.shape), x.dtype, x.device, torch.is_grad_enabled())
+        key = ("f", tuple(x.shape), x.dtype, x.device, torch.is_grad_enabled())
         if key in self._seen:
             return self._compiled(x)
         t0 = time.perf_counter()
@@ -85,9 +122,47 @@ class CompiledDensity:
             self.compile_seconds += time.perf_counter() - t0
         return out
 
+    def value_and_score(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(f(x) [B], ∇x f(x) [B, *event]), both detached, as ``log_density_and_score`` returns them."""
+        if self._score is None:                   # not fused, or the fused graph failed once
+            return _autograd_value_and_score(self, x)
+        key = ("score", tuple(x.shape), x.dtype, x.device)
+        x = x.detach()
+        if key in self._seen:
+            with torch.no_grad():
+                score, fx = self._score(x)
+            return fx, score
+        t0 = time.perf_counter()
+        try:
+            with torch.no_grad():
+                score, fx = self._score(x)
+        except Exception as e:                    # noqa: BLE001 — any model Dynamo cannot trace through
+            # torch.func.grad (e.g. one that mutates its own state while evaluating) still samples,
+            # through the compiled f and its AOTAutograd backward; said once, not hidden
+            warnings.warn(f"--compile: the score graph failed to compile ({type(e).__name__}: "
+                          f"{str(e).splitlines()[0][:160] if str(e) else ''}); compiling f and its backward instead",
+                          RuntimeWarning, stacklevel=2)
+            self._score = None
+            self.compile_seconds += time.perf_counter() - t0
+            return _autograd_value_and_score(self, x)
+        self._seen.add(key)
+        self.compile_seconds += time.perf_counter() - t0
+        return fx, score
 
-def compile_sampler(sampler: Sampler, mode: CompileMode = None) -> Sampler:
+
+def _autograd_value_and_score(f: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor
+                              ) -> tuple[torch.Tensor, torch.Tensor]:
+    """log_density_and_score's own rule (one forward, one backward w.r.t. x), for the fallback."""
+    with torch.enable_grad():
+        xg = x.detach().requires_grad_(True)
+        fx = f(xg)
+        (score,) = torch.autograd.grad(fx.sum(), xg)
+    return fx.detach(), score
+
+
+def compile_sampler(sampler: Sampler, mode: CompileMode = None, fused_score: bool = True) -> Sampler:
     """``sampler`` itself, with its density f replaced by a ``CompiledDensity`` (idempotent).
+    ``fused_score``: f and its score from one compiled graph (the default; see the module docstring).
 
     The sampler keeps its ``module``, so ``run_chains`` still freezes the network's parameters while
     sampling (the compiled graph is then built without weight gradients). EBMError in one line when
@@ -95,7 +170,7 @@ def compile_sampler(sampler: Sampler, mode: CompileMode = None) -> Sampler:
     if isinstance(sampler.f, CompiledDensity):
         return sampler
     check_compile_available()
-    sampler.f = CompiledDensity(sampler.f, mode)
+    sampler.f = CompiledDensity(sampler.f, mode, fused_score)
     return sampler
 
 

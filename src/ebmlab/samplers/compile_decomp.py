@@ -1,0 +1,65 @@
+"""Decompositions the compiled sampling path hands TorchInductor: a convolution with ONE input channel.
+
+An image EBM's first layer (1 input channel for grey images) is a tiny amount of arithmetic that
+oneDNN's convolution kernels, forward and backward-data, run far below the core's peak: on the
+sampler-speed conv net (256 images 1x8x8, Conv(1,32,3)) the two took 2.1 ms of an 8.0 ms eager
+Langevin step, the forward at 9 GFLOP/s against 62 for the next layer (benchmarks/results/
+compile_probes.md). Written as a gather of the k x k shifted views and one batched matmul (forward),
+and a matmul and k x k shifted adds (input gradient), they become code Inductor generates and fuses
+with the SiLU around them: 0.95x -> 0.77-0.80x eager per step in that probe's loop (inside ebmlab's
+sampler, with its own per-step work: results/compile_speed.md).
+Everything else (strides, dilation, groups, several input channels, weight gradients) returns
+NotImplemented and keeps the aten kernel.
+
+Both are exact rewrites of the same sums, equal to the aten kernels within float rounding.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+aten = torch.ops.aten
+
+
+def _one_channel(weight: torch.Tensor, stride, dilation, transposed: bool, groups: int) -> bool:
+    return (not transposed and groups == 1 and weight.dim() == 4 and weight.shape[1] == 1
+            and all(s == 1 for s in stride) and all(d == 1 for d in dilation))
+
+
+def one_channel_conv(input, weight, bias, stride, padding, dilation, transposed, output_padding, groups):
+    """aten.convolution for a [B, 1, H, W] input and [O, 1, kh, kw] weight, stride 1:
+    [B, kh*kw, Ho*Wo] shifted views x [O, kh*kw] weight matrix -> [B, O, Ho, Wo] (+ bias)."""
+    if not _one_channel(weight, stride, dilation, transposed, groups):
+        return NotImplemented
+    ph, pw = padding
+    x = F.pad(input, (pw, pw, ph, ph)) if ph or pw else input
+    b, o = x.shape[0], weight.shape[0]
+    kh, kw = weight.shape[2], weight.shape[3]
+    ho, wo = x.shape[2] - kh + 1, x.shape[3] - kw + 1
+    cols = torch.stack([x[:, 0, i:i + ho, j:j + wo] for i in range(kh) for j in range(kw)], dim=1)
+    out = torch.matmul(weight.reshape(o, kh * kw), cols.reshape(b, kh * kw, ho * wo)).reshape(b, o, ho, wo)
+    return out if bias is None else out + bias.reshape(1, o, 1, 1)
+
+
+def one_channel_input_grad(grad_output, input, weight, bias_sizes, stride, padding, dilation, transposed,
+                           output_padding, groups, output_mask):
+    """aten.convolution_backward when only the input gradient is asked for (the score: weights frozen)
+    and the convolution is one_channel_conv's kind: [kh*kw, O] x grad_output [B, O, Ho*Wo], then the
+    kh*kw maps shifted to their offsets and summed -> [B, 1, H, W]."""
+    if output_mask[1] or output_mask[2] or not _one_channel(weight, stride, dilation, transposed, groups):
+        return NotImplemented
+    b, o, ho, wo = grad_output.shape
+    kh, kw = weight.shape[2], weight.shape[3]
+    h, w = input.shape[2], input.shape[3]
+    ph, pw = padding
+    t = torch.matmul(weight.reshape(o, kh * kw).t(), grad_output.reshape(b, o, ho * wo)).reshape(b, kh * kw, ho, wo)
+    gx = None
+    for i in range(kh):
+        for j in range(kw):
+            part = F.pad(t[:, i * kw + j], (j, w + 2 * pw - wo - j, i, h + 2 * ph - ho - i))
+            gx = part if gx is None else gx + part
+    return gx[:, ph:ph + h, pw:pw + w].unsqueeze(1), None, None
+
+
+DECOMPOSITIONS = {aten.convolution.default: one_channel_conv,
+                  aten.convolution_backward.default: one_channel_input_grad}
