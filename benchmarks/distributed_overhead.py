@@ -14,7 +14,8 @@ hides nothing here: it is given too in the JSON), and "slower rank" takes the la
 processes per phase. Wall and CPU (this thread's CPU time) are both kept: wall minus CPU in a phase
 is time the process was waiting (for the other rank, or for a core the machine gave to someone else).
 
-Phases (the trainer's own methods, wrapped by this script; no code of the trainer changes):
+Phases (the trainer's own methods, wrapped by name by this script — a profiler of the trainer's
+internals, the one benchmark that must touch them; no code of the trainer changes):
   data       ``Trainer._next_batch`` (the permutation slice, gather, uint8 -> float)
   sampling   ``Trainer._negatives`` (the K Langevin steps of the chains)
   forward    the loss pass: ``DistributedDataParallel.forward`` with several processes (its
@@ -48,7 +49,7 @@ PHASES = ("data", "sampling", "forward", "backward", "optimizer", "agree", "othe
 # probe-only settings (env for the workers), to test a hypothesis without changing the trainer
 VARIANTS: dict[str, dict[str, str]] = {
     "as-is": {},
-    "pin": {"PROBE_PIN": "1"},                       # rank r on core r (os.sched_setaffinity)
+    "unpinned": {"EBMLAB_PIN_CORES": "0"},           # ranks free to move between cores (as 0.6.0 ran them)
     "interop1": {"PROBE_INTEROP": "1"},              # torch.set_num_interop_threads(1)
     "no-agree": {"PROBE_NO_AGREE": "1"},             # skip the per-step agreement (measurement only)
     "no-ddp": {"PROBE_NO_DDP": "1"},                 # no gradient all-reduce (ranks train apart; measurement only)
@@ -88,8 +89,6 @@ def worker(args: argparse.Namespace) -> None:
     if os.environ.get("PROBE_INTEROP"):
         torch.set_num_interop_threads(1)
     rank = int(os.environ.get("RANK", "0"))
-    if os.environ.get("PROBE_PIN") and hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {rank % (os.cpu_count() or 1)})
     from torch.nn.parallel import DistributedDataParallel as DDP
 
     from ebmlab.training import objectives, trainer as trainer_mod
@@ -106,7 +105,7 @@ def worker(args: argparse.Namespace) -> None:
     clock.wrap(torch.Tensor, "backward", "backward")
     clock.wrap(torch.optim.Adam, "step", "optimizer")
     if os.environ.get("PROBE_NO_AGREE"):
-        trainer_mod.Trainer._agree = lambda self, err: err
+        setattr(trainer_mod.Trainer, "_agree", lambda self, err: err)
     clock.wrap(trainer_mod.Trainer, "_agree", "agree")
     clock.wrap(trainer_mod.Trainer, "train_step", "train_step")
 

@@ -387,3 +387,33 @@ def test_ctrl_c_on_the_launcher_stops_every_rank_with_a_checkpoint(tmp_path):
     r = run_cli("train", "--nproc", "2", "--resume", str(run), "--steps", str(step + 3), "--quiet")
     assert r.returncode == 0, r.stderr
     assert (run / "checkpoints" / "LATEST").read_text().strip() == f"step-{step + 3:07d}"
+
+
+def test_ranks_are_pinned_only_when_the_run_uses_every_core(monkeypatch):
+    """CPU runs with as many local processes as usable cores bind local rank r to the r-th core
+    (every thread of it); fewer processes than cores, EBMLAB_PIN_CORES=0 or a single process: no
+    binding; a bad EBMLAB_PIN_CORES is one line."""
+    from ebmlab.errors import EBMError
+    from ebmlab.training import distributed
+    from ebmlab.training.distributed import Group, pin_to_core
+    if not hasattr(os, "sched_setaffinity"):
+        pytest.skip("no sched_setaffinity here")
+    calls = []
+    monkeypatch.setattr(distributed.os, "sched_getaffinity", lambda pid: {3, 5})
+    monkeypatch.setattr(distributed.os, "sched_setaffinity", lambda pid, cores: calls.append((pid, set(cores))))
+    monkeypatch.delenv("EBMLAB_PIN_CORES", raising=False)
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
+    assert pin_to_core(Group(1, 2, 1)) == 5
+    assert calls and all(cores == {5} for _, cores in calls) and calls[0][0] == 0
+    calls.clear()
+    assert pin_to_core(Group(0, 2, 0)) == 3
+    calls.clear()
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "1")          # 2 usable cores, 1 process of the run here
+    assert pin_to_core(Group(1, 2, 0)) is None and not calls
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
+    assert pin_to_core(Group()) is None and not calls     # a single process
+    monkeypatch.setenv("EBMLAB_PIN_CORES", "0")
+    assert pin_to_core(Group(1, 2, 1)) is None and not calls
+    monkeypatch.setenv("EBMLAB_PIN_CORES", "yes")
+    with pytest.raises(EBMError, match="EBMLAB_PIN_CORES='yes' must be 1"):
+        pin_to_core(Group(1, 2, 1))
