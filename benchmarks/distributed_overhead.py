@@ -49,6 +49,7 @@ PHASES = ("data", "sampling", "forward", "backward", "optimizer", "agree", "othe
 # probe-only settings (env for the workers), to test a hypothesis without changing the trainer
 VARIANTS: dict[str, dict[str, str]] = {
     "as-is": {},
+    "spin": {"PROBE_SPIN": "1"},                     # wait for the collectives by polling, not sleeping
     "unpinned": {"EBMLAB_PIN_CORES": "0"},           # ranks free to move between cores (as 0.6.0 ran them)
     "interop1": {"PROBE_INTEROP": "1"},              # torch.set_num_interop_threads(1)
     "no-agree": {"PROBE_NO_AGREE": "1"},             # skip the per-step agreement (measurement only)
@@ -83,6 +84,39 @@ class _Clock:
         setattr(owner, name, timed)
 
 
+def _wait_polling(work) -> None:
+    """Wait for an async collective by polling it (yielding the core to this rank's gloo threads
+    between polls) instead of sleeping on it: the thread never leaves its core idle."""
+    while not work.is_completed():
+        os.sched_yield()
+    work.wait()                       # re-raises a failed collective's error
+
+
+def _spin_waits(trainer) -> None:
+    """Probe-only: the gradient all-reduce (a DDP comm hook doing what DDP's default does: divide
+    by the world size, sum) and the agreement all-reduce both waited for by polling."""
+    import torch
+    import torch.distributed as dist
+    from ebmlab.training import distributed
+
+    def hook(state, bucket):
+        t = bucket.buffer()
+        t.div_(dist.get_world_size())
+        _wait_polling(dist.all_reduce(t, async_op=True))
+        fut = torch.futures.Future()
+        fut.set_result(t)
+        return fut
+
+    trainer._ddp.register_comm_hook(None, hook)
+
+    def any_polling(self, flags, device):
+        t = torch.tensor([float(f) for f in flags])
+        _wait_polling(dist.all_reduce(t, op=dist.ReduceOp.MAX, async_op=True))
+        return [bool(v) for v in t.tolist()]
+
+    setattr(distributed.Group, "any", any_polling)
+
+
 def worker(args: argparse.Namespace) -> None:
     import torch
     torch.set_num_threads(1)                          # what ``ebmlab train --threads 1`` does
@@ -115,6 +149,8 @@ def worker(args: argparse.Namespace) -> None:
     trainer, _ = start_run(args.data, args.out, True, [], **settings)
     if os.environ.get("PROBE_NO_DDP"):
         trainer._ddp = None
+    if os.environ.get("PROBE_SPIN") and trainer._ddp is not None:
+        _spin_waits(trainer)
     if os.environ.get("PROBE_DDP") and trainer._ddp is not None:
         trainer._ddp = DDP(trainer._ddp.module, broadcast_buffers=True, **{os.environ["PROBE_DDP"]: True})
     # step boundaries: wrap train_step's caller loop by timing between successive train_step starts
