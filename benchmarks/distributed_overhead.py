@@ -50,7 +50,8 @@ PHASES = ("data", "sampling", "forward", "backward", "optimizer", "agree", "othe
 VARIANTS: dict[str, dict[str, str]] = {
     "as-is": {},
     "spin": {"PROBE_SPIN": "1"},                     # wait for the collectives by polling, not sleeping
-    "unpinned": {"EBMLAB_PIN_CORES": "0"},           # ranks free to move between cores (as 0.6.0 ran them)
+    "pinned": {"EBMLAB_PIN_CORES": "1"},             # rank r bound to core r (training.distributed.pin_to_core)
+    "unpinned": {"EBMLAB_PIN_CORES": "0"},           # ranks free to move between cores (the default)
     "interop1": {"PROBE_INTEROP": "1"},              # torch.set_num_interop_threads(1)
     "no-agree": {"PROBE_NO_AGREE": "1"},             # skip the per-step agreement (measurement only)
     "no-ddp": {"PROBE_NO_DDP": "1"},                 # no gradient all-reduce (ranks train apart; measurement only)

@@ -441,9 +441,9 @@ def test_ctrl_c_on_the_launcher_stops_every_rank_with_a_checkpoint(tmp_path):
 
 
 def test_ranks_are_pinned_only_when_the_run_uses_every_core(monkeypatch):
-    """CPU runs with as many local processes as usable cores bind local rank r to the r-th core
-    (every thread of it); fewer processes than cores, EBMLAB_PIN_CORES=0 or a single process: no
-    binding; a bad EBMLAB_PIN_CORES is one line."""
+    """With EBMLAB_PIN_CORES=1, CPU runs with as many local processes as usable cores bind local
+    rank r to the r-th core (every thread of it); fewer processes than cores, EBMLAB_PIN_CORES=0 or
+    unset (the default), or a single process: no binding; a bad EBMLAB_PIN_CORES is one line."""
     from ebmlab.errors import EBMError
     from ebmlab.training import distributed
     from ebmlab.training.distributed import Group, pin_to_core
@@ -454,6 +454,8 @@ def test_ranks_are_pinned_only_when_the_run_uses_every_core(monkeypatch):
     monkeypatch.setattr(distributed.os, "sched_setaffinity", lambda pid, cores: calls.append((pid, set(cores))))
     monkeypatch.delenv("EBMLAB_PIN_CORES", raising=False)
     monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
+    assert pin_to_core(Group(1, 2, 1)) is None and not calls     # off by default
+    monkeypatch.setenv("EBMLAB_PIN_CORES", "1")
     assert pin_to_core(Group(1, 2, 1)) == 5
     assert calls and all(cores == {5} for _, cores in calls) and calls[0][0] == 0
     calls.clear()
@@ -466,5 +468,5 @@ def test_ranks_are_pinned_only_when_the_run_uses_every_core(monkeypatch):
     monkeypatch.setenv("EBMLAB_PIN_CORES", "0")
     assert pin_to_core(Group(1, 2, 1)) is None and not calls
     monkeypatch.setenv("EBMLAB_PIN_CORES", "yes")
-    with pytest.raises(EBMError, match="EBMLAB_PIN_CORES='yes' must be 1"):
+    with pytest.raises(EBMError, match="EBMLAB_PIN_CORES='yes' must be 0"):
         pin_to_core(Group(1, 2, 1))

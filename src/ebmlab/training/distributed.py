@@ -191,18 +191,21 @@ def init(device: torch.device) -> tuple[Group, torch.device]:
 
 
 def pin_to_core(group: Group) -> int | None:
-    """Linux, CPU: when this machine's processes of the run are as many as the cores the launcher
-    may use, bind local rank r (all of its threads) to the r-th of those cores; the core, or None.
+    """Linux, CPU, with EBMLAB_PIN_CORES=1: when this machine's processes of the run are as many as
+    the cores the launcher may use, bind local rank r (all of its threads) to the r-th of those
+    cores; the core, or None.
 
-    Why: ranks meet twice a step (the gradient all-reduce, the agreement), and a rank woken from
-    that wait is often put on its waker's core — where the other rank is computing — until the
-    scheduler moves it back; in lock-step every such stall stops both ranks
-    (benchmarks/results/distributed_overhead.md). A run with fewer processes than cores is left
-    alone (it does not own the cores), and EBMLAB_PIN_CORES=0 turns this off."""
-    setting = os.environ.get("EBMLAB_PIN_CORES", "1")
+    Why it exists: ranks meet twice a step (the gradient all-reduce, the agreement), and a rank
+    woken from that wait may be put on its waker's core — where the other rank is computing —
+    until the scheduler moves it back; in lock-step every such stall stops both ranks. Why it is
+    off by default: on the shared 2-core machine it measured -5.7 % ms/step in one set of
+    interleaved rounds and +19 % in another (benchmarks/results/distributed_overhead.md) — a bound
+    rank cannot leave a core another program is using. A run with fewer processes than cores is
+    never bound (it does not own the cores)."""
+    setting = os.environ.get("EBMLAB_PIN_CORES", "0")
     if setting not in ("0", "1"):
-        raise EBMError(f"EBMLAB_PIN_CORES={setting!r} must be 1 (bind each rank to a core when the run "
-                       f"uses every core, the default) or 0 (never)")
+        raise EBMError(f"EBMLAB_PIN_CORES={setting!r} must be 0 (ranks free to move, the default) or 1 "
+                       f"(bind each rank to a core when the run uses every core)")
     if setting == "0" or not group.active or not hasattr(os, "sched_setaffinity"):
         return None
     cores = sorted(os.sched_getaffinity(0))
