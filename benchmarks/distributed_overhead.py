@@ -52,13 +52,9 @@ VARIANTS: dict[str, dict[str, str]] = {
     "spin": {"PROBE_SPIN": "1"},                     # wait for the collectives by polling, not sleeping
     "pinned": {"EBMLAB_PIN_CORES": "1"},             # rank r bound to core r (training.distributed.pin_to_core)
     "unpinned": {"EBMLAB_PIN_CORES": "0"},           # ranks free to move between cores (the default)
-    "interop1": {"PROBE_INTEROP": "1"},              # torch.set_num_interop_threads(1)
     "no-agree": {"PROBE_NO_AGREE": "1"},             # skip the per-step agreement (measurement only)
     "no-ddp": {"PROBE_NO_DDP": "1"},                 # no gradient all-reduce (ranks train apart; measurement only)
     "no-sync": {"PROBE_NO_DDP": "1", "PROBE_NO_AGREE": "1"},   # launched as a group, never synchronised
-    "static": {"PROBE_DDP": "static_graph"},         # DDP(static_graph=True)
-    "bucketview": {"PROBE_DDP": "gradient_as_bucket_view"},
-    "omp1": {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"},
 }
 
 
@@ -121,8 +117,6 @@ def _spin_waits(trainer) -> None:
 def worker(args: argparse.Namespace) -> None:
     import torch
     torch.set_num_threads(1)                          # what ``ebmlab train --threads 1`` does
-    if os.environ.get("PROBE_INTEROP"):
-        torch.set_num_interop_threads(1)
     rank = int(os.environ.get("RANK", "0"))
     from torch.nn.parallel import DistributedDataParallel as DDP
 
@@ -152,8 +146,6 @@ def worker(args: argparse.Namespace) -> None:
         trainer._ddp = None
     if os.environ.get("PROBE_SPIN") and trainer._ddp is not None:
         _spin_waits(trainer)
-    if os.environ.get("PROBE_DDP") and trainer._ddp is not None:
-        trainer._ddp = DDP(trainer._ddp.module, broadcast_buffers=True, **{os.environ["PROBE_DDP"]: True})
     # step boundaries: wrap train_step's caller loop by timing between successive train_step starts
     marks: list[float] = []
     cpu_marks: list[float] = []
