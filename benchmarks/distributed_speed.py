@@ -3,13 +3,16 @@
 One short-run image EBM (Nijkamp et al. 2019's recipe, ``--preset short-run``, cut to K = 15
 Langevin steps) on 2000 generated 16x16 single-channel images (Gaussian blobs of random centre and
 width, from a seeded generator), at the SAME global batch in every configuration — 384 (a step of
-~0.45 s on one core) and 128 (where each rank's per-step fixed costs weigh more):
+~0.35 s on one core), 256 and 128 (where each rank's per-step fixed costs weigh more):
 
     ebmlab train --threads 1              (1 process x 1 thread)
     ebmlab train --threads 2              (1 process x 2 threads)
     ebmlab train --nproc 2 --threads 1    (2 processes x 1 thread each: every worker runs
                                            ``python -m ebmlab train ... --threads 1``, so each calls
                                            torch.set_num_threads(1))
+    EBMLAB_PIN_CORES=1 ebmlab train --nproc 2 --threads 1   (the same, each rank bound to its own
+                                           core: training.distributed.pin_to_core; off by default
+                                           until this row shows it pays on an idle machine)
 
 Only steady-state steps are timed: the ``seconds`` column of metrics.jsonl (wall time since the
 trainer started, logged by rank 0 after the step's all-reduces) at the first logged step (the
@@ -36,11 +39,15 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
+PINNED = "2 processes x 1 thread, pinned"
 CONFIGS = {                        # label -> extra train flags
     "1 process x 1 thread": ("--threads", "1"),
     "1 process x 2 threads": ("--threads", "2"),
     "2 processes x 1 thread": ("--nproc", "2", "--threads", "1"),
+    # the same with each rank bound to its own core (EBMLAB_PIN_CORES=1, training.distributed.pin_to_core)
+    PINNED: ("--nproc", "2", "--threads", "1"),
 }
+ENV = {PINNED: {"EBMLAB_PIN_CORES": "1"}}     # label -> extra environment
 # the control: two independent single-thread runs at batch B/2 side by side (no DDP, nothing shared):
 # the best that 2 processes can do on this machine, with communication and synchronisation free
 CEILING = "control: 2 independent runs x 1 thread at B/2"
@@ -72,15 +79,20 @@ def _window(out: Path, warm: int, timed: int) -> float:
     return rows[warm + timed]["seconds"] - rows[warm]["seconds"]
 
 
-def _env() -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": str(ROOT / "src") + os.pathsep + os.environ.get("PYTHONPATH", "")}
+def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    return {**os.environ, **(extra or {}),
+            "PYTHONPATH": str(ROOT / "src") + os.pathsep + os.environ.get("PYTHONPATH", "")}
 
 
 def one_run(data: Path, out: Path, flags: tuple, warm: int, timed: int, batch: int = BATCH,
-            mcmc_steps: int = MCMC_STEPS) -> float:
-    """Seconds of ``timed`` steady-state training steps (after ``warm`` steps), from metrics.jsonl."""
+            mcmc_steps: int = MCMC_STEPS, env: dict[str, str] | None = None) -> float:
+    """Seconds of ``timed`` steady-state training steps (after ``warm`` steps), from metrics.jsonl.
+
+    Every process starts in a session of its own, as torch's launcher starts its workers: Linux
+    shares the cores between sessions first (autogroup scheduling), so on a loaded machine a
+    process in this script's session would get less of them than a launched worker."""
     cmd = _train_cmd(data, out, flags, warm + timed, warm, batch, mcmc_steps)
-    subprocess.run(cmd, check=True, env=_env(), cwd=ROOT, stdout=subprocess.DEVNULL)
+    subprocess.run(cmd, check=True, env=_env(env), cwd=ROOT, stdout=subprocess.DEVNULL, start_new_session=True)
     return _window(out, warm, timed)
 
 
@@ -89,7 +101,8 @@ def side_by_side(data: Path, work: Path, warm: int, timed: int, batch: int) -> f
     seconds for ``timed`` steps (the time two processes need for the global batch's work)."""
     outs = [work / "side0", work / "side1"]
     procs = [subprocess.Popen(_train_cmd(data, o, ("--threads", "1", "--seed", str(i)), warm + timed, warm,
-                                         batch // 2, MCMC_STEPS), env=_env(), cwd=ROOT, stdout=subprocess.DEVNULL)
+                                         batch // 2, MCMC_STEPS), env=_env(), cwd=ROOT, stdout=subprocess.DEVNULL,
+                              start_new_session=True)
              for i, o in enumerate(outs)]
     if any(p.wait() != 0 for p in procs):
         raise SystemExit("distributed_speed: a side-by-side control run failed")
@@ -108,14 +121,15 @@ def measure(data: Path, work: Path, batch: int, rounds: int, warm: int, timed: i
             if label == CEILING:
                 s = side_by_side(data, work, warm, timed, batch) / timed
             else:
-                s = one_run(data, work / "run", CONFIGS[label], warm, timed, batch=batch) / timed
+                s = one_run(data, work / "run", CONFIGS[label], warm, timed, batch=batch, env=ENV.get(label)) / timed
             per_step[label].append(s)
             print(f"batch {batch} round {r + 1}/{rounds} {label}: {s * 1000:.1f} ms/step", flush=True)
     return per_step, loads
 
 
-def table(batch: int, per_step: dict[str, list[float]]) -> tuple[str, float, float]:
-    """The markdown table at one batch, and the two ratios of medians (vs 1p x 1t, vs 1p x 2t)."""
+def table(batch: int, per_step: dict[str, list[float]]) -> tuple[str, float, float, float, float]:
+    """The markdown table at one batch; the ratios of medians of 2 processes vs 1p x 1t and vs
+    1p x 2t, the control's vs 1p x 1t, and 2 processes' ms/step minus the control's (DDP's cost)."""
     labels = [*CONFIGS, CEILING]
     med = {k: statistics.median(v) for k, v in per_step.items()}
     base, two_threads, ddp = med[labels[0]], med[labels[1]], med[labels[2]]
@@ -124,7 +138,7 @@ def table(batch: int, per_step: dict[str, list[float]]) -> tuple[str, float, flo
         runs = ", ".join(f"{1 / s:.2f}" for s in per_step[k])
         rows.append(f"| {batch} | {k} | {1 / med[k]:.2f} | {batch / med[k]:.0f} | {med[k] * 1000:.0f} | "
                     f"{base / med[k]:.2f}x | {runs} |")
-    return "\n".join(rows), base / ddp, two_threads / ddp, base / med[CEILING]
+    return "\n".join(rows), base / ddp, two_threads / ddp, base / med[CEILING], ddp - med[CEILING]
 
 
 def main() -> None:
@@ -134,7 +148,7 @@ def main() -> None:
     args = ap.parse_args()
     rounds = args.rounds or (1 if args.quick else 3)
     warm, timed = (5, 15) if args.quick else (10, 40)
-    batches = (384,) if args.quick else (384, 128)
+    batches = (384,) if args.quick else (384, 256, 128)
     results, loads = {}, []
     with tempfile.TemporaryDirectory(prefix="ebmlab-ddp-speed-") as tmp:
         data = Path(tmp) / "blobs.npy"
@@ -145,13 +159,14 @@ def main() -> None:
     cmd = " ".join([Path(sys.executable).as_posix(), "benchmarks/distributed_speed.py", *sys.argv[1:]])
     body, verdicts = [], []
     for b in batches:
-        rows, speedup, vs_threads, ceiling = table(b, results[b])
+        rows, speedup, vs_threads, ceiling, cost = table(b, results[b])
         body.append(rows)
         verdicts.append(f"- global batch {b}: 2 processes x 1 thread vs 1 process x 1 thread **{speedup:.2f}x** "
                         f"(target >= 1.7x: {'met' if speedup >= 1.7 else 'not met'}); vs 1 process x 2 threads "
                         f"**{vs_threads:.2f}x** (target > 1: {'met' if vs_threads > 1 else 'not met'}); the "
                         f"control (two independent runs at B/2, no DDP, nothing shared) reached {ceiling:.2f}x: what two "
-                        f"processes gave on this machine in this run, with communication free")
+                        f"processes gave on this machine in this run, with communication free; 2 processes' ms/step "
+                        f"minus the control's: {cost * 1000:+.1f} ms")
     text = (
         f"# Training throughput: processes vs threads{' (quick run)' if args.quick else ''}\n\n"
         f"Command: `{cmd}`\n\n"

@@ -111,6 +111,57 @@ def test_two_processes_take_the_one_process_step(tmp_path):
         assert torch.equal(b, single._next_batch()[0]), f"global batch {i} differs from the one-process batch"
 
 
+def _divergence_worker(rank: int, world: int, store: str, run_dir: str, data: str, out: str) -> None:
+    """Train 8 steps with rollback; rank 1 alone sees a divergence at step 5 (once)."""
+    import torch.distributed as dist
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=world)
+    try:
+        os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank))
+        import ebmlab.training.trainer as tr
+        from ebmlab.training.api import release_run, start_run
+        from ebmlab.training.guard import DivergenceError
+        real, fired = tr.check_step, []
+
+        def check_step(step, values, limits):
+            if rank == 1 and step == 5 and not fired:
+                fired.append(step)
+                raise DivergenceError("loss", step, float("nan"))
+            return real(step, values, limits)
+        tr.check_step = check_step
+        trainer, _ = start_run(data, run_dir, True, steps=8, batch_size=64, buffer_size=256, mcmc_steps=3,
+                               checkpoint_every=3, log_every=2, plot_every=1000, hidden=8, depth=1, seed=3,
+                               on_divergence="rollback")
+        result = trainer.fit()
+        release_run(trainer)
+        mine = {"params": [p.detach().clone() for p in trainer.model.parameters()], "step": result.step,
+                "rollbacks": trainer.rollbacks, "lr_scale": trainer.lr_scale}
+        gathered = [None] * world
+        dist.all_gather_object(gathered, mine)
+        if rank == 0:
+            torch.save(gathered, out)
+    finally:
+        dist.destroy_process_group()
+
+
+def test_a_divergence_on_one_rank_rolls_every_rank_back(tmp_path):
+    """The guard's verdict is collective: rank 1 alone diverges at step 5, both ranks roll back to
+    the step-3 checkpoint with the same halved lr, finish the run, and end with the same weights."""
+    data = tiny_data(tmp_path / "d.npy")
+    out, run = tmp_path / "out.pt", tmp_path / "run"
+    mp.start_processes(_divergence_worker, args=(2, str(tmp_path / "store"), str(run), str(data), str(out)),
+                       nprocs=2, join=True, start_method="fork")
+    ranks = torch.load(out)
+    assert [r["step"] for r in ranks] == [8, 8]
+    assert [(r["rollbacks"], r["lr_scale"]) for r in ranks] == [(1, 0.5), (1, 0.5)]
+    for a, b in zip(ranks[0]["params"], ranks[1]["params"]):
+        assert torch.equal(a, b)
+    import json
+    events = [json.loads(line) for line in (run / "events.jsonl").read_text().splitlines()]
+    rollbacks = [e for e in events if e.get("event") == "rollback"]
+    assert len(rollbacks) == 1 and rollbacks[0]["diverged_at"] == 5 and rollbacks[0]["restored_step"] == 3
+
+
 # ---------------------------------------------------------------------------- exact resume
 def _torchrun(marker: Path, pause: str, *args: str) -> subprocess.Popen:
     """`python -m torch.distributed.run --standalone --nproc-per-node 2 CHILD train ...` whose workers pause
@@ -387,3 +438,35 @@ def test_ctrl_c_on_the_launcher_stops_every_rank_with_a_checkpoint(tmp_path):
     r = run_cli("train", "--nproc", "2", "--resume", str(run), "--steps", str(step + 3), "--quiet")
     assert r.returncode == 0, r.stderr
     assert (run / "checkpoints" / "LATEST").read_text().strip() == f"step-{step + 3:07d}"
+
+
+def test_ranks_are_pinned_only_when_the_run_uses_every_core(monkeypatch):
+    """With EBMLAB_PIN_CORES=1, CPU runs with as many local processes as usable cores bind local
+    rank r to the r-th core (every thread of it); fewer processes than cores, EBMLAB_PIN_CORES=0 or
+    unset (the default), or a single process: no binding; a bad EBMLAB_PIN_CORES is one line."""
+    from ebmlab.errors import EBMError
+    from ebmlab.training import distributed
+    from ebmlab.training.distributed import Group, pin_to_core
+    if not hasattr(os, "sched_setaffinity"):
+        pytest.skip("no sched_setaffinity here")
+    calls = []
+    monkeypatch.setattr(distributed.os, "sched_getaffinity", lambda pid: {3, 5})
+    monkeypatch.setattr(distributed.os, "sched_setaffinity", lambda pid, cores: calls.append((pid, set(cores))))
+    monkeypatch.delenv("EBMLAB_PIN_CORES", raising=False)
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
+    assert pin_to_core(Group(1, 2, 1)) is None and not calls     # off by default
+    monkeypatch.setenv("EBMLAB_PIN_CORES", "1")
+    assert pin_to_core(Group(1, 2, 1)) == 5
+    assert calls and all(cores == {5} for _, cores in calls) and calls[0][0] == 0
+    calls.clear()
+    assert pin_to_core(Group(0, 2, 0)) == 3
+    calls.clear()
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "1")          # 2 usable cores, 1 process of the run here
+    assert pin_to_core(Group(1, 2, 0)) is None and not calls
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
+    assert pin_to_core(Group()) is None and not calls     # a single process
+    monkeypatch.setenv("EBMLAB_PIN_CORES", "0")
+    assert pin_to_core(Group(1, 2, 1)) is None and not calls
+    monkeypatch.setenv("EBMLAB_PIN_CORES", "yes")
+    with pytest.raises(EBMError, match="EBMLAB_PIN_CORES='yes' must be 0"):
+        pin_to_core(Group(1, 2, 1))

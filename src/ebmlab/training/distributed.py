@@ -174,6 +174,8 @@ def init(device: torch.device) -> tuple[Group, torch.device]:
         torch.cuda.set_device(device)
     if not dist.is_initialized():
         _die_with_launcher()
+        if device.type == "cpu":           # before the process group starts gloo's threads: they inherit it
+            pin_to_core(group)
         wait = join_timeout()
         try:
             dist.init_process_group(backend_for(device), timeout=datetime.timedelta(seconds=wait))
@@ -186,6 +188,41 @@ def init(device: torch.device) -> tuple[Group, torch.device]:
         from torch.distributed.distributed_c10d import _set_pg_timeout
         _set_pg_timeout(COLLECTIVE_TIMEOUT)
     return group, device
+
+
+def pin_to_core(group: Group) -> int | None:
+    """Linux, CPU, with EBMLAB_PIN_CORES=1: when this machine's processes of the run are as many as
+    the cores the launcher may use, bind local rank r (all of its threads) to the r-th of those
+    cores; the core, or None.
+
+    Why it exists: ranks meet twice a step (the gradient all-reduce, the agreement), and a rank
+    woken from that wait may be put on its waker's core — where the other rank is computing —
+    until the scheduler moves it back; in lock-step every such stall stops both ranks. Why it is
+    off by default: on the shared 2-core machine it measured -5.7 % ms/step in one set of
+    interleaved rounds and +19 % in another (benchmarks/results/distributed_overhead.md) — a bound
+    rank cannot leave a core another program is using. A run with fewer processes than cores is
+    never bound (it does not own the cores)."""
+    setting = os.environ.get("EBMLAB_PIN_CORES", "0")
+    if setting not in ("0", "1"):
+        raise EBMError(f"EBMLAB_PIN_CORES={setting!r} must be 0 (ranks free to move, the default) or 1 "
+                       f"(bind each rank to a core when the run uses every core)")
+    if setting == "0" or not group.active or not hasattr(os, "sched_setaffinity"):
+        return None
+    cores = sorted(os.sched_getaffinity(0))
+    local = int(os.environ.get("LOCAL_WORLD_SIZE", group.world_size))
+    if len(cores) != local or not 0 <= group.local_rank < local:
+        return None
+    core = cores[group.local_rank]
+    try:
+        os.sched_setaffinity(0, {core})
+    except OSError:                        # e.g. a container that forbids it: run unpinned
+        return None
+    for tid in os.listdir("/proc/self/task") if os.path.isdir("/proc/self/task") else ():
+        try:                               # the threads started before this one (torch's, the launcher's)
+            os.sched_setaffinity(int(tid), {core})
+        except (OSError, ValueError):      # a thread that has ended meanwhile
+            pass
+    return core
 
 
 def join_timeout() -> float:
