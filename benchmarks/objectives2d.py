@@ -7,8 +7,8 @@
 Data as in ``benchmarks/density2d.py`` (20 000 training points, seed 1; 5 000 test points, seed 2).
 ebmlab rows: ``ebmlab.train("auto", train, objective=...)`` with the 2-D preset of that objective
 (ebmlab's network: a fixed standardisation, then the 3x128 SiLU MLP). Peer rows (ebmkit's and
-torchebm's own loss objects, ``peers/objective_runners.py``): the same 3x128 SiLU MLP, the same
-step count, batch, Adam learning rate and cosine schedule as ebmlab's run of that objective, and the
+torchebm's own loss objects, ``peers/objective_runners.py``): the same 3x128 SiLU MLP with the same
+first layer as ebmlab's preset for that objective (``net_features``: linear or hybrid), the same step count, batch, Adam learning rate and cosine schedule as ebmlab's run of that objective, and the
 same noise level / noise ratio. NLL: f normalised by midpoint quadrature over the model's support
 box (ebmlab) or the shared box (peers: data box +- 1), as in density2d.py. Cells: NLL minus the true
 density's NLL, in nats (0 = the truth). For nce the learned log Z is compared with the exact one.
@@ -49,7 +49,7 @@ def recipe(objective: str) -> dict:
     """ebmlab's resolved 2-D settings for ``objective`` (what the peers are given too)."""
     c = resolve_config("<array>", {"preset": "2d", "objective": objective})
     return {"batch_size": c.batch_size, "lr": c.lr, "lr_min_factor": c.lr_min_factor,
-            "sigma": c.dsm_sigmas[0], "ratio": c.nce_ratio}
+            "sigma": c.dsm_sigmas[0], "ratio": c.nce_ratio, "features": c.net_features}
 
 
 def run_ebmlab(objective: str, name: str, steps: int, seed: int) -> tuple[dict, object]:
