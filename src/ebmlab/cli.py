@@ -97,7 +97,7 @@ TRAIN_FLAGS: dict[str, tuple[Any, str]] = {
                           "which pins f where there is no data"),
     "ssm_directions": (str, "ssm: the random directions v: gaussian (N(0, I)) or rademacher (+-1 entries)"),
     "ssm_variance_reduced": (bool, "ssm: the variance-reduced norm term ½‖s‖² (--no-ssm-variance-reduced: the plain "
-                                   "½(vᵀs)², torchebm's form)"),
+                                   "½(vᵀs)², torchebm's form) (default: on)"),
     "sm_uniform_schedule": (str, "dsm/ssm: the floor fraction over training: constant, or lr (sm_uniform times the "
                                  "learning rate's schedule factor, so a cosine fades the floor out)"),
     "nce_components": (int, "nce: Gaussian-mixture components of the noise fitted to the data (0: 8 for d <= 3, "
