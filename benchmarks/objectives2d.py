@@ -2,12 +2,13 @@
 
     .venv-bench/bin/python benchmarks/objectives2d.py                  # 3000 steps, seven sets
     .venv-bench/bin/python benchmarks/objectives2d.py --quick          # 300 steps, two sets
+    .venv-bench/bin/python benchmarks/objectives2d.py --rows ebmlab:ssm --seeds 0,1,2   # per-seed cells + median
 
 Data as in ``benchmarks/density2d.py`` (20 000 training points, seed 1; 5 000 test points, seed 2).
 ebmlab rows: ``ebmlab.train("auto", train, objective=...)`` with the 2-D preset of that objective
 (ebmlab's network: a fixed standardisation, then the 3x128 SiLU MLP). Peer rows (ebmkit's and
-torchebm's own loss objects, ``peers/objective_runners.py``): the same 3x128 SiLU MLP, the same
-step count, batch, Adam learning rate and cosine schedule as ebmlab's run of that objective, and the
+torchebm's own loss objects, ``peers/objective_runners.py``): the same 3x128 SiLU MLP with the same
+first layer as ebmlab's preset for that objective (``net_features``: linear or hybrid), the same step count, batch, Adam learning rate and cosine schedule as ebmlab's run of that objective, and the
 same noise level / noise ratio. NLL: f normalised by midpoint quadrature over the model's support
 box (ebmlab) or the shared box (peers: data box +- 1), as in density2d.py. Cells: NLL minus the true
 density's NLL, in nats (0 = the truth). For nce the learned log Z is compared with the exact one.
@@ -48,7 +49,7 @@ def recipe(objective: str) -> dict:
     """ebmlab's resolved 2-D settings for ``objective`` (what the peers are given too)."""
     c = resolve_config("<array>", {"preset": "2d", "objective": objective})
     return {"batch_size": c.batch_size, "lr": c.lr, "lr_min_factor": c.lr_min_factor,
-            "sigma": c.dsm_sigmas[0], "ratio": c.nce_ratio}
+            "sigma": c.dsm_sigmas[0], "ratio": c.nce_ratio, "features": c.net_features}
 
 
 def run_ebmlab(objective: str, name: str, steps: int, seed: int) -> tuple[dict, object]:
@@ -114,12 +115,40 @@ def picture(name: str, models: dict[str, object]) -> Path:
     return save_figure(fig, PICTURES / f"{name}.png")
 
 
+def median(values: list[float]) -> float:
+    """The median of ``values`` (the middle one, or the mean of the two middle ones)."""
+    v = sorted(values)
+    k = len(v) // 2
+    return v[k] if len(v) % 2 else 0.5 * (v[k - 1] + v[k])
+
+
+def table(results: dict[tuple, dict], rows: list[tuple], sets: list[str], seeds: list[int]) -> list[str]:
+    """The markdown table: one row per (library, objective); with several seeds each cell lists the
+    per-seed NLL gaps and their median (a failed or diverged run counts as +inf)."""
+    true = {s: results[("true", "", s, None)]["nll"] for s in sets}
+    lines = ["| library | objective | " + " | ".join(sets) + " |", "|" + "---|" * (len(sets) + 2),
+             "| true density | (its NLL) | " + " | ".join(f"{true[s]:.4f}" for s in sets) + " |"]
+    for lib, obj in rows:
+        cells = []
+        for s in sets:
+            rs = [results.get((lib, obj, s, sd)) for sd in seeds]
+            if len(seeds) == 1:
+                cells.append(fmt(rs[0], true[s]))
+                continue
+            gaps = [r["nll"] - true[s] if r and "nll" in r and math.isfinite(r["nll"]) else math.inf for r in rs]
+            cells.append(" / ".join(fmt(r, true[s]) for r in rs) + f" (med **{median(gaps):+.3f}**)")
+        lines.append(f"| {lib} | {obj} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--steps", type=int, default=3000)
     ap.add_argument("--sets", default="all", help=f"comma list of {', '.join(toy2d.NAMES)}, or all")
     ap.add_argument("--rows", default="all", help="comma list of library:objective (e.g. ebmlab:dsm), or all")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seeds", default=None,
+                    help="comma list of training seeds (e.g. 0,1,2): per-seed cells and their median; overrides --seed")
     ap.add_argument("--quick", action="store_true", help=f"300 steps on {', '.join(QUICK_SETS)}")
     ap.add_argument("--no-pictures", action="store_true")
     ap.add_argument("--out", default=None)
@@ -129,6 +158,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.sets == "all":
             args.sets = ",".join(QUICK_SETS)
     sets = list(toy2d.NAMES) if args.sets == "all" else [s.strip() for s in args.sets.split(",")]
+    for name in sets:
+        if name not in toy2d.NAMES:
+            ap.error(f"unknown set {name!r}; choose from {', '.join(toy2d.NAMES)}")
+    try:
+        seeds = [args.seed] if args.seeds is None else [int(x) for x in args.seeds.split(",")]
+    except ValueError:
+        ap.error(f"--seeds wants a comma list of integers, e.g. 0,1,2, not {args.seeds!r}")
+    if len(set(seeds)) != len(seeds):
+        ap.error(f"--seeds has a repeated seed: {args.seeds!r}")
     rows = list(ROWS) if args.rows == "all" else [tuple(r.split(":")) for r in args.rows.split(",")]
     for r in rows:
         if r not in ROWS:
@@ -138,50 +176,49 @@ def main(argv: list[str] | None = None) -> int:
     command = "python benchmarks/objectives2d.py " + " ".join(
         shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
     print(f"# {command}", flush=True)
-    results: dict[tuple, dict] = {}
+    results: dict[tuple, dict] = {}      # (lib, obj, set, seed) -> result; ("true", "", set, None) -> NLL
     t_start = time.perf_counter()
     for name in sets:
         true = true_nll(name, data(name)[1])
-        models = {}
-        for lib, obj in rows:
-            try:
-                if lib == "ebmlab":
-                    res, models[obj] = run_ebmlab(obj, name, args.steps, args.seed)
-                else:
-                    res = run_peer(lib, obj, name, args.steps, args.seed)
-            except Exception as e:  # noqa: BLE001 - one failing row must not sink the table
-                traceback.print_exc()
-                res = {"error": f"{type(e).__name__}: {e}"[:100]}
-            results[(lib, obj, name)] = res
-            print(f"{name:16s} {lib:9s} {obj:4s} {fmt(res, true)}  "
-                  f"({res.get('cpu', float('nan')):.0f} CPU-s)", flush=True)
-        results[("true", "", name)] = {"nll": true}
-        if models and not args.no_pictures:
-            picture(name, models)
+        results[("true", "", name, None)] = {"nll": true}
+        for seed in seeds:
+            models = {}
+            for lib, obj in rows:
+                try:
+                    if lib == "ebmlab":
+                        res, models[obj] = run_ebmlab(obj, name, args.steps, seed)
+                    else:
+                        res = run_peer(lib, obj, name, args.steps, seed)
+                except Exception as e:  # noqa: BLE001 - one failing row must not sink the table
+                    traceback.print_exc()
+                    res = {"error": f"{type(e).__name__}: {e}"[:100]}
+                results[(lib, obj, name, seed)] = res
+                print(f"{name:16s} {lib:9s} {obj:4s} seed {seed} {fmt(res, true)}  "
+                      f"({res.get('cpu', float('nan')):.0f} CPU-s)", flush=True)
+            if models and not args.no_pictures and seed == seeds[0]:
+                picture(name, models)
     total = time.perf_counter() - t_start
-    head = "| library | objective | " + " | ".join(sets) + " |"
-    lines = [head, "|" + "---|" * (len(sets) + 2),
-             "| true density | (its NLL) | " + " | ".join(f"{results[('true', '', s)]['nll']:.4f}" for s in sets) + " |"]
-    for lib, obj in rows:
-        cells = [fmt(results.get((lib, obj, s)), results[("true", "", s)]["nll"]) for s in sets]
-        lines.append(f"| {lib} | {obj} | " + " | ".join(cells) + " |")
+    lines = table(results, rows, sets, seeds)
     cpu_lines = ["| library | objective | " + " | ".join(sets) + " |", "|" + "---|" * (len(sets) + 2)]
     for lib, obj in rows:
-        cells = [f"{results[(lib, obj, s)].get('cpu', float('nan')):.0f}" for s in sets]
+        cells = [" / ".join(f"{results[(lib, obj, s, sd)].get('cpu', float('nan')):.0f}" for sd in seeds)
+                 for s in sets]
         cpu_lines.append(f"| {lib} | {obj} | " + " | ".join(cells) + " |")
     recipe_floor = resolve_config("<array>", {"preset": "2d", "objective": "ssm"}).sm_uniform
     recipes = "; ".join(f"{o}: " + ", ".join(f"{k} {v}" for k, v in recipe(o).items()) for o in OBJECTIVES)
+    seeds_note = ("" if len(seeds) == 1 else "\nWith several seeds each cell is the per-seed values (in the order of "
+                  "the seeds) and their median, **med**; a failed or diverged seed counts as +inf in the median.")
     md = f"""# Training objectives on 2-D data{' (quick)' if args.quick else ''}
 
 - command: `{command}` (with `.venv-bench/bin/python`, one torch thread)
 - date: {_dt.datetime.now().isoformat(timespec='seconds')}; nproc {os.cpu_count()}; total wall time {total / 60:.1f} min
 - versions: {versions()}
-- {args.steps} optimiser steps per run, training seed {args.seed}; ebmlab's resolved 2-D settings per objective
+- {args.steps} optimiser steps per run, training seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}; ebmlab's resolved 2-D settings per objective
   (the peers get the same batch, Adam lr, cosine schedule, noise level and noise ratio): {recipes}
 
 Cells: **exact test NLL minus the true density's, in nats** (0 = the truth, lower is better), Z by a
 {QUAD_POINTS}x{QUAD_POINTS} midpoint grid. nce cells add the learned log Z (for ebmlab: the mean over
-the last 25 steps' log row) against the exact log Z of the trained network.
+the last 25 steps' log row) against the exact log Z of the trained network.{seeds_note}
 
 {chr(10).join(lines)}
 

@@ -62,6 +62,40 @@ def test_ssm_equals_its_closed_form_and_the_fisher_divergence():
     assert abs(float(loss.detach() - closed)) < 5 * se_of_mean(per)
 
 
+def test_plain_ssm_with_rademacher_directions_equals_the_same_closed_form():
+    """torchebm's form (ssm_directions rademacher, ssm_variance_reduced False): ½(vᵀs)² per point, whose
+    expectation over v with E[v vᵀ] = I is ½‖s‖², so the loss has the variance-reduced form's closed form."""
+    from ebmlab.training.objectives import SSM, Batch
+    x = gaussian(200_000, 0)
+    obj = SSM(directions="rademacher", variance_reduced=False)
+    seen = {}
+
+    class Model(nn.Module):
+        def log_density(self, t):
+            seen["x"] = t
+            return quad_f(M, P)(t)
+    g = torch.Generator().manual_seed(1)
+    loss, stats = obj.loss(Model(), Batch(x, None, None, g), lambda fn, t: fn(t))
+    v = torch.randn((1, *x.shape), generator=torch.Generator().manual_seed(1), dtype=D)
+    v = torch.where(v < 0, -1.0, 1.0).to(D)[0]
+    s = -(x - M) @ P
+    per = -((v @ P) * v).sum(1) + 0.5 * (s * v).sum(1).pow(2)       # exactly, per point
+    assert torch.allclose(loss, per.mean(), rtol=1e-12, atol=1e-12)
+    closed = -torch.trace(P) + 0.5 * (torch.trace(P @ SIGMA @ P) + (P @ (MU - M)).pow(2).sum())
+    assert abs(float(loss.detach() - closed)) < 5 * se_of_mean(per)
+
+
+def test_ssm_form_keys_default_to_the_old_form_and_reject_unknown_directions():
+    from ebmlab.errors import EBMError
+    from ebmlab.rundir.config import RunConfig
+    old = RunConfig(objective="ssm").to_dict()
+    del old["ssm_directions"], old["ssm_variance_reduced"]     # a config.json written before the keys existed
+    c = RunConfig.from_dict(old)
+    assert c.ssm_directions == "gaussian" and c.ssm_variance_reduced is True
+    with pytest.raises(EBMError, match="ssm_directions must be one of gaussian, rademacher"):
+        RunConfig(objective="ssm", ssm_directions="sphere")
+
+
 @pytest.mark.parametrize("sigma", [0.1, 0.5])
 def test_dsm_equals_its_closed_form_and_the_fisher_divergence_to_the_noised_data(sigma):
     x, g = gaussian(200_000, 2), torch.Generator().manual_seed(3)
@@ -120,6 +154,49 @@ def test_the_floor_replaces_a_fraction_of_the_batch_by_uniform_points_of_the_box
     se = width / math.sqrt(12 * u.shape[0])
     assert ((u.mean(0) - BOX.mean(1)).abs() < 5 * se).all()                      # uniform: mean at the centre
     assert ((u.var(0) - width ** 2 / 12).abs() < 5 * width ** 2 / 12 * math.sqrt(2 / u.shape[0]) * 1.2).all()
+
+
+@pytest.mark.parametrize("schedule,expect", [("lr", 0.15), ("constant", 0.3)])
+def test_the_lr_schedule_scales_the_floor_fraction_by_the_lr_factor(schedule, expect):
+    """sm_uniform_schedule "lr": the step's fraction is λ · lr_t / lr (Batch.lr_factor); "constant"
+    (the default, and every run written before the key existed) ignores the factor."""
+    obj, _ = floored_objective("ssm", 0.3, quad_f(M, P))
+    obj.uniform_schedule = schedule
+    n = 100_000
+    x = torch.full((n, 2), 100.0, dtype=D)
+    y = obj.floored(x, torch.Generator().manual_seed(6), 0.5)
+    frac = float((y != 100.0).all(1).double().mean())
+    assert abs(frac - expect) < 5 * math.sqrt(expect * (1 - expect) / n)
+
+
+def test_the_floor_schedule_key_defaults_to_constant_for_old_configs_and_rejects_unknown_values():
+    from ebmlab.errors import EBMError
+    from ebmlab.rundir.config import RunConfig
+    old = RunConfig(objective="ssm", sm_uniform=0.02).to_dict()
+    del old["sm_uniform_schedule"]                      # a config.json written before the key existed
+    assert RunConfig.from_dict(old).sm_uniform_schedule == "constant"
+    with pytest.raises(EBMError, match="sm_uniform_schedule must be one of constant, lr"):
+        RunConfig(objective="ssm", sm_uniform_schedule="cosine")
+
+
+def test_the_trainer_hands_the_objective_its_lr_factor(tmp_path):
+    """The floor follows the optimiser's actual lr: Batch.lr_factor is lr_t / lr at each step."""
+    from ebmlab.training.objectives import SSM
+    seen = []
+    real = SSM.loss
+
+    def spy(self, model, batch, net):
+        seen.append(batch.lr_factor)
+        return real(self, model, batch, net)
+    SSM.loss = spy
+    try:
+        start_run(tiny_data(tmp_path / "d.npy"), tmp_path / "run", steps=4, objective="ssm", sm_uniform=0.1,
+                  sm_uniform_schedule="lr", lr_schedule="cosine", lr_min_factor=0.2, seed=0)[0].fit()
+    finally:
+        SSM.loss = real
+    # the cosine from 1 to 0.2 over 4 steps, read before each step's update
+    want = [0.2 + 0.8 * 0.5 * (1 + math.cos(math.pi * t / 4)) for t in range(4)]
+    assert seen == pytest.approx(want, abs=1e-6)
 
 
 def test_floored_ssm_equals_the_closed_form_of_the_mixture():

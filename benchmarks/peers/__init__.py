@@ -49,11 +49,12 @@ class Recipe:
         return asdict(self)
 
 
-def make_net(seed: int) -> nn.Module:
-    """The shared network n(x) = f(x): 3x128 SiLU MLP; same seed -> identical initial weights."""
+def make_net(seed: int, features: str = "linear") -> nn.Module:
+    """The shared network n(x) = f(x): 3x128 SiLU MLP (first layer ``features``, nets/mlp.py FEATURES);
+    same seed -> identical initial weights."""
     with torch.random.fork_rng():
         torch.manual_seed(seed)
-        return MLP(2, 128, 3)
+        return MLP(2, 128, 3, features=features)
 
 
 def uniform_in_box(box: torch.Tensor, n: int, generator: torch.Generator | None = None) -> torch.Tensor:

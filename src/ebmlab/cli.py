@@ -95,6 +95,11 @@ TRAIN_FLAGS: dict[str, tuple[Any, str]] = {
     "ssm_projections": (int, "ssm: random projections per data point"),
     "sm_uniform": (float, "dsm/ssm: fraction of each batch drawn uniformly over the support box (vector data), "
                           "which pins f where there is no data"),
+    "ssm_directions": (str, "ssm: the random directions v: gaussian (N(0, I)) or rademacher (+-1 entries)"),
+    "ssm_variance_reduced": (bool, "ssm: the variance-reduced norm term ½‖s‖² (--no-ssm-variance-reduced: the plain "
+                                   "½(vᵀs)², torchebm's form) (default: on)"),
+    "sm_uniform_schedule": (str, "dsm/ssm: the floor fraction over training: constant, or lr (sm_uniform times the "
+                                 "learning rate's schedule factor, so a cosine fades the floor out)"),
     "nce_components": (int, "nce: Gaussian-mixture components of the noise fitted to the data (0: 8 for d <= 3, "
                             "else 1)"),
     "nce_ratio": (int, "nce: noise points per data point"),
@@ -167,7 +172,7 @@ def _sub(sub: Any, name: str, **kw: Any) -> argparse.ArgumentParser:
 
 def _parser() -> argparse.ArgumentParser:
     from ebmlab.training.presets import PRESETS
-    from ebmlab.rundir.config import ACTIVATIONS, NET_FEATURES
+    from ebmlab.rundir.config import ACTIVATIONS, NET_FEATURES, SM_UNIFORM_SCHEDULES, SSM_DIRECTIONS
     p = argparse.ArgumentParser(prog="ebmlab", formatter_class=_Formatter,
                                 description="Energy-based models: p(x) = exp(f(x)) / Z. " + UPDATE_RULE,
                                 epilog="`ebmlab COMMAND --help` explains each command.")
@@ -218,7 +223,8 @@ def _parser() -> argparse.ArgumentParser:
                         "batch. A run resumes with the same N (default: one process)")
     closed = {"sampler": list(SAMPLER_NAMES), "negatives": ["persistent", "short-run", "cd"],
               "on_divergence": ["stop", "rollback"], "precision": ["fp32", "bf16", "fp16"], "preset": list(PRESETS),
-              "activation": list(ACTIVATIONS), "net_features": list(NET_FEATURES)}
+              "activation": list(ACTIVATIONS), "net_features": list(NET_FEATURES),
+              "sm_uniform_schedule": list(SM_UNIFORM_SCHEDULES), "ssm_directions": list(SSM_DIRECTIONS)}
     for name, (typ, text) in TRAIN_FLAGS.items():
         kw: dict[str, Any] = {"type": _positive_int if name in ("steps", "batch_size", "image_size") else typ,
                               "help": text if name in _OWN_DEFAULT else f"{text} ({FROM_PRESET})"}
@@ -228,7 +234,7 @@ def _parser() -> argparse.ArgumentParser:
             kw["metavar"] = "{builtin,FILE.npy}"
         if name == "compile":      # a switch: given means True, absent leaves the preset's / --config's value
             kw = dict(action="store_const", const=True, help=text + " (default: off)")
-        if name in ("tensorboard", "dsm_conditional"):     # --X / --no-X (the preset may set it)
+        if name in ("tensorboard", "dsm_conditional", "ssm_variance_reduced"):     # --X / --no-X (the preset may set it)
             kw = dict(action=argparse.BooleanOptionalAction, help=text)
         if name == "binary":
             kw = dict(action="store_const", const=True, help=text + " (default: detected)")

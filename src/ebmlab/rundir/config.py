@@ -47,6 +47,11 @@ LIMITS = {"mcmc_steps": MAX_CHAIN_STEPS, "steps": 10**9, "warmup_steps": 10**9, 
 MAX_MLP_WEIGHTS = 2**26              # hidden^2 * depth: 67M weights (256 MiB), 100x the largest recipe
 
 
+# how the dsm / ssm floor fraction moves over training (RunConfig.sm_uniform_schedule)
+SM_UNIFORM_SCHEDULES = ("constant", "lr")
+# the random directions of sliced score matching (RunConfig.ssm_directions)
+SSM_DIRECTIONS = ("gaussian", "rademacher")
+
 @dataclass(frozen=True)
 class RunConfig:
     """Hyper-parameters of one training run (defaults: the 2-D recipe; presets override them).
@@ -168,6 +173,16 @@ class RunConfig:
     # use (the raw weights stay for --resume; the training chains sample the raw weights). None: no EMA,
     # also for every run written before this key existed
     ema_decay: float | None = None
+    # dsm / ssm: how the floor fraction sm_uniform moves during training: "constant" (every step; also every
+    # run written before this key existed) or "lr" (sm_uniform times the learning rate's schedule factor
+    # lr_t / lr: with the cosine it fades to lr_min_factor * sm_uniform, so the trained model carries almost
+    # none of the floor's mass; training/presets.py, the ssm 2d block, says why)
+    sm_uniform_schedule: str = "constant"
+    # ssm: the directions v ("gaussian" N(0, I), or "rademacher" +-1 entries as torchebm draws them) and the
+    # norm term (variance-reduced ½‖s‖², or torchebm's plain ½(vᵀs)²). "gaussian" and True, the
+    # variance-reduced form of Song et al. 2019, for every run written before these keys existed
+    ssm_directions: str = "gaussian"
+    ssm_variance_reduced: bool = True
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -283,7 +298,8 @@ def _validate(c: RunConfig) -> None:
     for name, choices in (("negatives", NEGATIVES), ("sampler", SAMPLERS), ("net", NETS), ("init", INITS),
                           ("on_divergence", ON_DIVERGENCE), ("lr_schedule", ("cosine", "constant")),
                           ("objective", OBJECTIVES), ("precision", PRECISIONS), ("activation", ACTIVATIONS),
-                          ("net_features", NET_FEATURES)):
+                          ("net_features", NET_FEATURES), ("sm_uniform_schedule", SM_UNIFORM_SCHEDULES),
+                          ("ssm_directions", SSM_DIRECTIONS)):
         need(getattr(c, name) in choices, f"{name} must be one of {', '.join(choices)}; got {getattr(c, name)!r}")
     need(not (c.precision == "fp16" and c.device.split(":")[0] == "cpu"),
          "precision fp16 is not supported on the CPU; use bf16 (or fp16 with --device cuda)")

@@ -66,12 +66,14 @@ class Batch:
     y_pos: [B] int64 labels on the device, or None unless the objective ``needs_labels``.
     x_neg: [B', *event] detached final chain states, or None unless the objective ``needs_negatives``.
     gen: the trainer's device generator (checkpointed): any noise a loss draws comes from it.
+    lr_factor: this step's learning rate over the configured one (the schedule's factor; 1 without one).
     """
 
     x_pos: torch.Tensor
     y_pos: torch.Tensor | None
     x_neg: torch.Tensor | None
     gen: torch.Generator
+    lr_factor: float = 1.0
 
 
 class Objective(Protocol):
@@ -261,9 +263,13 @@ class UniformFloor(Stateless):
     not fix dsm's mode weights: training/presets.py.) The price is the floor itself: the model of a
     mixture, at most -log(1 - λ) nats of test NLL. Only for models with a support box (vector data);
     λ = 0 (the default) is plain score matching and draws nothing from the generator.
+    With ``uniform_schedule`` "lr" the step's fraction is λ times the learning rate's schedule factor
+    (``Batch.lr_factor``): the floor pins f while the weights move most and fades with the cosine, so
+    the trained model pays only lr_min_factor · λ of that price (training/presets.py, ssm 2d).
     """
 
     uniform: float = 0.0
+    uniform_schedule: str = "constant"
 
     def check_floor(self, dataset: DataSet) -> None:
         if self.uniform > 0 and dataset.kind != "vector":
@@ -280,14 +286,16 @@ class UniformFloor(Stateless):
                                "(bounds); this one has none, set sm_uniform 0")
             self._box = self._box.to(device, torch.float32)
 
-    def floored(self, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-        """x [B, *event] with each row replaced, with probability λ, by a uniform point of the box."""
+    def floored(self, x: torch.Tensor, gen: torch.Generator, lr_factor: float = 1.0) -> torch.Tensor:
+        """x [B, *event] with each row replaced, with probability λ (times ``lr_factor`` under the "lr"
+        schedule), by a uniform point of the box."""
+        lam = self.uniform * (lr_factor if self.uniform_schedule == "lr" else 1.0)
         if self.uniform <= 0:
             return x
         b = x.shape[0]
         lo, width = self._box[:, 0].to(x.dtype), (self._box[:, 1] - self._box[:, 0]).to(x.dtype)
         flat = lo + width * torch.rand((b, lo.shape[0]), generator=gen, device=x.device, dtype=x.dtype)
-        pick = torch.rand((b,), generator=gen, device=x.device) < self.uniform
+        pick = torch.rand((b,), generator=gen, device=x.device) < lam
         return torch.where(pick.reshape(-1, *([1] * (x.ndim - 1))), flat.reshape(x.shape), x)
 
 
@@ -305,18 +313,20 @@ class DSM(_NoChains, UniformFloor):
 
     sigmas: tuple[float, ...] = (0.1,)
     uniform: float = 0.0
+    uniform_schedule: str = "constant"
     name: ClassVar[str] = "dsm"
 
     @classmethod
     def from_config(cls, config: RunConfig) -> "DSM":
-        return cls(sigmas=tuple(float(s) for s in config.dsm_sigmas), uniform=config.sm_uniform)
+        return cls(sigmas=tuple(float(s) for s in config.dsm_sigmas), uniform=config.sm_uniform,
+                   uniform_schedule=config.sm_uniform_schedule)
 
     def check_data(self, dataset: DataSet) -> None:
         check_continuous(self.name, dataset)
         self.check_floor(dataset)
 
     def loss(self, model: nn.Module, batch: Batch, net: Net) -> tuple[torch.Tensor, Stats]:
-        x, g = self.floored(batch.x_pos, batch.gen), batch.gen
+        x, g = self.floored(batch.x_pos, batch.gen, batch.lr_factor), batch.gen
         levels = torch.tensor(self.sigmas, dtype=x.dtype, device=x.device)
         idx = torch.randint(0, len(self.sigmas), (x.shape[0],), generator=g, device=x.device)
         sigma = levels[idx]
@@ -334,28 +344,36 @@ class DSM(_NoChains, UniformFloor):
 
 @dataclass
 class SSM(_NoChains, UniformFloor):
-    """Sliced score matching, variance-reduced (``training.score_matching.ssm_loss``), with
-    ``projections`` standard-normal directions per data point drawn from ``batch.gen``.
+    """Sliced score matching (``training.score_matching.ssm_loss``), variance-reduced or plain
+    (``variance_reduced``), with ``projections`` directions per data point drawn from ``batch.gen``:
+    standard normal, or Rademacher (±1, ``directions``).
 
     Stats: f_pos, ssm_hess, ssm_norm.
     """
 
     projections: int = 1
     uniform: float = 0.0
+    uniform_schedule: str = "constant"
+    directions: str = "gaussian"
+    variance_reduced: bool = True
     name: ClassVar[str] = "ssm"
 
     @classmethod
     def from_config(cls, config: RunConfig) -> "SSM":
-        return cls(projections=config.ssm_projections, uniform=config.sm_uniform)
+        return cls(projections=config.ssm_projections, uniform=config.sm_uniform,
+                   uniform_schedule=config.sm_uniform_schedule, directions=config.ssm_directions,
+                   variance_reduced=config.ssm_variance_reduced)
 
     def check_data(self, dataset: DataSet) -> None:
         check_continuous(self.name, dataset)
         self.check_floor(dataset)
 
     def loss(self, model: nn.Module, batch: Batch, net: Net) -> tuple[torch.Tensor, Stats]:
-        x = self.floored(batch.x_pos, batch.gen)
+        x = self.floored(batch.x_pos, batch.gen, batch.lr_factor)
         v = torch.randn((self.projections, *x.shape), generator=batch.gen, device=x.device, dtype=x.dtype)
-        return ssm_loss(lambda t: net(model.log_density, t), x, v)
+        if self.directions == "rademacher":      # +-1 entries (torchebm's default), from the same draw
+            v = torch.where(v < 0, -1.0, 1.0).to(x.dtype)
+        return ssm_loss(lambda t: net(model.log_density, t), x, v, self.variance_reduced)
 
 
 @dataclass

@@ -57,12 +57,15 @@ def dsm_loss(f: LogDensity, x: torch.Tensor, eps: torch.Tensor, sigma: torch.Ten
     return loss, {"dsm": loss.detach(), "score_norm": _flat(s).detach().norm(dim=1).mean()}
 
 
-def ssm_loss(f: LogDensity, x: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """Sliced score matching, variance-reduced: mean over (x, v) of vᵀ ∇s(x) v + ½ ‖s(x)‖².
+def ssm_loss(f: LogDensity, x: torch.Tensor, v: torch.Tensor, variance_reduced: bool = True
+             ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Sliced score matching, variance-reduced: mean over (x, v) of vᵀ ∇s(x) v + ½ ‖s(x)‖² (or with
+    ``variance_reduced`` False the plain form vᵀ ∇s(x) v + ½ (vᵀ s(x))², equal in expectation for
+    directions with E[v vᵀ] = I: standard normal or Rademacher).
 
     Args:
         f: log unnormalised density.
-        x: [B, *event] data; v: [M, B, *event] M random directions per point (standard normal).
+        x: [B, *event] data; v: [M, B, *event] M random directions per point (E[v vᵀ] = I).
     Returns (loss, stats): ``f_pos`` mean f(x) (what the divergence guard watches), ``ssm_hess``
     mean vᵀ∇s v, ``ssm_norm`` mean ½‖s‖².
     """
@@ -75,6 +78,6 @@ def ssm_loss(f: LogDensity, x: torch.Tensor, v: torch.Tensor) -> tuple[torch.Ten
     if hv is None:                      # f linear in x: the Hessian is zero
         hv = torch.zeros_like(vf)
     hess = (_flat(hv) * _flat(vf)).sum(1)
-    norm = 0.5 * _flat(s).pow(2).sum(1)
+    norm = 0.5 * (_flat(s).pow(2).sum(1) if variance_reduced else (_flat(s) * _flat(vf)).sum(1).pow(2))
     loss = (hess + norm).mean()
     return loss, {"f_pos": fx.detach().mean(), "ssm_hess": hess.detach().mean(), "ssm_norm": norm.detach().mean()}

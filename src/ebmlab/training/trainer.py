@@ -250,7 +250,9 @@ class Trainer:
         if c.data_noise:
             x_pos = x_pos + c.data_noise * torch.randn(x_pos.shape, generator=self.gen_mcmc, device=self.device)
         x_neg, diag = self._negatives(x_pos, y_pos) if self.objective.needs_negatives else (None, None)
-        batch = Batch(x_pos, y_pos, x_neg, self.gen_mcmc)
+        # the schedule's factor this step (a rollback's lower lr counts too): what the score-matching
+        # floor's "lr" schedule scales by (training/objectives.py UniformFloor)
+        batch = Batch(x_pos, y_pos, x_neg, self.gen_mcmc, self.optimizer.param_groups[0]["lr"] / c.lr)
         if self._ddp is None:
             loss, stats = self.objective.loss(self.model, batch, self._net)
         else:                               # through DDP: the backward averages the ranks' gradients
