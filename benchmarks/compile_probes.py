@@ -32,6 +32,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 from benchmarks.sampler_speed import EPS, conv_net  # noqa: E402
+# the decompositions --compile ships (the probe's rows measured this same code before it moved there)
+from ebmlab.samplers.compile_decomp import one_channel_conv, one_channel_input_grad  # noqa: E402
 
 NOISE = math.sqrt(2 * EPS)
 Step = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]     # (x, z) -> x'
@@ -91,44 +93,6 @@ def conv_input_grad_fwd(grad_output, input, weight, bias_sizes, stride, padding,
     pad = [dilation[i] * (weight.shape[2 + i] - 1) - padding[i] for i in range(nd)]
     gi = torch.ops.aten.convolution.default(grad_output, w, None, [1] * nd, pad, dilation, False, [0] * nd, 1)
     return gi, None, None
-
-
-def one_channel_input_grad(grad_output, input, weight, bias_sizes, stride, padding, dilation, transposed,
-                           output_padding, groups, output_mask):
-    """The input gradient of a stride-1 convolution with ONE input channel (an image net's first layer),
-    without oneDNN: a [k*k, Cout] x [Cout, Ho*Wo] matmul per image, then the k*k shifted maps summed —
-    pointwise work that Inductor fuses into one loop, where oneDNN's backward-data kernel handles a
-    single output channel poorly."""
-    if (output_mask[1] or output_mask[2] or transposed or groups != 1 or weight.dim() != 4
-            or weight.shape[1] != 1 or any(s != 1 for s in stride) or any(d != 1 for d in dilation)):
-        return NotImplemented
-    b, o, ho, wo = grad_output.shape
-    kh, kw = weight.shape[2], weight.shape[3]
-    h, w = input.shape[2], input.shape[3]
-    ph, pw = padding
-    t = torch.matmul(weight.reshape(o, kh * kw).t(), grad_output.reshape(b, o, ho * wo)).reshape(b, kh * kw, ho, wo)
-    gx = None
-    for i in range(kh):
-        for j in range(kw):
-            part = torch.nn.functional.pad(t[:, i * kw + j], (j, w + 2 * pw - wo - j, i, h + 2 * ph - ho - i))
-            gx = part if gx is None else gx + part
-    return gx[:, ph:ph + h, pw:pw + w].unsqueeze(1), None, None
-
-
-def one_channel_conv(input, weight, bias, stride, padding, dilation, transposed, output_padding, groups):
-    """aten.convolution with ONE input channel, stride 1: the k*k shifted views of each image stacked
-    (a gather Inductor generates) times the [Cout, k*k] weight matrix (one batched matmul)."""
-    if (transposed or groups != 1 or weight.dim() != 4 or weight.shape[1] != 1
-            or any(s != 1 for s in stride) or any(d != 1 for d in dilation)):
-        return NotImplemented
-    ph, pw = padding
-    x = torch.nn.functional.pad(input, (pw, pw, ph, ph)) if ph or pw else input
-    b, o = x.shape[0], weight.shape[0]
-    kh, kw = weight.shape[2], weight.shape[3]
-    ho, wo = x.shape[2] - kh + 1, x.shape[3] - kw + 1
-    cols = torch.stack([x[:, 0, i:i + ho, j:j + wo] for i in range(kh) for j in range(kw)], dim=1)
-    out = torch.matmul(weight.reshape(o, kh * kw), cols.reshape(b, kh * kw, ho * wo)).reshape(b, o, ho, wo)
-    return out if bias is None else out + bias.reshape(1, o, 1, 1)
 
 
 def inductor_with(decomp: dict, **opts) -> Callable:
