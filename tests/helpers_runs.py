@@ -6,10 +6,15 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import socket
 import subprocess
 import sys
+import time
+import traceback
+import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -244,3 +249,52 @@ def fails_cleanly(argv: list[str], capsys, contains: str | None = None) -> str:
     if contains is not None:
         assert contains in lines[0], lines[0]
     return lines[0]
+
+
+# ---------------------------------------------------------------------------- forked ranks (DDP tests)
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now (the ranks' rendezvous)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def fork_ranks(body: Callable[[int], None], marker: Path, world_size: int = 2) -> list[int]:
+    """Fork ``world_size`` ranks set up as torchrun would (RANK / WORLD_SIZE / MASTER_* on a free port, one
+    torch thread) without re-importing torch, each running ``body(rank)``; a rank's exception is written
+    to ``marker/error{rank}`` and the rank exits 1. Returns the pids, for ``join_ranks`` or a kill."""
+    port = free_port()
+    pids = []
+    for rank in range(world_size):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)   # "multi-threaded process ... fork()"
+            pid = os.fork()
+        if pid:
+            pids.append(pid)
+            continue
+        code = 1
+        try:
+            os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world_size),
+                              MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+            torch.set_num_threads(1)
+            body(rank)
+            code = 0
+        except BaseException:
+            (marker / f"error{rank}").write_text(traceback.format_exc())
+        finally:
+            os._exit(code)
+    return pids
+
+
+def join_ranks(pids: list[int], marker: Path, timeout: float = 120) -> None:
+    """Wait for every forked rank (SIGKILL all of them past ``timeout``); fail with the first rank's traceback."""
+    t_end = time.time() + timeout
+    for pid in pids:
+        while not os.waitpid(pid, os.WNOHANG)[0]:
+            if time.time() > t_end:
+                for p in pids:
+                    os.kill(p, signal.SIGKILL)
+                raise AssertionError("forked ranks did not finish in time")
+            time.sleep(0.05)
+    errors = [f.read_text() for f in marker.glob("error*")]
+    assert not errors, errors[0]

@@ -20,7 +20,7 @@ from ebmlab.training.api import resume_run, start_run
 from ebmlab.training.ema import WeightEMA
 from ebmlab.training.guard import DivergenceError
 
-from helpers_runs import TINY, assert_runs_identical, fails_cleanly, tiny_data
+from helpers_runs import TINY, assert_runs_identical, fails_cleanly, fork_ranks, join_ranks, tiny_data
 
 
 def _cfg(**kw):
@@ -240,49 +240,16 @@ def test_bad_ema_decay_is_one_line_exit_2_and_nothing_written(tmp_path, capsys, 
 def test_two_processes_keep_the_same_ema_on_every_rank(tmp_path):
     """DDP: the weights are identical on every rank after each step, so is every rank's average; rank 0's
     checkpoint holds it."""
-    import os
-    import socket
-    import time
-    import traceback
-    import warnings
     data = tiny_data(tmp_path / "x.npy")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    pids = []
-    for rank in range(2):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)   # "multi-threaded process ... fork()"
-            pid = os.fork()
-        if pid:
-            pids.append(pid)
-            continue
-        code = 1
-        try:
-            os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE="2", MASTER_ADDR="127.0.0.1",
-                              MASTER_PORT=str(port))
-            torch.set_num_threads(1)
-            from ebmlab.training import distributed
-            trainer = start_run(str(data), tmp_path / "run", **_cfg(steps=8, checkpoint_every=4))[0]
-            assert trainer.fit().status == "finished"
-            from safetensors.torch import save_file
-            save_file({k: v.contiguous() for k, v in trainer.ema.state_dict().items()}, str(tmp_path / f"ema{rank}"))
-            distributed.shutdown()
-            code = 0
-        except BaseException:
-            (tmp_path / f"error{rank}").write_text(traceback.format_exc())
-        finally:
-            os._exit(code)
-    t_end = time.time() + 120
-    for pid in pids:
-        while not os.waitpid(pid, os.WNOHANG)[0]:
-            if time.time() > t_end:
-                for p in pids:
-                    os.kill(p, 9)
-                raise AssertionError("forked ranks did not finish in time")
-            time.sleep(0.05)
-    errors = [f.read_text() for f in tmp_path.glob("error*")]
-    assert not errors, errors[0]
+
+    def body(rank: int) -> None:
+        from safetensors.torch import save_file
+        from ebmlab.training import distributed
+        trainer = start_run(str(data), tmp_path / "run", **_cfg(steps=8, checkpoint_every=4))[0]
+        assert trainer.fit().status == "finished"
+        save_file({k: v.contiguous() for k, v in trainer.ema.state_dict().items()}, str(tmp_path / f"ema{rank}"))
+        distributed.shutdown()
+    join_ranks(fork_ranks(body, tmp_path), tmp_path)
     from safetensors.torch import load_file
     e0, e1 = load_file(str(tmp_path / "ema0")), load_file(str(tmp_path / "ema1"))
     saved = load_ema(latest_checkpoint(tmp_path / "run"))
