@@ -21,7 +21,8 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from helpers_runs import assert_runs_identical, ebmlab_cmd, run_cli, subprocess_env, tiny_data
+from helpers_runs import (assert_runs_identical, ebmlab_cmd, fork_ranks, free_port, join_ranks, run_cli, subprocess_env,
+                          tiny_data)
 
 TESTS = Path(__file__).resolve().parent
 # a tiny 2-process recipe: 64-point global batches (32 per rank) of ~180 points, buffer 256 (128 per rank)
@@ -195,60 +196,20 @@ def _wait_for(cond, timeout: float, what: str) -> None:
         time.sleep(0.1)
 
 
-def _free_port() -> int:
-    import socket
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _fork_ranks(run_dir: Path, data: Path, start: bool, pause: str | None, marker: Path) -> list[int]:
-    """Two forked ranks (as torchrun would set them up, without re-importing torch) training
-    ``run_dir`` through ``start_run`` / ``resume_run``; each pauses at ``pause`` if given."""
-    import traceback
-    import warnings
-    port = _free_port()
-    pids = []
-    for rank in range(2):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)   # "multi-threaded process ... fork()"
-            pid = os.fork()
-        if pid:
-            pids.append(pid)
-            continue
-        code = 1
-        try:
-            os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE="2", MASTER_ADDR="127.0.0.1",
-                              MASTER_PORT=str(port))
-            torch.set_num_threads(1)
-            from ebmlab.training import distributed
-            from ebmlab.training.api import resume_run, start_run
-            from helpers_runs import install_pause_hook
-            if pause:
-                phase, k = pause.split(":")
-                install_pause_hook(phase, int(k), marker)
-            trainer = start_run(str(data), run_dir, **CFG)[0] if start else resume_run(run_dir)
-            assert trainer.fit().status == "finished"
-            distributed.shutdown()
-            code = 0
-        except BaseException:
-            (marker / f"error{rank}").write_text(traceback.format_exc())
-        finally:
-            os._exit(code)
-    return pids
-
-
-def _join(pids: list[int], marker: Path, timeout: float = 120) -> None:
-    t_end = time.time() + timeout
-    for pid in pids:
-        while not os.waitpid(pid, os.WNOHANG)[0]:
-            if time.time() > t_end:
-                for p in pids:
-                    os.kill(p, signal.SIGKILL)
-                raise AssertionError("forked ranks did not finish in time")
-            time.sleep(0.05)
-    errors = [f.read_text() for f in marker.glob("error*")]
-    assert not errors, errors[0]
+    """Two forked ranks training ``run_dir`` through ``start_run`` / ``resume_run``; each pauses at ``pause``
+    if given."""
+    def body(rank: int) -> None:
+        from ebmlab.training import distributed
+        from ebmlab.training.api import resume_run, start_run
+        from helpers_runs import install_pause_hook
+        if pause:
+            phase, k = pause.split(":")
+            install_pause_hook(phase, int(k), marker)
+        trainer = start_run(str(data), run_dir, **CFG)[0] if start else resume_run(run_dir)
+        assert trainer.fit().status == "finished"
+        distributed.shutdown()
+    return fork_ranks(body, marker)
 
 
 def test_two_process_run_killed_and_resumed_is_bit_identical(tmp_path):
@@ -285,7 +246,7 @@ def test_two_process_run_killed_and_resumed_is_bit_identical(tmp_path):
 
     marker = tmp_path / "m1"
     marker.mkdir()
-    _join(_fork_ranks(run, data, False, None, marker), marker)
+    join_ranks(_fork_ranks(run, data, False, None, marker), marker)
     assert_runs_identical(ref, run)
     # every rank's chain state is in the checkpoint: rank 0's at the top, rank 1's in other_ranks
     _, _, st = final_checkpoint(run)
@@ -373,7 +334,7 @@ def test_a_rank_whose_peers_never_join_stops_in_one_line(tmp_path):
     """Rank 0 of two started by hand, rank 1 never comes: one line after EBMLAB_JOIN_TIMEOUT,
     exit 2, no run directory, the process gone."""
     env = subprocess_env()
-    env.update(RANK="0", LOCAL_RANK="0", WORLD_SIZE="2", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(_free_port()),
+    env.update(RANK="0", LOCAL_RANK="0", WORLD_SIZE="2", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(free_port()),
                EBMLAB_JOIN_TIMEOUT="2")
     out = tmp_path / "r"
     t0 = time.time()
@@ -470,3 +431,35 @@ def test_ranks_are_pinned_only_when_the_run_uses_every_core(monkeypatch):
     monkeypatch.setenv("EBMLAB_PIN_CORES", "yes")
     with pytest.raises(EBMError, match="EBMLAB_PIN_CORES='yes' must be 0"):
         pin_to_core(Group(1, 2, 1))
+
+
+def test_polling_waits_train_the_same_weights_as_sleeping_ones(tmp_path, monkeypatch):
+    """EBMLAB_POLL_WAITS=1 changes how a rank waits (a DDP comm hook and the agreement polled), not what it
+    computes: two forked ranks end with the default's weights, bit for bit, and really polled (the hook
+    was registered); a bad value is one line."""
+    from ebmlab.errors import EBMError
+    from ebmlab.training import distributed
+    data = tiny_data(tmp_path / "x.npy")
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+
+    def body(run: Path):
+        def train(rank: int) -> None:
+            from ebmlab.training.api import start_run
+            trainer = start_run(str(data), run, **CFG)[0]
+            (hooks / f"{run.name}{rank}").write_text(str(distributed.polling()))
+            assert trainer.fit().status == "finished"
+            distributed.shutdown()
+        return train
+
+    for name, setting in (("sleep", "0"), ("poll", "1")):
+        monkeypatch.setenv("EBMLAB_POLL_WAITS", setting)      # the forked ranks inherit it
+        marker = tmp_path / f"m-{name}"
+        marker.mkdir()
+        join_ranks(fork_ranks(body(tmp_path / name), marker), marker)
+    assert [(hooks / f"poll{r}").read_text() for r in range(2)] == ["True", "True"]
+    assert [(hooks / f"sleep{r}").read_text() for r in range(2)] == ["False", "False"]
+    assert_runs_identical(tmp_path / "sleep", tmp_path / "poll", metrics=False)
+    monkeypatch.setenv("EBMLAB_POLL_WAITS", "yes")
+    with pytest.raises(EBMError, match="EBMLAB_POLL_WAITS='yes' must be 0"):
+        distributed.poll_waits_setting()

@@ -66,7 +66,7 @@ class Group:
         if not self.active:
             return [bool(f) for f in flags]
         t = torch.tensor([float(f) for f in flags], device=_coll_device(device))
-        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        wait(dist.all_reduce(t, op=dist.ReduceOp.MAX, async_op=True))
         return [bool(v) for v in t.tolist()]
 
     def mean(self, values: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -76,7 +76,7 @@ class Group:
         names = list(values)
         t = torch.stack([values[k].detach().float().reshape(()) for k in names])
         t = t.to(_coll_device(t.device))
-        dist.all_reduce(t, op=dist.ReduceOp.SUM)
+        wait(dist.all_reduce(t, op=dist.ReduceOp.SUM, async_op=True))
         t = t / self.world_size
         return {k: t[i] for i, k in enumerate(names)}
 
@@ -176,6 +176,8 @@ def init(device: torch.device) -> tuple[Group, torch.device]:
         _die_with_launcher()
         if device.type == "cpu":           # before the process group starts gloo's threads: they inherit it
             pin_to_core(group)
+        global _poll_waits
+        _poll_waits = device.type == "cpu" and poll_waits_setting()
         wait = join_timeout()
         try:
             dist.init_process_group(backend_for(device), timeout=datetime.timedelta(seconds=wait))
@@ -223,6 +225,65 @@ def pin_to_core(group: Group) -> int | None:
         except (OSError, ValueError):      # a thread that has ended meanwhile
             pass
     return core
+
+
+# EBMLAB_POLL_WAITS=1 (read once by ``init``): wait for collectives by polling, not sleeping (``wait``)
+_poll_waits = False
+
+
+def poll_waits_setting() -> bool:
+    """EBMLAB_POLL_WAITS: "0" (the default) sleeps in a collective until the other ranks arrive, "1" polls.
+
+    Why polling exists: in lock-step training each rank waits for the others twice a step (the
+    gradient all-reduce, the agreement). A sleeping rank leaves its core idle, and on a virtual
+    machine an idle vCPU is halted and slow to wake; a polling rank stays on its core, yielding it
+    between polls to its own gloo threads. Why it is off by default: on a shared machine a polling
+    rank burns a core another program needs (benchmarks/results/distributed_overhead.md, table 4:
+    no faster at load 3-6); the quiet-machine numbers are in results/distributed_speed.md. CPU (gloo)
+    only: a CUDA collective's wait is on the GPU stream, not the host."""
+    setting = os.environ.get("EBMLAB_POLL_WAITS", "0")
+    if setting not in ("0", "1"):
+        raise EBMError(f"EBMLAB_POLL_WAITS={setting!r} must be 0 (sleep while waiting for the other processes, "
+                       f"the default) or 1 (poll: faster on an otherwise idle machine, burns the cores)")
+    return setting == "1"
+
+
+def polling() -> bool:
+    """Whether this process polls in collectives (EBMLAB_POLL_WAITS=1 on the CPU, as read by ``init``)."""
+    return _poll_waits
+
+
+def wait(work: Any) -> None:
+    """Wait for an async collective (``dist.*(..., async_op=True)``): by polling it when
+    EBMLAB_POLL_WAITS=1 was set at ``init`` (yielding the core between polls), else asleep."""
+    if _poll_waits:
+        while not work.is_completed():
+            os.sched_yield()
+    work.wait()                             # re-raises a failed collective's error
+
+
+def polling_allreduce_hook() -> Callable[..., torch.futures.Future]:
+    """A DDP comm hook (``ddp.register_comm_hook(None, hook)``) for EBMLAB_POLL_WAITS=1: each gradient
+    bucket averaged as DDP's default does (divided by the world size, then summed: exact for 2^k ranks,
+    so the weights equal the default's), every bucket's all-reduce started as soon as it is ready
+    (communication still overlaps the rest of the backward), and all of them waited for by polling
+    when the last bucket is ready, so DDP's own wait at the end of the backward finds them done."""
+    pending: list[Any] = []
+
+    # a plain function without annotations: DDP reads the hook's __name__, and accepts its annotations
+    # only as the very objects dist.GradBucket / Future[Tensor], which postponed (string) ones are not
+    def polling_allreduce(state, bucket):  # type: ignore[no-untyped-def]
+        t = bucket.buffer()
+        t.div_(dist.get_world_size())
+        work = dist.all_reduce(t, async_op=True)
+        pending.append(work)
+        if bucket.is_last():
+            for w in pending:
+                wait(w)
+            pending.clear()
+        return work.get_future().then(lambda fut: fut.value()[0])
+
+    return polling_allreduce
 
 
 def join_timeout() -> float:

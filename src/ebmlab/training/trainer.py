@@ -60,7 +60,7 @@ from ebmlab.models.energy import EnergyModel
 from ebmlab.samplers.compiled import compile_sampler, compile_seconds
 from ebmlab.samplers.run import run_chains
 from ebmlab.training.buffer import ReplayBuffer
-from ebmlab.training.distributed import SINGLE, Group, rank_seed
+from ebmlab.training.distributed import SINGLE, Group, polling, polling_allreduce_hook, rank_seed
 from ebmlab.training.ema import WeightEMA
 # check_step is called as a module global (not bound at import): tests/helpers_runs.py patches it here
 from ebmlab.training.guard import (ChainScale, DivergenceError, chain_quantities, check_step, param_norm,
@@ -188,6 +188,8 @@ class Trainer:
                     else "broadcast_buffers")
             self._ddp = DDP(_LossModule(self.model, self.objective, self._net), **{sync: True},
                             device_ids=[self.device.index] if self.device.type == "cuda" else None)
+            if polling():       # EBMLAB_POLL_WAITS=1: the gradient all-reduce waited for by polling
+                self._ddp.register_comm_hook(None, polling_allreduce_hook())
 
     def _check_labels(self, dataset: DataSet, model: Any) -> torch.Tensor | None:
         """The training labels on the device if the objective needs them, checked once here (never per step)."""
