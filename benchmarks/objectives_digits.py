@@ -79,14 +79,16 @@ def make_row(spec: str, seed: int, workdir: Path):
 
 
 def report(workdir: Path, names: list[str], out: Path, command: str, started: str, mach: str, budget: float,
-           picture: Path = PICTURE) -> str:
+           picture: Path = PICTURE, seed: int | None = None) -> str:
     fmt = lambda v: "—" if v is None else f"{v:.2f}"   # noqa: E731
     lines = [f"# Training objectives on the digits: FD ratio at {budget:.0f} CPU-s per row", "",
              f"Command(s): `{command}`  ", f"Date: {started}  ", f"Machine: {mach}", "",
              "FD ratio = FD(samples, test) / FD(train, test) in the digits-classifier features (1.0 = real data; "
              "lower is better), as in `digits.md`: 1437 samples drawn from fresh noise by `ebmlab sample`'s default "
              "for the run, 360 test images. Budget = `time.process_time()` of the row's own process spent training "
-             "(evaluation excluded), 1 torch thread, one seed.", ""]
+             "(evaluation excluded), 1 torch thread, one seed"
+             + (f" (seed {seed}: the network's initial weights, the data order and the chains; "
+                "the FD samples' seed is 1000 for every row)." if seed is not None else "."), ""]
     if budget < 600:
         lines += [f"**Budget {budget:.0f} CPU-s per row, not the issue's 600** (probe rows, or a session without "
                   "time for 600 CPU-s a row on the shared machine). `digits.md` has the cd row at 600 CPU-s.", ""]
@@ -212,6 +214,7 @@ def main() -> None:
         "commands": [], "started": _dt.datetime.now().strftime("%Y-%m-%d %H:%M"), "machine": bench.machine()}
     if not args.report_only:
         meta["commands"].append(command)
+        meta["seed"] = args.seed            # what the table says (--report-only reads it back)
         bench._write_json(meta_p, meta)
     if not args.report_only:
         # one row at a time: the machine is shared, and each row's budget is its own CPU time anyway
@@ -227,7 +230,7 @@ def main() -> None:
         all_rows.remove("drl")
     picture = PICTURE if args.name is None else HERE / "results" / f"{name}.png"
     print(report(workdir, all_rows, out, "`, then `".join(meta["commands"]) or command, meta["started"],
-                 meta["machine"], budget, picture))
+                 meta["machine"], budget, picture, seed=meta.get("seed")))
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from ebmlab.errors import EBMError
+from ebmlab.nets import conv_grad
 
 
 def _sn(layer: nn.Module, on: bool) -> nn.Module:
@@ -73,7 +74,14 @@ class SmallConvNet(_ShapeChecked):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self._check_input(x)
-        return self.head(self.body(x).flatten(1)).squeeze(-1)
+        layers = iter(self.body)
+        first = self.body[0]
+        # one input channel (grey images): the chains' input gradient of the first conv by matmul + fold,
+        # ~0.8 ms less per gradient on a CPU than oneDNN's (nets/conv_grad.py; same f, rounding-level gradient)
+        h = conv_grad.one_channel_conv(next(layers), x) if conv_grad.applies(first) else x
+        for layer in layers:
+            h = layer(h)
+        return self.head(h.flatten(1)).squeeze(-1)
 
 
 class _ResBlock(nn.Module):

@@ -494,6 +494,10 @@ OBJECTIVE_PRESETS[("dsm", "digits")] = dict(dsm_sigmas=DSM_DIGITS_SIGMAS, dsm_co
 # 12 000-step run ends between the 450 and 600 CPU-s rows. cd only: dsm and drl on the digits keep their own
 # recipes. dsm (its constant lr 1e-3) at 150 CPU-s, 14 900 steps: raw 10.89, EMA 0.999 11.25, 0.9999 32.96 — no gain
 # (its grain, not weight jitter, limits it); drl not probed: its lr decays by cosine to ~0, where an EMA is the weights.
+# Session 9: the chains' first-layer input gradient by matmul + fold (nets/conv_grad.py, 0.85x CPU per step,
+# results/digits_step_ab.md): the benchmark row then did 17 175 / 16 625 steps in 600 CPU-s, FD 1.39 (seed 1) /
+# 1.24 (seed 2) (results/objectives_digits_ema_seed1.md / _seed2.md). Sampling seed 1's final EMA for 8 / 10 / 12 /
+# 15 / 20 steps: 1.65 / 1.39 / 1.73 / 2.67 / 4.43 — K = 10 stays the sampling length.
 OBJECTIVE_PRESETS[("cd", "digits")] = {**OBJECTIVE_PRESETS[("cd", "digits")], "ema_decay": 0.995}
 
 

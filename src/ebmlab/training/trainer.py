@@ -150,8 +150,10 @@ class Trainer:
         self._saved_step: int | None = None     # step of the checkpoint on disk that matches memory
         self._seed_generators(config.seed)
         self._params = [*self.model.parameters(), *self.objective.parameters()]
-        self.optimizer = torch.optim.Adam(self._params, lr=config.lr,
-                                          betas=(config.adam_beta1, config.adam_beta2))
+        # foreach on the CPU too (torch picks it by itself only on CUDA): the same arithmetic, bit for bit, in a
+        # few fused calls instead of ~10 ops per tensor (digits preset: 0.56 -> 0.36 ms a step, 1 thread)
+        self.optimizer = torch.optim.Adam(self._params, lr=config.lr, betas=(config.adam_beta1, config.adam_beta2),
+                                          foreach=True if self.device.type == "cpu" else None)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
         # mixed precision (config.precision): the network under autocast, chains and weights float32
         self.scaler = torch.amp.GradScaler(self.device.type) if config.precision == "fp16" else None
@@ -265,7 +267,9 @@ class Trainer:
         else:
             self.scaler.scale(loss).backward()
             self.scaler.unscale_(self.optimizer)
-        grad_norm = torch.nn.utils.clip_grad_norm_(self._params, float("inf"))
+        # the gradients' total norm only: clip_grad_norm_(params, inf) computed the same norm and then
+        # multiplied every gradient by 1.0 (one more pass over them, changing nothing the guard lets through)
+        grad_norm = torch.nn.utils.get_total_norm([q.grad for q in self._params if q.grad is not None])
         if self.scaler is not None:
             # fp16: an overflowing scaled gradient is the scaler's business (it skips this update and
             # lowers its scale), not a divergence; f, the loss and the chains are still guarded
