@@ -12,6 +12,12 @@ generator draws and the box clamp stay eager and unchanged — the compiled path
 same random draws as the eager one. Callers that need f alone (Metropolis tests of samplers that
 use no score) get ``torch.compile`` of f.
 
+Most of what the compiled step gains on the CPU depends on the allocator: the generated code
+allocates each buffer anew per call, and glibc's default malloc returns those pages to the kernel and
+faults them back every step (~1300 minor faults, 3-4 ms of kernel time per conv-workload step, more
+than eager's ~700 / 2 ms). ``compile_sampler`` therefore makes glibc keep freed memory in the process
+(``samplers/malloc.py``; process-wide, so eager code in the same process gains too).
+
 Compilation happens on the first call (the sampler's ``init``) and again for each new chain-batch
 shape or dtype; its cost is kept apart in ``CompiledDensity.compile_seconds`` so a caller can
 report it separately from the per-step time. Whether it pays back is measured in
@@ -31,6 +37,7 @@ import torch
 
 from ebmlab.errors import EBMError
 from ebmlab.samplers.base import Sampler
+from ebmlab.samplers.malloc import keep_freed_memory
 
 CompileMode = str | None
 
@@ -160,9 +167,13 @@ def _autograd_value_and_score(f: Callable[[torch.Tensor], torch.Tensor], x: torc
     return fx.detach(), score
 
 
-def compile_sampler(sampler: Sampler, mode: CompileMode = None, fused_score: bool = True) -> Sampler:
+def compile_sampler(sampler: Sampler, mode: CompileMode = None, fused_score: bool = True,
+                    keep_memory: bool = True) -> Sampler:
     """``sampler`` itself, with its density f replaced by a ``CompiledDensity`` (idempotent).
     ``fused_score``: f and its score from one compiled graph (the default; see the module docstring).
+    ``keep_memory``: glibc keeps freed memory in the process (``samplers.malloc``, process-wide), so the
+    compiled graph's per-call buffers stop costing page faults every step (the default; measured in
+    benchmarks/results/compile_speed.md).
 
     The sampler keeps its ``module``, so ``run_chains`` still freezes the network's parameters while
     sampling (the compiled graph is then built without weight gradients). EBMError in one line when
@@ -170,6 +181,8 @@ def compile_sampler(sampler: Sampler, mode: CompileMode = None, fused_score: boo
     if isinstance(sampler.f, CompiledDensity):
         return sampler
     check_compile_available()
+    if keep_memory:
+        keep_freed_memory()
     sampler.f = CompiledDensity(sampler.f, mode, fused_score)
     return sampler
 
