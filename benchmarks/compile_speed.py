@@ -134,6 +134,20 @@ def measure(args: argparse.Namespace) -> list[dict]:
     return rows
 
 
+NOTES = """What was tried for the conv target in session 9 (compile_gap_default.md and compile_gap_keep.md time the
+pieces of a step side by side in one process, with page faults): with glibc's default malloc the
+sampler's compiled step took more than twice the probe loop's page faults (its allocation history differs:
+the probe draws all its noise beforehand), and kernel time per step followed the faults; that was most of
+the gap between the probe (0.77-0.80x) and the sampler (1.01x in session 8). `keep_freed_memory()`, which
+compile_sampler now sets, removes the faults on both paths (columns above). What is left after it, in
+compile_gap_keep.md: the sampler's eager work around the graph (noise draw, update, StepInfo, run_chains'
+sums, Dynamo's guard check: the sampler against the graph called alone) and the update not fused into the
+graph (the probe's whole step with its noise drawn in the loop against the score graph + an eager update).
+Not done yet: a compiled Langevin transition (update, clamp and the score at the new point in one graph, the
+noise drawn eagerly from the chain generator and passed in), and a score-only graph for Langevin, which
+never reads f. Run-to-run noise on this shared machine is about +-0.1 in these ratios."""
+
+
 def render(rows: list[dict], args: argparse.Namespace) -> str:
     """The results page from both processes' rows."""
     lines = ["| workload | malloc | compiled path | eager ms/step | compiled ms/step | compiled / eager "
@@ -181,7 +195,7 @@ def render(rows: list[dict], args: argparse.Namespace) -> str:
             "`compile_sampler`: *f + backward (0.6)* = `torch.compile(f, dynamic=False)`, its backward by "
             "AOTAutograd; *fused score (0.7)* = the default: f and `torch.func.grad` of f in one inference graph, "
             "Inductor's channels_last layout conversion off, one-input-channel convolutions decomposed.\n\n"
-            + "\n".join(lines) + "\n\n" + "\n\n".join(verdict) + "\n")
+            + "\n".join(lines) + "\n\n" + "\n\n".join(verdict) + "\n\n" + NOTES + "\n")
 
 
 def main() -> None:
