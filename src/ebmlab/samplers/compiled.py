@@ -14,8 +14,8 @@ use no score) get ``torch.compile`` of f.
 
 Most of what the compiled step gains on the CPU depends on the allocator: the generated code
 allocates each buffer anew per call, and glibc's default malloc returns those pages to the kernel and
-faults them back every step (~1300 minor faults, 3-4 ms of kernel time per conv-workload step, more
-than eager's ~700 / 2 ms). ``compile_sampler`` therefore makes glibc keep freed memory in the process
+faults them back every step (1300-1600 minor faults, 3.4-4.8 ms of kernel time per conv-workload
+step, more than eager's 600-1100 / 1.4-3.6 ms). ``compile_sampler`` therefore makes glibc keep freed memory in the process
 (``samplers/malloc.py``; process-wide, so eager code in the same process gains too).
 
 Compilation happens on the first call (the sampler's ``init``) and again for each new chain-batch

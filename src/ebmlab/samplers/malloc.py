@@ -5,10 +5,10 @@ A Langevin step allocates and frees the same few megabytes of activations and gr
 autograd). glibc's default malloc hands freed memory back to the kernel — large blocks are mmap'd and
 unmapped, and the heap top is trimmed once more than a (dynamic, few-MB) threshold is free — so the
 next step takes those pages back one minor page fault at a time. Measured on the sampler-speed conv
-workload (256 chains of 1x8x8, 1 thread, this 2-core VM; benchmarks/results/compile_speed.md): about
-700 page faults and 2 ms of kernel time per eager step, about 1300 faults and 3-4 ms per compiled
-step, of 9-13 ms. With a high trim threshold and the largest mmap threshold glibc accepts, freed
-blocks stay in the heap, both counts drop to zero, and the compiled step gains the most.
+workload (256 chains of 1x8x8, 1 thread, this 2-core VM; benchmarks/results/compile_speed.md and
+compile_gap_default.md): 600-1100 page faults and 1.4-3.6 ms of kernel time per eager step,
+1300-1600 faults and 3.4-4.8 ms per compiled step, of 10-16 ms. With a high trim threshold and the
+largest mmap threshold glibc accepts, freed blocks stay in the heap and both counts drop to zero.
 
 The cost: memory a run has freed stays with the process (up to ``TRIM_THRESHOLD`` at the heap top;
 single blocks above ``MMAP_THRESHOLD`` are still mmap'd and returned). The setting is process-wide, so
