@@ -183,3 +183,25 @@ def test_compiled_langevin_steps_do_not_page_fault():
         counts.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
     # glibc's default: 1600-4500 faults in each such run of 20 steps (measured); kept memory: 0-2
     assert min(counts) < 20, f"minor page faults in runs of 20 compiled Langevin steps: {counts}"
+
+
+@needs_compile
+@pytest.mark.parametrize("options", [dict(grad_clip=0.05, bounds=(-0.5, 0.5)), dict(noise_scale=0.0)])
+def test_compiled_langevin_step_graph_keeps_the_update_rule(options):
+    # the compiled path runs Langevin's update (clip, noise from the chain generator, box clamp) and the
+    # new score in one graph: the same chains as eager, and f and the score cached at the new point
+    torch.manual_seed(0)
+    net = SmallConv()
+    x0 = torch.rand(16, 1, 6, 6) * 2 - 1
+    eager = make_sampler(net, "langevin", 0.05, **options)
+    comp = compile_sampler(make_sampler(net, "langevin", 0.05, **options))
+    a = run_chains(eager, x0, 5, torch.Generator().manual_seed(3))[0]
+    b = run_chains(comp, x0, 5, torch.Generator().manual_seed(3))[0]
+    torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-5)
+    state, _ = comp.step(comp.init(x0), torch.Generator().manual_seed(4))
+    fe, se = log_density_and_score(net, state.x)
+    torch.testing.assert_close(state.log_density, fe, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(state.score, se, rtol=1e-5, atol=1e-5)
+    assert comp.f._transitions, "the Langevin step graph was not used"
+    if "bounds" in options:
+        assert b.min() >= -0.5 and b.max() <= 0.5
