@@ -205,3 +205,19 @@ def test_compiled_langevin_step_graph_keeps_the_update_rule(options):
     assert comp.f._transitions, "the Langevin step graph was not used"
     if "bounds" in options:
         assert b.min() >= -0.5 and b.max() <= 0.5
+
+
+@needs_compile
+def test_compiled_masked_langevin_keeps_its_own_move():
+    # the step graph is Langevin's own update rule: a subclass with its own move (inpainting's
+    # MaskedLangevin) must keep that move on the compiled path, observed coordinates fixed
+    from ebmlab.samplers.masked import MaskedLangevin
+    torch.manual_seed(0)
+    net = SmallConv()
+    x0 = torch.rand(8, 1, 6, 6) * 2 - 1
+    free = torch.zeros(1, 1, 6, 6, dtype=torch.bool)
+    free[..., :3] = True
+    x, _ = run_chains(compile_sampler(MaskedLangevin(net, free, 0.05)), x0, 4, torch.Generator().manual_seed(1))
+    a, _ = run_chains(MaskedLangevin(net, free, 0.05), x0, 4, torch.Generator().manual_seed(1))
+    assert torch.equal(x[~free.expand_as(x0)], x0[~free.expand_as(x0)])
+    torch.testing.assert_close(x, a, rtol=1e-5, atol=1e-5)

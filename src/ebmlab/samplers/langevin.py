@@ -74,15 +74,18 @@ class Langevin(Sampler):
 
     def step(self, state: ChainState, generator: torch.Generator | None = None
              ) -> tuple[ChainState, StepInfo]:
-        z = self._noise(state.x, generator)
-        # the compiled path (samplers/compiled.py): update and new score in one graph, same z
-        fused = getattr(self.f, "langevin_step", None)
-        if fused is not None:
+        # the compiled path (samplers/compiled.py): update and new score in one graph, same z; only for
+        # Langevin's own update rule (a subclass with its own move, e.g. MaskedLangevin, keeps it)
+        fused = getattr(self.f, "langevin_step", None) if type(self).move is Langevin.move else None
+        if fused is None:
+            x_new = self.move(state, generator)
+        else:
+            z = self._noise(state.x, generator)
             low, high = self._box.broadcast(state.x) if self._box is not None else (None, None)
             out = fused(state.x, state.score, z, self.step_size, self.noise_scale, self.grad_clip, low, high)
             if out is not None:
                 return ChainState(*out), self._info(state)
-        x_new = self._update(state, z)
+            x_new = self._update(state, z)          # the graph failed to compile: eager, same z
         f_new, score_new = log_density_and_score(self.f, x_new)
         return ChainState(x_new, f_new, score_new), self._info(state)
 
