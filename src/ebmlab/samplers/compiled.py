@@ -12,6 +12,12 @@ generator draws and the box clamp stay eager and unchanged — the compiled path
 same random draws as the eager one. Callers that need f alone (Metropolis tests of samplers that
 use no score) get ``torch.compile`` of f.
 
+Most of what the compiled step gains on the CPU depends on the allocator: the generated code
+allocates each buffer anew per call, and glibc's default malloc returns those pages to the kernel and
+faults them back every step (1300-1600 minor faults, 3.4-4.8 ms of kernel time per conv-workload
+step, more than eager's 600-1100 / 1.4-3.6 ms). ``compile_sampler`` therefore makes glibc keep freed memory in the process
+(``samplers/malloc.py``; process-wide, so eager code in the same process gains too).
+
 Compilation happens on the first call (the sampler's ``init``) and again for each new chain-batch
 shape or dtype; its cost is kept apart in ``CompiledDensity.compile_seconds`` so a caller can
 report it separately from the per-step time. Whether it pays back is measured in
@@ -31,6 +37,7 @@ import torch
 
 from ebmlab.errors import EBMError
 from ebmlab.samplers.base import Sampler
+from ebmlab.samplers.malloc import keep_freed_memory
 
 CompileMode = str | None
 
@@ -70,6 +77,26 @@ def _value_and_score(f: Callable[[torch.Tensor], torch.Tensor]
     return torch.func.grad(total, has_aux=True)
 
 
+def _langevin_transition(f: Callable[[torch.Tensor], torch.Tensor], step_size: float, noise_scale: float,
+                         grad_clip: float | None) -> Callable:
+    """(x, score, z, low, high) -> (x', f(x') [B], ∇x f(x')): Langevin's update rule
+    (``Langevin.move``: x + step_size * clip(score) + noise_scale * z, clamped into [low, high]) and
+    the score at the new point, for one graph. z is drawn by the caller from the chain generator
+    (None when noise_scale is 0); low/high are None without a box."""
+    value_and_score = _value_and_score(f)
+
+    def transition(x, score, z, low, high):
+        drift = score if grad_clip is None else score.clamp(-grad_clip, grad_clip)
+        x_new = torch.add(x, drift, alpha=step_size)
+        if z is not None:
+            x_new = torch.add(x_new, z, alpha=noise_scale)
+        if low is not None:
+            x_new = torch.clamp(x_new, low, high)
+        score_new, f_new = value_and_score(x_new)
+        return x_new, f_new, score_new
+    return transition
+
+
 def _score_backend(mode: CompileMode):
     """TorchInductor with the one-input-channel convolution decompositions and no channels_last
     layout conversion (both measured in benchmarks/results/compile_probes.md), plus ``mode``'s options."""
@@ -87,13 +114,14 @@ def _score_backend(mode: CompileMode):
 class CompiledDensity:
     """f compiled by ``torch.compile``; ``value_and_score`` gives (f(x), ∇x f(x)) from one compiled
     graph (``fused_score=False``: from f's compiled graph and its backward, as ebmlab 0.6 did, kept
-    for comparison). ``compile_seconds`` sums the wall time of the calls that compiled (the first call of each
+    for comparison). ``langevin_step`` gives Langevin's update and the new score from one graph
+    (``step_graph=False``: off, Langevin updates eagerly and calls ``value_and_score``). ``compile_seconds`` sums the wall time of the calls that compiled (the first call of each
     and each recompilation for a new input shape, dtype or device), one evaluation included.
 
     Called like f: x [B, *event] -> [B]."""
 
     def __init__(self, f: Callable[[torch.Tensor], torch.Tensor], mode: CompileMode = None,
-                 fused_score: bool = True) -> None:
+                 fused_score: bool = True, step_graph: bool = True) -> None:
         self.eager = f
         # dynamic=False: chain batches keep one shape for a whole run, and a static shape compiles
         # the fastest kernels; a new shape (e.g. ebmlab sample --n) just compiles once more
@@ -103,6 +131,10 @@ class CompiledDensity:
                                         if fused_score else None)
         self.compile_seconds = 0.0
         self._seen: set[tuple] = set()
+        self._mode = mode
+        # Langevin's whole transition, one compiled graph per (step_size, noise_scale, grad_clip);
+        # None once one failed to compile (then Langevin steps through value_and_score)
+        self._transitions: dict[tuple, Callable] | None = {} if fused_score and step_graph else None
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         key = ("f", tuple(x.shape), x.dtype, x.device, torch.is_grad_enabled())
@@ -150,6 +182,41 @@ class CompiledDensity:
         return fx, score
 
 
+    def langevin_step(self, x: torch.Tensor, score: torch.Tensor, z: torch.Tensor | None, step_size: float,
+                      noise_scale: float, grad_clip: float | None, low: torch.Tensor | None,
+                      high: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
+        """Langevin's update and the score at the new point from one compiled graph: (x' [B, *event],
+        f(x') [B], ∇x f(x') [B, *event]), or None when this path is off or failed (then the caller
+        takes its eager update with the same z and ``value_and_score``). Fusing the update into the
+        score graph saves the eager update's kernels and buffers per step (compile_gap_keep.md)."""
+        if self._transitions is None:
+            return None
+        rule = (step_size, noise_scale, grad_clip)
+        fn = self._transitions.get(rule)
+        if fn is None:
+            fn = torch.compile(_langevin_transition(self.eager, *rule), dynamic=False,
+                               backend=_score_backend(self._mode))
+            self._transitions[rule] = fn
+        key = ("langevin", rule, tuple(x.shape), x.dtype, x.device, z is None, low is None)
+        if key in self._seen:
+            with torch.no_grad():
+                return fn(x, score, z, low, high)
+        t0 = time.perf_counter()
+        try:
+            with torch.no_grad():
+                out = fn(x, score, z, low, high)
+        except Exception as e:                    # noqa: BLE001 — any model Dynamo cannot trace
+            warnings.warn(f"--compile: the Langevin step graph failed to compile ({type(e).__name__}: "
+                          f"{str(e).splitlines()[0][:160] if str(e) else ''}); compiling the score alone instead",
+                          RuntimeWarning, stacklevel=2)
+            self._transitions = None
+            self.compile_seconds += time.perf_counter() - t0
+            return None
+        self._seen.add(key)
+        self.compile_seconds += time.perf_counter() - t0
+        return out
+
+
 def _autograd_value_and_score(f: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor
                               ) -> tuple[torch.Tensor, torch.Tensor]:
     """log_density_and_score's own rule (one forward, one backward w.r.t. x), for the fallback."""
@@ -160,9 +227,15 @@ def _autograd_value_and_score(f: Callable[[torch.Tensor], torch.Tensor], x: torc
     return fx.detach(), score
 
 
-def compile_sampler(sampler: Sampler, mode: CompileMode = None, fused_score: bool = True) -> Sampler:
+def compile_sampler(sampler: Sampler, mode: CompileMode = None, fused_score: bool = True,
+                    keep_memory: bool = True, step_graph: bool = True) -> Sampler:
     """``sampler`` itself, with its density f replaced by a ``CompiledDensity`` (idempotent).
     ``fused_score``: f and its score from one compiled graph (the default; see the module docstring).
+    ``keep_memory``: glibc keeps freed memory in the process (``samplers.malloc``, process-wide), so the
+    compiled graph's per-call buffers stop costing page faults every step (the default; measured in
+    benchmarks/results/compile_speed.md).
+    ``step_graph``: Langevin's update rule compiled into the score graph (``CompiledDensity.langevin_step``;
+    the noise still drawn eagerly from the chain generator, so the draws are eager's).
 
     The sampler keeps its ``module``, so ``run_chains`` still freezes the network's parameters while
     sampling (the compiled graph is then built without weight gradients). EBMError in one line when
@@ -170,7 +243,9 @@ def compile_sampler(sampler: Sampler, mode: CompileMode = None, fused_score: boo
     if isinstance(sampler.f, CompiledDensity):
         return sampler
     check_compile_available()
-    sampler.f = CompiledDensity(sampler.f, mode, fused_score)
+    if keep_memory:
+        keep_freed_memory()
+    sampler.f = CompiledDensity(sampler.f, mode, fused_score, step_graph)
     return sampler
 
 

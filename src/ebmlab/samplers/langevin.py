@@ -55,18 +55,37 @@ class Langevin(Sampler):
     @torch.no_grad()
     def move(self, state: ChainState, generator: torch.Generator | None = None) -> torch.Tensor:
         """The update rule alone: x' [B, *event] from the cached score, without evaluating f at x'."""
+        return self._update(state, self._noise(state.x, generator))
+
+    def _noise(self, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor | None:
+        """z ~ N(0, I) like x from the generator (the step's one draw), or None without noise."""
+        return randn_like(x, generator) if self.noise_scale > 0 else None
+
+    @torch.no_grad()
+    def _update(self, state: ChainState, z: torch.Tensor | None) -> torch.Tensor:
         x, score = state.x, state.score
         drift = score if self.grad_clip is None else score.clamp(-self.grad_clip, self.grad_clip)
         x_new = torch.add(x, drift, alpha=self.step_size)
-        if self.noise_scale > 0:
-            x_new.add_(randn_like(x, generator), alpha=self.noise_scale)   # in place: x_new is ours
+        if z is not None:
+            x_new.add_(z, alpha=self.noise_scale)   # in place: x_new is ours
         if self._box is not None:
             x_new = self._box.clamp(x_new)   # (low, high) cached by the box per shape/dtype/device
         return x_new
 
     def step(self, state: ChainState, generator: torch.Generator | None = None
              ) -> tuple[ChainState, StepInfo]:
-        x_new = self.move(state, generator)
+        # the compiled path (samplers/compiled.py): update and new score in one graph, same z; only for
+        # Langevin's own update rule (a subclass with its own move, e.g. MaskedLangevin, keeps it)
+        fused = getattr(self.f, "langevin_step", None) if type(self).move is Langevin.move else None
+        if fused is None:
+            x_new = self.move(state, generator)
+        else:
+            z = self._noise(state.x, generator)
+            low, high = self._box.broadcast(state.x) if self._box is not None else (None, None)
+            out = fused(state.x, state.score, z, self.step_size, self.noise_scale, self.grad_clip, low, high)
+            if out is not None:
+                return ChainState(*out), self._info(state)
+            x_new = self._update(state, z)          # the graph failed to compile: eager, same z
         f_new, score_new = log_density_and_score(self.f, x_new)
         return ChainState(x_new, f_new, score_new), self._info(state)
 
