@@ -100,9 +100,6 @@ TRAIN_FLAGS: dict[str, tuple[Any, str]] = {
                                    "½(vᵀs)², torchebm's form) (default: on)"),
     "sm_uniform_schedule": (str, "dsm/ssm: the floor fraction over training: constant, or lr (sm_uniform times the "
                                  "learning rate's schedule factor, so a cosine fades the floor out)"),
-    "sm_uniform_where": (str, "dsm/ssm: where the floor's uniform points may fall: box (anywhere in the support box) "
-                              "or empty (only farther from every training point than a radius set by the data's "
-                              "nearest-neighbour distances)"),
     "nce_components": (int, "nce: Gaussian-mixture components of the noise fitted to the data (0: 8 for d <= 3, "
                             "else 1)"),
     "nce_ratio": (int, "nce: noise points per data point"),
@@ -175,7 +172,7 @@ def _sub(sub: Any, name: str, **kw: Any) -> argparse.ArgumentParser:
 
 def _parser() -> argparse.ArgumentParser:
     from ebmlab.training.presets import PRESETS
-    from ebmlab.rundir.config import ACTIVATIONS, NET_FEATURES, SM_UNIFORM_SCHEDULES, SM_UNIFORM_WHERE, SSM_DIRECTIONS
+    from ebmlab.rundir.config import ACTIVATIONS, NET_FEATURES, SM_UNIFORM_SCHEDULES, SSM_DIRECTIONS
     p = argparse.ArgumentParser(prog="ebmlab", formatter_class=_Formatter,
                                 description="Energy-based models: p(x) = exp(f(x)) / Z. " + UPDATE_RULE,
                                 epilog="`ebmlab COMMAND --help` explains each command.")
@@ -227,8 +224,7 @@ def _parser() -> argparse.ArgumentParser:
     closed = {"sampler": list(SAMPLER_NAMES), "negatives": ["persistent", "short-run", "cd"],
               "on_divergence": ["stop", "rollback"], "precision": ["fp32", "bf16", "fp16"], "preset": list(PRESETS),
               "activation": list(ACTIVATIONS), "net_features": list(NET_FEATURES),
-              "sm_uniform_schedule": list(SM_UNIFORM_SCHEDULES), "ssm_directions": list(SSM_DIRECTIONS),
-              "sm_uniform_where": list(SM_UNIFORM_WHERE)}
+              "sm_uniform_schedule": list(SM_UNIFORM_SCHEDULES), "ssm_directions": list(SSM_DIRECTIONS)}
     for name, (typ, text) in TRAIN_FLAGS.items():
         kw: dict[str, Any] = {"type": _positive_int if name in ("steps", "batch_size", "image_size") else typ,
                               "help": text if name in _OWN_DEFAULT else f"{text} ({FROM_PRESET})"}

@@ -49,8 +49,6 @@ MAX_MLP_WEIGHTS = 2**26              # hidden^2 * depth: 67M weights (256 MiB), 
 
 # how the dsm / ssm floor fraction moves over training (RunConfig.sm_uniform_schedule)
 SM_UNIFORM_SCHEDULES = ("constant", "lr")
-# where the dsm / ssm floor may put its points (RunConfig.sm_uniform_where)
-SM_UNIFORM_WHERE = ("box", "empty")
 # the random directions of sliced score matching (RunConfig.ssm_directions)
 SSM_DIRECTIONS = ("gaussian", "rademacher")
 
@@ -185,10 +183,6 @@ class RunConfig:
     # variance-reduced form of Song et al. 2019, for every run written before these keys existed
     ssm_directions: str = "gaussian"
     ssm_variance_reduced: bool = True
-    # dsm / ssm: where the floor's uniform points may fall: "box" (anywhere in the support box; also every run
-    # written before this key existed) or "empty" (only farther from every training point than a radius set by
-    # the data's own nearest-neighbour distances, training/floor.py), so the floor adds nothing near the data
-    sm_uniform_where: str = "box"
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -305,7 +299,7 @@ def _validate(c: RunConfig) -> None:
                           ("on_divergence", ON_DIVERGENCE), ("lr_schedule", ("cosine", "constant")),
                           ("objective", OBJECTIVES), ("precision", PRECISIONS), ("activation", ACTIVATIONS),
                           ("net_features", NET_FEATURES), ("sm_uniform_schedule", SM_UNIFORM_SCHEDULES),
-                          ("ssm_directions", SSM_DIRECTIONS), ("sm_uniform_where", SM_UNIFORM_WHERE)):
+                          ("ssm_directions", SSM_DIRECTIONS)):
         need(getattr(c, name) in choices, f"{name} must be one of {', '.join(choices)}; got {getattr(c, name)!r}")
     need(not (c.precision == "fp16" and c.device.split(":")[0] == "cpu"),
          "precision fp16 is not supported on the CPU; use bf16 (or fp16 with --device cuda)")

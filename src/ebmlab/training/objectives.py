@@ -50,7 +50,6 @@ from ebmlab.rundir.config import RunConfig
 from ebmlab.samplers.base import frozen_parameters
 from ebmlab.samplers.recovery import recover
 from ebmlab.training.losses import cd_loss, jem_loss
-from ebmlab.training.floor import CANDIDATES, EmptySpace
 from ebmlab.training.nce import NCENoise, auto_components, nce_loss
 from ebmlab.training.score_matching import dsm_loss, ssm_loss
 
@@ -267,15 +266,10 @@ class UniformFloor(Stateless):
     With ``uniform_schedule`` "lr" the step's fraction is λ times the learning rate's schedule factor
     (``Batch.lr_factor``): the floor pins f while the weights move most and fades with the cosine, so
     the trained model pays only lr_min_factor · λ of that price (training/presets.py, ssm 2d).
-    With ``uniform_where`` "empty" a floor point is kept only in the empty part of the box, farther
-    than a radius set by the data from every training point (``training.floor.EmptySpace``): each
-    floor row takes the first of ``floor.CANDIDATES`` uniform candidates that is there (a row with
-    none keeps its data point), so near the data the target is the data alone.
     """
 
     uniform: float = 0.0
     uniform_schedule: str = "constant"
-    uniform_where: str = "box"
 
     def check_floor(self, dataset: DataSet) -> None:
         if self.uniform > 0 and dataset.kind != "vector":
@@ -291,9 +285,6 @@ class UniformFloor(Stateless):
                 raise EBMError(f"objective {self.name!r}: sm_uniform needs a model with a support box "
                                "(bounds); this one has none, set sm_uniform 0")
             self._box = self._box.to(device, torch.float32)
-        self._empty = None
-        if self.uniform > 0 and self.uniform_where == "empty":
-            self._empty = EmptySpace.fit(x_train, to_model, device, seed)
 
     def floored(self, x: torch.Tensor, gen: torch.Generator, lr_factor: float = 1.0) -> torch.Tensor:
         """x [B, *event] with each row replaced, with probability λ (times ``lr_factor`` under the "lr"
@@ -303,30 +294,9 @@ class UniformFloor(Stateless):
             return x
         b = x.shape[0]
         lo, width = self._box[:, 0].to(x.dtype), (self._box[:, 1] - self._box[:, 0]).to(x.dtype)
-        if self._empty is not None:
-            return self._floored_empty(x, gen, lam, lo, width)
         flat = lo + width * torch.rand((b, lo.shape[0]), generator=gen, device=x.device, dtype=x.dtype)
         pick = torch.rand((b,), generator=gen, device=x.device) < lam
         return torch.where(pick.reshape(-1, *([1] * (x.ndim - 1))), flat.reshape(x.shape), x)
-
-    def _floored_empty(self, x: torch.Tensor, gen: torch.Generator, lam: float, lo: torch.Tensor,
-                       width: torch.Tensor) -> torch.Tensor:
-        """``floored`` with ``uniform_where`` "empty": each picked row gets the first of CANDIDATES uniform
-        points of the box that lies in the empty part (a row whose candidates all fall near the data keeps
-        its data point). Every step draws the same number of values from ``gen``, whatever is kept."""
-        b, d = x.shape[0], lo.shape[0]
-        cand = lo + width * torch.rand((b, CANDIDATES, d), generator=gen, device=x.device, dtype=x.dtype)
-        pick = torch.rand((b,), generator=gen, device=x.device) < lam
-        rows = pick.nonzero().squeeze(1)
-        if rows.numel() == 0:
-            return x
-        c = cand[rows]                                              # [k, CANDIDATES, d]
-        far = self._empty.far(c.reshape(-1, d)).reshape(rows.numel(), CANDIDATES)
-        first = far.float().argmax(1)                               # the first far candidate (0 if none)
-        has = far.any(1)
-        out = x.clone().reshape(b, d)
-        out[rows[has]] = c[torch.arange(rows.numel(), device=x.device), first][has]
-        return out.reshape(x.shape)
 
 
 @dataclass
@@ -344,13 +314,12 @@ class DSM(_NoChains, UniformFloor):
     sigmas: tuple[float, ...] = (0.1,)
     uniform: float = 0.0
     uniform_schedule: str = "constant"
-    uniform_where: str = "box"
     name: ClassVar[str] = "dsm"
 
     @classmethod
     def from_config(cls, config: RunConfig) -> "DSM":
         return cls(sigmas=tuple(float(s) for s in config.dsm_sigmas), uniform=config.sm_uniform,
-                   uniform_schedule=config.sm_uniform_schedule, uniform_where=config.sm_uniform_where)
+                   uniform_schedule=config.sm_uniform_schedule)
 
     def check_data(self, dataset: DataSet) -> None:
         check_continuous(self.name, dataset)
@@ -385,7 +354,6 @@ class SSM(_NoChains, UniformFloor):
     projections: int = 1
     uniform: float = 0.0
     uniform_schedule: str = "constant"
-    uniform_where: str = "box"
     directions: str = "gaussian"
     variance_reduced: bool = True
     name: ClassVar[str] = "ssm"
@@ -394,7 +362,7 @@ class SSM(_NoChains, UniformFloor):
     def from_config(cls, config: RunConfig) -> "SSM":
         return cls(projections=config.ssm_projections, uniform=config.sm_uniform,
                    uniform_schedule=config.sm_uniform_schedule, directions=config.ssm_directions,
-                   variance_reduced=config.ssm_variance_reduced, uniform_where=config.sm_uniform_where)
+                   variance_reduced=config.ssm_variance_reduced)
 
     def check_data(self, dataset: DataSet) -> None:
         check_continuous(self.name, dataset)
