@@ -204,7 +204,8 @@ def main(argv: list[str] | None = None) -> int:
         cells = [" / ".join(f"{results[(lib, obj, s, sd)].get('cpu', float('nan')):.0f}" for sd in seeds)
                  for s in sets]
         cpu_lines.append(f"| {lib} | {obj} | " + " | ".join(cells) + " |")
-    recipe_floor = resolve_config("<array>", {"preset": "2d", "objective": "ssm"}).sm_uniform
+    ssm_cfg = resolve_config("<array>", {"preset": "2d", "objective": "ssm"})
+    recipe_floor, recipe_blur = ssm_cfg.sm_uniform, ssm_cfg.data_noise
     recipes = "; ".join(f"{o}: " + ", ".join(f"{k} {v}" for k, v in recipe(o).items()) for o in OBJECTIVES)
     seeds_note = ("" if len(seeds) == 1 else "\nWith several seeds each cell is the per-seed values (in the order of "
                   "the seeds) and their median, **med**; a failed or diverged seed counts as +inf in the median.")
@@ -232,10 +233,12 @@ Notes
 - ebmlab's network has a fixed standardisation of the data in front of the same MLP; peers get the raw MLP.
 - dsm learns the data blurred by N(0, sigma^2): its NLL carries that blur by design.
 - ebmlab's 2-D ssm preset draws {recipe_floor:.0%} of each batch uniformly over its support box (sm_uniform,
-  training/objectives.py UniformFloor); the peers' ssm gets no floor (it is ebmlab's, not theirs).
+  training/objectives.py UniformFloor) and blurs each batch by N(0, {recipe_blur}^2) (data_noise); the peers' ssm
+  gets neither (they are ebmlab's, not theirs).
 - The three ssm losses differ only in their directions and form, all with 1 projection per point (torchebm's
   default is 5; it gets ebmlab's 1): ebmlab and ebmkit draw v ~ N(0, I) and use the variance-reduced
-  vᵀ∇s v + ½‖s‖²; torchebm draws Rademacher v and uses vᵀ∇s v + ½(vᵀs)². None perturbs the data.
+  vᵀ∇s v + ½‖s‖²; torchebm draws Rademacher v and uses vᵀ∇s v + ½(vᵀs)². The peers' losses do not perturb
+  the data.
 - ebmkit's nce gets a single Gaussian fitted to the data as noise (its default N(0, I) is meant for
   standardised data); ebmlab's nce fits an 8-component mixture plus 10 % uniform over the box
   (training/nce.py says why). torchebm has no nce.

@@ -268,9 +268,13 @@ class Quadratic(nn.Module):
 N_REC = 8000
 
 
-# ssm without the 2-D preset's uniform floor: with it the target is the mixture 0.98 data + 0.02 uniform
-# (tested against its closed form above), not the Gaussian
-@pytest.mark.parametrize("objective,extra", [("dsm", {"dsm_sigmas": [0.3]}), ("ssm", {"sm_uniform": 0.0}),
+# ssm without the 2-D preset's uniform floor and blur: with the floor the target is the mixture 0.98 data +
+# 0.02 uniform (tested against its closed form above), not the Gaussian; with data_noise s (the preset's
+# 0.05; here 0.5, so the shift s^2 = 0.25 is larger than the tolerance) it is the data blurred by N(0, s^2 I)
+# (margin 1: the support box is wide enough that no blurred point falls outside it, where f is -inf)
+@pytest.mark.parametrize("objective,extra", [("dsm", {"dsm_sigmas": [0.3]}),
+                                             ("ssm", {"sm_uniform": 0.0, "data_noise": 0.0}),
+                                             ("ssm", {"sm_uniform": 0.0, "data_noise": 0.5, "margin": 1.0}),
                                              ("nce", {"nce_components": 1})])
 def test_each_objective_recovers_a_gaussian(objective, extra):
     torch.set_num_threads(1)
@@ -283,8 +287,9 @@ def test_each_objective_recovers_a_gaussian(objective, extra):
     net = model.net
     l = torch.tril(net.l.detach()).double()
     cov = torch.linalg.inv(l @ l.T)
-    # dsm fits the data blurred by N(0, σ² I)
-    target = SIGMA + (extra["dsm_sigmas"][0] ** 2 * torch.eye(2, dtype=D) if objective == "dsm" else 0)
+    # dsm fits the data blurred by N(0, σ² I); ssm with data noise s the data blurred by N(0, s² I)
+    blur = extra["dsm_sigmas"][0] if objective == "dsm" else extra.get("data_noise", 0.0)
+    target = SIGMA + blur ** 2 * torch.eye(2, dtype=D)
     # tolerance: 6 standard errors of the sample mean and covariance at this sample size (these
     # estimators are less efficient than the sample moments, and the last steps are stochastic)
     se_mean = (target.diagonal() / n).sqrt()
