@@ -12,6 +12,8 @@ Everything else (strides, dilation, groups, several input channels, weight gradi
 NotImplemented and keeps the aten kernel.
 
 Both are exact rewrites of the same sums, equal to the aten kernels within float rounding.
+The eager path has its own form of the input gradient (nets/conv_grad.py: an autograd Function,
+matmul + fold, any stride, for eager autograd); this file's forms are what Inductor was measured with.
 """
 from __future__ import annotations
 
