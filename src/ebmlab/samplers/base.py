@@ -122,6 +122,11 @@ def log_density_and_score(f: LogDensity, x: torch.Tensor) -> tuple[torch.Tensor,
     compiled = getattr(f, "value_and_score", None)   # the compiled path (samplers/compiled.py): one graph
     if compiled is not None:
         return compiled(x)
+    return autograd_value_and_score(f, x)
+
+
+def autograd_value_and_score(f: LogDensity, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``log_density_and_score``'s eager rule, whatever f is (the compiled path falls back to it)."""
     with torch.enable_grad():
         xg = x.detach().requires_grad_(True)   # detach: never mark the caller's tensor
         fx = f(xg)

@@ -7,10 +7,10 @@ model whose weights change — training — is never served stale ones). Two cho
 measured on the sampler-speed conv workload (benchmarks/results/compile_probes.md):
 Inductor's channels_last layout conversion is off (slower on these small images), and a
 convolution with one input channel — an image net's first layer, which oneDNN runs far below peak —
-is decomposed into code Inductor generates (``compile_decomp``). The sampler's own update rule, its
-generator draws and the box clamp stay eager and unchanged — the compiled path takes exactly the
-same random draws as the eager one. Callers that need f alone (Metropolis tests of samplers that
-use no score) get ``torch.compile`` of f.
+is decomposed into code Inductor generates (``compile_decomp``). Langevin's own update rule and box
+clamp go into the same graph (``CompiledDensity.langevin_step``); every sampler's generator draws stay
+eager, so the compiled path takes exactly the same random draws as the eager one. Callers that need
+f alone (Metropolis tests of samplers that use no score) get ``torch.compile`` of f.
 
 Most of what the compiled step gains on the CPU depends on the allocator: the generated code
 allocates each buffer anew per call, and glibc's default malloc returns those pages to the kernel and
@@ -36,7 +36,7 @@ from typing import Callable
 import torch
 
 from ebmlab.errors import EBMError
-from ebmlab.samplers.base import Sampler
+from ebmlab.samplers.base import Sampler, autograd_value_and_score
 from ebmlab.samplers.malloc import keep_freed_memory
 
 CompileMode = str | None
@@ -115,8 +115,9 @@ class CompiledDensity:
     """f compiled by ``torch.compile``; ``value_and_score`` gives (f(x), ∇x f(x)) from one compiled
     graph (``fused_score=False``: from f's compiled graph and its backward, as ebmlab 0.6 did, kept
     for comparison). ``langevin_step`` gives Langevin's update and the new score from one graph
-    (``step_graph=False``: off, Langevin updates eagerly and calls ``value_and_score``). ``compile_seconds`` sums the wall time of the calls that compiled (the first call of each
-    and each recompilation for a new input shape, dtype or device), one evaluation included.
+    (``step_graph=False``: off, Langevin updates eagerly and calls ``value_and_score``).
+    ``compile_seconds`` sums the wall time of the calls that compiled (the first call of each and each
+    recompilation for a new input shape, dtype or device), one evaluation included.
 
     Called like f: x [B, *event] -> [B]."""
 
@@ -156,31 +157,17 @@ class CompiledDensity:
 
     def value_and_score(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(f(x) [B], ∇x f(x) [B, *event]), both detached, as ``log_density_and_score`` returns them."""
-        if self._score is None:                   # not fused, or the fused graph failed once
-            return _autograd_value_and_score(self, x)
-        key = ("score", tuple(x.shape), x.dtype, x.device)
         x = x.detach()
-        if key in self._seen:
-            with torch.no_grad():
-                score, fx = self._score(x)
-            return fx, score
-        t0 = time.perf_counter()
-        try:
-            with torch.no_grad():
-                score, fx = self._score(x)
-        except Exception as e:                    # noqa: BLE001 — any model Dynamo cannot trace through
-            # torch.func.grad (e.g. one that mutates its own state while evaluating) still samples,
-            # through the compiled f and its AOTAutograd backward; said once, not hidden
-            warnings.warn(f"--compile: the score graph failed to compile ({type(e).__name__}: "
-                          f"{str(e).splitlines()[0][:160] if str(e) else ''}); compiling f and its backward instead",
-                          RuntimeWarning, stacklevel=2)
+        out = None if self._score is None else self._run(
+            ("score", tuple(x.shape), x.dtype, x.device), self._score, (x,), "score",
+            "compiling f and its backward instead")
+        if out is None:
+            # not fused, or the fused graph failed once (e.g. a model that mutates its own state while
+            # evaluating): the compiled f and its AOTAutograd backward from now on
             self._score = None
-            self.compile_seconds += time.perf_counter() - t0
-            return _autograd_value_and_score(self, x)
-        self._seen.add(key)
-        self.compile_seconds += time.perf_counter() - t0
+            return autograd_value_and_score(self, x)
+        score, fx = out
         return fx, score
-
 
     def langevin_step(self, x: torch.Tensor, score: torch.Tensor, z: torch.Tensor | None, step_size: float,
                       noise_scale: float, grad_clip: float | None, low: torch.Tensor | None,
@@ -198,33 +185,30 @@ class CompiledDensity:
                                backend=_score_backend(self._mode))
             self._transitions[rule] = fn
         key = ("langevin", rule, tuple(x.shape), x.dtype, x.device, z is None, low is None)
-        if key in self._seen:
-            with torch.no_grad():
-                return fn(x, score, z, low, high)
-        t0 = time.perf_counter()
-        try:
-            with torch.no_grad():
-                out = fn(x, score, z, low, high)
-        except Exception as e:                    # noqa: BLE001 — any model Dynamo cannot trace
-            warnings.warn(f"--compile: the Langevin step graph failed to compile ({type(e).__name__}: "
-                          f"{str(e).splitlines()[0][:160] if str(e) else ''}); compiling the score alone instead",
-                          RuntimeWarning, stacklevel=2)
+        out = self._run(key, fn, (x, score, z, low, high), "Langevin step", "compiling the score alone instead")
+        if out is None:
             self._transitions = None
-            self.compile_seconds += time.perf_counter() - t0
-            return None
-        self._seen.add(key)
-        self.compile_seconds += time.perf_counter() - t0
         return out
 
-
-def _autograd_value_and_score(f: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor
-                              ) -> tuple[torch.Tensor, torch.Tensor]:
-    """log_density_and_score's own rule (one forward, one backward w.r.t. x), for the fallback."""
-    with torch.enable_grad():
-        xg = x.detach().requires_grad_(True)
-        fx = f(xg)
-        (score,) = torch.autograd.grad(fx.sum(), xg)
-    return fx.detach(), score
+    def _run(self, key: tuple, fn: Callable, args: tuple, graph: str, fallback: str) -> object | None:
+        """``fn(*args)`` under no_grad. The first call per ``key`` compiles: its wall time goes to
+        ``compile_seconds``, and if it raises (any model Dynamo cannot trace that way) it is said once
+        in a warning naming ``graph`` and ``fallback``, and None is returned for the caller to fall back."""
+        with torch.no_grad():
+            if key in self._seen:
+                return fn(*args)
+            t0 = time.perf_counter()
+            try:
+                out = fn(*args)
+            except Exception as e:                # noqa: BLE001 — any model Dynamo cannot trace
+                warnings.warn(f"--compile: the {graph} graph failed to compile ({type(e).__name__}: "
+                              f"{str(e).splitlines()[0][:160] if str(e) else ''}); {fallback}",
+                              RuntimeWarning, stacklevel=3)
+                return None
+            finally:
+                self.compile_seconds += time.perf_counter() - t0
+        self._seen.add(key)
+        return out
 
 
 def compile_sampler(sampler: Sampler, mode: CompileMode = None, fused_score: bool = True,
