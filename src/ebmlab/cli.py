@@ -23,6 +23,7 @@ from typing import Any, Sequence
 
 from ebmlab.errors import EBMError
 from ebmlab.samplers.registry import SAMPLER_NAMES
+from ebmlab.samplers.malloc import keep_freed_memory_unless_disabled
 from ebmlab.models.binary import MAX_ENUM_BITS
 
 UPDATE_RULE = ("Langevin update: x <- x + step_size * clip(grad f(x)) + noise_scale * z "
@@ -391,6 +392,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not debug:      # a warning is one line too (Python's default adds the source line that raised it)
         warnings.formatwarning = lambda message, category, *rest, **kw: f"ebmlab: warning: {_one_line(str(message))}\n"
     try:
+        # glibc keeps freed memory in this process: eager Langevin 0.74x per step with it, the page
+        # faults of a step gone (samplers/malloc.py; benchmarks/results/malloc_speed.md)
+        keep_freed_memory_unless_disabled()
         return _COMMANDS[args.command](args)
     except KeyboardInterrupt:
         print("ebmlab: interrupted", file=sys.stderr)

@@ -37,7 +37,7 @@ import torch
 
 from ebmlab.errors import EBMError
 from ebmlab.samplers.base import Sampler, autograd_value_and_score
-from ebmlab.samplers.malloc import keep_freed_memory
+from ebmlab.samplers.malloc import keep_freed_memory_unless_disabled
 
 CompileMode = str | None
 
@@ -228,7 +228,7 @@ def compile_sampler(sampler: Sampler, mode: CompileMode = None, fused_score: boo
         return sampler
     check_compile_available()
     if keep_memory:
-        keep_freed_memory()
+        keep_freed_memory_unless_disabled()
     sampler.f = CompiledDensity(sampler.f, mode, fused_score, step_graph)
     return sampler
 

@@ -11,15 +11,22 @@ compile_gap_default.md): 600-1100 page faults and 1.4-3.6 ms of kernel time per 
 largest mmap threshold glibc accepts, freed blocks stay in the heap and both counts drop to zero.
 
 The cost: memory a run has freed stays with the process (up to ``TRIM_THRESHOLD`` at the heap top;
-single blocks above ``MMAP_THRESHOLD`` are still mmap'd and returned). The setting is process-wide, so
-only ebmlab's opt-in compiled path (``compile_sampler``) turns it on; other allocators and platforms
+single blocks above ``MMAP_THRESHOLD`` are still mmap'd and returned) — memory the run had needed at
+its peak anyway, so the peak does not grow. The setting is process-wide, so the library never sets it
+behind a caller's back: the ``ebmlab`` command (its own process) and the compiled path
+(``compile_sampler``) turn it on, unless ``EBMLAB_KEEP_FREED_MEMORY=0``; a Python caller who wants it
+calls ``keep_freed_memory()``. Eager runs measured in benchmarks/results/malloc_speed.md (eager
+Langevin on the conv workload 0.74x per step, training 0.94-1.05x). Other allocators and platforms
 (musl, macOS, Windows) are left alone.
 """
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import os
 import platform
+
+from ebmlab.errors import EBMError
 
 # glibc's mallopt parameter numbers (malloc.h)
 M_TRIM_THRESHOLD = -1
@@ -37,6 +44,16 @@ def keep_freed_memory() -> bool:
     if _applied is None:
         _applied = _set_thresholds()
     return _applied
+
+
+def keep_freed_memory_unless_disabled() -> bool:
+    """``keep_freed_memory()`` unless the environment says EBMLAB_KEEP_FREED_MEMORY=0 (what the command
+    line and the compiled path call). EBMError in one line for a value other than 0 or 1."""
+    setting = os.environ.get("EBMLAB_KEEP_FREED_MEMORY", "1")
+    if setting not in ("0", "1"):
+        raise EBMError(f"EBMLAB_KEEP_FREED_MEMORY={setting!r} must be 1 (keep freed memory in the process, "
+                       "the default: fewer page faults per step) or 0 (glibc's default malloc)")
+    return setting == "1" and keep_freed_memory()
 
 
 def _set_thresholds() -> bool:
