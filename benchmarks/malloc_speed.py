@@ -15,8 +15,8 @@ Workloads (1 torch thread each):
            16x16 images — the training workload of distributed_speed.py
   sample   eager Langevin on the sampler-speed conv net, 256 chains of 1x8x8 (compile_speed.py's eager arm)
 
-Run:  /work/main/.venv/bin/python benchmarks/malloc_speed.py [--rounds 3] [--workloads 2d,digits,blobs16,sample]
-Writes benchmarks/results/malloc_speed.md.
+Run:  /work/main/.venv/bin/python benchmarks/malloc_speed.py [--quick] [--rounds 3] [--workloads 2d,digits,blobs16,sample]
+Writes benchmarks/results/malloc_speed.md (``--quick``: one round, a tenth of the steps, malloc_speed_quick.md).
 """
 from __future__ import annotations
 
@@ -82,6 +82,10 @@ def arm(workload: str, keep: bool, steps: int) -> dict:
     return dict(ms=1e3 * (t1 - t0) / steps, faults=(f1 - f0) / steps, sys_ms=1e3 * (s1 - s0) / steps)
 
 
+def steps(workload: str, quick: bool) -> int:
+    return max(WORKLOADS[workload][0] // 10, 5) if quick else WORKLOADS[workload][0]
+
+
 def run_pair(workload: str, steps: int) -> dict[str, dict]:
     """Both arms started together; their JSON lines back."""
     env = dict(os.environ, OMP_NUM_THREADS="1")
@@ -100,6 +104,7 @@ def run_pair(workload: str, steps: int) -> dict[str, dict]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="one round of a tenth of the steps (a smoke run)")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--workloads", default=",".join(WORKLOADS))
     ap.add_argument("--arm", choices=list(WORKLOADS), help=argparse.SUPPRESS)
@@ -109,6 +114,8 @@ def main() -> None:
     if args.arm:
         print(json.dumps(arm(args.arm, args.keep, args.steps or WORKLOADS[args.arm][0])))
         return
+    if args.quick:
+        args.rounds = 1
     names = args.workloads.split(",")
     unknown = [n for n in names if n not in WORKLOADS]
     if unknown:
@@ -118,7 +125,7 @@ def main() -> None:
         rounds = []
         for _ in range(args.rounds):
             loads.append(os.getloadavg()[0])
-            rounds.append(run_pair(name, WORKLOADS[name][0]))
+            rounds.append(run_pair(name, steps(name, args.quick)))
             print(name, json.dumps(rounds[-1]), flush=True)
         rows.append((name, rounds))
     write(rows, args, loads)
@@ -127,7 +134,8 @@ def main() -> None:
 def write(rows: list, args: argparse.Namespace, loads: list[float]) -> None:
     import torch
     lines = ["# Keeping freed memory in the process: eager runs, glibc's default malloc vs kept", "",
-             f"Command: `{Path(sys.executable).as_posix()} benchmarks/malloc_speed.py --rounds {args.rounds}"
+             f"Command: `{Path(sys.executable).as_posix()} benchmarks/malloc_speed.py "
+             f"{'--quick' if args.quick else f'--rounds {args.rounds}'}"
              f"{'' if args.workloads == ','.join(WORKLOADS) else ' --workloads ' + args.workloads}`", "",
              f"Date {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; torch {torch.__version__}, "
              f"{platform.machine()}, {os.cpu_count()} cores (shared); 1-minute load average before each pair "
@@ -143,9 +151,9 @@ def write(rows: list, args: argparse.Namespace, loads: list[float]) -> None:
         def cell(arm_name: str) -> str:
             return " / ".join(f"{statistics.median(r[arm_name][k] for r in rounds):.{d}f}"
                               for k, d in (("ms", 1), ("faults", 0), ("sys_ms", 2)))
-        lines.append(f"| {WORKLOADS[name][1]} | {WORKLOADS[name][0]} | {cell('default')} | {cell('keep')} | "
+        lines.append(f"| {WORKLOADS[name][1]} | {steps(name, args.quick)} | {cell('default')} | {cell('keep')} | "
                      f"**{statistics.median(ratios):.2f}** | {', '.join(f'{x:.2f}' for x in ratios)} |")
-    out = ROOT / "benchmarks" / "results" / "malloc_speed.md"
+    out = ROOT / "benchmarks" / "results" / f"malloc_speed{'_quick' if args.quick else ''}.md"
     out.write_text("\n".join(lines) + "\n")
     print(f"wrote {out}")
 

@@ -89,6 +89,8 @@ PARTS = (
     Part("compile", "Compiled vs eager Langevin", "compile_speed.py", ("--quick",), (), "compile_speed*.md|compile_probes*.md",
          "Issue 13: `--compile` (torch.compile of the density) against eager, time per step and compile time; "
          "compile_probes.md (benchmarks/compile_probes.py, run by hand): the variants tried for the 0.8x target."),
+    Part("malloc", "Keeping freed memory in the process", "malloc_speed.py", ("--quick",), (), "malloc_speed*.md",
+         "Every `ebmlab` command keeps freed memory (glibc mallopt): eager runs with and without it, paired processes."),
     Part("distributed-quality", "Density quality: 2 processes vs 1", "distributed_quality.py", ("--quick",), (),
          "distributed_quality*.md",
          "Issue 13: exact test NLL of the default 2-D recipe trained with `--nproc 2` against one process."),
