@@ -14,14 +14,16 @@ args = ap.parse_args()
 keep_freed_memory(); torch.set_num_threads(1); torch.manual_seed(0)
 net = conv_net(); x0 = torch.rand(256,1,8,8)*2-1
 for p in net.parameters(): p.requires_grad_(True)
-ORIG = dict(cd.DECOMPOSITIONS)
+SHIPPED = dict(cd.DECOMPOSITIONS)
+import d1
+ORIG = d1.OLD      # "current": the --compile default at the start of session 10
 VARS = {"current": ORIG, "general mm (all convs)": gdecomp.GENERAL}
 if "onech+mm" in args.variants:
     # one-channel conv keeps its own form, others general
     def fwd(*a):
-        r = cd.one_channel_conv(*a); return gdecomp.conv_mm(*a) if r is NotImplemented else r
+        r = d1.old_conv(*a); return gdecomp.conv_mm(*a) if r is NotImplemented else r
     def bwd(*a):
-        r = cd.one_channel_input_grad(*a); return gdecomp.conv_mm_input_grad(*a) if r is NotImplemented else r
+        r = d1.old_input_grad(*a); return gdecomp.conv_mm_input_grad(*a) if r is NotImplemented else r
     VARS["onech own + general mm"] = {torch.ops.aten.convolution.default: fwd, torch.ops.aten.convolution_backward.default: bwd}
 kern = {"eager": make_sampler(net, "langevin", EPS)}
 run_chains(kern["eager"], x0, 1, torch.Generator().manual_seed(0))
@@ -33,7 +35,7 @@ for name, dec in VARS.items():
     b = run_chains(s, x0, 5, torch.Generator().manual_seed(1))[0]
     print(f"{name}: compile {ct:.1f}s, max diff {(a-b).abs().max().item():.1e}", flush=True)
     kern[name] = s
-cd.DECOMPOSITIONS.clear(); cd.DECOMPOSITIONS.update(ORIG)
+cd.DECOMPOSITIONS.clear(); cd.DECOMPOSITIONS.update(SHIPPED)
 N = 10; t = {k: [] for k in kern}; order = list(kern)
 for r in range(args.rounds):
     for k in order[r % len(order):] + order[:r % len(order)]:

@@ -1,10 +1,52 @@
-"""conv1 (one input channel) as ONE mm over the whole batch instead of a broadcast bmm."""
+"""Variants of the one-input-channel conv decomposition (session 10). OLD is the --compile default at the
+start of session 10 (commit dee677f, a broadcast bmm per direction), copied here so that the runs'
+baseline stays reproducible; conv1_mm_nhwc + conv1_mm_grad is what src/ebmlab/samplers/compile_decomp.py
+ships since."""
 import torch, torch.nn.functional as F
-import ebmlab.samplers.compile_decomp as cd
 aten = torch.ops.aten
 
+
+def _ok(weight, stride, dilation, transposed, groups):
+    return (not transposed and groups == 1 and weight.dim() == 4 and weight.shape[1] == 1
+            and all(s == 1 for s in stride) and all(d == 1 for d in dilation))
+
+
+def old_conv(input, weight, bias, stride, padding, dilation, transposed, output_padding, groups):
+    """dee677f's one_channel_conv: [B, k, Ho*Wo] shifted views, a broadcast matmul (bmm) with the weight."""
+    if not _ok(weight, stride, dilation, transposed, groups):
+        return NotImplemented
+    ph, pw = padding
+    x = F.pad(input, (pw, pw, ph, ph)) if ph or pw else input
+    b, o = x.shape[0], weight.shape[0]
+    kh, kw = weight.shape[2], weight.shape[3]
+    ho, wo = x.shape[2] - kh + 1, x.shape[3] - kw + 1
+    cols = torch.stack([x[:, 0, i:i + ho, j:j + wo] for i in range(kh) for j in range(kw)], dim=1)
+    out = torch.matmul(weight.reshape(o, kh * kw), cols.reshape(b, kh * kw, ho * wo)).reshape(b, o, ho, wo)
+    return out if bias is None else out + bias.reshape(1, o, 1, 1)
+
+
+def old_input_grad(grad_output, input, weight, bias_sizes, stride, padding, dilation, transposed,
+                   output_padding, groups, output_mask):
+    """dee677f's one_channel_input_grad: broadcast matmul, then the k maps shifted and summed."""
+    if output_mask[1] or output_mask[2] or not _ok(weight, stride, dilation, transposed, groups):
+        return NotImplemented
+    b, o, ho, wo = grad_output.shape
+    kh, kw = weight.shape[2], weight.shape[3]
+    h, w = input.shape[2], input.shape[3]
+    ph, pw = padding
+    t = torch.matmul(weight.reshape(o, kh * kw).t(), grad_output.reshape(b, o, ho * wo)).reshape(b, kh * kw, ho, wo)
+    gx = None
+    for i in range(kh):
+        for j in range(kw):
+            part = F.pad(t[:, i * kw + j], (j, w + 2 * pw - wo - j, i, h + 2 * ph - ho - i))
+            gx = part if gx is None else gx + part
+    return gx[:, ph:ph + h, pw:pw + w].unsqueeze(1), None, None
+
+
+OLD = {aten.convolution.default: old_conv, aten.convolution_backward.default: old_input_grad}
+
 def conv1_mm(input, weight, bias, stride, padding, dilation, transposed, output_padding, groups):
-    if not cd._one_channel(weight, stride, dilation, transposed, groups):
+    if not _ok(weight, stride, dilation, transposed, groups):
         return NotImplemented
     ph, pw = padding
     x = F.pad(input, (pw, pw, ph, ph)) if ph or pw else input
@@ -18,7 +60,7 @@ def conv1_mm(input, weight, bias, stride, padding, dilation, transposed, output_
 
 def conv1_mm_grad(grad_output, input, weight, bias_sizes, stride, padding, dilation, transposed,
                   output_padding, groups, output_mask):
-    if output_mask[1] or output_mask[2] or not cd._one_channel(weight, stride, dilation, transposed, groups):
+    if output_mask[1] or output_mask[2] or not _ok(weight, stride, dilation, transposed, groups):
         return NotImplemented
     b, o, ho, wo = grad_output.shape
     kh, kw = weight.shape[2], weight.shape[3]
@@ -38,7 +80,7 @@ ONE_MM = {aten.convolution.default: conv1_mm, aten.convolution_backward.default:
 
 def conv1_mm_nhwc(input, weight, bias, stride, padding, dilation, transposed, output_padding, groups):
     """forward as [B*Ho*Wo, k] cols x [k, O] -> NHWC-strided output (the input grad keeps compile_decomp's bmm)."""
-    if not cd._one_channel(weight, stride, dilation, transposed, groups):
+    if not _ok(weight, stride, dilation, transposed, groups):
         return NotImplemented
     ph, pw = padding
     x = F.pad(input, (pw, pw, ph, ph)) if ph or pw else input
@@ -50,8 +92,8 @@ def conv1_mm_nhwc(input, weight, bias, stride, padding, dilation, transposed, ou
     out = out.permute(0, 3, 1, 2)
     return out if bias is None else out + bias.reshape(1, o, 1, 1)
 
-FWD_NHWC = {aten.convolution.default: conv1_mm_nhwc, aten.convolution_backward.default: cd.one_channel_input_grad}
-BWD_ONLY_MM = {aten.convolution.default: cd.one_channel_conv, aten.convolution_backward.default: conv1_mm_grad}
+FWD_NHWC = {aten.convolution.default: conv1_mm_nhwc, aten.convolution_backward.default: old_input_grad}
+BWD_ONLY_MM = {aten.convolution.default: old_conv, aten.convolution_backward.default: conv1_mm_grad}
 
 
 def mm_thin(a, b):

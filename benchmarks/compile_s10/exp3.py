@@ -1,8 +1,7 @@
-exec(open(os.path.join(HERE, "exp2.py")).read().split("VARS[")[0])   # score_only_transition, SO
 aten = torch.ops.aten
 def silu_xs(x):
     return x * torch.sigmoid(x)
 SD = {**ORIG_D, aten.silu.default: silu_xs}
-VARS["silu = x*sigmoid(x)"] = backend_with(SD)
-VARS["silu decomp + cpp_wrapper"] = backend_with(SD, cpp_wrapper=True)
-VARS["score-only + silu decomp + cpp_wrapper"] = SO(backend_with(SD, cpp_wrapper=True))
+VARS["silu = x*sigmoid(x)"] = Variant(SD)
+VARS["silu decomp + cpp_wrapper"] = Variant(SD, dict(cpp_wrapper=True))
+VARS["score-only + silu decomp + cpp_wrapper"] = Variant(SD, dict(cpp_wrapper=True), score_only=True)

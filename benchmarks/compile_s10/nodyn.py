@@ -1,6 +1,6 @@
 import os, tempfile, sys, time, statistics, math, functools
 os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", tempfile.mkdtemp(prefix="s10c-"))
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+HERE = os.path.dirname(os.path.abspath(__file__)); sys.path.insert(0, os.path.dirname(os.path.dirname(HERE))); sys.path.insert(0, HERE)
 import torch
 from torch.func import functional_call
 from torch.fx.experimental.proxy_tensor import make_fx
@@ -8,7 +8,8 @@ from torch._inductor.compile_fx import compile_fx
 from torch._inductor.decomposition import select_decomp_table
 from benchmarks.sampler_speed import EPS, conv_net
 import ebmlab.samplers.compiled as comp
-from ebmlab.samplers.compile_decomp import DECOMPOSITIONS
+import d1
+import ebmlab.samplers.compile_decomp as cd
 from ebmlab.samplers.malloc import keep_freed_memory
 from ebmlab.samplers.registry import make_sampler
 from ebmlab.samplers.run import run_chains
@@ -20,14 +21,18 @@ names = [n for n, _ in net.named_parameters()]
 def trans(*args):
     p = dict(zip(names, args[:len(names)])); x, score, z = args[len(names):]
     f = lambda y: functional_call(net, p, (y,))
-    return tuple(comp._langevin_transition(f, EPS, NOISE, None)(x, score, z, None, None))
+    # Langevin's transition as compiled.py's step graph has it (no clip, no box), written out here
+    x_new = x + EPS * score + NOISE * z
+    score_new, f_new = torch.func.grad(lambda y: (lambda v: (v.sum(), v))(f(y)), has_aux=True)(x_new)
+    return x_new, f_new, score_new
+cd.DECOMPOSITIONS.clear(); cd.DECOMPOSITIONS.update(d1.OLD)
 s = make_sampler(net, "langevin", EPS); cs = comp.compile_sampler(make_sampler(net, "langevin", EPS))
 st = s.init(x0); z0 = torch.randn_like(x0)
 params = [p for p in net.parameters()]
 t0 = time.perf_counter()
 with torch.no_grad():
     gm = make_fx(trans)(*params, x0, st.score, z0)
-    direct = compile_fx(gm, [*params, x0, st.score, z0], decompositions={**select_decomp_table(), **DECOMPOSITIONS},
+    direct = compile_fx(gm, [*params, x0, st.score, z0], decompositions={**select_decomp_table(), **d1.OLD},
                         config_patches={"layout_optimization": False})
 print("make_fx+compile_fx", time.perf_counter() - t0)
 with torch.no_grad():

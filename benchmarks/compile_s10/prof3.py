@@ -14,7 +14,9 @@ from ebmlab.samplers.run import run_chains
 import gdecomp
 keep_freed_memory(); torch.set_num_threads(1); torch.manual_seed(0)
 net = conv_net(); x0 = torch.rand(256,1,8,8)*2-1
-ORIG = dict(cd.DECOMPOSITIONS)
+SHIPPED = dict(cd.DECOMPOSITIONS)
+import d1
+ORIG = d1.OLD      # "current": the --compile default at the start of session 10
 VARS = {"current": ORIG, "general": gdecomp.GENERAL}
 extra = sys.argv[1:] 
 for e in extra:
