@@ -12,7 +12,7 @@ Each direction is ONE matmul over the whole batch, not a batched matmul of one s
 (session 10, results/compile_probes_s10.md): the forward's columns are [B*Ho*Wo, kh*kw] (taps innermost)
 times the [kh*kw, O] weight, the input gradient's the [kh*kw, O] weight times grad_output as [O, B*Ho*Wo].
 Alone, 256 images 1x8x8 and 32 filters 3x3: 0.33 -> 0.13 ms (forward) and 0.22 -> 0.18 ms (input
-gradient); in the compiled Langevin step 0.96-0.98x the batched form's time per step (four
+gradient); in the compiled Langevin step 0.96-0.98x the batched form's time per step (five
 interleaved runs in one process each, compile_probes_s10.md).
 Everything else (strides, dilation, groups, several input channels, weight gradients) returns
 NotImplemented and keeps the aten kernel.
