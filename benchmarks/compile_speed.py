@@ -150,7 +150,15 @@ Then added: the Langevin step graph (update, clamp and the new point's f and sco
 drawn eagerly from the chain generator and passed in; the default, compared above with the eager update).
 Not done: a score-only graph for Langevin, which never reads f (in compile_gap the score-only graph alone
 differed from the f + score graph by less than the noise). Run-to-run noise on this shared machine is about
-+-0.1 in these ratios."""
++-0.1 in these ratios.
+
+Session 10 (compile_probes_s10.md, in-process A/B runs): the one-input-channel convolution's decomposition
+now takes one matmul per direction over the whole batch instead of a broadcast bmm (0.96-0.98x the old
+default's step). Tried and not kept: conv2 as im2col + matmul and its input gradient as matmul + col2im
+(0.94x eager against 0.87x: the generated im2col / col2im cost more than MKL's matmul saves over oneDNN's
+convolution), the scalar head's matmuls as broadcast multiply + sum, SiLU as x*sigmoid(x), cpp_wrapper,
+size_asserts off (each within the noise, or worse combined), a score-only step graph (0.96x: f is public in
+the chain state), and calling the graph without Dynamo (the graph alone in a bare loop: 0.81x eager)."""
 
 
 def render(rows: list[dict], args: argparse.Namespace) -> str:
