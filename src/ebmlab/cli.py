@@ -392,7 +392,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not debug:      # a warning is one line too (Python's default adds the source line that raised it)
         warnings.formatwarning = lambda message, category, *rest, **kw: f"ebmlab: warning: {_one_line(str(message))}\n"
     try:
-        # glibc keeps freed memory in this process: eager Langevin 0.74x per step with it, the page
+        # glibc keeps freed memory in this process: eager Langevin 0.80x per step with it, the page
         # faults of a step gone (samplers/malloc.py; benchmarks/results/malloc_speed.md)
         keep_freed_memory_unless_disabled()
         return _COMMANDS[args.command](args)

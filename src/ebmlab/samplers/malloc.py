@@ -16,7 +16,7 @@ its peak anyway, so the peak does not grow. The setting is process-wide, so the 
 behind a caller's back: the ``ebmlab`` command (its own process) and the compiled path
 (``compile_sampler``) turn it on, unless ``EBMLAB_KEEP_FREED_MEMORY=0``; a Python caller who wants it
 calls ``keep_freed_memory()``. Eager runs measured in benchmarks/results/malloc_speed.md (eager
-Langevin on the conv workload 0.74x per step, training 0.94-1.05x). Other allocators and platforms
+Langevin on the conv workload 0.80x per step, training 0.99-1.00x). Other allocators and platforms
 (musl, macOS, Windows) are left alone.
 """
 from __future__ import annotations
