@@ -334,9 +334,9 @@ def _validate_objective_knobs(c: RunConfig, need: Any) -> None:
         ok = isinstance(s, (int, float)) and not isinstance(s, bool) and math.isfinite(s) and 0 < s <= _FLOAT32_MAX
         need(ok, f"each noise level in dsm_sigmas must be a positive finite number, got {s!r}")
     need(len(c.dsm_sigmas) <= 1000, f"dsm_sigmas may hold at most 1000 levels, got {len(c.dsm_sigmas)}")
-    need(math.isfinite(c.dsm_anneal_factor) and 1.0 <= c.dsm_anneal_factor <= 1000.0,
+    need(1.0 <= c.dsm_anneal_factor <= 1000.0,          # NaN fails the comparison too
          f"dsm_anneal_factor must be in [1, 1000] (1: fixed noise levels), got {c.dsm_anneal_factor}")
-    need(math.isfinite(c.dsm_anneal_until) and 0.0 < c.dsm_anneal_until <= 1.0,
+    need(0.0 < c.dsm_anneal_until <= 1.0,
          f"dsm_anneal_until must be in (0, 1] (a fraction of the run), got {c.dsm_anneal_until}")
     need(c.dsm_anneal_factor == 1.0 or (c.objective == "dsm" and not c.dsm_conditional),
          "dsm_anneal_factor belongs to objective dsm with one unconditional f (a noise-conditional network has "
