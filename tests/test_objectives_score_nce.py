@@ -199,6 +199,55 @@ def test_the_trainer_hands_the_objective_its_lr_factor(tmp_path):
     assert seen == pytest.approx(want, abs=1e-6)
 
 
+# ------------------------------------------------------------------ dsm's noise curriculum (dsm_anneal_factor)
+def test_the_dsm_curriculum_multiplies_every_level_by_k_to_the_remaining_fraction():
+    """Levels (0.3, 0.1), k = 4 until phase 0.5: at phase 0.25 every level is doubled (4^(1 - 0.5)),
+    so the loss is the fixed-level loss at (0.6, 0.2) on the same draws; from phase 0.5 on, the levels."""
+    from ebmlab.training.objectives import DSM, Batch
+    obj = DSM(sigmas=(0.3, 0.1), anneal_factor=4.0, anneal_until=0.5)
+    assert [obj.scale(t) for t in (0.0, 0.25, 0.5, 1.0)] == pytest.approx([4.0, 2.0, 1.0, 1.0], abs=1e-12)
+    assert DSM(sigmas=(0.3,)).scale(0.0) == 1.0                         # the default: fixed levels
+    model, x, net = nn.Module(), gaussian(1000, 21), (lambda fn, t: fn(t))
+    model.log_density = quad_f(M, P)
+    for phase, fixed in ((0.25, (0.6, 0.2)), (0.5, (0.3, 0.1)), (0.9, (0.3, 0.1))):
+        got, _ = obj.loss(model, Batch(x, None, None, torch.Generator().manual_seed(5), phase=phase), net)
+        want, _ = DSM(sigmas=fixed).loss(model, Batch(x, None, None, torch.Generator().manual_seed(5)), net)
+        assert torch.allclose(got, want, rtol=1e-12, atol=1e-12), phase
+
+
+def test_the_trainer_hands_the_objective_the_run_s_phase(tmp_path):
+    """Batch.phase is step / steps before each step's update (training.schedule.phase)."""
+    from ebmlab.training.objectives import DSM
+    seen = []
+    real = DSM.loss
+
+    def spy(self, model, batch, net):
+        seen.append(batch.phase)
+        return real(self, model, batch, net)
+    DSM.loss = spy
+    try:
+        start_run(tiny_data(tmp_path / "d.npy"), tmp_path / "run", steps=4, objective="dsm", dsm_anneal_factor=2.0,
+                  seed=0)[0].fit()
+    finally:
+        DSM.loss = real
+    assert seen == pytest.approx([0.0, 0.25, 0.5, 0.75], abs=1e-12)
+
+
+def test_the_dsm_curriculum_keys_default_to_fixed_levels_and_reject_bad_values():
+    from ebmlab.errors import EBMError
+    from ebmlab.rundir.config import RunConfig
+    old = RunConfig(objective="dsm").to_dict()
+    del old["dsm_anneal_factor"], old["dsm_anneal_until"]        # a config.json written before the keys existed
+    assert RunConfig.from_dict(old).dsm_anneal_factor == 1.0
+    for bad, match in ((dict(dsm_anneal_factor=0.5), "dsm_anneal_factor must be in"),
+                       (dict(dsm_anneal_factor=float("nan")), "dsm_anneal_factor must be in"),
+                       (dict(dsm_anneal_until=0.0), "dsm_anneal_until must be in"),
+                       (dict(dsm_anneal_factor=3.0, objective="ssm"), "belongs to objective dsm"),
+                       (dict(dsm_anneal_factor=3.0, dsm_conditional=True), "belongs to objective dsm")):
+        with pytest.raises(EBMError, match=match):
+            RunConfig(**{"objective": "dsm", **bad})
+
+
 def test_floored_ssm_equals_the_closed_form_of_the_mixture():
     """With the floor, ssm's expectation is Hyvärinen's objective under (1 - λ) N(μ, Σ) + λ U(box):
     (1 - λ) J(N(μ, Σ)) + λ J(U), J(q) = -tr P + ½ (tr P Σ_q P + ‖P(μ_q - m)‖²), U's Σ_q = diag(w²/12)."""
@@ -333,16 +382,18 @@ def test_ssm_keeps_its_mass_on_checkerboard_s_data_range(tmp_path):
 
 
 # ------------------------------------------------------------------ guarantees and bad input
-@pytest.mark.parametrize("objective", ["nce", "dsm", "ssm", "dsm+floor", "ssm+floor"])
+@pytest.mark.parametrize("objective", ["nce", "dsm", "ssm", "dsm+floor", "ssm+floor", "dsm+anneal"])
 def test_resume_is_bit_exact(tmp_path, objective):
     """Stopped at a checkpoint and resumed: the same final weights, optimiser, generators, log Z
     and fitted noise (nce), and the same metrics, as one uninterrupted run (also with the uniform
-    floor of score matching, whose draws come from the trainer's generator)."""
+    floor of score matching, whose draws come from the trainer's generator, and with dsm's noise
+    curriculum, which follows the restored step)."""
     torch.set_num_threads(1)
     data = tiny_data(tmp_path / "x.npy")
     objective, _, floor = objective.partition("+")
     cfg = dict(steps=12, batch_size=64, hidden=16, depth=2, checkpoint_every=3, log_every=2, plot_every=1000,
-               objective=objective, seed=3, dsm_sigmas=[0.3, 0.1], sm_uniform=0.2 if floor else 0.0)
+               objective=objective, seed=3, dsm_sigmas=[0.3, 0.1], sm_uniform=0.2 if floor == "floor" else 0.0,
+               dsm_anneal_factor=3.0 if floor == "anneal" else 1.0)
     ref, _ = start_run(str(data), tmp_path / "ref", **cfg)
     assert ref.fit().status == "finished"
 

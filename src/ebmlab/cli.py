@@ -101,6 +101,9 @@ TRAIN_FLAGS: dict[str, tuple[Any, str]] = {
                                    "½(vᵀs)², torchebm's form) (default: on)"),
     "sm_uniform_schedule": (str, "dsm/ssm: the floor fraction over training: constant, or lr (sm_uniform times the "
                                  "learning rate's schedule factor, so a cosine fades the floor out)"),
+    "dsm_anneal_factor": (float, "dsm: start every noise level at this multiple of itself and shrink it "
+                                 "geometrically to itself by --dsm-anneal-until (1: fixed levels)"),
+    "dsm_anneal_until": (float, "dsm: the fraction of the run over which --dsm-anneal-factor's curriculum ends"),
     "nce_components": (int, "nce: Gaussian-mixture components of the noise fitted to the data (0: 8 for d <= 3, "
                             "else 1)"),
     "nce_ratio": (int, "nce: noise points per data point"),

@@ -183,6 +183,12 @@ class RunConfig:
     # variance-reduced form of Song et al. 2019, for every run written before these keys existed
     ssm_directions: str = "gaussian"
     ssm_variance_reduced: bool = True
+    # dsm: a noise curriculum on the unconditional f: every level starts at dsm_anneal_factor times itself and
+    # shrinks geometrically to itself by the fraction dsm_anneal_until of the run (schedule.phase), then stays.
+    # Why: dsm at a small sigma cannot see the relative weights of separated modes; a blurrier start connects
+    # them (training/presets.py, the dsm 2d block). 1.0 (fixed levels) for every run written before these keys
+    dsm_anneal_factor: float = 1.0
+    dsm_anneal_until: float = 0.7
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -328,6 +334,13 @@ def _validate_objective_knobs(c: RunConfig, need: Any) -> None:
         ok = isinstance(s, (int, float)) and not isinstance(s, bool) and math.isfinite(s) and 0 < s <= _FLOAT32_MAX
         need(ok, f"each noise level in dsm_sigmas must be a positive finite number, got {s!r}")
     need(len(c.dsm_sigmas) <= 1000, f"dsm_sigmas may hold at most 1000 levels, got {len(c.dsm_sigmas)}")
+    need(1.0 <= c.dsm_anneal_factor <= 1000.0,          # NaN fails the comparison too
+         f"dsm_anneal_factor must be in [1, 1000] (1: fixed noise levels), got {c.dsm_anneal_factor}")
+    need(0.0 < c.dsm_anneal_until <= 1.0,
+         f"dsm_anneal_until must be in (0, 1] (a fraction of the run), got {c.dsm_anneal_until}")
+    need(c.dsm_anneal_factor == 1.0 or (c.objective == "dsm" and not c.dsm_conditional),
+         "dsm_anneal_factor belongs to objective dsm with one unconditional f (a noise-conditional network has "
+         "its levels fixed); use 1")
     need(1 <= c.ssm_projections <= 1024, f"ssm_projections must be in 1..1024, got {c.ssm_projections}")
     need(0 <= c.nce_components <= 256, f"nce_components must be in 0..256 (0: auto), got {c.nce_components}")
     need(0.0 <= c.sm_uniform < 1.0 and math.isfinite(c.sm_uniform),

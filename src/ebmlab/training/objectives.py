@@ -67,6 +67,8 @@ class Batch:
     x_neg: [B', *event] detached final chain states, or None unless the objective ``needs_negatives``.
     gen: the trainer's device generator (checkpointed): any noise a loss draws comes from it.
     lr_factor: this step's learning rate over the configured one (the schedule's factor; 1 without one).
+    phase: where this step is in the run, in [0, 1] (training.schedule.phase: step / steps, stretched alike
+        when a resume extends the run).
     """
 
     x_pos: torch.Tensor
@@ -74,6 +76,7 @@ class Batch:
     x_neg: torch.Tensor | None
     gen: torch.Generator
     lr_factor: float = 1.0
+    phase: float = 0.0
 
 
 class Objective(Protocol):
@@ -308,18 +311,30 @@ class DSM(_NoChains, UniformFloor):
     (Song & Ermon 2019) on one unconditional f, sampled by the ``annealed-langevin`` sampler; or,
     on a noise-conditional model (``models.noise_conditional``, ``dsm_conditional``), each example's
     loss on its own level's f(·, σ_i) (NCSN).
+    With ``anneal_factor`` k > 1 (unconditional f only) every level is k^(1 - t / ``anneal_until``) times
+    itself at phase t (``Batch.phase``) until t reaches ``anneal_until``, then itself: a blurrier start,
+    where separated modes overlap and their relative weights are visible to the score, then the levels.
     Stats: f_pos (f on the clean batch, for the guard), dsm, score_norm.
     """
 
     sigmas: tuple[float, ...] = (0.1,)
     uniform: float = 0.0
     uniform_schedule: str = "constant"
+    anneal_factor: float = 1.0
+    anneal_until: float = 0.7
     name: ClassVar[str] = "dsm"
 
     @classmethod
     def from_config(cls, config: RunConfig) -> "DSM":
         return cls(sigmas=tuple(float(s) for s in config.dsm_sigmas), uniform=config.sm_uniform,
-                   uniform_schedule=config.sm_uniform_schedule)
+                   uniform_schedule=config.sm_uniform_schedule, anneal_factor=config.dsm_anneal_factor,
+                   anneal_until=config.dsm_anneal_until)
+
+    def scale(self, phase: float) -> float:
+        """The factor on every level at ``phase`` (1 once the curriculum is over, and without one)."""
+        if self.anneal_factor == 1.0:
+            return 1.0
+        return self.anneal_factor ** max(0.0, 1.0 - phase / self.anneal_until)
 
     def check_data(self, dataset: DataSet) -> None:
         check_continuous(self.name, dataset)
@@ -327,7 +342,9 @@ class DSM(_NoChains, UniformFloor):
 
     def loss(self, model: nn.Module, batch: Batch, net: Net) -> tuple[torch.Tensor, Stats]:
         x, g = self.floored(batch.x_pos, batch.gen, batch.lr_factor), batch.gen
-        levels = torch.tensor(self.sigmas, dtype=x.dtype, device=x.device)
+        k = self.scale(batch.phase)
+        levels = torch.tensor([s * k for s in self.sigmas] if k != 1.0 else self.sigmas, dtype=x.dtype,
+                              device=x.device)
         idx = torch.randint(0, len(self.sigmas), (x.shape[0],), generator=g, device=x.device)
         sigma = levels[idx]
         eps = torch.randn(x.shape, generator=g, device=x.device, dtype=x.dtype)

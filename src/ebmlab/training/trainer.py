@@ -68,7 +68,7 @@ from ebmlab.training.guard import (ChainScale, DivergenceError, chain_quantities
 from ebmlab.training.negatives import make_init_fn, sampler_from_config
 from ebmlab.training.objectives import Batch, make_objective
 from ebmlab.training.precision import AutocastDensity, autocast
-from ebmlab.training.schedule import lr_factor
+from ebmlab.training.schedule import lr_factor, phase
 
 
 # the stats the divergence guard watches, where the objective and the chains report them; the
@@ -256,7 +256,9 @@ class Trainer:
         x_neg, diag = self._negatives(x_pos, y_pos) if self.objective.needs_negatives else (None, None)
         # the schedule's factor this step (a rollback's lower lr counts too): what the score-matching
         # floor's "lr" schedule scales by (training/objectives.py UniformFloor)
-        batch = Batch(x_pos, y_pos, x_neg, self.gen_mcmc, self.optimizer.param_groups[0]["lr"] / c.lr)
+        # and where the step is in the run (dsm's noise curriculum follows it)
+        batch = Batch(x_pos, y_pos, x_neg, self.gen_mcmc, self.optimizer.param_groups[0]["lr"] / c.lr,
+                      phase(c, self.step))
         if self._ddp is None:
             loss, stats = self.objective.loss(self.model, batch, self._net)
         else:                               # through DDP: the backward averages the ranks' gradients
