@@ -198,8 +198,11 @@ print(json.dumps(counts))
                        timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     counts = json.loads(r.stdout.strip().splitlines()[-1])
-    # glibc's default: 1600-4500 faults in each such run of 20 steps (measured); kept memory: 0-2
-    assert min(counts) < 20, f"minor page faults in runs of 20 compiled Langevin steps: {counts}"
+    # glibc's default: 1600-4500 faults in each such run of 20 steps (measured); kept memory: 0-2 alone,
+    # but [872, 112, 400] once in a loaded machine's full suite (the fresh process still grew its heap,
+    # e.g. when Inductor's cache was warm and compiling left a smaller heap behind). The bound sits
+    # between the two: far below what the default allocator gives, above a heap still settling.
+    assert min(counts) < 600, f"minor page faults in runs of 20 compiled Langevin steps: {counts}"
 
 
 @needs_compile
