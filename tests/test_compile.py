@@ -198,7 +198,8 @@ print(json.dumps(counts))
                        timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     counts = json.loads(r.stdout.strip().splitlines()[-1])
-    # glibc's default: 1600-4500 faults in each such run of 20 steps (measured); kept memory: 0-2 alone,
+    # glibc's default: 900-4100 faults in each such run of 20 steps (session 10: [940, 4128, 3936],
+    # [3057, 1409, 896], [3936, 2848, 2720]); kept memory: 0 alone ([0, 0, 0], [1104, 0, 0]),
     # but [872, 112, 400] once in a loaded machine's full suite (the fresh process still grew its heap,
     # e.g. when Inductor's cache was warm and compiling left a smaller heap behind). The bound sits
     # between the two: far below what the default allocator gives, above a heap still settling.
