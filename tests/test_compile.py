@@ -202,7 +202,7 @@ print(json.dumps(counts))
     # [3057, 1409, 896], [3936, 2848, 2720]); kept memory: 0 alone ([0, 0, 0], [1104, 0, 0]),
     # but [872, 112, 400] once in a loaded machine's full suite (the fresh process still grew its heap,
     # e.g. when Inductor's cache was warm and compiling left a smaller heap behind). The bound sits
-    # between the two: far below what the default allocator gives, above a heap still settling.
+    # between the two: below the fewest the default allocator gave (896), above a heap still settling.
     assert min(counts) < 600, f"minor page faults in runs of 20 compiled Langevin steps: {counts}"
 
 
