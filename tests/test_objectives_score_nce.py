@@ -179,21 +179,27 @@ def test_the_floor_schedule_key_defaults_to_constant_for_old_configs_and_rejects
         RunConfig(objective="ssm", sm_uniform_schedule="cosine")
 
 
+def _batch_field_per_step(cls, field: str, tmp_path, **settings) -> list:
+    """``getattr(batch, field)`` of every batch ``cls.loss`` saw in a 4-step run with these settings."""
+    seen = []
+    real = cls.loss
+
+    def spy(self, model, batch, net):
+        seen.append(getattr(batch, field))
+        return real(self, model, batch, net)
+    cls.loss = spy
+    try:
+        start_run(tiny_data(tmp_path / "d.npy"), tmp_path / "run", steps=4, seed=0, **settings)[0].fit()
+    finally:
+        cls.loss = real
+    return seen
+
+
 def test_the_trainer_hands_the_objective_its_lr_factor(tmp_path):
     """The floor follows the optimiser's actual lr: Batch.lr_factor is lr_t / lr at each step."""
     from ebmlab.training.objectives import SSM
-    seen = []
-    real = SSM.loss
-
-    def spy(self, model, batch, net):
-        seen.append(batch.lr_factor)
-        return real(self, model, batch, net)
-    SSM.loss = spy
-    try:
-        start_run(tiny_data(tmp_path / "d.npy"), tmp_path / "run", steps=4, objective="ssm", sm_uniform=0.1,
-                  sm_uniform_schedule="lr", lr_schedule="cosine", lr_min_factor=0.2, seed=0)[0].fit()
-    finally:
-        SSM.loss = real
+    seen = _batch_field_per_step(SSM, "lr_factor", tmp_path, objective="ssm", sm_uniform=0.1,
+                                 sm_uniform_schedule="lr", lr_schedule="cosine", lr_min_factor=0.2)
     # the cosine from 1 to 0.2 over 4 steps, read before each step's update
     want = [0.2 + 0.8 * 0.5 * (1 + math.cos(math.pi * t / 4)) for t in range(4)]
     assert seen == pytest.approx(want, abs=1e-6)
@@ -218,18 +224,7 @@ def test_the_dsm_curriculum_multiplies_every_level_by_k_to_the_remaining_fractio
 def test_the_trainer_hands_the_objective_the_run_s_phase(tmp_path):
     """Batch.phase is step / steps before each step's update (training.schedule.phase)."""
     from ebmlab.training.objectives import DSM
-    seen = []
-    real = DSM.loss
-
-    def spy(self, model, batch, net):
-        seen.append(batch.phase)
-        return real(self, model, batch, net)
-    DSM.loss = spy
-    try:
-        start_run(tiny_data(tmp_path / "d.npy"), tmp_path / "run", steps=4, objective="dsm", dsm_anneal_factor=2.0,
-                  seed=0)[0].fit()
-    finally:
-        DSM.loss = real
+    seen = _batch_field_per_step(DSM, "phase", tmp_path, objective="dsm", dsm_anneal_factor=2.0)
     assert seen == pytest.approx([0.0, 0.25, 0.5, 0.75], abs=1e-12)
 
 

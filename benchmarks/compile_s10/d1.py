@@ -3,6 +3,7 @@ start of session 10 (commit dee677f, a broadcast bmm per direction), copied here
 baseline stays reproducible; conv1_mm_nhwc + conv1_mm_grad is what src/ebmlab/samplers/compile_decomp.py
 ships since."""
 import torch, torch.nn.functional as F
+from ebmlab.samplers.compile_decomp import one_channel_conv, one_channel_input_grad
 aten = torch.ops.aten
 
 
@@ -58,39 +59,14 @@ def conv1_mm(input, weight, bias, stride, padding, dilation, transposed, output_
     out = out.permute(1, 0, 2, 3)
     return out if bias is None else out + bias.reshape(1, o, 1, 1)
 
-def conv1_mm_grad(grad_output, input, weight, bias_sizes, stride, padding, dilation, transposed,
-                  output_padding, groups, output_mask):
-    if output_mask[1] or output_mask[2] or not _ok(weight, stride, dilation, transposed, groups):
-        return NotImplemented
-    b, o, ho, wo = grad_output.shape
-    kh, kw = weight.shape[2], weight.shape[3]
-    h, w = input.shape[2], input.shape[3]
-    ph, pw = padding
-    g = grad_output.permute(1, 0, 2, 3).reshape(o, b * ho * wo)
-    t = torch.mm(weight.reshape(o, kh * kw).t(), g).reshape(kh * kw, b, ho, wo)
-    gx = None
-    for i in range(kh):
-        for j in range(kw):
-            part = F.pad(t[i * kw + j], (j, w + 2 * pw - wo - j, i, h + 2 * ph - ho - i))
-            gx = part if gx is None else gx + part
-    return gx[:, ph:ph + h, pw:pw + w].unsqueeze(1), None, None
+# what compile_decomp ships since (the session's kept variant): the input gradient as one mm
+conv1_mm_grad = one_channel_input_grad
 
 ONE_MM = {aten.convolution.default: conv1_mm, aten.convolution_backward.default: conv1_mm_grad}
 
 
-def conv1_mm_nhwc(input, weight, bias, stride, padding, dilation, transposed, output_padding, groups):
-    """forward as [B*Ho*Wo, k] cols x [k, O] -> NHWC-strided output (the input grad keeps compile_decomp's bmm)."""
-    if not _ok(weight, stride, dilation, transposed, groups):
-        return NotImplemented
-    ph, pw = padding
-    x = F.pad(input, (pw, pw, ph, ph)) if ph or pw else input
-    b, o = x.shape[0], weight.shape[0]
-    kh, kw = weight.shape[2], weight.shape[3]
-    ho, wo = x.shape[2] - kh + 1, x.shape[3] - kw + 1
-    cols = torch.stack([x[:, 0, i:i + ho, j:j + wo] for i in range(kh) for j in range(kw)], dim=3)  # [B, ho, wo, k]
-    out = torch.mm(cols.reshape(b * ho * wo, kh * kw), weight.reshape(o, kh * kw).t()).reshape(b, ho, wo, o)
-    out = out.permute(0, 3, 1, 2)
-    return out if bias is None else out + bias.reshape(1, o, 1, 1)
+# ... and the forward as [B*Ho*Wo, k] cols x [k, O], an NHWC-strided output
+conv1_mm_nhwc = one_channel_conv
 
 FWD_NHWC = {aten.convolution.default: conv1_mm_nhwc, aten.convolution_backward.default: old_input_grad}
 BWD_ONLY_MM = {aten.convolution.default: old_conv, aten.convolution_backward.default: conv1_mm_grad}
