@@ -13,9 +13,10 @@ width, from a seeded generator), at the SAME global batch in every configuration
     EBMLAB_PIN_CORES=1 ebmlab train --nproc 2 --threads 1   (the same, each rank bound to its own
                                            core: training.distributed.pin_to_core; off by default
                                            until this row shows it pays on an idle machine)
-    EBMLAB_POLL_WAITS=1 ebmlab train --nproc 2 --threads 1  (the same, each rank waiting for the
-                                           collectives by polling instead of sleeping:
-                                           training.distributed.wait; off by default, the same way)
+    EBMLAB_POLL_WAITS=0 ebmlab train --nproc 2 --threads 1  (the same, each rank waiting for the
+                                           collectives asleep instead of polling, the default since
+                                           0.10 when a machine's processes are no more than its cores:
+                                           training.distributed.poll_waits_setting)
 
 Only steady-state steps are timed: the ``seconds`` column of metrics.jsonl (wall time since the
 trainer started, logged by rank 0 after the step's all-reduces) at the first logged step (the
@@ -43,17 +44,17 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 PINNED = "2 processes x 1 thread, pinned"
-POLLED = "2 processes x 1 thread, polling waits"
+SLEEPING = "2 processes x 1 thread, sleeping waits"
 CONFIGS = {                        # label -> extra train flags
     "1 process x 1 thread": ("--threads", "1"),
     "1 process x 2 threads": ("--threads", "2"),
     "2 processes x 1 thread": ("--nproc", "2", "--threads", "1"),
     # the same with each rank bound to its own core (EBMLAB_PIN_CORES=1, training.distributed.pin_to_core)
     PINNED: ("--nproc", "2", "--threads", "1"),
-    # the same waiting for the collectives by polling (EBMLAB_POLL_WAITS=1, training.distributed.wait)
-    POLLED: ("--nproc", "2", "--threads", "1"),
+    # the same waiting for the collectives asleep (EBMLAB_POLL_WAITS=0; the default polls: training.distributed.wait)
+    SLEEPING: ("--nproc", "2", "--threads", "1"),
 }
-ENV = {PINNED: {"EBMLAB_PIN_CORES": "1"}, POLLED: {"EBMLAB_POLL_WAITS": "1"}}     # label -> extra environment
+ENV = {PINNED: {"EBMLAB_PIN_CORES": "1"}, SLEEPING: {"EBMLAB_POLL_WAITS": "0"}}     # label -> extra environment
 # the control: two independent single-thread runs at batch B/2 side by side (no DDP, nothing shared):
 # the best that 2 processes can do on this machine, with communication and synchronisation free
 CEILING = "control: 2 independent runs x 1 thread at B/2"
@@ -136,7 +137,7 @@ def measure(data: Path, work: Path, batch: int, rounds: int, warm: int, timed: i
 def table(batch: int, per_step: dict[str, list[float]]) -> tuple[str, float, float, float, float, dict[str, float]]:
     """The markdown table at one batch; the ratios of medians of 2 processes vs 1p x 1t and vs
     1p x 2t, the control's vs 1p x 1t, 2 processes' ms/step minus the control's (DDP's cost), and
-    each opt-in variant's (pinned, polling) ratio vs 1p x 1t."""
+    each variant's (pinned, sleeping waits) ratio vs 1p x 1t."""
     labels = [*CONFIGS, CEILING]
     med = {k: statistics.median(v) for k, v in per_step.items()}
     base, two_threads, ddp = med[labels[0]], med[labels[1]], med[labels[2]]
@@ -145,7 +146,7 @@ def table(batch: int, per_step: dict[str, list[float]]) -> tuple[str, float, flo
         runs = ", ".join(f"{1 / s:.2f}" for s in per_step[k])
         rows.append(f"| {batch} | {k} | {1 / med[k]:.2f} | {batch / med[k]:.0f} | {med[k] * 1000:.0f} | "
                     f"{base / med[k]:.2f}x | {runs} |")
-    variants = {k: base / med[k] for k in (PINNED, POLLED)}
+    variants = {k: base / med[k] for k in (PINNED, SLEEPING)}
     return "\n".join(rows), base / ddp, two_threads / ddp, base / med[CEILING], ddp - med[CEILING], variants
 
 
@@ -154,6 +155,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="batch 384 only, 1 round of 15 timed steps (a smoke run)")
     ap.add_argument("--rounds", type=int, default=None)
     ap.add_argument("--batches", default="384,256,128", help="comma list of global batches (default 384,256,128)")
+    ap.add_argument("--out", default=None, help="the results file (default benchmarks/results/distributed_speed.md)")
     args = ap.parse_args()
     rounds = args.rounds or (1 if args.quick else 3)
     warm, timed = (5, 15) if args.quick else (10, 40)
@@ -175,7 +177,7 @@ def main() -> None:
                         f"**{vs_threads:.2f}x** (target > 1: {'met' if vs_threads > 1 else 'not met'}); the "
                         f"control (two independent runs at B/2, no DDP, nothing shared) reached {ceiling:.2f}x: what two "
                         f"processes gave on this machine in this run, with communication free; 2 processes' ms/step "
-                        f"minus the control's: {cost * 1000:+.1f} ms; opt-in variants vs 1 process x 1 thread: "
+                        f"minus the control's: {cost * 1000:+.1f} ms; variants vs 1 process x 1 thread: "
                         + ", ".join(f"{k.split(', ')[1]} **{v:.2f}x**" for k, v in variants.items()))
     text = (
         f"# Training throughput: processes vs threads{' (quick run)' if args.quick else ''}\n\n"
@@ -191,7 +193,8 @@ def main() -> None:
         "| global batch | configuration | steps/s (median) | images/s | ms/step | vs 1p x 1t | steps/s per round |\n"
         "|---|---|---|---|---|---|---|\n" + "\n".join(body) + "\n\n" + "\n".join(verdicts) + "\n"
     )
-    out = ROOT / "benchmarks" / "results" / f"distributed_speed{'_quick' if args.quick else ''}.md"
+    out = (Path(args.out) if args.out
+           else ROOT / "benchmarks" / "results" / f"distributed_speed{'_quick' if args.quick else ''}.md")
     out.write_text(text)
     print(text)
 

@@ -3,6 +3,7 @@
     .venv-bench/bin/python benchmarks/objectives2d.py                  # 3000 steps, seven sets
     .venv-bench/bin/python benchmarks/objectives2d.py --quick          # 300 steps, two sets
     .venv-bench/bin/python benchmarks/objectives2d.py --rows ebmlab:ssm --seeds 0,1,2   # per-seed cells + median
+    .venv-bench/bin/python benchmarks/objectives2d.py --seeds 0,1,2 --jobs 2            # cells on 2 worker processes
 
 Data as in ``benchmarks/density2d.py`` (20 000 training points, seed 1; 5 000 test points, seed 2).
 ebmlab rows: ``ebmlab.train("auto", train, objective=...)`` with the 2-D preset of that objective
@@ -95,17 +96,25 @@ def fmt(res: dict | None, true: float) -> str:
     return cell
 
 
-def picture(name: str, models: dict[str, object]) -> Path:
+def picture_grid(model: object, name: str) -> tuple:
+    """(xs, ys, F): the model's log density on the picture's 160x160 grid over the set's shared box."""
+    from ebmlab.viz.plots import grid_log_density
+    train, _ = data(name)
+    return grid_log_density(model.log_density, shared_box(train).tolist(), grid=160)
+
+
+def picture(name: str, grids: dict[str, tuple]) -> Path:
+    """docs/images/objectives2d/<name>.png: the true density, then each objective's (``grids``: objective ->
+    ``picture_grid`` of ebmlab's model)."""
     from ebmlab.viz.plots import grid_log_density, new_figure, save_figure
     train, _ = data(name)
     box = shared_box(train)
-    objs = [o for o in OBJECTIVES if o in models]
+    objs = [o for o in OBJECTIVES if o in grids]
     fig = new_figure((2.6 * (len(objs) + 1), 2.8))
     axes = fig.subplots(1, len(objs) + 1)
-    panels = [("true density", lambda x: toy2d.true_log_density(name, x.double()).float())]
-    panels += [(f"ebmlab {o}", models[o].log_density) for o in objs]
-    for ax, (title, f) in zip(axes, panels):
-        xs, ys, F = grid_log_density(f, box.tolist(), grid=160)
+    truth = grid_log_density(lambda x: toy2d.true_log_density(name, x.double()).float(), box.tolist(), grid=160)
+    panels = [("true density", truth)] + [(f"ebmlab {o}", grids[o]) for o in objs]
+    for ax, (title, (xs, ys, F)) in zip(axes, panels):
         dens = torch.as_tensor(F).exp().nan_to_num(0.0).numpy()
         ax.imshow(dens, origin="lower", extent=(xs[0], xs[-1], ys[0], ys[-1]), cmap="viridis", aspect="auto")
         ax.set_title(title, fontsize=9)
@@ -113,6 +122,20 @@ def picture(name: str, models: dict[str, object]) -> Path:
         ax.set_yticks([])
     fig.suptitle(name, fontsize=10)
     return save_figure(fig, PICTURES / f"{name}.png")
+
+
+def run_cell(lib: str, obj: str, name: str, steps: int, seed: int, want_grid: bool) -> tuple[dict, tuple | None]:
+    """One cell: (result, the picture grid of ebmlab's model when ``want_grid``). A failing run gives
+    {"error": ...}: one failing row must not sink the table. Runs in a worker process with ``--jobs``."""
+    torch.set_num_threads(1)
+    try:
+        if lib == "ebmlab":
+            res, model = run_ebmlab(obj, name, steps, seed)
+            return res, (picture_grid(model, name) if want_grid else None)
+        return run_peer(lib, obj, name, steps, seed), None
+    except Exception as e:  # noqa: BLE001 - one failing row must not sink the table
+        traceback.print_exc()
+        return {"error": f"{type(e).__name__}: {e}"[:100]}, None
 
 
 def median(values: list[float]) -> float:
@@ -149,9 +172,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--seeds", default=None,
                     help="comma list of training seeds (e.g. 0,1,2): per-seed cells and their median; overrides --seed")
-    ap.add_argument("--quick", action="store_true", help=f"300 steps on {', '.join(QUICK_SETS)}")
+    ap.add_argument("--quick", action="store_true", help=f"300 steps on {', '.join(QUICK_SETS)}, no pictures")
     ap.add_argument("--no-pictures", action="store_true")
     ap.add_argument("--out", default=None)
+    ap.add_argument("--jobs", type=int, default=1,
+                    help="worker processes, one torch thread each (cells are independent: the same numbers)")
     args = ap.parse_args(argv)
     if args.quick:
         args.steps = 300
@@ -165,6 +190,8 @@ def main(argv: list[str] | None = None) -> int:
         seeds = [args.seed] if args.seeds is None else [int(x) for x in args.seeds.split(",")]
     except ValueError:
         ap.error(f"--seeds wants a comma list of integers, e.g. 0,1,2, not {args.seeds!r}")
+    if args.jobs < 1:
+        ap.error(f"--jobs wants a positive number of processes, not {args.jobs}")
     if len(set(seeds)) != len(seeds):
         ap.error(f"--seeds has a repeated seed: {args.seeds!r}")
     rows = list(ROWS) if args.rows == "all" else [tuple(r.split(":")) for r in args.rows.split(",")]
@@ -178,25 +205,40 @@ def main(argv: list[str] | None = None) -> int:
     print(f"# {command}", flush=True)
     results: dict[tuple, dict] = {}      # (lib, obj, set, seed) -> result; ("true", "", set, None) -> NLL
     t_start = time.perf_counter()
+    # the docs' pictures are the full run's: a --quick smoke run (300 steps) must not overwrite them
+    want_pictures = not args.no_pictures and not args.quick
     for name in sets:
-        true = true_nll(name, data(name)[1])
-        results[("true", "", name, None)] = {"nll": true}
-        for seed in seeds:
-            models = {}
-            for lib, obj in rows:
-                try:
-                    if lib == "ebmlab":
-                        res, models[obj] = run_ebmlab(obj, name, args.steps, seed)
-                    else:
-                        res = run_peer(lib, obj, name, args.steps, seed)
-                except Exception as e:  # noqa: BLE001 - one failing row must not sink the table
-                    traceback.print_exc()
-                    res = {"error": f"{type(e).__name__}: {e}"[:100]}
-                results[(lib, obj, name, seed)] = res
-                print(f"{name:16s} {lib:9s} {obj:4s} seed {seed} {fmt(res, true)}  "
-                      f"({res.get('cpu', float('nan')):.0f} CPU-s)", flush=True)
-            if models and not args.no_pictures and seed == seeds[0]:
-                picture(name, models)
+        results[("true", "", name, None)] = {"nll": true_nll(name, data(name)[1])}
+    cells = [(lib, obj, name, seed) for name in sets for seed in seeds for lib, obj in rows]
+    grids: dict[str, dict[str, tuple]] = {name: {} for name in sets}
+
+    def record(cell: tuple, res: dict, grid: tuple | None) -> None:
+        lib, obj, name, seed = cell
+        results[cell] = res
+        if grid is not None:
+            grids[name][obj] = grid
+        print(f"{name:16s} {lib:9s} {obj:4s} seed {seed} {fmt(res, results[('true', '', name, None)]['nll'])}  "
+              f"({res.get('cpu', float('nan')):.0f} CPU-s)", flush=True)
+
+    def wants_grid(cell: tuple) -> bool:
+        return want_pictures and cell[0] == "ebmlab" and cell[3] == seeds[0]
+
+    if args.jobs == 1:
+        for cell in cells:
+            record(cell, *run_cell(*cell[:2], cell[2], args.steps, cell[3], wants_grid(cell)))
+    else:
+        # cells are independent and seeded, so a worker process per core gives the same numbers as one
+        # process (each worker one torch thread, as here); spawn, not fork: no inherited torch state
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+        with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = {pool.submit(run_cell, *cell[:2], cell[2], args.steps, cell[3], wants_grid(cell)): cell
+                       for cell in cells}
+            for fut, cell in futures.items():      # in submission order: the log reads as the serial one
+                record(cell, *fut.result())
+    for name in sets:
+        if grids[name]:
+            picture(name, grids[name])
     total = time.perf_counter() - t_start
     lines = table(results, rows, sets, seeds)
     cpu_lines = ["| library | objective | " + " | ".join(sets) + " |", "|" + "---|" * (len(sets) + 2)]
@@ -212,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     md = f"""# Training objectives on 2-D data{' (quick)' if args.quick else ''}
 
 - command: `{command}` (with `.venv-bench/bin/python`, one torch thread)
-- date: {_dt.datetime.now().isoformat(timespec='seconds')}; nproc {os.cpu_count()}; total wall time {total / 60:.1f} min
+- date: {_dt.datetime.now().isoformat(timespec='seconds')}; nproc {os.cpu_count()}; {args.jobs} worker process(es); total wall time {total / 60:.1f} min
 - versions: {versions()}
 - {args.steps} optimiser steps per run, training seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}; ebmlab's resolved 2-D settings per objective
   (the peers get the same batch, Adam lr, cosine schedule, noise level and noise ratio): {recipes}

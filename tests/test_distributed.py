@@ -433,10 +433,36 @@ def test_ranks_are_pinned_only_when_the_run_uses_every_core(monkeypatch):
         pin_to_core(Group(1, 2, 1))
 
 
+def test_polling_is_the_default_unless_the_machine_is_oversubscribed(monkeypatch):
+    """EBMLAB_POLL_WAITS unset / "auto": poll when this machine runs no more of the run's processes than it
+    has usable cores (LOCAL_WORLD_SIZE, else the world size), sleep when it runs more; "0" / "1" force it."""
+    from ebmlab.errors import EBMError
+    from ebmlab.training import distributed
+    from ebmlab.training.distributed import Group, poll_waits_setting
+    monkeypatch.setattr(distributed, "usable_cores", lambda: 2)
+    monkeypatch.delenv("EBMLAB_POLL_WAITS", raising=False)
+    monkeypatch.delenv("LOCAL_WORLD_SIZE", raising=False)
+    assert poll_waits_setting(Group(0, 2, 0)) is True
+    assert poll_waits_setting(Group(0, 3, 0)) is False          # 3 processes on 2 cores
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")                 # 4 ranks over two machines, 2 here
+    assert poll_waits_setting(Group(0, 4, 0)) is True
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "4")
+    assert poll_waits_setting(Group(0, 4, 0)) is False
+    monkeypatch.setenv("EBMLAB_POLL_WAITS", "auto")
+    assert poll_waits_setting(Group(0, 4, 0)) is False
+    monkeypatch.setenv("EBMLAB_POLL_WAITS", "1")
+    assert poll_waits_setting(Group(0, 4, 0)) is True
+    monkeypatch.setenv("EBMLAB_POLL_WAITS", "0")
+    assert poll_waits_setting(Group(0, 2, 0)) is False
+    monkeypatch.setenv("EBMLAB_POLL_WAITS", "sometimes")
+    with pytest.raises(EBMError, match="EBMLAB_POLL_WAITS='sometimes' must be 0"):
+        poll_waits_setting(Group(0, 2, 0))
+
+
 def test_polling_waits_train_the_same_weights_as_sleeping_ones(tmp_path, monkeypatch):
-    """EBMLAB_POLL_WAITS=1 changes how a rank waits (a DDP comm hook and the agreement polled), not what it
-    computes: two forked ranks end with the default's weights, bit for bit, and really polled (the hook
-    was registered); a bad value is one line."""
+    """Polling (EBMLAB_POLL_WAITS=1) changes how a rank waits (a DDP comm hook and the agreement polled), not
+    what it computes: two forked ranks end with the sleeping ranks' (EBMLAB_POLL_WAITS=0) weights, bit for
+    bit, and really polled (the hook was registered); a bad value is one line."""
     from ebmlab.errors import EBMError
     from ebmlab.training import distributed
     data = tiny_data(tmp_path / "x.npy")

@@ -177,7 +177,7 @@ def init(device: torch.device) -> tuple[Group, torch.device]:
         if device.type == "cpu":           # before the process group starts gloo's threads: they inherit it
             pin_to_core(group)
         global _poll_waits
-        _poll_waits = device.type == "cpu" and poll_waits_setting()
+        _poll_waits = device.type == "cpu" and poll_waits_setting(group)
         wait = join_timeout()
         try:
             dist.init_process_group(backend_for(device), timeout=datetime.timedelta(seconds=wait))
@@ -227,35 +227,59 @@ def pin_to_core(group: Group) -> int | None:
     return core
 
 
-# EBMLAB_POLL_WAITS=1 (read once by ``init``): wait for collectives by polling, not sleeping (``wait``)
+# whether this process waits for collectives by polling (``wait``): EBMLAB_POLL_WAITS, read once by ``init``
 _poll_waits = False
 
 
-def poll_waits_setting() -> bool:
-    """EBMLAB_POLL_WAITS: "0" (the default) sleeps in a collective until the other ranks arrive, "1" polls.
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity mask where the OS has one, else all of them)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
-    Why polling exists: in lock-step training each rank waits for the others twice a step (the
-    gradient all-reduce, the agreement). A sleeping rank leaves its core idle, and on a virtual
-    machine an idle vCPU is halted and slow to wake; a polling rank stays on its core, yielding it
-    between polls to its own gloo threads. Why it is off by default: on a shared machine a polling
-    rank burns a core another program needs (benchmarks/results/distributed_overhead.md, table 4:
-    no faster at load 3-6); the quiet-machine numbers are in results/distributed_speed.md. CPU (gloo)
-    only: a CUDA collective's wait is on the GPU stream, not the host."""
-    setting = os.environ.get("EBMLAB_POLL_WAITS", "0")
-    if setting not in ("0", "1"):
-        raise EBMError(f"EBMLAB_POLL_WAITS={setting!r} must be 0 (sleep while waiting for the other processes, "
-                       f"the default) or 1 (poll: faster on an otherwise idle machine, burns the cores)")
-    return setting == "1"
+
+def poll_waits_setting(group: Group | None = None) -> bool:
+    """EBMLAB_POLL_WAITS: "1" waits in a collective by polling, "0" asleep; unset (or "auto", the default):
+    poll when this machine runs no more of the run's processes than it has usable cores, else sleep.
+
+    Why polling: in lock-step training each rank waits for the others twice a step (the gradient
+    all-reduce, the agreement). A sleeping rank leaves its core idle, and on a virtual machine an idle
+    vCPU is halted and slow to wake; a polling rank stays on its core, yielding it between polls to its
+    own gloo threads. On the 2-core VM it was faster in every quiet-machine run at global batch 256
+    (2 processes vs 1 process x 1 thread 2.04x / 1.63x / 1.52x polling against 1.86x / 1.44x / 1.35x
+    asleep: results/distributed_speed.md, distributed_speed_b256_r5.md, distributed_speed_s10_b256_r5.md;
+    batch 128 1.29x vs 1.27x), and no slower at load 3-6 (distributed_overhead.md, table 4: 272 vs
+    266 ms a step). Why only then: with more processes than cores a poller takes turns from a rank that
+    has work, which is why MPI libraries, which also poll by default, stop polling when oversubscribed.
+    Its cost is the waiting time spent on a core (shown as CPU use), so "0" is there for a shared
+    machine whose other programs need those cycles. CPU (gloo) only: a CUDA collective's wait is on the
+    GPU stream, not the host.
+
+    Args:
+        group: this run's processes (``LOCAL_WORLD_SIZE`` of the launcher counts this machine's share);
+            None: the setting alone (``auto`` then means polling).
+    """
+    setting = os.environ.get("EBMLAB_POLL_WAITS", "auto")
+    if setting not in ("0", "1", "auto", ""):
+        raise EBMError(f"EBMLAB_POLL_WAITS={setting!r} must be 0 (sleep while waiting for the other processes), "
+                       f"1 (poll: faster on an otherwise idle machine, burns the cores) or auto (the default: "
+                       f"poll unless the run has more processes on this machine than cores)")
+    if setting in ("0", "1"):
+        return setting == "1"
+    if group is None:
+        return True
+    local = int(os.environ.get("LOCAL_WORLD_SIZE", group.world_size))
+    return local <= usable_cores()
 
 
 def polling() -> bool:
-    """Whether this process polls in collectives (EBMLAB_POLL_WAITS=1 on the CPU, as read by ``init``)."""
+    """Whether this process polls in collectives (on the CPU, as ``init`` decided from EBMLAB_POLL_WAITS)."""
     return _poll_waits
 
 
 def wait(work: Any) -> None:
-    """Wait for an async collective (``dist.*(..., async_op=True)``): by polling it when
-    EBMLAB_POLL_WAITS=1 was set at ``init`` (yielding the core between polls), else asleep."""
+    """Wait for an async collective (``dist.*(..., async_op=True)``): by polling it when ``init``
+    chose to (``poll_waits_setting``; yielding the core between polls), else asleep."""
     if _poll_waits:
         while not work.is_completed():
             os.sched_yield()
@@ -263,7 +287,7 @@ def wait(work: Any) -> None:
 
 
 def polling_allreduce_hook() -> Callable[..., torch.futures.Future]:
-    """A DDP comm hook (``ddp.register_comm_hook(None, hook)``) for EBMLAB_POLL_WAITS=1: each gradient
+    """A DDP comm hook (``ddp.register_comm_hook(None, hook)``) for polling waits: each gradient
     bucket averaged as DDP's default does (divided by the world size, then summed: exact for 2^k ranks,
     so the weights equal the default's), every bucket's all-reduce started as soon as it is ready
     (communication still overlaps the rest of the backward), and all of them waited for by polling

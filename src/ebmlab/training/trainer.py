@@ -190,7 +190,7 @@ class Trainer:
                     else "broadcast_buffers")
             self._ddp = DDP(_LossModule(self.model, self.objective, self._net), **{sync: True},
                             device_ids=[self.device.index] if self.device.type == "cuda" else None)
-            if polling():       # EBMLAB_POLL_WAITS=1: the gradient all-reduce waited for by polling
+            if polling():       # (EBMLAB_POLL_WAITS) the gradient all-reduce waited for by polling
                 self._ddp.register_comm_hook(None, polling_allreduce_hook())
 
     def _check_labels(self, dataset: DataSet, model: Any) -> torch.Tensor | None:
