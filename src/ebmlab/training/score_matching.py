@@ -68,7 +68,8 @@ def orthogonal_directions(m: int, shape: tuple[int, ...] | torch.Size, gen: torc
     Why: each row is √d times a uniform unit vector, so E[v vᵀ] = I as for Gaussian directions (the loss stays
     unbiased), and the rows of one frame are orthogonal, so the slicing estimate (1/m) Σ vᵀ∇s v of the Hessian
     trace is exact when m = d (in 2-D: two Hessian-vector products per point and no slicing noise), and
-    for m < d an orthogonal subset, of lower variance than m independent Gaussian directions. m > d stacks ceil(m / d) independent frames.
+    for m < d an orthogonal subset, of lower variance than m independent Gaussian directions. m > d stacks
+    ceil(m / d) independent frames.
     How: the reduced QR of a d x k standard normal matrix, with the signs of R's diagonal moved into Q, gives
     k Haar-distributed orthonormal columns (Mezzadri 2007) for O(d k²) per point, not O(d³).
 
