@@ -22,7 +22,7 @@ from ebmlab.estimate.partition import quadrature_log_z
 from ebmlab.rundir.checkpoint import latest_checkpoint, load_checkpoint
 from ebmlab.training.api import resume_run, start_run
 from ebmlab.training.nce import NCENoise, nce_loss
-from ebmlab.training.score_matching import dsm_loss, ssm_loss
+from ebmlab.training.score_matching import dsm_loss, orthogonal_directions, ssm_loss
 
 from helpers_runs import assert_runs_identical, fails_cleanly, tiny_data
 
@@ -83,6 +83,55 @@ def test_plain_ssm_with_rademacher_directions_equals_the_same_closed_form():
     assert torch.allclose(loss, per.mean(), rtol=1e-12, atol=1e-12)
     closed = -torch.trace(P) + 0.5 * (torch.trace(P @ SIGMA @ P) + (P @ (MU - M)).pow(2).sum())
     assert abs(float(loss.detach() - closed)) < 5 * se_of_mean(per)
+
+
+def _spd(d: int, seed: int) -> torch.Tensor:
+    a = torch.randn(d, d, generator=torch.Generator().manual_seed(seed), dtype=D)
+    return a @ a.T + 0.5 * torch.eye(d, dtype=D)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("event", [(2,), (5,), (1, 2, 2)])
+@pytest.mark.parametrize("variance_reduced", [True, False])
+def test_orthogonal_directions_with_m_equal_d_give_the_exact_trace(seed, event, variance_reduced):
+    """ssm_directions orthogonal with ssm_projections = d: the d directions of a point are √d times an
+    orthonormal frame, so (1/d) Σ vᵀ∇s v = tr ∇s and (1/d) Σ (vᵀs)² = ‖s‖² exactly, for any draw: the
+    loss of a quadratic f on a handful of points is its closed form with no slicing noise (Gaussian
+    directions would miss it by O(1 / sqrt(7)))."""
+    from ebmlab.training.objectives import SSM, Batch
+    d = math.prod(event)
+    p, m = _spd(d, 10 + seed), torch.linspace(-0.3, 0.4, d, dtype=D)
+    x = torch.randn(7, *event, generator=torch.Generator().manual_seed(20 + seed), dtype=D)
+
+    class Model(nn.Module):
+        def log_density(self, t):
+            return quad_f(m, p)(t.reshape(t.shape[0], -1))
+    obj = SSM(projections=d, directions="orthogonal", variance_reduced=variance_reduced)
+    loss, stats = obj.loss(Model(), Batch(x, None, None, torch.Generator().manual_seed(seed)), lambda fn, t: fn(t))
+    s = -(x.reshape(7, -1) - m) @ p
+    assert torch.allclose(stats["ssm_hess"], -torch.trace(p), rtol=1e-10, atol=1e-10)
+    assert torch.allclose(loss, -torch.trace(p) + 0.5 * s.pow(2).sum(1).mean(), rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("d,m", [(5, 2), (2, 1), (2, 3), (4, 4)])
+def test_orthogonal_directions_are_isotropic_and_orthogonal_within_a_point(d, m):
+    """E[v vᵀ] = I (the loss stays unbiased for m < d), each v has ‖v‖² = d, and a point's directions are
+    orthogonal to each other within one frame (m > d: ceil(m / d) independent frames)."""
+    n = 40_000
+    g = torch.Generator().manual_seed(5)
+    v = orthogonal_directions(m, (n, d), g, dtype=D)
+    assert v.shape == (m, n, d)
+    assert torch.allclose(v.pow(2).sum(-1), torch.full((m, n), float(d), dtype=D), atol=1e-10)
+    for i in range(m):
+        for j in range(i + 1, m):
+            if i // d == j // d:                                   # the same frame
+                assert float((v[i] * v[j]).sum(-1).abs().max()) < 1e-10
+    per = torch.einsum("mbi,mbj->bij", v, v) / m                    # each point's (1/m) Σ v vᵀ, [n, d, d]
+    mean, se = per.mean(0), per.std(0) / math.sqrt(n)
+    eye = torch.eye(d, dtype=D)
+    assert bool(((mean - eye).abs() <= 5 * se + 1e-12).all()), (mean, se)
+    again = orthogonal_directions(m, (n, d), torch.Generator().manual_seed(5), dtype=D)
+    assert torch.equal(v, again)                                    # one draw per generator state
 
 
 def test_ssm_form_keys_default_to_the_old_form_and_reject_unknown_directions():
@@ -377,7 +426,7 @@ def test_ssm_keeps_its_mass_on_checkerboard_s_data_range(tmp_path):
 
 
 # ------------------------------------------------------------------ guarantees and bad input
-@pytest.mark.parametrize("objective", ["nce", "dsm", "ssm", "dsm+floor", "ssm+floor", "dsm+anneal"])
+@pytest.mark.parametrize("objective", ["nce", "dsm", "ssm", "dsm+floor", "ssm+floor", "dsm+anneal", "ssm+orthogonal"])
 def test_resume_is_bit_exact(tmp_path, objective):
     """Stopped at a checkpoint and resumed: the same final weights, optimiser, generators, log Z
     and fitted noise (nce), and the same metrics, as one uninterrupted run (also with the uniform
@@ -389,6 +438,8 @@ def test_resume_is_bit_exact(tmp_path, objective):
     cfg = dict(steps=12, batch_size=64, hidden=16, depth=2, checkpoint_every=3, log_every=2, plot_every=1000,
                objective=objective, seed=3, dsm_sigmas=[0.3, 0.1], sm_uniform=0.2 if floor == "floor" else 0.0,
                dsm_anneal_factor=3.0 if floor == "anneal" else 1.0)
+    if floor == "orthogonal":                      # its frames are drawn from the trainer's generator too
+        cfg.update(ssm_directions="orthogonal", ssm_projections=2)
     ref, _ = start_run(str(data), tmp_path / "ref", **cfg)
     assert ref.fit().status == "finished"
 

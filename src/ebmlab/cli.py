@@ -96,7 +96,8 @@ TRAIN_FLAGS: dict[str, tuple[Any, str]] = {
     "ssm_projections": (int, "ssm: random projections per data point"),
     "sm_uniform": (float, "dsm/ssm: fraction of each batch drawn uniformly over the support box (vector data), "
                           "which pins f where there is no data"),
-    "ssm_directions": (str, "ssm: the random directions v: gaussian (N(0, I)) or rademacher (+-1 entries)"),
+    "ssm_directions": (str, "ssm: the random directions v: gaussian (N(0, I)), rademacher (+-1 entries) or "
+                            "orthogonal (rows of a random orthogonal frame times sqrt(d))"),
     "ssm_variance_reduced": (bool, "ssm: the variance-reduced norm term ½‖s‖² (--no-ssm-variance-reduced: the plain "
                                    "½(vᵀs)², torchebm's form) (default: on)"),
     "sm_uniform_schedule": (str, "dsm/ssm: the floor fraction over training: constant, or lr (sm_uniform times the "

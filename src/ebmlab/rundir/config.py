@@ -50,7 +50,7 @@ MAX_MLP_WEIGHTS = 2**26              # hidden^2 * depth: 67M weights (256 MiB), 
 # how the dsm / ssm floor fraction moves over training (RunConfig.sm_uniform_schedule)
 SM_UNIFORM_SCHEDULES = ("constant", "lr")
 # the random directions of sliced score matching (RunConfig.ssm_directions)
-SSM_DIRECTIONS = ("gaussian", "rademacher")
+SSM_DIRECTIONS = ("gaussian", "rademacher", "orthogonal")
 
 @dataclass(frozen=True)
 class RunConfig:
@@ -178,7 +178,9 @@ class RunConfig:
     # lr_t / lr: with the cosine it fades to lr_min_factor * sm_uniform, so the trained model carries almost
     # none of the floor's mass; training/presets.py, the ssm 2d block, says why)
     sm_uniform_schedule: str = "constant"
-    # ssm: the directions v ("gaussian" N(0, I), or "rademacher" +-1 entries as torchebm draws them) and the
+    # ssm: the directions v ("gaussian" N(0, I), "rademacher" +-1 entries as torchebm draws them, or
+    # "orthogonal": each point's ssm_projections directions are rows of a random orthogonal frame times sqrt(d),
+    # so with ssm_projections = d the Hessian trace is exact; training.score_matching.orthogonal_directions) and the
     # norm term (variance-reduced ½‖s‖², or torchebm's plain ½(vᵀs)²). "gaussian" and True, the
     # variance-reduced form of Song et al. 2019, for every run written before these keys existed
     ssm_directions: str = "gaussian"

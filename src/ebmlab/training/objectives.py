@@ -51,7 +51,7 @@ from ebmlab.samplers.base import frozen_parameters
 from ebmlab.samplers.recovery import recover
 from ebmlab.training.losses import cd_loss, jem_loss
 from ebmlab.training.nce import NCENoise, auto_components, nce_loss
-from ebmlab.training.score_matching import dsm_loss, ssm_loss
+from ebmlab.training.score_matching import dsm_loss, orthogonal_directions, ssm_loss
 
 # net(fn, *args): fn(*args) — a forward pass of the network — under the run's autocast, as float32
 Net = Callable[..., torch.Tensor]
@@ -363,7 +363,8 @@ class DSM(_NoChains, UniformFloor):
 class SSM(_NoChains, UniformFloor):
     """Sliced score matching (``training.score_matching.ssm_loss``), variance-reduced or plain
     (``variance_reduced``), with ``projections`` directions per data point drawn from ``batch.gen``:
-    standard normal, or Rademacher (±1, ``directions``).
+    standard normal, Rademacher (±1), or orthogonal (``directions``: each point's directions are rows of one
+    random orthogonal frame times √d, so with ``projections`` = d the Hessian trace is exact).
 
     Stats: f_pos, ssm_hess, ssm_norm.
     """
@@ -387,7 +388,10 @@ class SSM(_NoChains, UniformFloor):
 
     def loss(self, model: nn.Module, batch: Batch, net: Net) -> tuple[torch.Tensor, Stats]:
         x = self.floored(batch.x_pos, batch.gen, batch.lr_factor)
-        v = torch.randn((self.projections, *x.shape), generator=batch.gen, device=x.device, dtype=x.dtype)
+        if self.directions == "orthogonal":        # rows of a random orthogonal frame times sqrt(d)
+            v = orthogonal_directions(self.projections, x.shape, batch.gen, x.device, x.dtype)
+        else:
+            v = torch.randn((self.projections, *x.shape), generator=batch.gen, device=x.device, dtype=x.dtype)
         if self.directions == "rademacher":      # +-1 entries (torchebm's default), from the same draw
             v = torch.where(v < 0, -1.0, 1.0).to(x.dtype)
         return ssm_loss(lambda t: net(model.log_density, t), x, v, self.variance_reduced)

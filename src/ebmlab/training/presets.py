@@ -446,6 +446,15 @@ PRESETS["categorical"] = dict(PRESETS["binary"], sampler="categorical-gwg")
 #   .106/.108/.120 (.108), behind the peers' .113 / .114: the blurry start costs pinwheel's thin arms what it
 #   buys eight-gaussians' weights, so dsm keeps its fixed level and the curriculum is an option. (By three seeds
 #   the fixed level also trails the peers on swiss-roll, .055 vs .043 / .043; seed 0 alone had it ahead.)
+#   Session 11 (medians of seeds 0 / 1 / 2, benchmarks/results/objectives2d_ssm_s11.md has every cell and command):
+#   ssm_directions "orthogonal" with ssm_projections 2 (each point's two directions an orthogonal frame times
+#   sqrt(2): the Hessian trace exact, no slicing noise), on top of this preset, against the preset:
+#     checkerboard .115 vs .114, two-spirals .044 vs .061, moons .027 vs .031, pinwheel .028 vs .038,
+#     eight-gaussians .036 vs .044, rings .039 vs .057, swiss-roll .024 vs .049; 1.56 x the CPU-seconds.
+#   Gaussian directions with ssm_projections 2 (the same cost): two-spirals .056, moons .029, pinwheel .039, so the
+#   gain is the exact trace, not the second product. Held-out shapes (seeds 0 / 1): spiral10 +1.705 / +0.245 ->
+#   +0.608 / +0.323, ring12w +4.303 / +1.414 -> +0.910 / +0.536. .001 behind on checkerboard, so the preset is
+#   not changed here (the lead's call); it is an option.
 OBJECTIVE_PRESETS: dict[tuple[str, str | None], dict[str, Any]] = {
     ("nce", "2d"): dict(batch_size=1024, nce_ratio=4),
     ("ssm", "2d"): dict(sm_uniform=0.02, data_noise=0.05),
