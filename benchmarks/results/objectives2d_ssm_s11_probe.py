@@ -23,7 +23,7 @@ import time
 
 import torch
 
-sys.path.insert(0, "/work/wt/ssm/benchmarks")
+sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1]))   # benchmarks/
 import ebmlab  # noqa: E402
 from ebmlab.data import toy2d  # noqa: E402
 from ebmlab.estimate.partition import quadrature_grid, quadrature_log_z  # noqa: E402
