@@ -246,10 +246,10 @@ def poll_waits_setting(group: Group | None = None) -> bool:
     all-reduce, the agreement). A sleeping rank leaves its core idle, and on a virtual machine an idle
     vCPU is halted and slow to wake; a polling rank stays on its core, yielding it between polls to its
     own gloo threads. On the 2-core VM it was faster in every quiet-machine run at global batch 256
-    (2 processes vs 1 process x 1 thread 2.04x / 1.63x / 1.52x polling against 1.86x / 1.44x / 1.35x
-    asleep: results/distributed_speed.md, distributed_speed_b256_r5.md, distributed_speed_s10_b256_r5.md;
-    batch 128 1.29x vs 1.27x), and no slower at load 3-6 (distributed_overhead.md, table 4: 272 vs
-    266 ms a step). Why only then: with more processes than cores a poller takes turns from a rank that
+    (2 processes vs 1 process x 1 thread 2.04x / 1.63x / 1.52x / 1.50x polling against 1.86x / 1.44x /
+    1.35x / 1.46x asleep: results/distributed_speed.md, distributed_speed_b256_r5.md,
+    distributed_speed_s10_b256_r5.md, distributed_speed_s11_b256_r5.md; batch 128 1.29x vs 1.27x), and
+    within 3 % at load 3-6 (distributed_overhead.md, table 4: 272 vs 266 ms a step). Why only then: with more processes than cores a poller takes turns from a rank that
     has work, which is why MPI libraries, which also poll by default, stop polling when oversubscribed.
     Its cost is the waiting time spent on a core (shown as CPU use), so "0" is there for a shared
     machine whose other programs need those cycles. CPU (gloo) only: a CUDA collective's wait is on the
