@@ -1,4 +1,5 @@
-"""benchmarks/objectives2d.py --seeds: per-seed cells with their median, and bad --seeds input (nothing trained)."""
+"""benchmarks/objectives2d.py: --seeds (per-seed cells with their median), --quick leaves the docs' pictures alone, and bad
+--seeds / --jobs input (nothing trained)."""
 from __future__ import annotations
 
 import math
@@ -41,3 +42,30 @@ def test_bad_input_exit_2(args: list[str], message: str, tmp_path: Path, capsys)
     assert e.value.code == 2
     assert message in capsys.readouterr().err
     assert not out.exists()
+
+
+def _fake_cell(lib: str, obj: str, name: str, steps: int, seed: int, want_grid: bool):
+    """A stand-in for run_cell (nothing trained): a fixed NLL, and a picture grid when asked for one."""
+    return {"nll": 2.0 + seed, "cpu": 0.0}, ((0.0, 1.0), (0.0, 1.0), [[0.0]]) if want_grid else None
+
+
+def test_quick_run_leaves_the_docs_pictures_alone(tmp_path: Path, monkeypatch) -> None:
+    """--quick (300 steps) must not overwrite docs/images/objectives2d, the full run's pictures (it did); the full
+    run asks for ebmlab's grids of its first seed only and draws one picture per set."""
+    drawn: list[tuple[str, list[str]]] = []
+    monkeypatch.setattr(bench, "run_cell", _fake_cell)
+    monkeypatch.setattr(bench, "true_nll", lambda name, test: 1.0)
+    monkeypatch.setattr(bench, "picture", lambda name, grids: drawn.append((name, sorted(grids))))
+    assert bench.main(["--quick", "--rows", "ebmlab:ssm", "--out", str(tmp_path / "q.md")]) == 0
+    assert drawn == []
+    assert bench.main(["--sets", "moons", "--rows", "ebmlab:ssm,ebmkit:ssm", "--seeds", "0,1", "--steps", "1",
+                       "--out", str(tmp_path / "f.md")]) == 0
+    assert drawn == [("moons", ["ssm"])]
+    assert "| ebmlab | ssm | +1.000 / +2.000 (med **+1.500**) |" in (tmp_path / "f.md").read_text()
+
+
+def test_jobs_must_be_positive(tmp_path: Path, capsys) -> None:
+    with pytest.raises(SystemExit) as e:
+        bench.main(["--jobs", "0", "--out", str(tmp_path / "t.md")])
+    assert e.value.code == 2
+    assert "--jobs wants a positive number of processes" in capsys.readouterr().err
