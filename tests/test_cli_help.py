@@ -81,6 +81,18 @@ def test_version_from_package_metadata():
     assert r.returncode == 0 and r.stdout.strip() == f"ebmlab {package_version()}"
 
 
+def test_version_of_a_checkout_is_its_pyproject_not_stale_install_metadata(monkeypatch):
+    """The bug: an editable install keeps the metadata of the version it was installed at, so a 0.10.0
+    checkout reported 0.8.0 (benchmark headers said "ebmlab 0.8.0"). The checkout's pyproject.toml wins."""
+    import importlib.metadata
+    import tomllib
+    from pathlib import Path
+    import ebmlab.cli
+    project = tomllib.loads((Path(ebmlab.cli.__file__).resolve().parents[2] / "pyproject.toml").read_text())["project"]
+    monkeypatch.setattr(importlib.metadata, "version", lambda name: "0.0.1")     # stale metadata
+    assert package_version() == project["version"] != "0.0.1"
+
+
 def test_python_dash_m_ebmlab_help():
     r = subprocess.run([sys.executable, "-m", "ebmlab", "--help"], capture_output=True, text=True,
                        env=subprocess_env(), timeout=120)

@@ -154,19 +154,23 @@ def _positive_int(text: str) -> int:
 
 
 def package_version() -> str:
-    """ebmlab's version: the installed package's metadata, else (a source checkout run through
-    PYTHONPATH) its pyproject.toml, else "unknown". pyproject.toml is the only copy of the number."""
-    from importlib.metadata import PackageNotFoundError, version
-    try:
-        return version("ebmlab")
-    except PackageNotFoundError:
-        pass
+    """ebmlab's version: a source checkout's pyproject.toml (the package imported from <root>/src), else
+    the installed package's metadata, else "unknown". pyproject.toml is the only copy of the number.
+
+    The checkout comes first because an editable install keeps the metadata of the version it was
+    installed at: pip does not refresh it when pyproject.toml changes, so a 0.10.0 checkout installed
+    at 0.8.0 reported 0.8.0 (in `--version` and in every benchmark header) until reinstalled."""
     import tomllib
     try:
         project = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())["project"]
         if project.get("name") == "ebmlab":
             return str(project["version"])
     except (OSError, ValueError, KeyError, TypeError):
+        pass
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        return version("ebmlab")
+    except PackageNotFoundError:
         pass
     return "unknown"
 
