@@ -12,7 +12,10 @@ The noise: a Gaussian mixture fitted to the training data by scikit-learn's ``Ga
 (full covariances). ebmlab's choice: 8 components in dimension <= 3, where a mixture fits a
 multi-modal set closely (a single Gaussian over eight separated modes puts most noise between
 them) and EM is cheap and stable; one full-covariance Gaussian above that, where a mixture's
-covariances need far more data than a run has and EM becomes slow and unstable. Sampling and
+covariances need far more data than a run has and EM becomes slow and unstable. Measured in 2-D
+against one Gaussian (benchmarks/results/objectives2d_nce_noise_s12.md, three seeds): one Gaussian
+wins separated blobs (eight-gaussians, checkerboard) but loses thin curves (two-spirals), moons and
+two held-out many-mode shapes, so 8 stays the default in low dimension. Sampling and
 log q are torch ops on the device drawing from the trainer's generator, so resume stays exact.
 
 A model with a support box (ebmlab's vector models) gets a tenth of its noise uniform over the box:
