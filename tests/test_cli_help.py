@@ -73,7 +73,7 @@ def test_global_options_before_or_after_the_command():
     assert p.parse_args(["runs", "--debug"]).debug and not p.parse_args(["runs"]).debug
 
 
-def test_version_from_package_metadata():
+def test_version_attribute_and_cli_flag_agree():
     import ebmlab
     assert ebmlab.__version__ == package_version() != "unknown"
     r = subprocess.run([sys.executable, "-m", "ebmlab", "--version"], capture_output=True, text=True,
