@@ -17,7 +17,7 @@ _LAZY = {
 
 
 def __getattr__(name):
-    if name == "__version__":        # the installed package's metadata: pyproject.toml is the one copy
+    if name == "__version__":        # a checkout: its pyproject.toml (the one copy); else the metadata
         from ebmlab.cli import package_version
         return package_version()
     if name in _LAZY:
