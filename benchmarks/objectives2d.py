@@ -113,14 +113,14 @@ def picture(name: str, grids: dict[str, tuple]) -> Path:
     fig = new_figure((2.6 * (len(objs) + 1), 2.8))
     axes = fig.subplots(1, len(objs) + 1)
     truth = grid_log_density(lambda x: toy2d.true_log_density(name, x.double()).float(), box.tolist(), grid=160)
-    panels = [("true density", truth)] + [(f"ebmlab {o}", grids[o]) for o in objs]
+    # the set's name in the first panel's title: a figure title overlapped the middle panel's
+    panels = [(f"{name}: true density", truth)] + [(f"ebmlab {o}", grids[o]) for o in objs]
     for ax, (title, (xs, ys, F)) in zip(axes, panels):
         dens = torch.as_tensor(F).exp().nan_to_num(0.0).numpy()
         ax.imshow(dens, origin="lower", extent=(xs[0], xs[-1], ys[0], ys[-1]), cmap="viridis", aspect="auto")
         ax.set_title(title, fontsize=9)
         ax.set_xticks([])
         ax.set_yticks([])
-    fig.suptitle(name, fontsize=10)
     return save_figure(fig, PICTURES / f"{name}.png")
 
 

@@ -249,8 +249,9 @@ def poll_waits_setting(group: Group | None = None) -> bool:
     (2 processes vs 1 process x 1 thread 2.04x / 1.63x / 1.52x / 1.50x polling against 1.86x / 1.44x /
     1.35x / 1.46x asleep: results/distributed_speed.md, distributed_speed_b256_r5.md,
     distributed_speed_s10_b256_r5.md, distributed_speed_s11_b256_r5.md; batch 128 1.29x vs 1.27x), and
-    within 3 % at load 3-6 (distributed_overhead.md, table 4: 272 vs 266 ms a step). Why only then: with more processes than cores a poller takes turns from a rank that
-    has work, which is why MPI libraries, which also poll by default, stop polling when oversubscribed.
+    within 3 % at load 3-6 (distributed_overhead.md, table 4: 272 vs 266 ms a step). Why only then: with
+    more processes than cores a poller takes turns from a rank that has work, which is why MPI libraries,
+    which also poll by default, stop polling when oversubscribed.
     Its cost is the waiting time spent on a core (shown as CPU use), so "0" is there for a shared
     machine whose other programs need those cycles. CPU (gloo) only: a CUDA collective's wait is on the
     GPU stream, not the host.
