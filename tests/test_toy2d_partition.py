@@ -69,3 +69,35 @@ def test_exact_nll_takes_a_plain_callable_like_log_z_does():
     assert r["outside"] == 0
     assert abs(r["log_z"] - math.log(2 * math.pi)) < 1e-4
     assert abs(r["nll"] - float(0.5 * (x ** 2).sum(1).mean() + math.log(2 * math.pi))) < 1e-4
+
+
+def _bounded_mlp_model():
+    from ebmlab.models.energy import EnergyModel
+    from ebmlab.nets.mlp import MLP
+    torch.manual_seed(0)
+    return EnergyModel(MLP(2, 16, 2), bounds=[(-3.0, 3.0), (-3.0, 3.0)])
+
+
+def test_exact_nll_evaluates_the_grid_in_the_models_precision():
+    """The quadrature grid was always float32 on the CPU: a float64 model raised torch's "mat1 and mat2
+    must have the same dtype". Now grid and points follow the model's weights (dtype and device)."""
+    from ebmlab.estimate.nll import exact_nll
+    model = _bounded_mlp_model()
+    x = torch.rand(50, 2, generator=torch.Generator().manual_seed(1)) * 4 - 2
+    r32 = exact_nll(model, x, points_per_dim=100)
+    r64 = exact_nll(model.double(), x.double(), points_per_dim=100)
+    assert r64["outside"] == 0
+    # the same weights in two precisions: the same log Z and NLL up to float32 rounding
+    assert abs(r64["log_z"] - r32["log_z"]) < 1e-4 and abs(r64["nll"] - r32["nll"]) < 1e-4
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_exact_nll_of_a_model_on_the_gpu():
+    """The grid was built on the CPU whatever the model's device: a CUDA model (``ebmlab train --device
+    cuda`` on 2-D data, whose summary computes the exact NLL; ``ebmlab eval --device cuda``) crashed."""
+    from ebmlab.estimate.nll import exact_nll
+    model = _bounded_mlp_model()
+    x = torch.rand(50, 2, generator=torch.Generator().manual_seed(1)) * 4 - 2
+    on_cpu = exact_nll(model, x, points_per_dim=100)
+    on_gpu = exact_nll(model.cuda(), x, points_per_dim=100)
+    assert abs(on_gpu["log_z"] - on_cpu["log_z"]) < 1e-4 and abs(on_gpu["nll"] - on_cpu["nll"]) < 1e-4
