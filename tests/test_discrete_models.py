@@ -153,3 +153,22 @@ def test_binary_ais_reverse_value_is_not_pushed_below_log_z_by_its_own_base():
         gaps.append(est.extras["upper"] - exact)
     # the seeds' gaps spread by ~0.3 nats: the mean of six has a standard error of ~0.13
     assert sum(gaps) / len(gaps) > -0.25, gaps
+
+
+def test_exact_discrete_log_z_and_nll_of_a_float64_network():
+    """Enumerated states and test points were always float32 (only the device followed the model): a
+    float64 network raised torch's dtype error in binary_log_z / exact_binary_nll and their categorical
+    twins. They now follow the weights' dtype; float32 and float64 copies of one net agree."""
+    from ebmlab.estimate.discrete import binary_log_z, exact_binary_nll, exact_categorical_nll
+    from ebmlab.models.categorical import one_hot
+    from ebmlab.models.energy import EnergyModel
+    from ebmlab.nets.mlp import MLP
+    torch.manual_seed(0)
+    m = EnergyModel(MLP(6, 8, 1))
+    m64 = EnergyModel(MLP(6, 8, 1)).double()
+    m64.load_state_dict(m.state_dict())
+    x = (torch.rand(20, 6, generator=torch.Generator().manual_seed(1)) < 0.5).float()
+    assert abs(binary_log_z(m64, 6).value - binary_log_z(m, 6).value) < 1e-5
+    assert abs(exact_binary_nll(m64, x)["nll"] - exact_binary_nll(m, x)["nll"]) < 1e-5
+    xc = one_hot(torch.randint(0, 3, (20, 2), generator=torch.Generator().manual_seed(2)), 3)     # [20, 6]
+    assert abs(exact_categorical_nll(m64, xc, 3)["nll"] - exact_categorical_nll(m, xc, 3)["nll"]) < 1e-5
