@@ -101,3 +101,18 @@ def test_exact_nll_of_a_model_on_the_gpu():
     on_cpu = exact_nll(model, x, points_per_dim=100)
     on_gpu = exact_nll(model.cuda(), x, points_per_dim=100)
     assert abs(on_gpu["log_z"] - on_cpu["log_z"]) < 1e-4 and abs(on_gpu["nll"] - on_cpu["nll"]) < 1e-4
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_enumeration_rejects_nan_or_inf_f_like_quadrature(bad):
+    """Quadrature refuses a NaN/+inf f; enumeration returned log Z = nan (or inf) "± 0" as if exact."""
+    from ebmlab.estimate.discrete import binary_log_z, categorical_log_z
+    f = lambda s: torch.where(s[:, 0] > 0, torch.full((s.shape[0],), bad), s.sum(1))
+    with pytest.raises(EBMError, match="NaN or \\+inf"):
+        ebmlab.log_z(f, method="enumeration", states=binary_states(3))
+    with pytest.raises(EBMError, match="NaN or \\+inf"):
+        binary_log_z(f, 3)
+    with pytest.raises(EBMError, match="NaN or \\+inf"):
+        categorical_log_z(f, 2, 3)
+    # zero mass everywhere is a legal (if useless) answer, as for quadrature
+    assert binary_log_z(lambda s: torch.full((s.shape[0],), float("-inf")), 3).value == float("-inf")

@@ -10,7 +10,7 @@ import torch
 
 from ebmlab.density import as_log_density, placement
 from ebmlab.errors import EBMError
-from ebmlab.estimate.result import LogZEstimate
+from ebmlab.estimate.result import LogZEstimate, exact_value
 from ebmlab.models.binary import check_enumerable, enumerate_logsumexp
 from ebmlab.models.categorical import check_enumerable_categorical, enumerate_categorical_logsumexp
 
@@ -30,7 +30,7 @@ def binary_log_z(f, dim: int, chunk: int = 1 << 16) -> LogZEstimate:
     check_enumerable(dim)
     device, dtype = placement(f)
     value = enumerate_logsumexp(as_log_density(f), dim, chunk=chunk, device=device, dtype=dtype or torch.float32)
-    return LogZEstimate(float(value), 0.0, "enumeration", {"dim": dim, "states": 2 ** dim})
+    return LogZEstimate(exact_value(value, "enumeration"), 0.0, "enumeration", {"dim": dim, "states": 2 ** dim})
 
 
 @torch.no_grad()
@@ -58,7 +58,8 @@ def categorical_log_z(f, sites: int, k: int, chunk: int = 1 << 15) -> LogZEstima
     device, dtype = placement(f)
     value = enumerate_categorical_logsumexp(as_log_density(f), sites, k, chunk=chunk, device=device,
                                             dtype=dtype or torch.float32)
-    return LogZEstimate(float(value), 0.0, "enumeration", {"sites": sites, "states": k ** sites})
+    return LogZEstimate(exact_value(value, "enumeration"), 0.0, "enumeration",
+                        {"sites": sites, "states": k ** sites})
 
 
 @torch.no_grad()

@@ -14,7 +14,7 @@ import torch
 from ebmlab.box import Box, BoundsLike
 from ebmlab.errors import EBMError
 from ebmlab.density import as_log_density
-from ebmlab.estimate.result import LogZEstimate
+from ebmlab.estimate.result import LogZEstimate, exact_value
 from ebmlab.models.binary import binary_states as _binary_states
 
 MAX_QUADRATURE_DIM = 3
@@ -76,7 +76,7 @@ def enumerate_log_z(f, states: torch.Tensor, batch_size: int = 65536) -> LogZEst
     total = torch.tensor(float("-inf"), dtype=torch.float64)
     for chunk in states.split(batch_size):
         total = torch.logaddexp(total, torch.logsumexp(fn(chunk).double(), 0))
-    return LogZEstimate(float(total), 0.0, "enumeration", {"states": states.shape[0]})
+    return LogZEstimate(exact_value(total, "enumeration"), 0.0, "enumeration", {"states": states.shape[0]})
 
 
 def binary_states(d: int) -> torch.Tensor:
