@@ -172,3 +172,46 @@ def test_exact_discrete_log_z_and_nll_of_a_float64_network():
     assert abs(exact_binary_nll(m64, x)["nll"] - exact_binary_nll(m, x)["nll"]) < 1e-5
     xc = one_hot(torch.randint(0, 3, (20, 2), generator=torch.Generator().manual_seed(2)), 3)     # [20, 6]
     assert abs(exact_categorical_nll(m64, xc, 3)["nll"] - exact_categorical_nll(m, xc, 3)["nll"]) < 1e-5
+
+
+def _count_host_reads(monkeypatch) -> list:
+    """Count the tensor -> Python reads (bool(), float(), int(), .item(), .tolist()): each is a host sync
+    on a GPU. Returns a list that grows by one per read."""
+    reads: list = []
+    for name in ("__bool__", "__float__", "__int__", "__index__", "item", "tolist"):
+        real = getattr(torch.Tensor, name)
+
+        def counted(self, *a, _real=real, **k):
+            reads.append(1)
+            return _real(self, *a, **k)
+        monkeypatch.setattr(torch.Tensor, name, counted)
+    return reads
+
+
+def test_binary_ais_reads_nothing_back_to_the_host_per_temperature(monkeypatch):
+    """Each temperature built a GWG kernel through ``init``, whose {0, 1} check is a bool() of a tensor:
+    one host sync per temperature (1000 by default) on a GPU. The count of reads must not grow with
+    n_temps (before the fix: 17 reads at 4 temperatures, 89 at 40)."""
+    from ebmlab.estimate.binary_ais import binary_ais_log_z
+    m = random_rbm(8, 3, seed=1)
+    x_ref = (torch.rand(40, 8, generator=torch.Generator().manual_seed(0)) < 0.5).float()
+    counts = []
+    for n_temps in (4, 40):
+        reads = _count_host_reads(monkeypatch)
+        binary_ais_log_z(m, x_ref, n_chains=16, n_temps=n_temps, generator=torch.Generator().manual_seed(0))
+        counts.append(len(reads))
+        monkeypatch.undo()
+    assert counts[0] == counts[1], counts
+
+
+def test_binary_ais_of_a_float64_network():
+    """The chains were always float32: a float64 network raised torch's dtype error."""
+    from ebmlab.estimate.binary_ais import binary_ais_log_z
+    from ebmlab.models.energy import EnergyModel
+    from ebmlab.nets.mlp import MLP
+    torch.manual_seed(0)
+    m64 = EnergyModel(MLP(6, 8, 1)).double()
+    x_ref = (torch.rand(40, 6, generator=torch.Generator().manual_seed(1)) < 0.5).double()
+    est = binary_ais_log_z(m64, x_ref, n_chains=64, n_temps=50, generator=torch.Generator().manual_seed(0))
+    exact = ebmlab.log_z(m64, method="binary", dim=6).value
+    assert abs(est.value - exact) < 5 * est.stderr + 0.05, (est, exact)

@@ -14,10 +14,11 @@ import math
 
 import torch
 
-from ebmlab.density import as_log_density
+from ebmlab.density import as_log_density, placement
 from ebmlab.errors import EBMError
 from ebmlab.estimate.ais import sigmoid_schedule
 from ebmlab.estimate.result import LogZEstimate
+from ebmlab.samplers.base import ChainState, check_log_density, log_density_and_score
 from ebmlab.samplers.gwg import GibbsWithGradients
 
 
@@ -56,8 +57,9 @@ def binary_ais_log_z(f, x_ref: torch.Tensor, n_chains: int = 256, n_temps: int =
         if isinstance(v, bool) or not isinstance(v, int) or v < lo:
             raise EBMError(f"{name} must be an integer >= {lo}, got {v!r}")
     fn = as_log_density(f)
-    param = next(iter(f.parameters()), None) if isinstance(f, torch.nn.Module) else None
-    device = param.device if param is not None else x_ref.device
+    # chains live where the model's weights are, in their dtype (float32 for a plain callable)
+    device, dtype = placement(f)
+    device, dtype = device or x_ref.device, dtype or torch.float32
     x_rev = None
     if reverse:
         # the reverse chains start from points the base never saw: a base fitted to the same points
@@ -67,7 +69,7 @@ def binary_ais_log_z(f, x_ref: torch.Tensor, n_chains: int = 256, n_temps: int =
         n_rev = min(n_chains, x_ref.shape[0] // 2)
         x_rev, x_ref = x_ref[perm[:n_rev]], x_ref[perm[n_rev:]]
     table = bernoulli_base(x_ref).to(device)
-    logit, const = (table[1] - table[0]).float(), float(table[0].sum())
+    logit, const = (table[1] - table[0]).to(dtype), float(table[0].sum())
 
     def log_q(x: torch.Tensor) -> torch.Tensor:
         return x @ logit + const
@@ -76,7 +78,9 @@ def binary_ais_log_z(f, x_ref: torch.Tensor, n_chains: int = 256, n_temps: int =
 
     def move(x: torch.Tensor, beta: float, acc: list) -> torch.Tensor:
         kernel = GibbsWithGradients(lambda z: (1 - beta) * log_q(z) + beta * fn(z))
-        state = kernel.init(x)
+        # not kernel.init: its {0, 1} check reads the chains back to the host, a sync at every
+        # temperature on a GPU; the chains are 0/1 by construction (a Bernoulli draw, then bit flips)
+        state = ChainState(x, *log_density_and_score(kernel.f, x))
         for _ in range(steps_per_temp):
             state, info = kernel.step(state, generator)
             acc.append(info.accepted.float().mean())
@@ -84,8 +88,9 @@ def binary_ais_log_z(f, x_ref: torch.Tensor, n_chains: int = 256, n_temps: int =
 
     acc: list = []
     u = torch.rand((n_chains, table.shape[1]), generator=generator, device=device)
-    x = (u < table[1].exp()).float()
+    x = (u < table[1].exp()).to(dtype)
     log_w = torch.zeros(n_chains, dtype=torch.float64, device=device)
+    check_log_density(fn(x), x)     # once: f must return [B] (the kernels no longer check it at init)
     for k in range(1, len(betas)):
         log_w += (betas[k] - betas[k - 1]) * (fn(x).double() - log_q(x).double())
         if k < len(betas) - 1:
@@ -94,7 +99,7 @@ def binary_ais_log_z(f, x_ref: torch.Tensor, n_chains: int = 256, n_temps: int =
     extras = {"ess": ess, "acceptance": float(torch.stack(acc).mean()) if acc else 1.0, "n_temps": n_temps,
               "n_chains": n_chains}
     if reverse:
-        xr = x_rev.float().to(device)
+        xr = x_rev.to(device=device, dtype=dtype)
         log_wr = torch.zeros(xr.shape[0], dtype=torch.float64, device=device)
         for k in range(len(betas) - 1, 0, -1):
             log_wr -= (betas[k] - betas[k - 1]) * (fn(xr).double() - log_q(xr).double())
