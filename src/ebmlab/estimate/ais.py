@@ -122,7 +122,7 @@ def fit_base(x_ref: torch.Tensor | None, base: str = "gaussian",
     var = cov.diagonal()
     floor = 1e-6 * float(var.mean()) + 1e-12
     if n >= 2 * (d + 1):
-        cov = cov + floor * torch.eye(d, dtype=cov.dtype)
+        cov = cov + floor * torch.eye(d, dtype=cov.dtype, device=cov.device)
         scale = torch.linalg.cholesky(cov) * widen
     else:
         scale = var.clamp_min(floor).sqrt() * widen
