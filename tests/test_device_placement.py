@@ -38,9 +38,27 @@ def test_ais_gaussian_base_makes_its_regulariser_on_the_data_device(monkeypatch)
     assert calls == [] and base.scale.shape == (3, 3)
 
 
+def test_mmd_makes_its_masks_and_labels_on_the_points_device(monkeypatch):
+    """median_bandwidth's diagonal mask, the x/y label row of mmd2_unbiased / mmd_test and the permuted
+    labels were CPU tensors: MMD of points on a GPU raised a device error."""
+    from ebmlab.metrics.mmd import mmd2_unbiased, mmd_test
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(30, 2, generator=g), torch.randn(30, 2, generator=g) + 0.5
+    expected = (mmd2_unbiased(x, y), mmd_test(x, y, n_permutations=20, generator=torch.Generator().manual_seed(1)))
+    calls = _factories_without_device(monkeypatch)
+    got = (mmd2_unbiased(x, y), mmd_test(x, y, n_permutations=20, generator=torch.Generator().manual_seed(1)))
+    assert calls == [], calls
+    assert got == expected     # the detector itself changes nothing
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_ais_and_mmd_on_the_gpu_agree_with_the_cpu():
     from ebmlab.estimate.ais import fit_base
+    from ebmlab.metrics.mmd import mmd2_unbiased, mmd_test
     g = torch.Generator().manual_seed(0)
     x_ref = torch.randn(100, 3, generator=g, dtype=torch.float64)
     assert torch.allclose(fit_base(x_ref.cuda()).scale.cpu(), fit_base(x_ref).scale)
+    x, y = torch.randn(30, 2, generator=g), torch.randn(30, 2, generator=g) + 0.5
+    assert abs(mmd2_unbiased(x.cuda(), y.cuda()) - mmd2_unbiased(x, y)) < 1e-9
+    gen = lambda: torch.Generator().manual_seed(1)
+    assert mmd_test(x.cuda(), y.cuda(), 20, gen())[1] == mmd_test(x, y, 20, gen())[1]
