@@ -116,3 +116,20 @@ def test_enumeration_rejects_nan_or_inf_f_like_quadrature(bad):
         categorical_log_z(f, 2, 3)
     # zero mass everywhere is a legal (if useless) answer, as for quadrature
     assert binary_log_z(lambda s: torch.full((s.shape[0],), float("-inf")), 3).value == float("-inf")
+
+
+def test_exact_nll_reads_a_single_pair_as_every_coordinates_and_refuses_a_box_of_another_size():
+    """A model whose support box is one (lo, hi) pair for all coordinates (as ``Box`` and every sampler
+    read it) got a 1-D grid for its 2-D input, and a box with 3 pairs for 2-D data a 3-D grid: both
+    ended in a shape error inside the network. Now the single pair is broadcast and a mismatch is one line."""
+    from ebmlab.estimate.nll import exact_nll
+    from ebmlab.models.energy import EnergyModel
+    from ebmlab.nets.mlp import MLP
+    torch.manual_seed(0)
+    net = MLP(2, 16, 2)
+    x = torch.rand(50, 2, generator=torch.Generator().manual_seed(1)) * 4 - 2
+    one = exact_nll(EnergyModel(net, bounds=[(-3.0, 3.0)]), x, points_per_dim=100)
+    two = exact_nll(EnergyModel(net, bounds=[(-3.0, 3.0)] * 2), x, points_per_dim=100)
+    assert one == two
+    with pytest.raises(EBMError, match="3 pairs"):
+        exact_nll(EnergyModel(net), x, bounds=[(-3.0, 3.0)] * 3)
