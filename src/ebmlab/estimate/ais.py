@@ -271,15 +271,15 @@ def ais_log_z(f, x_ref: torch.Tensor | None = None, base: str = "gaussian",
             x_ref = x_ref.float()
         if dtype is not None:
             x_ref = x_ref.to(device=device, dtype=dtype)
-    where = x_ref.device if x_ref is not None else (device or torch.device("cpu"))
-    if generator is not None and generator.device.type != where.type:
-        raise EBMError(f"the generator is on {generator.device} but the chains run on {where}; "
-                       f"make it with torch.Generator(device={str(where)!r})")
         if x_ref.ndim < 2 or x_ref.shape[0] < (4 if reverse else 2):
             raise EBMError(f"x_ref must be data shaped [N, *event] with N >= {4 if reverse else 2} "
                            f"(half of it starts the reverse chains), got {tuple(x_ref.shape)}")
         if not bool(torch.isfinite(x_ref).all()):
             raise EBMError("x_ref contains NaN or inf; clean the data before estimating log Z")
+    where = x_ref.device if x_ref is not None else (device or torch.device("cpu"))
+    if generator is not None and generator.device.type != where.type:
+        raise EBMError(f"the generator is on {generator.device} but the chains run on {where}; "
+                       f"make it with torch.Generator(device={str(where)!r})")
     if reverse and x_ref is None:
         raise EBMError("reverse=True needs x_ref (samples of p) to start the reverse chains; or pass reverse=False")
     x_rev = None
