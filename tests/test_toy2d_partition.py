@@ -133,3 +133,12 @@ def test_exact_nll_reads_a_single_pair_as_every_coordinates_and_refuses_a_box_of
     assert one == two
     with pytest.raises(EBMError, match="3 pairs"):
         exact_nll(EnergyModel(net), x, bounds=[(-3.0, 3.0)] * 3)
+
+
+@pytest.mark.parametrize("points", [2.5, -5, 0, True])
+def test_quadrature_refuses_a_grid_size_that_is_not_a_positive_integer(points):
+    """points_per_dim=2.5 made arange(2.5) = 3 points with cells of width/2.5, a wrong log Z returned
+    silently; -5 raised torch's "upper bound and lower bound inconsistent with step sign"; 0 meant the
+    default (``or``)."""
+    with pytest.raises(EBMError, match="points_per_dim must be an integer >= 1"):
+        ebmlab.log_z(lambda x: -x.pow(2).sum(1), bounds=[(-1, 1)], points_per_dim=points)
