@@ -215,3 +215,15 @@ def test_binary_ais_of_a_float64_network():
     est = binary_ais_log_z(m64, x_ref, n_chains=64, n_temps=50, generator=torch.Generator().manual_seed(0))
     exact = ebmlab.log_z(m64, method="binary", dim=6).value
     assert abs(est.value - exact) < 5 * est.stderr + 0.05, (est, exact)
+
+
+def test_binary_ais_needs_two_reverse_chains():
+    """With N = 2 or 3 points the reverse run had one chain: its stderr was the nan of a single weight's std."""
+    from ebmlab.estimate.binary_ais import binary_ais_log_z
+    m = random_rbm(6, 3, seed=1)
+    x_ref = (torch.rand(4, 6, generator=torch.Generator().manual_seed(0)) < 0.5).float()
+    with pytest.raises(EBMError, match="N >= 4"):
+        binary_ais_log_z(m, x_ref[:3], n_chains=8, n_temps=5)
+    est = binary_ais_log_z(m, x_ref, n_chains=8, n_temps=5, generator=torch.Generator().manual_seed(0))
+    assert est.extras["upper_stderr"] == est.extras["upper_stderr"]        # not nan
+    binary_ais_log_z(m, x_ref[:1], n_chains=8, n_temps=5, reverse=False)   # forward alone needs no split

@@ -44,15 +44,16 @@ def binary_ais_log_z(f, x_ref: torch.Tensor, n_chains: int = 256, n_temps: int =
     """log Z of exp(f) over {0, 1}^d by AIS from a product-of-Bernoullis base fitted to ``x_ref`` [N, d].
 
     With ``reverse`` the points are split at random: min(n_chains, N // 2) of them start the reverse
-    chains and the base is fitted to the rest (as ``estimate.ais`` does), so N >= 2 is needed.
+    chains and the base is fitted to the rest (as ``estimate.ais`` does), so N >= 4 is needed.
     Returns the forward (lower) estimate with its stderr; ``extras`` hold ``upper`` (reverse AIS from
     those ``x_ref`` points, an upper bound when they are exact samples of p), ``ess`` and ``acceptance``.
     """
     if x_ref.ndim != 2 or not bool(((x_ref == 0) | (x_ref == 1)).all()):
         raise EBMError("binary AIS needs reference points x_ref [N, d] with values 0/1")
-    if reverse and x_ref.shape[0] < 2:
-        raise EBMError(f"reverse=True needs x_ref with N >= 2 (half of it starts the reverse chains), got N = "
-                       f"{x_ref.shape[0]}; or pass reverse=False")
+    if x_ref.shape[0] < (4 if reverse else 1):
+        # reverse: at least two reverse chains (N // 2), or their stderr is the nan of one weight's std
+        raise EBMError(f"binary AIS needs x_ref with N >= {4 if reverse else 1} (half of it starts the reverse "
+                       f"chains), got N = {x_ref.shape[0]}; or pass reverse=False")
     for name, v, lo in (("n_chains", n_chains, 2), ("n_temps", n_temps, 1), ("steps_per_temp", steps_per_temp, 1)):
         if isinstance(v, bool) or not isinstance(v, int) or v < lo:
             raise EBMError(f"{name} must be an integer >= {lo}, got {v!r}")
