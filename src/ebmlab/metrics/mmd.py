@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from ebmlab.errors import EBMError
-from ebmlab.density import as_log_density
+from ebmlab.density import as_log_density, placement
 
 _MEDIAN_MAX_POINTS = 1000   # the median heuristic on a subsample: O(n²) distances otherwise
 
@@ -110,8 +110,10 @@ def energy_histogram_data(f, x_data: torch.Tensor, x_model: torch.Tensor,
     A model whose samples sit at much lower energy than the data is over-confident there.
     """
     fn = as_log_density(f)
-    e_data = -fn(x_data).double().cpu().numpy()
-    e_model = -fn(x_model).double().cpu().numpy()
+    device, dtype = placement(f)     # both sets go to the model's device and dtype (a float64 or GPU model)
+    put = (lambda t: t) if dtype is None else (lambda t: t.to(device=device, dtype=dtype))
+    e_data = -fn(put(x_data)).double().cpu().numpy()
+    e_model = -fn(put(x_model)).double().cpu().numpy()
     both = np.concatenate([e_data, e_model])
     if not np.isfinite(both).all():
         raise EBMError("f is NaN or infinite at some data or model samples; cannot histogram energies")
