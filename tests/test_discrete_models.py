@@ -134,3 +134,96 @@ def test_gwg_survives_a_non_finite_gradient():
     x0 = torch.zeros(8, 5)
     x = ebmlab.sample(f, x0, method="gwg", n_steps=5, generator=torch.Generator().manual_seed(0))
     assert x.shape == (8, 5) and set(x.unique().tolist()) <= {0.0, 1.0}
+
+
+def test_binary_ais_reverse_value_is_not_pushed_below_log_z_by_its_own_base():
+    """The reverse chains once started from the very points the Bernoulli base was fitted to; that base
+    rates them too likely, and the "upper" value fell ~1 nat BELOW the exact log Z (d = 40, N = 20 exact
+    samples, six seeds: mean -1.05, every seed below, and below the forward estimate). Now the base is
+    fitted to the other half of x_ref (as the continuous AIS does): mean +0.30 over the same seeds."""
+    from ebmlab.estimate.binary_ais import binary_ais_log_z
+    d = 40
+    a = 1.5 * torch.randn(d, generator=torch.Generator().manual_seed(0))
+    exact = float(torch.nn.functional.softplus(a.double()).sum())     # f = a.x: Z = prod(1 + e^a_i)
+    gaps = []
+    for s in range(6):
+        x_ref = (torch.rand(20, d, generator=torch.Generator().manual_seed(100 + s)) < torch.sigmoid(a)).float()
+        est = binary_ais_log_z(lambda x: x @ a, x_ref, n_chains=256, n_temps=20,
+                               generator=torch.Generator().manual_seed(s))
+        gaps.append(est.extras["upper"] - exact)
+    # the seeds' gaps spread by ~0.3 nats: the mean of six has a standard error of ~0.13
+    assert sum(gaps) / len(gaps) > -0.25, gaps
+
+
+def test_exact_discrete_log_z_and_nll_of_a_float64_network():
+    """Enumerated states and test points were always float32 (only the device followed the model): a
+    float64 network raised torch's dtype error in binary_log_z / exact_binary_nll and their categorical
+    twins. They now follow the weights' dtype; float32 and float64 copies of one net agree."""
+    from ebmlab.estimate.discrete import binary_log_z, exact_binary_nll, exact_categorical_nll
+    from ebmlab.models.categorical import one_hot
+    from ebmlab.models.energy import EnergyModel
+    from ebmlab.nets.mlp import MLP
+    torch.manual_seed(0)
+    m = EnergyModel(MLP(6, 8, 1))
+    m64 = EnergyModel(MLP(6, 8, 1)).double()
+    m64.load_state_dict(m.state_dict())
+    x = (torch.rand(20, 6, generator=torch.Generator().manual_seed(1)) < 0.5).float()
+    assert abs(binary_log_z(m64, 6).value - binary_log_z(m, 6).value) < 1e-5
+    assert abs(exact_binary_nll(m64, x)["nll"] - exact_binary_nll(m, x)["nll"]) < 1e-5
+    xc = one_hot(torch.randint(0, 3, (20, 2), generator=torch.Generator().manual_seed(2)), 3)     # [20, 6]
+    assert abs(exact_categorical_nll(m64, xc, 3)["nll"] - exact_categorical_nll(m, xc, 3)["nll"]) < 1e-5
+
+
+def _count_host_reads(monkeypatch) -> list:
+    """Count the tensor -> Python reads (bool(), float(), int(), .item(), .tolist()): each is a host sync
+    on a GPU. Returns a list that grows by one per read."""
+    reads: list = []
+    for name in ("__bool__", "__float__", "__int__", "__index__", "item", "tolist"):
+        real = getattr(torch.Tensor, name)
+
+        def counted(self, *a, _real=real, **k):
+            reads.append(1)
+            return _real(self, *a, **k)
+        monkeypatch.setattr(torch.Tensor, name, counted)
+    return reads
+
+
+def test_binary_ais_reads_nothing_back_to_the_host_per_temperature(monkeypatch):
+    """Each temperature built a GWG kernel through ``init``, whose {0, 1} check is a bool() of a tensor:
+    one host sync per temperature (1000 by default) on a GPU. The count of reads must not grow with
+    n_temps (before the fix: 17 reads at 4 temperatures, 89 at 40)."""
+    from ebmlab.estimate.binary_ais import binary_ais_log_z
+    m = random_rbm(8, 3, seed=1)
+    x_ref = (torch.rand(40, 8, generator=torch.Generator().manual_seed(0)) < 0.5).float()
+    counts = []
+    for n_temps in (4, 40):
+        reads = _count_host_reads(monkeypatch)
+        binary_ais_log_z(m, x_ref, n_chains=16, n_temps=n_temps, generator=torch.Generator().manual_seed(0))
+        counts.append(len(reads))
+        monkeypatch.undo()
+    assert counts[0] == counts[1], counts
+
+
+def test_binary_ais_of_a_float64_network():
+    """The chains were always float32: a float64 network raised torch's dtype error."""
+    from ebmlab.estimate.binary_ais import binary_ais_log_z
+    from ebmlab.models.energy import EnergyModel
+    from ebmlab.nets.mlp import MLP
+    torch.manual_seed(0)
+    m64 = EnergyModel(MLP(6, 8, 1)).double()
+    x_ref = (torch.rand(40, 6, generator=torch.Generator().manual_seed(1)) < 0.5).double()
+    est = binary_ais_log_z(m64, x_ref, n_chains=64, n_temps=50, generator=torch.Generator().manual_seed(0))
+    exact = ebmlab.log_z(m64, method="binary", dim=6).value
+    assert abs(est.value - exact) < 5 * est.stderr + 0.05, (est, exact)
+
+
+def test_binary_ais_needs_two_reverse_chains():
+    """With N = 2 or 3 points the reverse run had one chain: its stderr was the nan of a single weight's std."""
+    from ebmlab.estimate.binary_ais import binary_ais_log_z
+    m = random_rbm(6, 3, seed=1)
+    x_ref = (torch.rand(4, 6, generator=torch.Generator().manual_seed(0)) < 0.5).float()
+    with pytest.raises(EBMError, match="N >= 4"):
+        binary_ais_log_z(m, x_ref[:3], n_chains=8, n_temps=5)
+    est = binary_ais_log_z(m, x_ref, n_chains=8, n_temps=5, generator=torch.Generator().manual_seed(0))
+    assert est.extras["upper_stderr"] == est.extras["upper_stderr"]        # not nan
+    binary_ais_log_z(m, x_ref[:1], n_chains=8, n_temps=5, reverse=False)   # forward alone needs no split

@@ -78,3 +78,18 @@ def test_bad_inputs():
         mmd2_unbiased(torch.zeros(1, 2), normal(10, 2, 1))
     with pytest.raises(EBMError, match="n_permutations"):
         mmd_test(normal(10, 2, 0), normal(10, 2, 1), n_permutations=0)
+
+
+def test_energy_histograms_of_a_float64_model_on_float32_points():
+    """Both sets went to f as given: a float64 network raised torch's dtype error on float32 points (and a
+    GPU model a device error on CPU points). They now follow the model's weights."""
+    from ebmlab.models.energy import EnergyModel
+    from ebmlab.nets.mlp import MLP
+    torch.manual_seed(0)
+    m = EnergyModel(MLP(2, 8, 1))
+    m64 = EnergyModel(MLP(2, 8, 1)).double()
+    m64.load_state_dict(m.state_dict())
+    g = torch.Generator().manual_seed(1)
+    data, model = torch.randn(50, 2, generator=g), torch.randn(50, 2, generator=g) + 1
+    e32, e64 = energy_histogram_data(m, data, model, bins=10), energy_histogram_data(m64, data, model, bins=10)
+    assert all(np.allclose(a, b, atol=1e-4) for a, b in zip(e32, e64))

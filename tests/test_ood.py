@@ -206,3 +206,21 @@ def test_eval_cli_ood_rows(tmp_path, capsys):
     assert main(["eval", str(tmp_path / "run"), "--ood", "uniform", "--seed", "3"]) == 0
     out = capsys.readouterr().out
     assert "|grad f| (low = in)" in out and "\nuniform " in out
+
+
+def test_ood_scores_move_inputs_to_the_models_dtype_and_device():
+    """x went to f as given: a float64 model raised torch's dtype error on float32 inputs, and a model on
+    a GPU a device error on the CPU test set ``ebmlab eval --ood`` passes. Each batch now follows the weights."""
+    from ebmlab.models.energy import EnergyModel
+    from ebmlab.nets.mlp import MLP
+    torch.manual_seed(0)
+    m = EnergyModel(MLP(2, 8, 1))
+    m64 = EnergyModel(MLP(2, 8, 1)).double()
+    m64.load_state_dict(m.state_dict())
+    x = torch.randn(20, 2, generator=torch.Generator().manual_seed(1))
+    s32, s64 = ood_scores(m, x, batch_size=8), ood_scores(m64, x, batch_size=8)
+    for key in s32:
+        assert torch.allclose(s64[key].float(), s32[key], atol=1e-5), key
+    if torch.cuda.is_available():
+        on_gpu = ood_scores(m.cuda(), x, batch_size=8)
+        assert all(torch.allclose(on_gpu[k], s32[k], atol=1e-5) for k in s32)

@@ -31,6 +31,20 @@ def as_log_density(f: Callable[[torch.Tensor], torch.Tensor] | nn.Module) -> Cal
     raise EBMError(f"expected a model or a callable f(x) -> [B], got {type(f).__name__}")
 
 
+def placement(f: object) -> tuple[torch.device | None, torch.dtype | None]:
+    """(device, dtype) of f's first floating-point parameter or buffer — f a module, or a bound method
+    of one — or (None, None) for a plain callable: where, and in what precision, to evaluate f on inputs
+    that the caller builds itself (quadrature grids, enumerated states, AIS chains), so that a model
+    on a GPU or in float64 is not handed float32 CPU tensors."""
+    owner = f if isinstance(f, nn.Module) else getattr(f, "__self__", None)
+    if not isinstance(owner, nn.Module):
+        return None, None
+    for t in [*owner.parameters(), *owner.buffers()]:
+        if t.is_floating_point():
+            return t.device, t.dtype
+    return None, None
+
+
 class DensityMethods:
     """energy, log_ratio and score for any class that defines ``log_density`` (models, composites)."""
 

@@ -22,7 +22,7 @@ import torch
 
 from ebmlab.box import Box, BoundsLike
 from ebmlab.errors import EBMError
-from ebmlab.density import as_log_density
+from ebmlab.density import as_log_density, placement
 from ebmlab.estimate.result import LogZEstimate
 from ebmlab.samplers.accept import mh_select, where_accepted
 from ebmlab.samplers.mala import mala_log_q_ratio, mala_propose
@@ -93,8 +93,12 @@ class AISBase:
 
 
 def fit_base(x_ref: torch.Tensor | None, base: str = "gaussian",
-             bounds: BoundsLike | Box | None = None, widen: float = BASE_WIDEN) -> AISBase:
+             bounds: BoundsLike | Box | None = None, widen: float = BASE_WIDEN,
+             dtype: torch.dtype | None = None, device: torch.device | None = None) -> AISBase:
     """Build the AIS base from reference data [N, *event] (Gaussian) or from a box (uniform).
+
+    The base (and so every chain) takes x_ref's dtype and device; without x_ref, ``dtype`` and
+    ``device`` (default float32 on the CPU).
 
     The Gaussian uses the full covariance when N >= 2 (d + 1) and the diagonal otherwise (too few
     points to estimate d² entries); its std is widened by ``widen`` and its variances floored, so a
@@ -106,8 +110,8 @@ def fit_base(x_ref: torch.Tensor | None, base: str = "gaussian",
         # Box checks the pairs and, given x_ref, that there is one pair per coordinate (or one for all)
         box = Box(bounds) if x_ref is None else Box(bounds, dim=math.prod(x_ref.shape[1:]))
         event = tuple(x_ref.shape[1:]) if x_ref is not None else (box.dim,)
-        dtype = x_ref.dtype if x_ref is not None else torch.float32
-        device = x_ref.device if x_ref is not None else None
+        dtype = x_ref.dtype if x_ref is not None else (dtype or torch.float32)
+        device = x_ref.device if x_ref is not None else device
         return AISBase("uniform", box.low.to(dtype=dtype, device=device),
                        box.width.to(dtype=dtype, device=device), event)
     if base != "gaussian":
@@ -122,7 +126,7 @@ def fit_base(x_ref: torch.Tensor | None, base: str = "gaussian",
     var = cov.diagonal()
     floor = 1e-6 * float(var.mean()) + 1e-12
     if n >= 2 * (d + 1):
-        cov = cov + floor * torch.eye(d, dtype=cov.dtype)
+        cov = cov + floor * torch.eye(d, dtype=cov.dtype, device=cov.device)
         scale = torch.linalg.cholesky(cov) * widen
     else:
         scale = var.clamp_min(floor).sqrt() * widen
@@ -257,16 +261,25 @@ def ais_log_z(f, x_ref: torch.Tensor | None = None, base: str = "gaussian",
     """
     t0 = time.perf_counter()
     fn = as_log_density(f)
+    # the chains go where the model's weights are, in their dtype (x_ref is moved there); a plain callable
+    # keeps x_ref's (before, a float64 model given float32 data raised torch's dtype error)
+    device, dtype = placement(f)
     if x_ref is not None:
         if not isinstance(x_ref, torch.Tensor):
             x_ref = torch.as_tensor(x_ref)
         if not x_ref.is_floating_point():
             x_ref = x_ref.float()
+        if dtype is not None:
+            x_ref = x_ref.to(device=device, dtype=dtype)
         if x_ref.ndim < 2 or x_ref.shape[0] < (4 if reverse else 2):
             raise EBMError(f"x_ref must be data shaped [N, *event] with N >= {4 if reverse else 2} "
                            f"(half of it starts the reverse chains), got {tuple(x_ref.shape)}")
         if not bool(torch.isfinite(x_ref).all()):
             raise EBMError("x_ref contains NaN or inf; clean the data before estimating log Z")
+    where = x_ref.device if x_ref is not None else (device or torch.device("cpu"))
+    if generator is not None and generator.device.type != where.type:
+        raise EBMError(f"the generator is on {generator.device} but the chains run on {where}; "
+                       f"make it with torch.Generator(device={str(where)!r})")
     if reverse and x_ref is None:
         raise EBMError("reverse=True needs x_ref (samples of p) to start the reverse chains; or pass reverse=False")
     x_rev = None
@@ -276,7 +289,7 @@ def ais_log_z(f, x_ref: torch.Tensor | None = None, base: str = "gaussian",
         perm = torch.randperm(x_ref.shape[0], generator=generator, device=x_ref.device)
         n_rev = min(n_chains, x_ref.shape[0] // 2)
         x_rev, x_ref = x_ref[perm[:n_rev]], x_ref[perm[n_rev:]]
-    b = fit_base(x_ref, base, bounds)
+    b = fit_base(x_ref, base, bounds, dtype=dtype, device=device)
     d = b.dim
     _check_budget(n_chains, n_temps, n_steps_per_temp, d)
     if step_size is not None and not (isinstance(step_size, (int, float)) and step_size > 0 and math.isfinite(step_size)):

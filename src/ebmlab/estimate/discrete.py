@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import torch
 
-from ebmlab.density import as_log_density
+from ebmlab.density import as_log_density, placement
 from ebmlab.errors import EBMError
-from ebmlab.estimate.result import LogZEstimate
+from ebmlab.estimate.result import LogZEstimate, exact_value
 from ebmlab.models.binary import check_enumerable, enumerate_logsumexp
 from ebmlab.models.categorical import check_enumerable_categorical, enumerate_categorical_logsumexp
 
 
-def _device_of(f) -> torch.device | None:
-    param = next(iter(f.parameters()), None) if isinstance(f, torch.nn.Module) else None
-    return param.device if param is not None else None
+def _to_model(f, x: torch.Tensor) -> torch.Tensor:
+    """Points x as f evaluates them: on its weights' device and in their dtype (float32 for a plain callable)."""
+    device, dtype = placement(f)
+    return x.to(device=device, dtype=dtype or torch.float32)
 
 
 @torch.no_grad()
@@ -27,8 +28,9 @@ def binary_log_z(f, dim: int, chunk: int = 1 << 16) -> LogZEstimate:
     if callable(own) and getattr(f, "event_shape", None) is not None:
         return LogZEstimate(float(own()), 0.0, "enumeration", {"dim": dim, "model": type(f).__name__})
     check_enumerable(dim)
-    value = enumerate_logsumexp(as_log_density(f), dim, chunk=chunk, device=_device_of(f))
-    return LogZEstimate(float(value), 0.0, "enumeration", {"dim": dim, "states": 2 ** dim})
+    device, dtype = placement(f)
+    value = enumerate_logsumexp(as_log_density(f), dim, chunk=chunk, device=device, dtype=dtype or torch.float32)
+    return LogZEstimate(exact_value(value, "enumeration"), 0.0, "enumeration", {"dim": dim, "states": 2 ** dim})
 
 
 @torch.no_grad()
@@ -41,8 +43,7 @@ def exact_binary_nll(model, x: torch.Tensor) -> dict[str, float]:
     if not bool(((x == 0) | (x == 1)).all()):
         raise EBMError("exact_binary_nll needs points in {0, 1}^d")
     lz = binary_log_z(model, x.shape[1])
-    dev = _device_of(model)
-    f = as_log_density(model)(x.float().to(dev) if dev is not None else x.float())
+    f = as_log_density(model)(_to_model(model, x))
     return {"nll": float(-(f.double().mean()) + lz.value), "log_z": lz.value}
 
 
@@ -54,8 +55,11 @@ def categorical_log_z(f, sites: int, k: int, chunk: int = 1 << 15) -> LogZEstima
     if callable(own) and getattr(f, "categories", None) == k:
         return LogZEstimate(float(own()), 0.0, "enumeration", {"sites": sites, "model": type(f).__name__})
     check_enumerable_categorical(sites, k)
-    value = enumerate_categorical_logsumexp(as_log_density(f), sites, k, chunk=chunk, device=_device_of(f))
-    return LogZEstimate(float(value), 0.0, "enumeration", {"sites": sites, "states": k ** sites})
+    device, dtype = placement(f)
+    value = enumerate_categorical_logsumexp(as_log_density(f), sites, k, chunk=chunk, device=device,
+                                            dtype=dtype or torch.float32)
+    return LogZEstimate(exact_value(value, "enumeration"), 0.0, "enumeration",
+                        {"sites": sites, "states": k ** sites})
 
 
 @torch.no_grad()
@@ -69,6 +73,5 @@ def exact_categorical_nll(model, x: torch.Tensor, k: int) -> dict[str, float]:
     if not bool((((v == 0) | (v == 1)).all(-1) & (v.sum(-1) == 1)).all()):
         raise EBMError("exact_categorical_nll needs one-hot points [N, d*K]")
     lz = categorical_log_z(model, v.shape[1], k)
-    dev = _device_of(model)
-    f = as_log_density(model)(x.float().to(dev) if dev is not None else x.float())
+    f = as_log_density(model)(_to_model(model, x))
     return {"nll": float(-(f.double().mean()) + lz.value), "log_z": lz.value}

@@ -5,7 +5,8 @@ from typing import Sequence
 
 import torch
 
-from ebmlab.density import as_log_density
+from ebmlab.box import Box
+from ebmlab.density import as_log_density, placement
 from ebmlab.errors import EBMError
 from ebmlab.estimate.partition import quadrature_log_z
 
@@ -18,7 +19,7 @@ def exact_nll(model, x: torch.Tensor, bounds: Sequence[Sequence[float]] | None =
     ``model`` is an ``EnergyModel``, anything with ``log_density``, or a plain callable f: [B, d] -> [B].
 
     ``bounds`` defaults to the model's support box (``EnergyModel.bounds``); then Z is exact up to
-    the grid error. Returns {"nll", "log_z", "outside"} where ``outside`` counts test points outside
+    the grid error. One (lo, hi) pair per coordinate, or a single pair for all of them. Returns {"nll", "log_z", "outside"} where ``outside`` counts test points outside
     the support (they have infinite NLL and are reported, not hidden).
     """
     if bounds is None:
@@ -26,9 +27,14 @@ def exact_nll(model, x: torch.Tensor, bounds: Sequence[Sequence[float]] | None =
         if b is None:
             raise EBMError("exact NLL needs a support box: the model has no bounds, pass bounds=[(lo, hi), ...]")
         bounds = b.tolist()
-    lz = quadrature_log_z(model, bounds, points_per_dim)
-    param = next(iter(model.parameters()), None) if isinstance(model, torch.nn.Module) else None
-    f = as_log_density(model)(x.to(param.device) if param is not None else x)
+    # one (low, high) pair per coordinate of x, a single pair standing for all of them: a box of
+    # another size made a grid of the wrong width, and a shape error deep inside the network
+    bounds = Box(bounds, dim=x[0].numel()).pairs()
+    # the grid and x go where the model's weights are, in their precision (a float64 model used to get
+    # float32 CPU points: a dtype error; a model on a GPU: a device error, e.g. at the end of a 2-D run)
+    device, dtype = placement(model)
+    lz = quadrature_log_z(model, bounds, points_per_dim, dtype=dtype or torch.float32, device=device)
+    f = as_log_density(model)(x if dtype is None else x.to(device=device, dtype=dtype))
     inside = torch.isfinite(f)
     nll = float(-(f[inside].double().mean()) + lz.value) if inside.any() else float("inf")
     return {"nll": nll, "log_z": lz.value, "outside": int((~inside).sum())}

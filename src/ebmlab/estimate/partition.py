@@ -14,7 +14,7 @@ import torch
 from ebmlab.box import Box, BoundsLike
 from ebmlab.errors import EBMError
 from ebmlab.density import as_log_density
-from ebmlab.estimate.result import LogZEstimate
+from ebmlab.estimate.result import LogZEstimate, exact_value
 from ebmlab.models.binary import binary_states as _binary_states
 
 MAX_QUADRATURE_DIM = 3
@@ -57,6 +57,10 @@ def quadrature_log_z(f, bounds: BoundsLike | Box, points_per_dim: int | None = N
     if d > MAX_QUADRATURE_DIM:
         raise EBMError(f"quadrature works for 1 <= d <= {MAX_QUADRATURE_DIM} (a grid costs n^d evaluations); "
                        f"got d = {d}; use method='ais' instead")
+    for name, v in (("points_per_dim", points_per_dim), ("batch_size", batch_size)):
+        # a float such as 2.5 made arange(2.5) = 3 points with cells of width/2.5: a wrong log Z, silently
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+            raise EBMError(f"{name} must be an integer >= 1, got {v!r}")
     n = points_per_dim or DEFAULT_POINTS[d]
     pts, vol = quadrature_grid(bounds, n)
     total = torch.tensor(float("-inf"), dtype=torch.float64)
@@ -76,7 +80,7 @@ def enumerate_log_z(f, states: torch.Tensor, batch_size: int = 65536) -> LogZEst
     total = torch.tensor(float("-inf"), dtype=torch.float64)
     for chunk in states.split(batch_size):
         total = torch.logaddexp(total, torch.logsumexp(fn(chunk).double(), 0))
-    return LogZEstimate(float(total), 0.0, "enumeration", {"states": states.shape[0]})
+    return LogZEstimate(exact_value(total, "enumeration"), 0.0, "enumeration", {"states": states.shape[0]})
 
 
 def binary_states(d: int) -> torch.Tensor:

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from ebmlab.errors import EBMError
-from ebmlab.density import as_log_density
+from ebmlab.density import as_log_density, placement
 
 _MEDIAN_MAX_POINTS = 1000   # the median heuristic on a subsample: O(n²) distances otherwise
 
@@ -35,7 +35,7 @@ def median_bandwidth(x: torch.Tensor, y: torch.Tensor) -> float:
     """Median pairwise distance of the pooled sample (the first 1000 points of each): [N, D], [M, D]."""
     z = torch.cat([x[:_MEDIAN_MAX_POINTS], y[:_MEDIAN_MAX_POINTS]])
     d = torch.cdist(z, z)
-    off = d[~torch.eye(len(z), dtype=torch.bool)]
+    off = d[~torch.eye(len(z), dtype=torch.bool, device=z.device)]
     h = float(off.median())
     return h if h > 0 else 1.0   # all points identical: any bandwidth gives MMD² = 0
 
@@ -58,6 +58,13 @@ def _mmd2_from_gram(k0: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
     return kxx + kyy - 2.0 * kxy
 
 
+def _labels(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """The observed split as an indicator row [1, N + M] (1 = in x), float64 on the points' device."""
+    a = torch.zeros(1, len(x) + len(y), dtype=torch.float64, device=x.device)
+    a[:, :len(x)] = 1.0
+    return a
+
+
 def mmd2_unbiased(x: torch.Tensor, y: torch.Tensor, bandwidth: float | None = None) -> float:
     """Unbiased MMD² between samples x [N, *event] and y [M, *event] with an RBF kernel.
 
@@ -68,8 +75,7 @@ def mmd2_unbiased(x: torch.Tensor, y: torch.Tensor, bandwidth: float | None = No
     h = median_bandwidth(x, y) if bandwidth is None else float(bandwidth)
     if not h > 0:
         raise EBMError(f"bandwidth must be positive, got {bandwidth!r}")
-    a = torch.cat([torch.ones(len(x)), torch.zeros(len(y))]).double()[None]
-    return float(_mmd2_from_gram(_kernel(torch.cat([x, y]), h), a)[0])
+    return float(_mmd2_from_gram(_kernel(torch.cat([x, y]), h), _labels(x, y))[0])
 
 
 def mmd_test(x: torch.Tensor, y: torch.Tensor, n_permutations: int = 200,
@@ -85,9 +91,11 @@ def mmd_test(x: torch.Tensor, y: torch.Tensor, n_permutations: int = 200,
     h = median_bandwidth(x, y) if bandwidth is None else float(bandwidth)
     k0 = _kernel(torch.cat([x, y]), h)
     n = len(k0)
-    observed = _mmd2_from_gram(k0, torch.cat([torch.ones(len(x)), torch.zeros(len(y))]).double()[None])[0]
-    perms = torch.argsort(torch.rand(n_permutations, n, generator=generator), dim=1)
-    a = (perms < len(x)).double()                   # a random relabelling with |x| ones per row
+    observed = _mmd2_from_gram(k0, _labels(x, y))[0]
+    # drawn on the generator's device (the CPU without one), so a seed gives the same test anywhere
+    where = generator.device if generator is not None else torch.device("cpu")
+    perms = torch.argsort(torch.rand(n_permutations, n, generator=generator, device=where), dim=1)
+    a = (perms < len(x)).double().to(k0.device)     # a random relabelling with |x| ones per row
     null = torch.cat([_mmd2_from_gram(k0, blk) for blk in a.split(64)])
     p = (1.0 + float((null >= observed).sum())) / (1.0 + n_permutations)
     return float(observed), p
@@ -102,8 +110,10 @@ def energy_histogram_data(f, x_data: torch.Tensor, x_model: torch.Tensor,
     A model whose samples sit at much lower energy than the data is over-confident there.
     """
     fn = as_log_density(f)
-    e_data = -fn(x_data).double().cpu().numpy()
-    e_model = -fn(x_model).double().cpu().numpy()
+    device, dtype = placement(f)     # both sets go to the model's device and dtype (a float64 or GPU model)
+    put = (lambda t: t) if dtype is None else (lambda t: t.to(device=device, dtype=dtype))
+    e_data = -fn(put(x_data)).double().cpu().numpy()
+    e_model = -fn(put(x_model)).double().cpu().numpy()
     both = np.concatenate([e_data, e_model])
     if not np.isfinite(both).all():
         raise EBMError("f is NaN or infinite at some data or model samples; cannot histogram energies")

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from ebmlab.errors import EBMError
-from ebmlab.density import as_log_density
+from ebmlab.density import as_log_density, placement
 
 
 def auroc(scores_in: Any, scores_out: Any) -> float:
@@ -72,7 +72,8 @@ def ood_scores(model: Any, x: torch.Tensor, batch_size: int = 512) -> dict[str, 
 
     Args:
         model: anything ``as_log_density`` accepts. Put it in ``eval()`` mode first if it has dropout.
-        x: [N, *event] inputs, in the scale the model was trained on.
+        x: [N, *event] inputs, in the scale the model was trained on (moved to the model's device and
+            dtype a batch at a time).
         batch_size: inputs per forward/backward pass.
     Returns ``{"log_density": f(x), "score_norm": -‖∇x f(x)‖}`` (norm over all event entries).
     Where f = -inf (outside a support box: zero density) the score norm is -inf as well: the
@@ -80,8 +81,12 @@ def ood_scores(model: Any, x: torch.Tensor, batch_size: int = 512) -> dict[str, 
     Parameters receive no ``.grad``.
     """
     f = as_log_density(model)
+    # inputs go to the model's device and dtype, a chunk at a time (x may be a CPU test set of a GPU model)
+    device, dtype = placement(model)
     logs, norms = [], []
     for chunk in torch.split(x, batch_size):
+        if dtype is not None:
+            chunk = chunk.to(device=device, dtype=dtype)
         with torch.enable_grad():
             z = chunk.detach().requires_grad_(True)
             fz = f(z)
