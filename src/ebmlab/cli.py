@@ -602,6 +602,10 @@ class _PlotRefresher:
         # the weights samples come from: the EMA of a run with ema_decay (a copy), else the model itself
         run = Run(trainer.run_dir, trainer.sampling_model(), c, trainer.data_desc)
         was_training = trainer.model.training
+        # eval: a forward pass in training mode moves spectral norm's power-iteration vectors (module
+        # buffers) after the checkpoint was written, and the run would train on from a state no
+        # checkpoint holds (a resumed run, or the same run through ebmlab.train, would differ)
+        trainer.model.eval()
         # a fixed seed of its own: drawing pictures must not touch the training generators
         x, _, _ = draw_samples(run, 1000 if run.is_vector else 64, seed=step)
         picture = trainer.run_dir / ("plot.png" if run.is_vector else "samples.png")
