@@ -227,10 +227,9 @@ def resume_run(run_dir: str | Path, callbacks: list[Any] | tuple = (), steps: in
 def _resume_locked(run_dir: Path, config: RunConfig, desc: dict[str, Any], callbacks: list[Any] | tuple,
                    steps: int | None, data: DataLike | None, network: nn.Module | None,
                    group: distributed.Group, device: torch.device) -> Trainer:
-    if steps is not None and steps != config.steps:
+    extended = steps is not None and steps != config.steps
+    if extended:
         config = extended_config(run_dir, config, steps)
-        if group.is_main:
-            config.save_json(run_dir / "config.json")
     dataset = dataset_from(config.data if data is None else data, config)
     want = desc.get("source", {}).get("train_sha256")
     if want is not None and want != data_fingerprint(dataset):
@@ -245,6 +244,10 @@ def _resume_locked(run_dir: Path, config: RunConfig, desc: dict[str, Any], callb
         check_weights(model, ck / "model.safetensors")
     trainer = Trainer(config, dataset, desc, model, run_dir, callbacks, group, device)
     trainer.resume()
+    # the new horizon is written only once the resume was accepted (data, network, number of processes):
+    # a refused resume leaves config.json as it was
+    if extended and group.is_main:
+        config.save_json(run_dir / "config.json")
     return trainer
 
 
