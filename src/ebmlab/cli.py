@@ -489,6 +489,13 @@ def _check_train_args(args: argparse.Namespace) -> None:
         if args.data or args.out or args.force or args.labels:
             raise EBMError("--resume DIR continues a run as it was configured; do not combine it with "
                            "--data, --labels, --out or --force")
+        # any other setting would be silently ignored (the run's config.json rules; ebmlab.train(resume=)
+        # refuses them too): only --steps, a new horizon, goes with --resume
+        given = (["--config"] if args.config else []) + [
+            "--" + k.replace("_", "-") for k in TRAIN_FLAGS if k != "steps" and getattr(args, k) is not None]
+        if given:
+            raise EBMError(f"--resume DIR continues a run as it was configured (its config.json); only --steps may "
+                           f"be given with it, not {', '.join(given)}")
         return
     if not args.data:
         raise EBMError("train needs --data (a built-in set, a .npy file or an image folder)")
