@@ -373,3 +373,21 @@ def test_compose_out_onto_a_component_is_refused_even_with_force(labelled, capsy
                    "is one of the runs being composed")
     assert _snapshot(run) == before
 
+
+def test_a_sampler_the_data_cannot_take_is_refused_before_the_run_directory_exists(tmp_path, capsys):
+    """The chains' kernel is built by the Trainer, after start_run wrote the run directory: a sampler the
+    data cannot take (mh-jump needs a support box, images have none) left config.json, data.json and the
+    marker behind, so the corrected command needed --force."""
+    out = tmp_path / "run"
+    fails_cleanly(["train", "--data", "digits", "--out", str(out), "--sampler", "mh-jump", "--steps", "2",
+                   "--quiet"], capsys, "mh-jump")
+    assert not out.exists()
+
+
+def test_compile_without_a_compiler_is_refused_before_the_run_directory_exists(tmp_path, capsys, monkeypatch):
+    from ebmlab.samplers import compiled
+    monkeypatch.setattr(compiled.shutil, "which", lambda name: None)
+    out = tmp_path / "run"
+    fails_cleanly(["train", "--data", "moons", "--out", str(out), "--compile", "--steps", "2", "--quiet"], capsys,
+                  "C++ compiler")
+    assert not out.exists()

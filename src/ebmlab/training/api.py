@@ -32,7 +32,8 @@ from ebmlab.models.conditional import ConditionalEnergyModel
 from ebmlab.models.energy import EnergyModel
 from ebmlab.rundir.network import import_network, network_reference, untrusted_message
 from ebmlab.training import distributed
-from ebmlab.training.negatives import check_binary_sampler
+from ebmlab.samplers.compiled import check_compile_available
+from ebmlab.training.negatives import check_binary_sampler, sampler_from_config
 from ebmlab.training.objectives import make_objective
 from ebmlab.training.presets import resolve_config
 from ebmlab.training.schedule import with_new_horizon
@@ -167,7 +168,14 @@ def start_run(data: DataLike, out: str | Path | None = None, force: bool = False
     # under torchrun: join the other processes (all of them got this far on the same input)
     group, device = distributed.init(torch.device(config.device))
     _check_model(model, dataset, config)
-    make_objective(config).check_data(dataset)             # e.g. score matching on binary data: refused here
+    objective = make_objective(config)
+    objective.check_data(dataset)                          # e.g. score matching on binary data: refused here
+    if objective.needs_negatives:
+        # the chains' kernel as the Trainer will build it (mh-jump on images, recovery on a model without
+        # levels are refused there) and --compile's compiler: before the run directory is written, not after
+        sampler_from_config(config, model, desc)
+        if config.compile:
+            check_compile_available()
     check_shards(config, dataset, group.world_size)        # before rank 0 touches the run directory
     run_dir = Path(out) if out is not None else None
     lock = None
