@@ -303,6 +303,21 @@ def test_nproc_beyond_the_machine_is_one_line(tmp_path):
     assert not (tmp_path / "r").exists()
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_nproc_checks_the_device_a_config_file_sets(tmp_path, capsys):
+    """--nproc is checked against the run's device before any process starts; a --config file's device
+    counts as the flag's does (it was read as cpu: N checked against the CPU cores, then N workers each
+    failed on the device, or on a one-GPU machine rank 1 alone, whose line rank 0 never prints)."""
+    from helpers_runs import fails_cleanly
+    data = tiny_data(tmp_path / "d.npy")
+    (tmp_path / "c.toml").write_text('device = "cuda"\n')
+    n = (os.cpu_count() or 1) + 1
+    line = fails_cleanly(["train", "--nproc", str(n), "--data", str(data), "--out", str(tmp_path / "r"),
+                          "--config", str(tmp_path / "c.toml")], capsys, "'cuda'")
+    assert "not available" in line
+    assert not (tmp_path / "r").exists()
+
+
 def test_rank_seeds_keep_rank_0_and_differ_between_ranks():
     from ebmlab.training.distributed import rank_seed
     assert rank_seed(5, 0) == 5

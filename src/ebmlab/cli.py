@@ -462,7 +462,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _train_device(args: argparse.Namespace) -> Any:
-    """The device a run will train on, known before any work: --device, else the resumed run's, else cpu."""
+    """The device a run will train on, known before any work: --device, else the resumed run's, else the
+    --config file's, else cpu."""
     from ebmlab.device import resolve_device
     if args.device:
         return resolve_device(args.device)
@@ -470,6 +471,11 @@ def _train_device(args: argparse.Namespace) -> Any:
         from ebmlab.rundir.checkpoint import read_json
         return resolve_device(str(read_json(Path(args.resume) / "config.json", "run configuration (config.json)")
                                   .get("device", "cpu")))
+    if args.config:       # the run's device may come from its --config file (the flag overrides it)
+        from ebmlab.rundir.config import load_config_file
+        settings = load_config_file(args.config)
+        if isinstance(settings, dict) and settings.get("device") is not None:
+            return resolve_device(settings["device"])
     return resolve_device("cpu")
 
 
