@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -176,6 +177,11 @@ def start_run(data: DataLike, out: str | Path | None = None, force: bool = False
         sampler_from_config(config, model, desc)
         if config.compile:
             check_compile_available()
+    elif config.compile and group.is_main:
+        # --compile compiles the chains' density (samplers/compiled.py); without chains it would be silently
+        # nothing (compile_seconds 0 in every metrics row), so say so once
+        warnings.warn(f"--compile has no effect with objective {config.objective!r}: it compiles the density the "
+                      "negative MCMC chains sample, and this objective runs none")
     check_shards(config, dataset, group.world_size)        # before rank 0 touches the run directory
     run_dir = Path(out) if out is not None else None
     lock = None
