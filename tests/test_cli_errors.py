@@ -186,6 +186,20 @@ def test_resume_refuses_extra_data_flags(existing_run, capsys):
     assert _snapshot(existing_run) == before
 
 
+@pytest.mark.parametrize("flags", [["--lr", "0.5"], ["--sampler", "langevin"], ["--ema-decay", "0.9"],
+                                   ["--objective", "dsm"], ["--config", "{tmp}/c.toml"]])
+def test_resume_refuses_settings_it_would_ignore(existing_run, tmp_path, capsys, flags):
+    """A resumed run continues as configured (ebmlab.train(resume=...) refuses anything but steps=): a
+    setting flag or --config given with --resume was silently dropped; now it is one line and nothing
+    written, like --data."""
+    (tmp_path / "c.toml").write_text("lr = 0.5\n")
+    before = _snapshot(existing_run)
+    line = fails_cleanly(["train", "--resume", str(existing_run), *[f.format(tmp=tmp_path) for f in flags],
+                          "--quiet"], capsys, "--resume")
+    assert flags[0] in line
+    assert _snapshot(existing_run) == before
+
+
 @pytest.mark.parametrize("cmd", [["sample", "{d}", "--n", "3", "--out", "{tmp}/s.npy"], ["eval", "{d}"],
                                  ["plot", "{d}"]])
 def test_other_commands_on_a_non_run_directory(files, capsys, cmd):
@@ -358,3 +372,22 @@ def test_compose_out_onto_a_component_is_refused_even_with_force(labelled, capsy
     fails_cleanly(["compose", f"{run}:1", f"{run}:2", "--op", "and", "--out", str(run), "--force"], capsys,
                    "is one of the runs being composed")
     assert _snapshot(run) == before
+
+
+def test_a_sampler_the_data_cannot_take_is_refused_before_the_run_directory_exists(tmp_path, capsys):
+    """The chains' kernel is built by the Trainer, after start_run wrote the run directory: a sampler the
+    data cannot take (mh-jump needs a support box, images have none) left config.json, data.json and the
+    marker behind, so the corrected command needed --force."""
+    out = tmp_path / "run"
+    fails_cleanly(["train", "--data", "digits", "--out", str(out), "--sampler", "mh-jump", "--steps", "2",
+                   "--quiet"], capsys, "mh-jump")
+    assert not out.exists()
+
+
+def test_compile_without_a_compiler_is_refused_before_the_run_directory_exists(tmp_path, capsys, monkeypatch):
+    from ebmlab.samplers import compiled
+    monkeypatch.setattr(compiled.shutil, "which", lambda name: None)
+    out = tmp_path / "run"
+    fails_cleanly(["train", "--data", "moons", "--out", str(out), "--compile", "--steps", "2", "--quiet"], capsys,
+                  "C++ compiler")
+    assert not out.exists()

@@ -184,3 +184,25 @@ def test_json_of_image_commands(capsys, tmp_path):
 def test_runs_of_a_missing_folder_is_one_line(capsys, tmp_path):
     assert main(["runs", str(tmp_path / "nope")]) == 2
     assert "is not a folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flags", [["--objective", "nce"], ["--objective", "dsm", "--dsm-sigmas", "0.5,0.1"],
+                                   ["--objective", "ssm", "--sm-uniform", "0.1"],
+                                   ["--preset", "conditional", "--labels", "y.npy"]])
+def test_print_config_is_the_config_json_the_run_writes(tmp_path, capsys, monkeypatch, flags):
+    """--print-config shows what config.json will hold, relative paths included (a --labels file given
+    relative to the working directory was printed as given but recorded resolved)."""
+    from ebmlab.training.api import release_run, start_run
+    monkeypatch.chdir(tmp_path)
+    tiny_data(tmp_path / "x.npy")
+    np.save(tmp_path / "y.npy", (np.arange(200) % 2).astype(np.int64))
+    argv = ["train", "--data", "x.npy", "--steps", "2", *flags]
+    printed = _json([*argv, "--print-config"], capsys)
+    settings = {k.lstrip("-").replace("-", "_"): v for k, v in zip(flags[::2], flags[1::2])}
+    if "dsm_sigmas" in settings:
+        settings["dsm_sigmas"] = [0.5, 0.1]
+    if "sm_uniform" in settings:
+        settings["sm_uniform"] = 0.1
+    trainer, _ = start_run("x.npy", tmp_path / "run", steps=2, **settings)
+    release_run(trainer)
+    assert printed == json.loads((tmp_path / "run" / "config.json").read_text())

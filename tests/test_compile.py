@@ -242,3 +242,13 @@ def test_compiled_masked_langevin_keeps_its_own_move():
     a, _ = run_chains(MaskedLangevin(net, free, 0.05), x0, 4, torch.Generator().manual_seed(1))
     assert torch.equal(x[~free.expand_as(x0)], x0[~free.expand_as(x0)])
     torch.testing.assert_close(x, a, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("objective", ["dsm", "ssm", "nce"])
+def test_compile_with_an_objective_without_chains_says_it_does_nothing(tmp_path, objective):
+    """--compile compiles the negative chains' density; dsm, ssm and nce run no chains, so the flag did
+    nothing without a word (compile_seconds 0.0 in every row). One warning, and training goes on."""
+    with pytest.warns(UserWarning, match="--compile has no effect with objective"):
+        trainer, _ = start_run("moons", tmp_path / "run", objective=objective, compile=True, steps=2, batch_size=32,
+                               hidden=16, depth=2, n_test=100, tensorboard=False)
+    assert trainer.kernel is None and trainer.fit().status == "finished"

@@ -130,3 +130,18 @@ def test_enumeration_too_large_is_refused_with_its_size(tmp_path, capsys):
     trained = ebmlab.train(None, str(big), out=run, progress=False, steps=2, batch_size=32, mcmc_steps=1, hidden=8)
     assert trained.step == 2
     fails_cleanly(["eval", str(run), "--log-z", "enumeration"], capsys, "2^30")
+
+
+def test_zero_one_images_trained_as_continuous_keep_their_shape_in_eval_and_plot(tmp_path):
+    """binary=False trains a .npy of 0/1 images as continuous images [1, 8, 8]; the run's held-out set
+    (what eval, plot and the final picture of `ebmlab train` read) must come back the same way, not
+    re-detected as binary and flattened to [64] (the model then fails on it)."""
+    from ebmlab.tasks.open import open_run, test_data
+    path = bits(tmp_path / "i.npy", d=64, shape=(1, 8, 8))
+    ebmlab.train("auto", str(path), tmp_path / "run", binary=False, steps=2, batch_size=32, mcmc_steps=2,
+                 checkpoint_every=2, plot_every=1000, progress=False)
+    run = open_run(tmp_path / "run")
+    assert run.data["kind"] == "image" and "binary" not in run.data
+    x = test_data(run)
+    assert tuple(x.shape[1:]) == (1, 8, 8)
+    assert run.model.log_density(x[:4]).shape == (4,)

@@ -293,6 +293,41 @@ def test_torchrun_killed_with_its_launcher_resumes_exactly(tmp_path, pause):
     assert_runs_identical(ref, run)
 
 
+@pytest.mark.parametrize("objective", ["dsm", "ssm"])
+def test_score_matching_trains_with_two_processes_and_resumes_exactly(tmp_path, objective):
+    """dsm and ssm see f only through its gradient in x, so the last layer's bias gets no gradient at all;
+    DDP then waited for it forever ("Expected to have finished reduction in the prior iteration": an
+    internal error at the second step of `ebmlab train --nproc 2 --objective dsm`). Two processes must
+    train, and a run stopped at a checkpoint and resumed must end as the uninterrupted one."""
+    data = tiny_data(tmp_path / "d.npy")
+    cfg = dict(CFG, steps=6, objective=objective, tensorboard=False,
+               **({"dsm_sigmas": [0.3, 0.1]} if objective == "dsm" else {"sm_uniform": 0.2}))
+
+    def ranks(run_dir: Path, start: bool, marker: Path) -> None:
+        def body(rank: int) -> None:
+            from ebmlab.training import distributed
+            from ebmlab.training.api import release_run, resume_run, start_run
+
+            class StopAt3:
+                def on_checkpoint(self, trainer, step):
+                    if step == 3:
+                        trainer.request_stop()
+            cbs = [StopAt3()] if start and run_dir.name == "run" else []
+            trainer = start_run(str(data), run_dir, callbacks=cbs, **cfg)[0] if start else resume_run(run_dir)
+            trainer.fit()
+            release_run(trainer)
+            distributed.shutdown()
+        marker.mkdir()
+        join_ranks(fork_ranks(body, marker), marker)
+
+    ranks(tmp_path / "ref", True, tmp_path / "m0")
+    ranks(tmp_path / "run", True, tmp_path / "m1")
+    from helpers_runs import final_checkpoint
+    assert final_checkpoint(tmp_path / "run")[0] < 6          # stopped part-way (the ranks agree one step on)
+    ranks(tmp_path / "run", False, tmp_path / "m2")
+    assert_runs_identical(tmp_path / "ref", tmp_path / "run")
+
+
 # ---------------------------------------------------------------------------- bad input
 def test_nproc_beyond_the_machine_is_one_line(tmp_path):
     data = tiny_data(tmp_path / "d.npy")
@@ -300,6 +335,21 @@ def test_nproc_beyond_the_machine_is_one_line(tmp_path):
     r = run_cli("train", "--nproc", str(n), "--data", str(data), "--out", str(tmp_path / "r"))
     assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
     assert f"--nproc {n} is more processes than this machine has" in r.stderr
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_nproc_checks_the_device_a_config_file_sets(tmp_path, capsys):
+    """--nproc is checked against the run's device before any process starts; a --config file's device
+    counts as the flag's does (it was read as cpu: N checked against the CPU cores, then N workers each
+    failed on the device, or on a one-GPU machine rank 1 alone, whose line rank 0 never prints)."""
+    from helpers_runs import fails_cleanly
+    data = tiny_data(tmp_path / "d.npy")
+    (tmp_path / "c.toml").write_text('device = "cuda"\n')
+    n = (os.cpu_count() or 1) + 1
+    line = fails_cleanly(["train", "--nproc", str(n), "--data", str(data), "--out", str(tmp_path / "r"),
+                          "--config", str(tmp_path / "c.toml")], capsys, "'cuda'")
+    assert "not available" in line
     assert not (tmp_path / "r").exists()
 
 

@@ -332,3 +332,36 @@ def test_resume_refuses_changed_data(tmp_path):
     tiny_data(data, seed=1)                                   # same shape, different points
     with pytest.raises(EBMError, match="has changed since this run started"):
         resume_run(tmp_path / "run")
+
+
+def test_a_refused_resume_with_new_steps_leaves_config_json_alone(tmp_path):
+    """``--resume --steps N`` refused (here: the data changed; likewise a different --nproc) must write
+    nothing: config.json kept its old horizon, not the new one of a resume that never happened."""
+    from ebmlab.errors import EBMError
+    data = tiny_data(tmp_path / "x.npy")
+    trainer, _ = start_run(str(data), tmp_path / "run", **_cfg(steps=3))
+    trainer.fit()
+    before = (tmp_path / "run" / "config.json").read_text()
+    tiny_data(data, seed=1)                                   # same shape, different points
+    with pytest.raises(EBMError, match="has changed since this run started"):
+        resume_run(tmp_path / "run", steps=9)
+    assert (tmp_path / "run" / "config.json").read_text() == before
+
+
+def test_the_run_picture_leaves_the_trained_model_as_the_checkpoint_holds_it(tmp_path):
+    """`ebmlab train` redraws plot.png right after a checkpoint (``_PlotRefresher``) from the model being
+    trained. A forward pass in training mode moves spectral norm's power-iteration vectors u, v: the run
+    then trains on from weights its checkpoint does not hold, so a resumed run is not the uninterrupted
+    one (and a CLI run is not the same run through ebmlab.train). The picture must leave them alone."""
+    from ebmlab.cli import _PlotRefresher
+    from ebmlab.training.api import release_run
+    data = tiny_data(tmp_path / "x.npy")
+    trainer, _ = start_run(str(data), tmp_path / "run", **_cfg(steps=9, spectral_norm=True, net_features="linear",
+                                                                 plot_every=3, tensorboard=False))
+    before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    _PlotRefresher().on_checkpoint(trainer, 3)
+    release_run(trainer)
+    assert (tmp_path / "run" / "plot.png").exists()
+    after = trainer.model.state_dict()
+    assert [k for k in before if not torch.equal(before[k], after[k])] == []
+    assert trainer.model.training

@@ -462,7 +462,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _train_device(args: argparse.Namespace) -> Any:
-    """The device a run will train on, known before any work: --device, else the resumed run's, else cpu."""
+    """The device a run will train on, known before any work: --device, else the resumed run's, else the
+    --config file's, else cpu."""
     from ebmlab.device import resolve_device
     if args.device:
         return resolve_device(args.device)
@@ -470,6 +471,11 @@ def _train_device(args: argparse.Namespace) -> Any:
         from ebmlab.rundir.checkpoint import read_json
         return resolve_device(str(read_json(Path(args.resume) / "config.json", "run configuration (config.json)")
                                   .get("device", "cpu")))
+    if args.config:       # the run's device may come from its --config file (the flag overrides it)
+        from ebmlab.rundir.config import load_config_file
+        settings = load_config_file(args.config)
+        if isinstance(settings, dict) and settings.get("device") is not None:
+            return resolve_device(settings["device"])
     return resolve_device("cpu")
 
 
@@ -489,6 +495,13 @@ def _check_train_args(args: argparse.Namespace) -> None:
         if args.data or args.out or args.force or args.labels:
             raise EBMError("--resume DIR continues a run as it was configured; do not combine it with "
                            "--data, --labels, --out or --force")
+        # any other setting would be silently ignored (the run's config.json rules; ebmlab.train(resume=)
+        # refuses them too): only --steps, a new horizon, goes with --resume
+        given = (["--config"] if args.config else []) + [
+            "--" + k.replace("_", "-") for k in TRAIN_FLAGS if k != "steps" and getattr(args, k) is not None]
+        if given:
+            raise EBMError(f"--resume DIR continues a run as it was configured (its config.json); only --steps may "
+                           f"be given with it, not {', '.join(given)}")
         return
     if not args.data:
         raise EBMError("train needs --data (a built-in set, a .npy file or an image folder)")
@@ -602,6 +615,10 @@ class _PlotRefresher:
         # the weights samples come from: the EMA of a run with ema_decay (a copy), else the model itself
         run = Run(trainer.run_dir, trainer.sampling_model(), c, trainer.data_desc)
         was_training = trainer.model.training
+        # eval: a forward pass in training mode moves spectral norm's power-iteration vectors (module
+        # buffers) after the checkpoint was written, and the run would train on from a state no
+        # checkpoint holds (a resumed run, or the same run through ebmlab.train, would differ)
+        trainer.model.eval()
         # a fixed seed of its own: drawing pictures must not touch the training generators
         x, _, _ = draw_samples(run, 1000 if run.is_vector else 64, seed=step)
         picture = trainer.run_dir / ("plot.png" if run.is_vector else "samples.png")

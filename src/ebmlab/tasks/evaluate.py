@@ -49,7 +49,7 @@ def evaluate_run(run: Run, data: str | None = None, log_z_method: str | None = N
         x_test, data_name = test_data(run), c.data
     else:
         ds = load_data(data, c.seed, c.n_test, c.test_fraction, c.image_size,
-                       binary=True if run.data.get("binary") else None, categories=run.data.get("categories"))
+                       binary=bool(run.data.get("binary")), categories=run.data.get("categories"))
         x_test = ds.to_model(torch.cat([ds.train[:], ds.test]) if data != c.data else ds.test)   # [:]: a streamed set too
         data_name = data
     if tuple(x_test.shape[1:]) != tuple(run.data["event_shape"]):

@@ -73,7 +73,10 @@ def test_data(run: Run) -> torch.Tensor:
     if c.data.startswith("<"):
         raise EBMError(f"{run.path} was trained on data passed from Python ({c.data}), which the run directory does "
                        "not hold; give the data to evaluate on (ebmlab eval RUN --data FILE.npy)")
-    ds = load_data(c.data, c.seed, c.n_test, c.test_fraction, c.image_size, categories=c.categories)
+    # binary as the run was trained (data.json): 0/1 data trained as continuous (binary=False) must not be
+    # re-detected as binary here, which would flatten its images to vectors the model cannot take
+    ds = load_data(c.data, c.seed, c.n_test, c.test_fraction, c.image_size, categories=c.categories,
+                   binary=bool(run.data.get("binary")))
     return ds.to_model(ds.test)          # the model scale (image sets are stored as uint8)
 
 

@@ -29,6 +29,10 @@ def resolved_config(data: str | None, settings: dict[str, Any], resume: str | No
         steps = settings.get("steps")
         return extended_config(Path(resume), config, steps) if steps is not None else config
     spec = data_spec(data)
+    settings = dict(settings)
+    lab = settings.get("labels")
+    if isinstance(lab, str) and lab not in ("", "builtin") and Path(lab).exists():
+        settings["labels"] = str(Path(lab).resolve())      # as start_run records it in config.json
     first = resolve_config(spec, dict(settings))            # validates the flags before any data is read
     config_device(first)
     config = resolve_config(spec, dict(settings), dataset=dataset_from(spec, first))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,8 @@ from ebmlab.models.conditional import ConditionalEnergyModel
 from ebmlab.models.energy import EnergyModel
 from ebmlab.rundir.network import import_network, network_reference, untrusted_message
 from ebmlab.training import distributed
-from ebmlab.training.negatives import check_binary_sampler
+from ebmlab.samplers.compiled import check_compile_available
+from ebmlab.training.negatives import check_binary_sampler, sampler_from_config
 from ebmlab.training.objectives import make_objective
 from ebmlab.training.presets import resolve_config
 from ebmlab.training.schedule import with_new_horizon
@@ -167,7 +169,19 @@ def start_run(data: DataLike, out: str | Path | None = None, force: bool = False
     # under torchrun: join the other processes (all of them got this far on the same input)
     group, device = distributed.init(torch.device(config.device))
     _check_model(model, dataset, config)
-    make_objective(config).check_data(dataset)             # e.g. score matching on binary data: refused here
+    objective = make_objective(config)
+    objective.check_data(dataset)                          # e.g. score matching on binary data: refused here
+    if objective.needs_negatives:
+        # the chains' kernel as the Trainer will build it (mh-jump on images, recovery on a model without
+        # levels are refused there) and --compile's compiler: before the run directory is written, not after
+        sampler_from_config(config, model, desc)
+        if config.compile:
+            check_compile_available()
+    elif config.compile and group.is_main:
+        # --compile compiles the chains' density (samplers/compiled.py); without chains it would be silently
+        # nothing (compile_seconds 0 in every metrics row), so say so once
+        warnings.warn(f"--compile has no effect with objective {config.objective!r}: it compiles the density the "
+                      "negative MCMC chains sample, and this objective runs none")
     check_shards(config, dataset, group.world_size)        # before rank 0 touches the run directory
     run_dir = Path(out) if out is not None else None
     lock = None
@@ -227,10 +241,9 @@ def resume_run(run_dir: str | Path, callbacks: list[Any] | tuple = (), steps: in
 def _resume_locked(run_dir: Path, config: RunConfig, desc: dict[str, Any], callbacks: list[Any] | tuple,
                    steps: int | None, data: DataLike | None, network: nn.Module | None,
                    group: distributed.Group, device: torch.device) -> Trainer:
-    if steps is not None and steps != config.steps:
+    extended = steps is not None and steps != config.steps
+    if extended:
         config = extended_config(run_dir, config, steps)
-        if group.is_main:
-            config.save_json(run_dir / "config.json")
     dataset = dataset_from(config.data if data is None else data, config)
     want = desc.get("source", {}).get("train_sha256")
     if want is not None and want != data_fingerprint(dataset):
@@ -245,6 +258,10 @@ def _resume_locked(run_dir: Path, config: RunConfig, desc: dict[str, Any], callb
         check_weights(model, ck / "model.safetensors")
     trainer = Trainer(config, dataset, desc, model, run_dir, callbacks, group, device)
     trainer.resume()
+    # the new horizon is written only once the resume was accepted (data, network, number of processes):
+    # a refused resume leaves config.json as it was
+    if extended and group.is_main:
+        config.save_json(run_dir / "config.json")
     return trainer
 
 
