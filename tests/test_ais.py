@@ -175,3 +175,30 @@ def test_a_float64_model_with_float32_data():
     x = torch.linalg.solve(w, (torch.randn(400, 2, generator=gen(0), dtype=torch.float64) - m.lin.bias.detach()).T).T
     est = ais_log_z(m, x.float(), n_chains=64, n_temps=20, generator=gen(1))
     assert est.stderr < 0.1 and within(est.value, exact, est.stderr), (est, exact)
+
+
+def test_eval_ais_of_a_float64_model_reads_the_test_set_in_the_model_s_dtype(tmp_path):
+    """``ebmlab eval``'s AIS path handed the model the test set as read (float32, on the CPU) and AIS a CPU
+    generator. A float64 EnergyModel casts its input itself, but a CUDA model fails on the device (found by
+    reading; no GPU here). The test set now goes to the model's device and dtype, checked through the dtype
+    a float64 model is handed; the generator (made on the model's device) is indistinguishable on a CPU."""
+    import sys
+    import numpy as np
+    import ebmlab
+    from ebmlab.tasks.evaluate import evaluate_run
+    from ebmlab.tasks.open import open_run
+    x = np.random.default_rng(0).normal(size=(300, 4)).astype("float32")
+    np.save(tmp_path / "x.npy", x)
+    ebmlab.train("auto", x, tmp_path / "run", steps=5, progress=False)
+    run = open_run(tmp_path / "run")
+    run.model.double()
+    seen, real = [], run.model.log_density
+
+    def recorded(t, *a, **k):          # what evaluate itself hands f (the chains' own dtype is another matter)
+        if sys._getframe(1).f_code.co_filename.endswith("evaluate.py"):
+            seen.append(t.dtype)
+        return real(t, *a, **k)
+    run.model.log_density = recorded
+    out = evaluate_run(run, data=str(tmp_path / "x.npy"), log_z_method="ais", n_samples=50)
+    assert out["log_z_method"] == "ais" and np.isfinite(out["nll"]) and np.isfinite(out["log_z"])
+    assert seen and set(seen) == {torch.float64}, set(seen)

@@ -11,6 +11,7 @@ import torch
 
 from ebmlab.data import toy2d
 from ebmlab.data.sources import _load_npy, load_data
+from ebmlab.density import placement
 from ebmlab.errors import EBMError
 from ebmlab.estimate.ais import ais_log_z
 from ebmlab.estimate.binary_ais import binary_ais_log_z
@@ -90,9 +91,9 @@ def evaluate_run(run: Run, data: str | None = None, log_z_method: str | None = N
         r = exact_binary_nll(run.model, x_test)
         out.update({"log_z": r["log_z"], "log_z_stderr": 0.0, "log_z_method": "enumeration", "nll": r["nll"]})
     elif binary and log_z_method == "ais":
-        est = binary_ais_log_z(run.model, x_test[:2000], generator=torch.Generator().manual_seed(seed))
+        est = binary_ais_log_z(run.model, x_test[:2000], generator=_generator_for(run.model, seed))
         with torch.no_grad():
-            mean_f = float(run.model.log_density(x_test).double().mean())
+            mean_f = float(run.model.log_density(_to_model(run.model, x_test)).double().mean())
         out.update({"log_z": est.value, "log_z_stderr": est.stderr, "log_z_method": "ais (binary)",
                     "log_z_upper": est.extras["upper"], "ais_ess": est.extras["ess"], "nll": est.value - mean_f,
                     "nll_upper": est.extras["upper"] - mean_f})
@@ -105,7 +106,7 @@ def evaluate_run(run: Run, data: str | None = None, log_z_method: str | None = N
         out.update({"log_z": r["log_z"], "log_z_stderr": 0.0, "log_z_method": "quadrature",
                     "nll": r["nll"], "outside_support": r["outside"]})
     elif log_z_method == "ais":
-        g = torch.Generator().manual_seed(seed)
+        g = _generator_for(run.model, seed)
         bounds = run.data.get("bounds")
         if not run.is_vector:
             bounds = [[-1.0, 1.0]] * dim       # image chains live in [-1, 1]^d: a uniform base covers it
@@ -115,7 +116,7 @@ def evaluate_run(run: Run, data: str | None = None, log_z_method: str | None = N
         if est.extras.get("warning"):
             out["ais_warning"] = est.extras["warning"]
         with torch.no_grad():
-            f = run.model.log_density(x_test)
+            f = run.model.log_density(_to_model(run.model, x_test))
         nll = float(-(f.double().mean()) + est.value)
         out.update({"log_z": est.value, "log_z_stderr": est.stderr, "log_z_method": "ais",
                     "log_z_upper": est.extras.get("upper"), "ais_ess": est.extras.get("ess"), "nll": nll})
@@ -152,6 +153,20 @@ def evaluate_run(run: Run, data: str | None = None, log_z_method: str | None = N
         out.update(fid_against(run, real, inception_weights, seed))
     out["seconds"] = time.time() - t0
     return out
+
+
+def _generator_for(model: Any, seed: int) -> torch.Generator:
+    """A generator seeded with ``seed`` on the device of the model's weights (the CPU for a plain callable):
+    AIS draws its chains where the model is, and refuses a generator on another device."""
+    device, _ = placement(model)
+    return torch.Generator(device=device or "cpu").manual_seed(seed)
+
+
+def _to_model(model: Any, x: torch.Tensor) -> torch.Tensor:
+    """``x`` on the device and in the dtype of the model's weights (unchanged for a plain callable): the
+    test set is read on the CPU, a model may sit on a GPU or be float64."""
+    device, dtype = placement(model)
+    return x if device is None else x.to(device=device, dtype=dtype)
 
 
 def digits_fd(run: Run, samples: torch.Tensor, data: str | None, seed: int) -> dict[str, Any]:
