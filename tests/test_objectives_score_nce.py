@@ -542,3 +542,10 @@ def test_a_multi_level_dsm_run_samples_by_annealed_langevin(tmp_path, capsys):
     assert code == 0, capsys.readouterr().err
     x = np.load(tmp_path / "s.npy")
     assert x.shape == (16, 2) and np.isfinite(x).all()
+
+
+def test_noise_levels_given_as_a_tuple_from_python_are_taken_as_a_list():
+    """ebmlab.train(dsm_sigmas=(0.5, 0.1)) was refused ("must be list"): a tuple is what Python code writes."""
+    from ebmlab.training.presets import resolve_config
+    c = resolve_config("<array>", {"preset": "2d", "objective": "dsm", "dsm_sigmas": (0.5, 0.1)})
+    assert c.dsm_sigmas == [0.5, 0.1] and c.to_dict()["dsm_sigmas"] == [0.5, 0.1]

@@ -254,6 +254,8 @@ def _coerce(f: dataclasses.Field, v: Any) -> Any:
             raise EBMError(f"configuration key {f.name!r} is too large: {str(v)[:20]}...") from None
     if t is int and isinstance(v, float) and v.is_integer():
         return int(v)
+    if t is list and isinstance(v, tuple):     # ebmlab.train(dsm_sigmas=(0.5, 0.1)): a tuple from Python
+        return list(v)
     if t is not object and (not isinstance(v, t) or (t is not bool and isinstance(v, bool))):
         raise EBMError(f"configuration key {f.name!r} must be {base}, got {v!r}")
     return v
