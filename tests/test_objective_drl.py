@@ -188,9 +188,10 @@ def test_the_recovery_method_on_a_cd_run_is_one_line(tmp_path, capsys):
     trainer, _ = start_run("moons", tmp_path / "run", steps=2, hidden=8, depth=1, mcmc_steps=1, log_every=1)
     trainer.fit()
     out = tmp_path / "s.npy"
-    fails_cleanly(["sample", str(tmp_path / "run"), "--method", "recovery", "--n", "4", "--out", str(out)],
-                  capsys, "--objective drl")
+    line = fails_cleanly(["sample", str(tmp_path / "run"), "--method", "recovery", "--n", "4", "--out", str(out)],
+                         capsys, "--objective drl")
     assert not out.exists()
+    assert "--sampler in train, --method in sample" in line      # it named only --method, train's flag is --sampler
 
 
 def test_image_presets_carry_the_objectives_own_recipe():

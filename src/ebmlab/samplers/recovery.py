@@ -99,7 +99,8 @@ class RecoveryLangevin(Sampler):
                  bounds: BoundsLike | Box | None = None) -> None:
         if not callable(getattr(model, "level_log_density", None)):
             raise EBMError("sampler 'recovery' walks down the noise levels of a model trained with --objective drl; "
-                           f"this model ({type(model).__name__}) has none: choose another --method")
+                           f"this model ({type(model).__name__}) has none: choose another sampler (--sampler in "
+                           "train, --method in sample)")
         super().__init__(model)
         self.model = model
         self.step_size = check_positive("step_size", step_size)
