@@ -391,3 +391,19 @@ def test_compile_without_a_compiler_is_refused_before_the_run_directory_exists(t
     fails_cleanly(["train", "--data", "moons", "--out", str(out), "--compile", "--steps", "2", "--quiet"], capsys,
                   "C++ compiler")
     assert not out.exists()
+
+
+def test_an_error_only_one_rank_sees_is_printed_by_that_rank(monkeypatch, capsys):
+    """Of N processes only rank 0 printed an EBMError (every rank makes the same mistake), so a failure of
+    rank 1 alone (its GPU missing, it could not join) said nothing; that kind (RankError) every rank prints."""
+    from ebmlab import cli
+    from ebmlab.errors import EBMError, RankError
+    monkeypatch.setenv("RANK", "1")
+    for error, shown in ((RankError("local rank 1 has no GPU: this machine has 1"), True),
+                         (EBMError("a mistake every rank makes"), False)):
+        def fail(args, _e=error):
+            raise _e
+        monkeypatch.setitem(cli._COMMANDS, "runs", fail)
+        assert cli.main(["runs"]) == 2
+        err = capsys.readouterr().err
+        assert (err.strip() == f"ebmlab: error: {error}") if shown else err == "", err

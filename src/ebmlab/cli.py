@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from ebmlab.errors import EBMError
+from ebmlab.errors import EBMError, RankError
 from ebmlab.samplers.registry import SAMPLER_NAMES
 from ebmlab.samplers.malloc import keep_freed_memory_unless_disabled
 from ebmlab.models.binary import MAX_ENUM_BITS
@@ -411,7 +411,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if debug:
             raise
         message, code = error_line(e)
-        if code != 2 or os.environ.get("RANK", "0") in ("", "0"):   # of N processes, rank 0 tells the user
+        # of N processes rank 0 tells the user (every rank makes the same mistake), except what only this
+        # rank can see (its GPU is missing, it could not reach the others)
+        if code != 2 or os.environ.get("RANK", "0") in ("", "0") or isinstance(e, RankError):
             print(message, file=sys.stderr)
         return code
 

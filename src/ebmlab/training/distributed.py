@@ -29,7 +29,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from ebmlab.errors import EBMError
+from ebmlab.errors import EBMError, RankError
 
 T = TypeVar("T")
 _ENV_MARKERS = ("RANK", "WORLD_SIZE", "LOCAL_RANK")
@@ -168,7 +168,7 @@ def init(device: torch.device) -> tuple[Group, torch.device]:
         return SINGLE, device
     if device.type == "cuda":
         if group.local_rank >= torch.cuda.device_count():
-            raise EBMError(f"local rank {group.local_rank} has no GPU: this machine has "
+            raise RankError(f"local rank {group.local_rank} has no GPU: this machine has "
                            f"{torch.cuda.device_count()}; start at most that many processes")
         device = torch.device("cuda", group.local_rank)
         torch.cuda.set_device(device)
@@ -184,7 +184,7 @@ def init(device: torch.device) -> tuple[Group, torch.device]:
         except EBMError:
             raise
         except Exception as e:           # a rank that cannot reach the others: torch's long message, shortened
-            raise EBMError(f"rank {group.rank} could not join the other {group.world_size - 1} process(es) "
+            raise RankError(f"rank {group.rank} could not join the other {group.world_size - 1} process(es) "
                            f"within {wait:g} s (EBMLAB_JOIN_TIMEOUT): "
                            f"{type(e).__name__}: {str(e).splitlines()[0][:160] if str(e) else ''}") from None
         from torch.distributed.distributed_c10d import _set_pg_timeout
