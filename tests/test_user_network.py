@@ -182,3 +182,29 @@ def test_dataset_item_with_nan_is_named(tmp_path):
         ebmlab.train(ResidualMLP(), WithNaN(), out=tmp_path / "r", steps=30, progress=False, buffer_size=64,
                      batch_size=200)
     assert not (tmp_path / "r").exists()      # found while describing the data, before anything is written
+
+
+def test_a_dataset_of_x_y_pairs_trains_a_conditional_model_without_a_labels_setting():
+    """The labels of a Dataset's (x, y) items were usable only with labels="builtin" (a name for the
+    digits' own labels); without it the conditional objective was refused with advice about --labels
+    builtin / FILE.npy that fits no Dataset. Its items carry the labels: no setting is needed."""
+    g = torch.Generator().manual_seed(0)
+    y = torch.randint(0, 3, (120,), generator=g)
+    x = torch.randn(120, 2, generator=g) + y[:, None].float()
+    run = ebmlab.train("auto", TensorDataset(x, y), steps=3, progress=False, preset="conditional")
+    assert run.status == "finished" and run.model.n_classes == 3
+    with pytest.raises(ebmlab.EBMError, match="items must be"):       # items without a y: still one line
+        ebmlab.train("auto", TensorDataset(x), steps=3, progress=False, preset="conditional")
+
+
+def test_a_dataloader_left_at_its_default_batch_of_one_is_warned_about():
+    """DataLoader(ds) has batch_size 1, which ebmlab takes as the user's choice: every step then trained on
+    one point without a word. It still does (the loader's batch size is the user's), but says so."""
+    data = TensorDataset(torch.randn(60, 2, generator=torch.Generator().manual_seed(0)))
+    with pytest.warns(UserWarning, match="batch size is 1"):
+        run = ebmlab.train("auto", DataLoader(data), steps=2, progress=False, buffer_size=64)
+    assert run.step == 2
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")          # a chosen batch size: no warning
+        ebmlab.train("auto", DataLoader(data, batch_size=16), steps=2, progress=False, buffer_size=64)

@@ -315,8 +315,11 @@ def _validate(c: RunConfig) -> None:
          "precision fp16 is not supported on the CPU; use bf16 (or fp16 with --device cuda)")
     # labels and a labelled objective come together: silently ignoring labels, or training a
     # conditional model without them, would both be surprises
-    need(c.objective not in LABELLED_OBJECTIVES or c.labels is not None,
-         f"objective {c.objective!r} needs class labels: --labels builtin (for --data digits) or --labels FILE.npy")
+    # a torch Dataset / DataLoader from Python (data "<ItsType>") carries its labels in its (x, y) items
+    own_labels = c.data.startswith("<") and c.data.endswith(">") and c.data != "<array>"
+    need(c.objective not in LABELLED_OBJECTIVES or c.labels is not None or own_labels,
+         f"objective {c.objective!r} needs class labels: --labels builtin (for --data digits) or --labels FILE.npy "
+         "(from Python: labels= a .npy path for an array, or a Dataset whose items are (x, y) pairs)")
     need(c.objective in LABELLED_OBJECTIVES or c.labels is None,
          "--labels needs a conditional objective: add --preset conditional or --preset jem")
     need(c.labels is None or c.labels != "", "labels must be 'builtin' or the path of a .npy file, got ''")

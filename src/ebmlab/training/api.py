@@ -151,6 +151,9 @@ def start_run(data: DataLike, out: str | Path | None = None, force: bool = False
         if is_torch_data(data) and overrides.get("batch_size") is None:
             loader_batch = unwrap_loader(data)[1]
             if loader_batch:                               # a DataLoader's batch size is the user's choice
+                if loader_batch == 1:      # DataLoader's own default: most likely never chosen
+                    warnings.warn("the DataLoader's batch size is 1 (DataLoader's default), so each step trains "
+                                  "on one point; give the DataLoader a batch_size, or batch_size= to ebmlab.train")
                 overrides["batch_size"] = loader_batch
         dataset = dataset_from(source, first)
         config = resolve_config(spec, overrides, dataset=dataset)   # the preset follows the data
