@@ -375,7 +375,8 @@ def digits8_table(quick: bool, ebm_settings: dict) -> list[str]:
            "model; where it came out below 'low', the test digits are not exact samples of the model and the pair is "
            "not a bracket: their gap says how far AIS is from agreeing with itself). The mixture and independent "
            "bits are exact.", "",
-           f"Samples of the ebmlab default: `{pic.name}` (64 chains from fair coins, 2000 GWG steps).", "",
+           f"Samples of the ebmlab default: `{pic.relative_to(HERE.parent)}` (64 chains from fair coins, 2000 GWG "
+           "steps).", "",
            "| model | test NLL low | test NLL high | setting | CPU-s |", "|---|---:|---:|---|---:|"]
     for label, lo, hi, how, t in rows:
         out.append(f"| {label} | {lo:.3f} | {hi:.3f} | {how} | {t} |")
