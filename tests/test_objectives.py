@@ -22,6 +22,8 @@ def test_the_objectives_table_matches_the_config_names():
     assert {OBJECTIVES[k] for k in OBJECTIVES} == {CD, ConditionalCD, JEM, DSM, SSM, NCE, DRL}
     cfg = run_config.RunConfig.from_dict({"objective": "jem", "alpha_cd": 0.25, "l2": 0.5, "labels": "builtin"})
     assert make_objective(cfg) == JEM(alpha_cd=0.25, l2=0.5)
+    # the losses that reach f only through grad_x f (DDP must look for weights without a gradient)
+    assert {k for k, cls in OBJECTIVES.items() if cls.score_only} == {"dsm", "ssm"}
 
 
 @dataclass

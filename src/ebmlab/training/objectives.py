@@ -9,6 +9,8 @@ objective (``config.objective``, looked up in ``OBJECTIVES``) for the rest:
   - ``needs_negatives``: whether the trainer runs MCMC chains at all. If so it samples
     ``chain_target(model)`` (built once), calls ``before_chains(y_pos)`` before each run of the
     chains and passes their detached final states as ``batch.x_neg``; if not, ``batch.x_neg`` is None;
+  - ``score_only``: the loss depends on the weights only through ∇x f, so a constant offset of f (the
+    last layer's bias) gets no gradient; with several processes DDP must then look for such weights;
   - ``loss(model, batch, net)``: the scalar loss and its stats, detached on-device scalars that the
     trainer averages into metrics.jsonl (no host sync). ``f_pos`` / ``f_neg``, where present, are
     what the divergence guard watches.
@@ -85,6 +87,7 @@ class Objective(Protocol):
     name: ClassVar[str]
     needs_labels: ClassVar[bool]
     needs_negatives: ClassVar[bool]
+    score_only: ClassVar[bool]
 
     @classmethod
     def from_config(cls, config: RunConfig) -> "Objective": ...
@@ -100,7 +103,10 @@ class Objective(Protocol):
 
 
 class Stateless:
-    """The defaults of the state members: any data fits, no setup, no parameters, no state."""
+    """The defaults of the state members: any data fits, no setup, no parameters, no state; and a loss
+    that reaches every weight (``score_only`` False)."""
+
+    score_only: ClassVar[bool] = False
 
     def check_data(self, dataset: DataSet) -> None:
         pass
@@ -124,6 +130,7 @@ class _NoChains:
 
     needs_labels: ClassVar[bool] = False
     needs_negatives: ClassVar[bool] = False
+    score_only: ClassVar[bool] = False
 
     def chain_target(self, model: nn.Module) -> nn.Module:
         raise EBMError(f"objective {self.name!r} runs no MCMC chains")
@@ -323,6 +330,7 @@ class DSM(_NoChains, UniformFloor):
     anneal_factor: float = 1.0
     anneal_until: float = 0.7
     name: ClassVar[str] = "dsm"
+    score_only: ClassVar[bool] = True      # f enters the loss only through ∇x f
 
     @classmethod
     def from_config(cls, config: RunConfig) -> "DSM":
@@ -375,6 +383,7 @@ class SSM(_NoChains, UniformFloor):
     directions: str = "gaussian"
     variance_reduced: bool = True
     name: ClassVar[str] = "ssm"
+    score_only: ClassVar[bool] = True      # f enters the loss only through ∇x f
 
     @classmethod
     def from_config(cls, config: RunConfig) -> "SSM":

@@ -74,8 +74,6 @@ from ebmlab.training.schedule import lr_factor, phase
 # the stats the divergence guard watches, where the objective and the chains report them; the
 # weights' and the chains' own quantities (training.guard) are checked with them, in one sync
 _GUARDED = ("f_pos", "f_neg", "loss", "grad_norm", "mcmc_grad_norm")
-# objectives whose loss depends on the weights only through ∇x f (some weights get no gradient: see Trainer)
-_SCORE_ONLY = ("dsm", "ssm")
 # the parts of the training state that differ between ranks (the rest is the same on all of them)
 RANK_STATE = ("buffer", "gen_mcmc", "metric_sums")
 
@@ -194,7 +192,7 @@ class Trainer:
             # bias) gets no gradient, and DDP would wait for it forever unless told to look for such parameters
             self._ddp = DDP(_LossModule(self.model, self.objective, self._net), **{sync: True},
                             device_ids=[self.device.index] if self.device.type == "cuda" else None,
-                            find_unused_parameters=self.objective.name in _SCORE_ONLY)
+                            find_unused_parameters=self.objective.score_only)
             if polling():       # (EBMLAB_POLL_WAITS) the gradient all-reduce waited for by polling
                 self._ddp.register_comm_hook(None, polling_allreduce_hook())
 
