@@ -1,8 +1,8 @@
-"""Usage: python probe.py SETS SEEDS JSON [UNIFORM] [8+1] (from benchmarks/results).
+"""Usage: python obj_probe_s13.py SETS SEEDS JSON [UNIFORM] [8+1] (from benchmarks/results).
 
-objectives2d's ebmlab.train call + exact NLL for nce, with extra settings (JSON), the noise's uniform share
-(argv[4], monkeypatched into NCENoise.fit; 0.1 is the library's) and "8+1" (argv[5]: half the noise an 8-component
-mixture, half one Gaussian, both fitted to the data) — session-12 probe of the nce noise (issue 15)."""
+Session 13: the session-12 nce probe (objectives2d_nce_noise_s12_probe.py) with the objective taken from the JSON
+settings' "objective" key (default nce): objectives2d's ebmlab.train call + exact NLL above the truth; UNIFORM and
+"8+1" change nce's noise as in that probe (ignored by other objectives)."""
 import json, sys, time
 from pathlib import Path
 import torch
