@@ -1,8 +1,9 @@
-"""Usage: python probe.py SETS SEEDS JSON [UNIFORM] [8+1] (from benchmarks/results).
+"""Usage: python objectives2d_nce_noise_s12_probe.py SETS SEEDS JSON [UNIFORM] [8+1] (from benchmarks/results).
 
-objectives2d's ebmlab.train call + exact NLL for nce, with extra settings (JSON), the noise's uniform share
+objectives2d's ebmlab.train call + exact NLL above the truth, with extra settings (JSON), the noise's uniform share
 (argv[4], monkeypatched into NCENoise.fit; 0.1 is the library's) and "8+1" (argv[5]: half the noise an 8-component
-mixture, half one Gaussian, both fitted to the data) — session-12 probe of the nce noise (issue 15)."""
+mixture, half one Gaussian, both fitted to the data) — session-12 probe of the nce noise (issue 15). Since session 13
+the JSON's "objective" key picks the objective (default nce; UNIFORM and 8+1 only change nce's noise)."""
 import json, sys, time
 from pathlib import Path
 import torch
@@ -12,6 +13,7 @@ from ebmlab.training import nce as nce_mod
 from density2d import data, exact_nll, true_nll
 import density2d_unseen as U
 sets, seeds, kw = sys.argv[1].split(","), [int(s) for s in sys.argv[2].split(",")], json.loads(sys.argv[3])
+OBJ = kw.pop("objective", "nce")
 uniform = float(sys.argv[4]) if len(sys.argv) > 4 else 0.1
 _fit = nce_mod.NCENoise.fit.__func__
 mix = sys.argv[5] if len(sys.argv) > 5 else ""   # "8+1": half an 8-component fit, half a single Gaussian
@@ -38,8 +40,8 @@ for name in sets:
     gaps = []
     for seed in seeds:
         c0 = time.process_time()
-        run = ebmlab.train("auto", train.numpy(), None, steps=3000, seed=seed, objective="nce", progress=False,
+        run = ebmlab.train("auto", train.numpy(), None, steps=3000, seed=seed, objective=OBJ, progress=False,
                            threads=None, **kw)
         gaps.append(exact_nll(run.model.log_density, test, run.model.bounds.double()) - true)
-        print(f"{name:16s} nce {json.dumps(kw)} u={uniform}{mix} seed {seed} {gaps[-1]:+.4f} ({time.process_time() - c0:.0f} CPU-s)", flush=True)
-    print(f"{name:16s} nce {json.dumps(kw)} u={uniform}{mix} median {sorted(gaps)[len(gaps) // 2]:+.4f}", flush=True)
+        print(f"{name:16s} {OBJ} {json.dumps(kw)} u={uniform}{mix} seed {seed} {gaps[-1]:+.4f} ({time.process_time() - c0:.0f} CPU-s)", flush=True)
+    print(f"{name:16s} {OBJ} {json.dumps(kw)} u={uniform}{mix} median {sorted(gaps)[len(gaps) // 2]:+.4f}", flush=True)
