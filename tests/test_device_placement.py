@@ -5,8 +5,9 @@ A factory call without ``device=`` (``torch.eye(d)``, ``torch.ones(n)``, ``torch
 CPU tensor, which then meets the caller's CUDA tensors in an arithmetic op and raises "Expected all
 tensors to be on the same device". No GPU is needed to find such calls: ``_factories_without_device``
 records every factory call that names no device while the code under test runs. Where a GPU is
-present, the same functions also run on it for real. ``_host_reads`` counts the tensor -> Python reads
-(bool(), float(), .item(), ...), each a host sync on a GPU: their number must not grow with the steps.
+present, the same functions also run on it for real. ``host_reads`` (tests/host_reads.py) counts the
+tensor -> Python reads (bool(), float(), .item(), ...), each a host sync on a GPU: their number must not
+grow with the steps.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import pytest
 import torch
 
 from ebmlab.samplers import SAMPLER_NAMES
+from host_reads import host_reads
 
 _FACTORIES = ("eye", "ones", "zeros", "full", "empty", "arange", "rand", "randn", "randint", "randperm", "tensor")
 
@@ -30,19 +32,6 @@ def _factories_without_device(monkeypatch) -> list[str]:
             return _real(*args, **kwargs)
         monkeypatch.setattr(torch, name, recorded)
     return calls
-
-
-def _host_reads(monkeypatch) -> list:
-    """Count bool() / float() / int() / .item() / .tolist() of tensors; returns a list growing by one per read."""
-    reads: list = []
-    for name in ("__bool__", "__float__", "__int__", "__index__", "item", "tolist"):
-        real = getattr(torch.Tensor, name)
-
-        def counted(self, *a, _real=real, **k):
-            reads.append(1)
-            return _real(self, *a, **k)
-        monkeypatch.setattr(torch.Tensor, name, counted)
-    return reads
 
 
 def _target(method: str):
@@ -72,7 +61,7 @@ def test_sampling_loops_read_nothing_back_per_step(monkeypatch, method):
     f, x0, options = _target(method)
     counts = []
     for n_steps in (3, 30):
-        reads = _host_reads(monkeypatch)
+        reads = host_reads(monkeypatch)
         run_chains(make_sampler(f, method, **options), x0, n_steps, torch.Generator().manual_seed(0))
         counts.append(len(reads))
         monkeypatch.undo()
@@ -84,7 +73,7 @@ def test_ais_reads_nothing_back_per_temperature(monkeypatch):
     x = torch.randn(100, 2, generator=torch.Generator().manual_seed(0))
     counts = []
     for n_temps in (3, 30):
-        reads = _host_reads(monkeypatch)
+        reads = host_reads(monkeypatch)
         ais_log_z(lambda v: -0.5 * v.pow(2).sum(1), x, n_chains=16, n_temps=n_temps,
                   generator=torch.Generator().manual_seed(0))
         counts.append(len(reads))

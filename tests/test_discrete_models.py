@@ -10,6 +10,7 @@ from ebmlab.models.binary import binary_states, check_enumerable
 from ebmlab.models.ising import Ising, lattice_couplings
 from ebmlab.models.rbm import RBM
 from ebmlab.samplers import BINARY_SAMPLERS, make_sampler, run_chains
+from host_reads import host_reads
 
 
 def random_rbm(nv: int, nh: int, seed: int = 0) -> RBM:
@@ -174,20 +175,6 @@ def test_exact_discrete_log_z_and_nll_of_a_float64_network():
     assert abs(exact_categorical_nll(m64, xc, 3)["nll"] - exact_categorical_nll(m, xc, 3)["nll"]) < 1e-5
 
 
-def _count_host_reads(monkeypatch) -> list:
-    """Count the tensor -> Python reads (bool(), float(), int(), .item(), .tolist()): each is a host sync
-    on a GPU. Returns a list that grows by one per read."""
-    reads: list = []
-    for name in ("__bool__", "__float__", "__int__", "__index__", "item", "tolist"):
-        real = getattr(torch.Tensor, name)
-
-        def counted(self, *a, _real=real, **k):
-            reads.append(1)
-            return _real(self, *a, **k)
-        monkeypatch.setattr(torch.Tensor, name, counted)
-    return reads
-
-
 def test_binary_ais_reads_nothing_back_to_the_host_per_temperature(monkeypatch):
     """Each temperature built a GWG kernel through ``init``, whose {0, 1} check is a bool() of a tensor:
     one host sync per temperature (1000 by default) on a GPU. The count of reads must not grow with
@@ -197,7 +184,7 @@ def test_binary_ais_reads_nothing_back_to_the_host_per_temperature(monkeypatch):
     x_ref = (torch.rand(40, 8, generator=torch.Generator().manual_seed(0)) < 0.5).float()
     counts = []
     for n_temps in (4, 40):
-        reads = _count_host_reads(monkeypatch)
+        reads = host_reads(monkeypatch)
         binary_ais_log_z(m, x_ref, n_chains=16, n_temps=n_temps, generator=torch.Generator().manual_seed(0))
         counts.append(len(reads))
         monkeypatch.undo()
