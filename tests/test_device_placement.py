@@ -50,7 +50,8 @@ def _target(method: str):
         from ebmlab.models.recovery import RecoveryEnergyModel
         from ebmlab.nets.levels import LevelConvNet
         torch.manual_seed(0)
-        return RecoveryEnergyModel(LevelConvNet(1, 8, 3), 3), torch.randn(4, 1, 8, 8, generator=g), {"steps_per_level": 2}
+        model = RecoveryEnergyModel(LevelConvNet(1, 8, 3), 3)
+        return model, torch.randn(4, 1, 8, 8, generator=g), {"steps_per_level": 2}
     options = {"bounds": [(-3.0, 3.0)]} if method == "mh-jump" else {}
     return (lambda x: -0.5 * x.pow(2).sum(1)), torch.zeros(4, 2), options
 

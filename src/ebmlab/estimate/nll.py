@@ -19,8 +19,9 @@ def exact_nll(model, x: torch.Tensor, bounds: Sequence[Sequence[float]] | None =
     ``model`` is an ``EnergyModel``, anything with ``log_density``, or a plain callable f: [B, d] -> [B].
 
     ``bounds`` defaults to the model's support box (``EnergyModel.bounds``); then Z is exact up to
-    the grid error. One (lo, hi) pair per coordinate, or a single pair for all of them. Returns {"nll", "log_z", "outside"} where ``outside`` counts test points outside
-    the support (they have infinite NLL and are reported, not hidden).
+    the grid error. One (lo, hi) pair per coordinate, or a single pair for all of them. Returns
+    {"nll", "log_z", "outside"} where ``outside`` counts test points outside the support (they have
+    infinite NLL and are reported, not hidden).
     """
     if bounds is None:
         b = getattr(model, "bounds", None)
