@@ -30,6 +30,9 @@ class Langevin(Sampler):
 
     States x: [B, *event], floating point. f and ∇f at the new point are cached in the state, so
     each step costs exactly one forward and one backward pass.
+    A NaN or inf in ∇f is not checked here (a check would read a value back to the host every step):
+    the chain carries it on, so a chain whose f has a NaN gradient ends as NaN. Training's divergence
+    guard catches that (``training.guard``: chain range and gradient norm); sampling on its own does not.
     """
 
     is_calibrated = False
