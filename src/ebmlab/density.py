@@ -45,6 +45,13 @@ def placement(f: object) -> tuple[torch.device | None, torch.dtype | None]:
     return None, None
 
 
+def to_model(f: object, x: torch.Tensor) -> torch.Tensor:
+    """``x`` on the device and in the dtype of f's weights (``placement``); unchanged for a plain callable.
+    For inputs read elsewhere (a CPU float32 test set) that a model on a GPU or in float64 evaluates."""
+    device, dtype = placement(f)
+    return x if dtype is None else x.to(device=device, dtype=dtype)
+
+
 class DensityMethods:
     """energy, log_ratio and score for any class that defines ``log_density`` (models, composites)."""
 

@@ -8,17 +8,11 @@ from __future__ import annotations
 
 import torch
 
-from ebmlab.density import as_log_density, placement
+from ebmlab.density import as_log_density, placement, to_model
 from ebmlab.errors import EBMError
 from ebmlab.estimate.result import LogZEstimate, exact_value
 from ebmlab.models.binary import check_enumerable, enumerate_logsumexp
 from ebmlab.models.categorical import check_enumerable_categorical, enumerate_categorical_logsumexp
-
-
-def _to_model(f, x: torch.Tensor) -> torch.Tensor:
-    """Points x as f evaluates them: on its weights' device and in their dtype (float32 for a plain callable)."""
-    device, dtype = placement(f)
-    return x.to(device=device, dtype=dtype or torch.float32)
 
 
 @torch.no_grad()
@@ -43,7 +37,7 @@ def exact_binary_nll(model, x: torch.Tensor) -> dict[str, float]:
     if not bool(((x == 0) | (x == 1)).all()):
         raise EBMError("exact_binary_nll needs points in {0, 1}^d")
     lz = binary_log_z(model, x.shape[1])
-    f = as_log_density(model)(_to_model(model, x))
+    f = as_log_density(model)(to_model(model, x.float()))
     return {"nll": float(-(f.double().mean()) + lz.value), "log_z": lz.value}
 
 
@@ -73,5 +67,5 @@ def exact_categorical_nll(model, x: torch.Tensor, k: int) -> dict[str, float]:
     if not bool((((v == 0) | (v == 1)).all(-1) & (v.sum(-1) == 1)).all()):
         raise EBMError("exact_categorical_nll needs one-hot points [N, d*K]")
     lz = categorical_log_z(model, v.shape[1], k)
-    f = as_log_density(model)(_to_model(model, x))
+    f = as_log_density(model)(to_model(model, x.float()))
     return {"nll": float(-(f.double().mean()) + lz.value), "log_z": lz.value}

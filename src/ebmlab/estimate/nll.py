@@ -6,7 +6,7 @@ from typing import Sequence
 import torch
 
 from ebmlab.box import Box
-from ebmlab.density import as_log_density, placement
+from ebmlab.density import as_log_density, placement, to_model
 from ebmlab.errors import EBMError
 from ebmlab.estimate.partition import quadrature_log_z
 
@@ -35,7 +35,7 @@ def exact_nll(model, x: torch.Tensor, bounds: Sequence[Sequence[float]] | None =
     # float32 CPU points: a dtype error; a model on a GPU: a device error, e.g. at the end of a 2-D run)
     device, dtype = placement(model)
     lz = quadrature_log_z(model, bounds, points_per_dim, dtype=dtype or torch.float32, device=device)
-    f = as_log_density(model)(x if dtype is None else x.to(device=device, dtype=dtype))
+    f = as_log_density(model)(to_model(model, x))
     inside = torch.isfinite(f)
     nll = float(-(f[inside].double().mean()) + lz.value) if inside.any() else float("inf")
     return {"nll": nll, "log_z": lz.value, "outside": int((~inside).sum())}

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from ebmlab.errors import EBMError
-from ebmlab.density import as_log_density, placement
+from ebmlab.density import as_log_density, to_model
 
 _MEDIAN_MAX_POINTS = 1000   # the median heuristic on a subsample: O(n²) distances otherwise
 
@@ -110,10 +110,9 @@ def energy_histogram_data(f, x_data: torch.Tensor, x_model: torch.Tensor,
     A model whose samples sit at much lower energy than the data is over-confident there.
     """
     fn = as_log_density(f)
-    device, dtype = placement(f)     # both sets go to the model's device and dtype (a float64 or GPU model)
-    put = (lambda t: t) if dtype is None else (lambda t: t.to(device=device, dtype=dtype))
-    e_data = -fn(put(x_data)).double().cpu().numpy()
-    e_model = -fn(put(x_model)).double().cpu().numpy()
+    # both sets go to the model's device and dtype (a float64 or GPU model)
+    e_data = -fn(to_model(f, x_data)).double().cpu().numpy()
+    e_model = -fn(to_model(f, x_model)).double().cpu().numpy()
     both = np.concatenate([e_data, e_model])
     if not np.isfinite(both).all():
         raise EBMError("f is NaN or infinite at some data or model samples; cannot histogram energies")

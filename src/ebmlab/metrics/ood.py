@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from ebmlab.errors import EBMError
-from ebmlab.density import as_log_density, placement
+from ebmlab.density import as_log_density, to_model
 
 
 def auroc(scores_in: Any, scores_out: Any) -> float:
@@ -82,11 +82,9 @@ def ood_scores(model: Any, x: torch.Tensor, batch_size: int = 512) -> dict[str, 
     """
     f = as_log_density(model)
     # inputs go to the model's device and dtype, a chunk at a time (x may be a CPU test set of a GPU model)
-    device, dtype = placement(model)
     logs, norms = [], []
     for chunk in torch.split(x, batch_size):
-        if dtype is not None:
-            chunk = chunk.to(device=device, dtype=dtype)
+        chunk = to_model(model, chunk)
         with torch.enable_grad():
             z = chunk.detach().requires_grad_(True)
             fz = f(z)

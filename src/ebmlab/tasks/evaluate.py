@@ -11,7 +11,7 @@ import torch
 
 from ebmlab.data import toy2d
 from ebmlab.data.sources import _load_npy, load_data
-from ebmlab.density import placement
+from ebmlab.density import placement, to_model
 from ebmlab.errors import EBMError
 from ebmlab.estimate.ais import ais_log_z
 from ebmlab.estimate.binary_ais import binary_ais_log_z
@@ -93,7 +93,7 @@ def evaluate_run(run: Run, data: str | None = None, log_z_method: str | None = N
     elif binary and log_z_method == "ais":
         est = binary_ais_log_z(run.model, x_test[:2000], generator=_generator_for(run.model, seed))
         with torch.no_grad():
-            mean_f = float(run.model.log_density(_to_model(run.model, x_test)).double().mean())
+            mean_f = float(run.model.log_density(to_model(run.model, x_test)).double().mean())
         out.update({"log_z": est.value, "log_z_stderr": est.stderr, "log_z_method": "ais (binary)",
                     "log_z_upper": est.extras["upper"], "ais_ess": est.extras["ess"], "nll": est.value - mean_f,
                     "nll_upper": est.extras["upper"] - mean_f})
@@ -116,7 +116,7 @@ def evaluate_run(run: Run, data: str | None = None, log_z_method: str | None = N
         if est.extras.get("warning"):
             out["ais_warning"] = est.extras["warning"]
         with torch.no_grad():
-            f = run.model.log_density(_to_model(run.model, x_test))
+            f = run.model.log_density(to_model(run.model, x_test))
         nll = float(-(f.double().mean()) + est.value)
         out.update({"log_z": est.value, "log_z_stderr": est.stderr, "log_z_method": "ais",
                     "log_z_upper": est.extras.get("upper"), "ais_ess": est.extras.get("ess"), "nll": nll})
@@ -160,13 +160,6 @@ def _generator_for(model: Any, seed: int) -> torch.Generator:
     AIS draws its chains where the model is, and refuses a generator on another device."""
     device, _ = placement(model)
     return torch.Generator(device=device or "cpu").manual_seed(seed)
-
-
-def _to_model(model: Any, x: torch.Tensor) -> torch.Tensor:
-    """``x`` on the device and in the dtype of the model's weights (unchanged for a plain callable): the
-    test set is read on the CPU, a model may sit on a GPU or be float64."""
-    device, dtype = placement(model)
-    return x if device is None else x.to(device=device, dtype=dtype)
 
 
 def digits_fd(run: Run, samples: torch.Tensor, data: str | None, seed: int) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from typing import Any
 
 from ebmlab.rundir.checkpoint import read_json
 from ebmlab.rundir.config import RunConfig
-from ebmlab.training.api import config_device, data_spec, dataset_from, extended_config
+from ebmlab.training.api import config_device, data_spec, dataset_from, extended_config, resolve_labels_path
 from ebmlab.training.presets import resolve_config
 
 
@@ -30,9 +30,7 @@ def resolved_config(data: str | None, settings: dict[str, Any], resume: str | No
         return extended_config(Path(resume), config, steps) if steps is not None else config
     spec = data_spec(data)
     settings = dict(settings)
-    lab = settings.get("labels")
-    if isinstance(lab, str) and lab not in ("", "builtin") and Path(lab).exists():
-        settings["labels"] = str(Path(lab).resolve())      # as start_run records it in config.json
+    resolve_labels_path(settings)                           # as start_run records it in config.json
     first = resolve_config(spec, dict(settings))            # validates the flags before any data is read
     config_device(first)
     config = resolve_config(spec, dict(settings), dataset=dataset_from(spec, first))

@@ -127,6 +127,14 @@ def data_spec(data: DataLike) -> str:
     return "<array>"
 
 
+def resolve_labels_path(settings: dict[str, Any]) -> None:
+    """A labels file given by a relative path becomes absolute in ``settings`` (as config.json records it,
+    so a resume from another directory finds it); "builtin" and missing paths are left for validation."""
+    lab = settings.get("labels")
+    if isinstance(lab, str) and lab not in ("", "builtin") and Path(lab).exists():
+        settings["labels"] = str(Path(lab).resolve())
+
+
 def in_memory(spec: str) -> bool:
     return spec.startswith("<") and spec.endswith(">")
 
@@ -139,9 +147,7 @@ def start_run(data: DataLike, out: str | Path | None = None, force: bool = False
     ``network``: a user's ``nn.Module`` (f(x) of shape [B]) or ``EnergyModel`` to train instead of the
     built-in network; recorded by class name and ``network_kwargs`` (see rundir/network.py)."""
     spec = data_spec(data)
-    lab = overrides.get("labels")
-    if isinstance(lab, str) and lab not in ("", "builtin") and Path(lab).exists():
-        overrides["labels"] = str(Path(overrides["labels"]).resolve())
+    resolve_labels_path(overrides)
     if network is not None:
         overrides["net"] = "custom"
     source = spec if isinstance(data, (str, Path)) else data
