@@ -44,6 +44,8 @@ def resolve_generator(generator: torch.Generator | None, device: torch.device) -
         return torch.Generator(device=device).manual_seed(seed)
     if not isinstance(generator, torch.Generator):
         raise EBMError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+    # the device TYPE only, as torch itself checks (pytorch#59352): a cuda:0 generator draws a cuda:1 tensor
+    # from its own seed and offset, reproducibly, so refusing it would refuse what torch allows
     if generator.device.type != torch.device(device).type:
         raise EBMError(f"the generator is on {generator.device} but x0 is on {device}; "
                        f"make it with torch.Generator(device={str(device)!r})")

@@ -1,0 +1,55 @@
+"""The Python API as a user meets it (session 14's audit): each wrong input is one EBMError line naming the
+problem, and float64 / other-device inputs are followed, not silently mishandled."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import ebmlab
+from ebmlab.errors import EBMError
+
+TINY = dict(steps=2, progress=False, tensorboard=False, batch_size=16, buffer_size=32, mcmc_steps=2)
+
+
+class Quadratic64(nn.Module):
+    """f(x) = w·x + b - |x|^2 / 2 with w = b = 0, so log Z = log 2π in 2-D; x [B, 2] -> [B].
+    The Linear layer makes f fail on inputs of another dtype than its weights."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(2, 1)
+        nn.init.zeros_(self.lin.weight)
+        nn.init.zeros_(self.lin.bias)
+
+    def forward(self, x):
+        return self.lin(x).squeeze(-1) - 0.5 * x.pow(2).sum(1)
+
+
+class TinyConv(nn.Module):
+    """x [B, C, H, W] of any size -> [B]: global average pooling after one conv."""
+
+    def __init__(self, c=1):
+        super().__init__()
+        self.conv, self.out = nn.Conv2d(c, 4, 3, padding=1), nn.Linear(4, 1)
+
+    def forward(self, x):
+        return self.out(nn.functional.silu(self.conv(x)).mean((2, 3))).squeeze(-1)
+
+
+def test_generator_check_compares_device_types_as_torch_does():
+    """torch draws a cuda:1 tensor from a cuda:0 generator (it checks the device type only, pytorch#59352),
+    so the chains' check does the same: only a type mismatch (a CPU generator for CUDA chains) is refused."""
+    from ebmlab.samplers.run import resolve_generator
+
+    class FakeGenerator(torch.Generator):
+        @property
+        def device(self):
+            return torch.device("cuda:0")
+    g = FakeGenerator()
+    assert resolve_generator(g, torch.device("cuda:1")) is g
+    with pytest.raises(EBMError, match="the generator is on cpu but x0 is on cuda:1"):
+        resolve_generator(torch.Generator(), torch.device("cuda:1"))
