@@ -40,6 +40,14 @@ class TinyConv(nn.Module):
         return self.out(nn.functional.silu(self.conv(x)).mean((2, 3))).squeeze(-1)
 
 
+def test_log_z_without_a_required_setting_or_with_an_unknown_one_is_one_line():
+    f = lambda x: -0.5 * x.pow(2).sum(1)             # noqa: E731
+    with pytest.raises(EBMError, match="method 'quadrature' needs bounds="):
+        ebmlab.log_z(f, method="quadrature")
+    with pytest.raises(EBMError, match="method 'ais' does not take n_step; its options are .*n_steps"):
+        ebmlab.log_z(f, method="ais", x_ref=torch.randn(8, 2), n_step=3)
+
+
 def test_generator_check_compares_device_types_as_torch_does():
     """torch draws a cuda:1 tensor from a cuda:0 generator (it checks the device type only, pytorch#59352),
     so the chains' check does the same: only a type mismatch (a CPU generator for CUDA chains) is refused."""
