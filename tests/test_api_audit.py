@@ -48,6 +48,12 @@ def test_log_z_without_a_required_setting_or_with_an_unknown_one_is_one_line():
         ebmlab.log_z(f, method="ais", x_ref=torch.randn(8, 2), n_step=3)
 
 
+def test_quadrature_evaluates_a_float64_model_in_float64():
+    model = ebmlab.EnergyModel(Quadratic64().double())
+    est = ebmlab.log_z(model, method="quadrature", bounds=[[-8.0, 8.0], [-8.0, 8.0]])
+    assert abs(est.value - math.log(2 * math.pi)) < 1e-3
+
+
 def test_generator_check_compares_device_types_as_torch_does():
     """torch draws a cuda:1 tensor from a cuda:0 generator (it checks the device type only, pytorch#59352),
     so the chains' check does the same: only a type mismatch (a CPU generator for CUDA chains) is refused."""
