@@ -54,6 +54,17 @@ def test_quadrature_evaluates_a_float64_model_in_float64():
     assert abs(est.value - math.log(2 * math.pi)) < 1e-3
 
 
+def test_true_log_density_follows_the_input_device():
+    # "meta" stands in for a CUDA tensor on a CPU-only machine: the mixture centres must follow x
+    from ebmlab.data import toy2d
+    for name in ("moons", "eight-gaussians", "checkerboard"):
+        out = toy2d.true_log_density(name, torch.zeros(3, 2, device="meta"))
+        assert out.shape == (3,) and out.device.type == "meta"
+    x = toy2d.make("moons", 50)
+    assert torch.allclose(toy2d.true_log_density("moons", x.double()),
+                          toy2d.true_log_density("moons", x).double(), atol=1e-5)
+
+
 def test_generator_check_compares_device_types_as_torch_does():
     """torch draws a cuda:1 tensor from a cuda:0 generator (it checks the device type only, pytorch#59352),
     so the chains' check does the same: only a type mismatch (a CPU generator for CUDA chains) is refused."""
