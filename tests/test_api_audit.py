@@ -65,6 +65,15 @@ def test_true_log_density_follows_the_input_device():
                           toy2d.true_log_density("moons", x).double(), atol=1e-5)
 
 
+def test_a_network_without_parameters_is_one_line(tmp_path):
+    class Fixed(nn.Module):
+        def forward(self, x):
+            return -0.5 * x.pow(2).sum(1)
+    with pytest.raises(EBMError, match="no trainable parameters"):
+        ebmlab.train(Fixed(), torch.randn(100, 2), out=tmp_path / "r", **TINY)
+    assert not (tmp_path / "r").exists()
+
+
 def test_generator_check_compares_device_types_as_torch_does():
     """torch draws a cuda:1 tensor from a cuda:0 generator (it checks the device type only, pytorch#59352),
     so the chains' check does the same: only a type mismatch (a CPU generator for CUDA chains) is refused."""

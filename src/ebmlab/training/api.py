@@ -315,6 +315,10 @@ def user_network(network: nn.Module, config: RunConfig, desc: dict[str, Any],
     if bounds is None and desc["kind"] == "vector":
         bounds = desc["bounds"]
     bare = _bare_network(network)
+    if not any(p.requires_grad for p in bare.parameters()):
+        # else torch's optimiser fails with "empty parameter list", after the data were read
+        raise EBMError(f"the network {type(bare).__name__} has no trainable parameters, so there is nothing to train; "
+                       "give it nn.Parameters (or, to sample or evaluate a fixed f, call ebmlab.sample / ebmlab.log_z)")
     return bare, network_reference(bare, network_kwargs, parametrisation, bounds)
 
 
