@@ -74,6 +74,21 @@ def test_a_network_without_parameters_is_one_line(tmp_path):
     assert not (tmp_path / "r").exists()
 
 
+@pytest.mark.parametrize("shape", [(1, 6, 10), (2, 8, 8)])
+def test_images_a_run_directory_cannot_hold_are_refused_before_writing(tmp_path, shape):
+    """Before: the run trained and wrote a data.json that ebmlab.load then called damaged."""
+    x = torch.rand(60, *shape) * 2 - 1
+    torch.manual_seed(0)
+    with pytest.raises(EBMError, match=r"square images \[C, S, S\] with C 1 \(grey\) or 3 \(RGB\)"):
+        ebmlab.train(TinyConv(shape[0]), x, out=tmp_path / "r", **TINY)
+    assert not (tmp_path / "r").exists()
+    # the built-in networks are built for square images: same message, not "this network takes [B, 1, 6, 6]"
+    with pytest.raises(EBMError, match=r"square images \[C, S, S\]"):
+        ebmlab.train("auto", x, **TINY)
+    # your own network in memory (nothing written, nothing to load back) still trains on them
+    assert ebmlab.train(TinyConv(shape[0]), x, **TINY).status == "finished"
+
+
 def test_generator_check_compares_device_types_as_torch_does():
     """torch draws a cuda:1 tensor from a cuda:0 generator (it checks the device type only, pytorch#59352),
     so the chains' check does the same: only a type mismatch (a CPU generator for CUDA chains) is refused."""

@@ -276,6 +276,12 @@ MAX_CLASSES = 100_000
 MAX_SPEC_DEPTH = 32
 
 
+def image_shape_ok(shape: Any) -> bool:
+    """Whether a run directory can hold images of event shape ``shape``: [C, S, S], C 1 or 3, 4 <= S <= 1024
+    (what the built-in image networks, the PNG grids and inpainting are built for)."""
+    return _int_list(shape, 3, 1, MAX_IMAGE_SIDE) and shape[0] in (1, 3) and shape[1] == shape[2] >= 4
+
+
 def check_data_description(data: Any, where: Path) -> None:
     """A data.json must be an object with the keys its kind needs, of the right types and ranges;
     anything else is a damaged run (one EBMError line, never a TypeError deeper down)."""
@@ -307,7 +313,7 @@ def check_data_description(data: Any, where: Path) -> None:
                 raise bad(key, f"{d} finite numbers" + (" > 0" if key == "std" else ""))
     elif kind == "image":
         shape = data["event_shape"]
-        if not (_int_list(shape, 3, 1, MAX_IMAGE_SIDE) and shape[0] in (1, 3) and shape[1] == shape[2] >= 4):
+        if not image_shape_ok(shape):
             raise bad("event_shape", f"[C, S, S] with C 1 or 3 and 4 <= S <= {MAX_IMAGE_SIDE}")
     else:
         _check_spec(data["spec"], where, 0)
