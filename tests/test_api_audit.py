@@ -89,6 +89,13 @@ def test_images_a_run_directory_cannot_hold_are_refused_before_writing(tmp_path,
     assert ebmlab.train(TinyConv(shape[0]), x, **TINY).status == "finished"
 
 
+def test_loading_a_file_that_is_not_a_run_says_so(tmp_path):
+    path = tmp_path / "a.npy"
+    np.save(path, np.zeros((4, 2), dtype=np.float32))
+    with pytest.raises(EBMError, match="is a file, not a run directory"):
+        ebmlab.load(path)
+
+
 def test_generator_check_compares_device_types_as_torch_does():
     """torch draws a cuda:1 tensor from a cuda:0 generator (it checks the device type only, pytorch#59352),
     so the chains' check does the same: only a type mismatch (a CPU generator for CUDA chains) is refused."""

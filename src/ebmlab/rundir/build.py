@@ -228,6 +228,9 @@ def build_model_from_run(run_dir: Path, device: str | torch.device = "cpu", netw
     or ``trust_code=True`` (the recorded class is imported and built); otherwise EBMError.
     ``_within``: the composites being loaded around this one, so a composite that lists itself
     (directly or through others) is one EBMError instead of a RecursionError."""
+    if run_dir.is_file():
+        raise EBMError(f"{str(run_dir)!r} is a file, not a run directory or a .safetensors file written by "
+                       "`ebmlab export`; give the run's folder (to train on a data file, use ebmlab.train)")
     if not run_dir.is_dir():
         raise EBMError(f"run directory {str(run_dir)!r} does not exist")
     data = read_json(run_dir / "data.json", "data description (data.json)")
