@@ -96,6 +96,14 @@ def test_loading_a_file_that_is_not_a_run_says_so(tmp_path):
         ebmlab.load(path)
 
 
+def test_sampling_from_x0_that_f_cannot_take_is_one_line():
+    model = ebmlab.EnergyModel(Quadratic64())
+    with pytest.raises(EBMError, match=r"f fails on x0 of shape \(5, 3\): RuntimeError: mat1 and mat2"):
+        ebmlab.sample(model, torch.randn(5, 3), method="mala", n_steps=2)
+    with pytest.raises(EBMError, match=r"f fails on x0 of shape \(5, 3\)"):
+        ebmlab.sample(model, torch.randn(5, 3), method="mh", n_steps=2)
+
+
 def test_generator_check_compares_device_types_as_torch_does():
     """torch draws a cuda:1 tensor from a cuda:0 generator (it checks the device type only, pytorch#59352),
     so the chains' check does the same: only a type mismatch (a CPU generator for CUDA chains) is refused."""
