@@ -117,3 +117,22 @@ def test_generator_check_compares_device_types_as_torch_does():
     assert resolve_generator(g, torch.device("cuda:1")) is g
     with pytest.raises(EBMError, match="the generator is on cpu but x0 is on cuda:1"):
         resolve_generator(torch.Generator(), torch.device("cuda:1"))
+
+
+def test_the_readme_and_discrete_python_blocks_not_run_elsewhere_run_verbatim(tmp_path, monkeypatch):
+    """README's "The Python API" and "Binary data" blocks and docs/discrete.md's block, each on its own in a
+    fresh namespace, as a reader pastes them (the "Bring your own network" blocks: test_user_network.py;
+    docs/examples.md: test_eco_docs.py). The first needs the run that getting started trains as runs/g8."""
+    import re
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[1]
+    monkeypatch.chdir(tmp_path)
+    ebmlab.train("auto", "eight-gaussians", out="runs/g8", steps=2, hidden=16, batch_size=64, mcmc_steps=2,
+                 progress=False, tensorboard=False)
+    readme = (root / "README.md").read_text()
+    blocks = [re.search(r"```python\n(.*?)```", readme.split(title, 1)[1], re.S).group(1)
+              for title in ("## The Python API", "## Binary data and RBMs")]
+    blocks += re.findall(r"```python\n(.*?)```", (root / "docs" / "discrete.md").read_text(), re.S)
+    assert len(blocks) == 3
+    for i, code in enumerate(blocks):
+        exec(compile(code, f"block {i + 1}", "exec"), {"__name__": "docs"})
