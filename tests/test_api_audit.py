@@ -136,3 +136,16 @@ def test_the_readme_and_discrete_python_blocks_not_run_elsewhere_run_verbatim(tm
     assert len(blocks) == 3
     for i, code in enumerate(blocks):
         exec(compile(code, f"block {i + 1}", "exec"), {"__name__": "docs"})
+
+
+def test_labels_beside_a_dataset_that_carries_its_own_are_refused(tmp_path):
+    """Before: labels= was silently ignored (even a file of invalid labels) and the items' y were used."""
+    class Pairs(torch.utils.data.Dataset):
+        def __len__(self):
+            return 60
+
+        def __getitem__(self, i):
+            return torch.tensor([float(i % 3), 0.5]), i % 3
+    np.save(tmp_path / "y.npy", np.zeros(60, dtype=np.int64))
+    with pytest.raises(EBMError, match=r"a Pairs carries its labels in its \(x, y\) items, so drop labels="):
+        ebmlab.train(nn.Linear(2, 3), Pairs(), labels=str(tmp_path / "y.npy"), preset="conditional", **TINY)
