@@ -149,3 +149,11 @@ def test_labels_beside_a_dataset_that_carries_its_own_are_refused(tmp_path):
     np.save(tmp_path / "y.npy", np.zeros(60, dtype=np.int64))
     with pytest.raises(EBMError, match=r"a Pairs carries its labels in its \(x, y\) items, so drop labels="):
         ebmlab.train(nn.Linear(2, 3), Pairs(), labels=str(tmp_path / "y.npy"), preset="conditional", **TINY)
+
+
+def test_exporting_a_run_trained_in_memory_is_one_line(tmp_path):
+    from ebmlab.rundir.export import export_run
+    run = ebmlab.train(nn.Sequential(nn.Linear(2, 1), nn.Flatten(0)), torch.randn(60, 2), **TINY)
+    assert run.run_dir is None
+    with pytest.raises(EBMError, match="a run trained with out=None is in memory only"):
+        export_run(run.run_dir, tmp_path / "m.safetensors")
