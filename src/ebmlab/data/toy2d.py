@@ -22,7 +22,7 @@ _LATENT_GRID = 4000
 def _curve_density(points: torch.Tensor, centres: torch.Tensor, sigma: float) -> torch.Tensor:
     """log mean_k N(x; centres_k, sigma^2 I) for x: [N,2], centres: [K,2] -> [N]."""
     x = points.double()
-    c = centres.double()
+    c = centres.to(device=x.device, dtype=torch.float64)    # the centres live on the CPU; x may not
     out = []
     for chunk in x.split(2048):
         d2 = torch.cdist(chunk, c).pow(2)

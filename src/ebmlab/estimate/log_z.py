@@ -4,6 +4,7 @@ The methods are a plain table: adding one is a new entry here, nothing registers
 """
 from __future__ import annotations
 
+import inspect
 from typing import Callable
 
 from ebmlab.errors import EBMError
@@ -35,4 +36,19 @@ def log_z(f, method: str = "quadrature", **kwargs) -> LogZEstimate:
     """
     if method not in METHODS:
         raise EBMError(f"unknown log Z method {method!r}; choose one of {sorted(METHODS)}")
+    _check_options(method, kwargs)
     return METHODS[method](f, **kwargs)
+
+
+def _check_options(method: str, kwargs: dict) -> None:
+    """A missing or unknown keyword is one EBMError naming it and the method's options (as ``ebmlab.sample``
+    does), not a TypeError from inside the method."""
+    params = list(inspect.signature(METHODS[method]).parameters.values())[1:]     # after f
+    options = [p.name for p in params]
+    unknown = sorted(set(kwargs) - set(options))
+    if unknown:
+        raise EBMError(f"log Z method {method!r} does not take {', '.join(unknown)}; its options are {options}")
+    missing = [p.name for p in params if p.default is inspect.Parameter.empty and p.name not in kwargs]
+    if missing:
+        raise EBMError(f"log Z method {method!r} needs {', '.join(n + '=' for n in missing)} "
+                       f"(see help(ebmlab.log_z)); its options are {options}")

@@ -13,7 +13,7 @@ import torch
 
 from ebmlab.box import Box, BoundsLike
 from ebmlab.errors import EBMError
-from ebmlab.density import as_log_density
+from ebmlab.density import as_log_density, placement
 from ebmlab.estimate.result import LogZEstimate, exact_value
 from ebmlab.models.binary import binary_states as _binary_states
 
@@ -39,7 +39,7 @@ def quadrature_grid(bounds: Sequence[Sequence[float]], points_per_dim: int) -> t
 
 @torch.no_grad()
 def quadrature_log_z(f, bounds: BoundsLike | Box, points_per_dim: int | None = None,
-                     batch_size: int = 65536, dtype: torch.dtype = torch.float32,
+                     batch_size: int = 65536, dtype: torch.dtype | None = None,
                      device: torch.device | str | None = None) -> LogZEstimate:
     """log ∫_box exp f(x) dx by the midpoint rule, accumulated with a streaming log-sum-exp.
 
@@ -50,8 +50,14 @@ def quadrature_log_z(f, bounds: BoundsLike | Box, points_per_dim: int | None = N
             (``EnergyModel(bounds=...)``) pass exactly that box and Z is exact up to the grid's
             discretisation error.
         points_per_dim: grid resolution (default 4001 / 400 / 100 for d = 1 / 2 / 3).
+        dtype, device: what the grid is evaluated in; None (default) follows f's weights
+            (``density.placement``: a float64 or GPU model gets a float64 or GPU grid), float32 on the
+            CPU for a plain callable.
     """
     fn = as_log_density(f)
+    own_device, own_dtype = placement(f)
+    dtype = dtype or own_dtype or torch.float32
+    device = device if device is not None else own_device
     bounds = Box(bounds).pairs()   # EBMError unless every pair is finite with low < high
     d = len(bounds)
     if d > MAX_QUADRATURE_DIM:

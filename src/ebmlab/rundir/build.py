@@ -228,6 +228,9 @@ def build_model_from_run(run_dir: Path, device: str | torch.device = "cpu", netw
     or ``trust_code=True`` (the recorded class is imported and built); otherwise EBMError.
     ``_within``: the composites being loaded around this one, so a composite that lists itself
     (directly or through others) is one EBMError instead of a RecursionError."""
+    if run_dir.is_file():
+        raise EBMError(f"{str(run_dir)!r} is a file, not a run directory or a .safetensors file written by "
+                       "`ebmlab export`; give the run's folder (to train on a data file, use ebmlab.train)")
     if not run_dir.is_dir():
         raise EBMError(f"run directory {str(run_dir)!r} does not exist")
     data = read_json(run_dir / "data.json", "data description (data.json)")
@@ -276,6 +279,12 @@ MAX_CLASSES = 100_000
 MAX_SPEC_DEPTH = 32
 
 
+def image_shape_ok(shape: Any) -> bool:
+    """Whether a run directory can hold images of event shape ``shape``: [C, S, S], C 1 or 3, 4 <= S <= 1024
+    (what the built-in image networks, the PNG grids and inpainting are built for)."""
+    return _int_list(shape, 3, 1, MAX_IMAGE_SIDE) and shape[0] in (1, 3) and shape[1] == shape[2] >= 4
+
+
 def check_data_description(data: Any, where: Path) -> None:
     """A data.json must be an object with the keys its kind needs, of the right types and ranges;
     anything else is a damaged run (one EBMError line, never a TypeError deeper down)."""
@@ -307,7 +316,7 @@ def check_data_description(data: Any, where: Path) -> None:
                 raise bad(key, f"{d} finite numbers" + (" > 0" if key == "std" else ""))
     elif kind == "image":
         shape = data["event_shape"]
-        if not (_int_list(shape, 3, 1, MAX_IMAGE_SIDE) and shape[0] in (1, 3) and shape[1] == shape[2] >= 4):
+        if not image_shape_ok(shape):
             raise bad("event_shape", f"[C, S, S] with C 1 or 3 and 4 <= S <= {MAX_IMAGE_SIDE}")
     else:
         _check_spec(data["spec"], where, 0)

@@ -322,6 +322,9 @@ def _validate(c: RunConfig) -> None:
          "(from Python: labels= a .npy path for an array, or a Dataset whose items are (x, y) pairs)")
     need(c.objective in LABELLED_OBJECTIVES or c.labels is None,
          "--labels needs a conditional objective: add --preset conditional or --preset jem")
+    need(not (own_labels and c.labels is not None),     # else labels= was silently ignored
+         f"labels= is for an array or a .npy data file; a {c.data[1:-1]} carries its labels in its (x, y) items, "
+         "so drop labels=")
     need(c.labels is None or c.labels != "", "labels must be 'builtin' or the path of a .npy file, got ''")
     for name, cap in LIMITS.items():
         v = getattr(c, name)

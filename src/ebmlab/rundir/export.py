@@ -48,6 +48,9 @@ def card_path(weights: Path) -> Path:
 
 def export_run(run_dir: str | Path, out: str | Path, force: bool = False) -> tuple[Path, Path]:
     """Write ``out`` (weights, ending in .safetensors) and its card ``out`` with .json; returns both paths."""
+    if run_dir is None:      # TrainRun.run_dir of a run trained in memory
+        raise EBMError("export_run needs a run directory, got None: a run trained with out=None is in memory only; "
+                       "train with out=DIR to export it, or save run.model.state_dict() yourself")
     run_dir, out = Path(run_dir), Path(out)
     if out.suffix != ".safetensors":
         raise EBMError(f"--out must end in .safetensors, got {str(out)!r}")

@@ -44,6 +44,8 @@ def resolve_generator(generator: torch.Generator | None, device: torch.device) -
         return torch.Generator(device=device).manual_seed(seed)
     if not isinstance(generator, torch.Generator):
         raise EBMError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+    # the device TYPE only, as torch itself checks (pytorch#59352): a cuda:0 generator draws a cuda:1 tensor
+    # from its own seed and offset, reproducibly, so refusing it would refuse what torch allows
     if generator.device.type != torch.device(device).type:
         raise EBMError(f"the generator is on {generator.device} but x0 is on {device}; "
                        f"make it with torch.Generator(device={str(device)!r})")
@@ -70,7 +72,14 @@ def run_chains(sampler: Sampler, x0: torch.Tensor, n_steps: int,
 
 def _run(sampler: Sampler, x0: torch.Tensor, n_steps: int,
          generator: torch.Generator) -> tuple[torch.Tensor, ChainDiagnostics]:
-    state = sampler.init(x0)
+    try:
+        state = sampler.init(x0)
+    except EBMError:
+        raise
+    except Exception as e:   # f's first evaluation failed on x0 (another event shape, dtype or device): one line
+        first = str(e).splitlines()[0] if str(e) else ""
+        raise EBMError(f"f fails on x0 of shape {tuple(x0.shape)}: {type(e).__name__}: {first}; x0 must be "
+                       "[B, *event] with the event shape, dtype and device f takes") from e
     dtype = state.log_density.dtype if state.log_density.is_floating_point() else torch.float32
     b = x0.shape[0]
     accepted = torch.zeros(b, dtype=dtype, device=x0.device)

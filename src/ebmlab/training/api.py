@@ -16,8 +16,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ebmlab.rundir.build import (build_model, check_data_description, describe_binary_data,
-                                 describe_categorical_data, describe_vector_data)
+from ebmlab.rundir.build import (MAX_IMAGE_SIDE, build_model, check_data_description, describe_binary_data,
+                                 describe_categorical_data, describe_vector_data, image_shape_ok)
 from ebmlab.rundir.checkpoint import check_weights, latest_checkpoint, read_json
 from ebmlab.rundir.layout import prepare_run_dir, refuse_symlinks
 from ebmlab.rundir.lock import RunLock
@@ -167,6 +167,12 @@ def start_run(data: DataLike, out: str | Path | None = None, force: bool = False
         dataset = dataset_from(source, config)
     config = config.replace(device=str(config_device(config)))
     desc = describe_data(dataset, config)
+    if desc["kind"] == "image" and (network is None or out is not None) and not image_shape_ok(desc["event_shape"]):
+        # else a built-in net fails on the first batch, and a run of the user's own net is written with a
+        # data.json that ebmlab.load and --resume refuse as damaged
+        raise EBMError(f"images of shape {tuple(desc['event_shape'])}: ebmlab's image runs take square images "
+                       f"[C, S, S] with C 1 (grey) or 3 (RGB) and 4 <= S <= {MAX_IMAGE_SIDE}; crop or resize them"
+                       + ("" if network is None else " (your own network trains on them in memory, with out=None)"))
     torch.manual_seed(config.seed)            # the network's initial weights, the only global-RNG use
     if network is None:
         model = build_model(config, desc)
@@ -315,6 +321,10 @@ def user_network(network: nn.Module, config: RunConfig, desc: dict[str, Any],
     if bounds is None and desc["kind"] == "vector":
         bounds = desc["bounds"]
     bare = _bare_network(network)
+    if not any(p.requires_grad for p in bare.parameters()):
+        # else torch's optimiser fails with "empty parameter list", after the data were read
+        raise EBMError(f"the network {type(bare).__name__} has no trainable parameters, so there is nothing to train; "
+                       "give it nn.Parameters (or, to sample or evaluate a fixed f, call ebmlab.sample / ebmlab.log_z)")
     return bare, network_reference(bare, network_kwargs, parametrisation, bounds)
 
 
