@@ -157,3 +157,13 @@ def test_exporting_a_run_trained_in_memory_is_one_line(tmp_path):
     assert run.run_dir is None
     with pytest.raises(EBMError, match="a run trained with out=None is in memory only"):
         export_run(run.run_dir, tmp_path / "m.safetensors")
+
+
+def test_ais_from_x_ref_that_f_cannot_take_is_one_line():
+    """Before: a RuntimeError from inside the model (the API audit's open item); now as ebmlab.sample's x0."""
+    model = ebmlab.EnergyModel(Quadratic64())
+    with pytest.raises(EBMError, match=r"f fails on x_ref of shape \(\d+, 3\): RuntimeError"):
+        ebmlab.log_z(model, "ais", x_ref=torch.randn(64, 3, dtype=torch.float64), n_chains=8, n_temps=4)
+    with pytest.raises(EBMError, match=r"f fails on points of the bounds' box of shape \(8, 3\)"):
+        ebmlab.log_z(model, "ais", base="uniform", bounds=[(-1.0, 1.0)] * 3, n_chains=8, n_temps=4,
+                     reverse=False)

@@ -21,7 +21,7 @@ from typing import Sequence
 import torch
 
 from ebmlab.box import Box, BoundsLike
-from ebmlab.errors import EBMError
+from ebmlab.errors import EBMError, first_evaluation
 from ebmlab.density import as_log_density, placement
 from ebmlab.estimate.result import LogZEstimate
 from ebmlab.samplers.accept import mh_select, where_accepted
@@ -315,7 +315,10 @@ def ais_log_z(f, x_ref: torch.Tensor | None = None, base: str = "gaussian",
         return c, log_eps, acc_sum
 
     # forward: x_0 ~ q exactly, so adaptation-only steps at β = 0 cost accuracy nothing
-    c = path.evaluate(b.sample(n_chains, generator))
+    x0 = b.sample(n_chains, generator)
+    named = "x_ref" if x_ref is not None else "points of the bounds' box"
+    with first_evaluation(named, (x0.shape[0], *b.event_shape)):     # a wrong event shape: one line
+        c = path.evaluate(x0)
     if adapt and k_last > 1:
         c, log_eps, _ = moved(c, 0.0, log_eps, _N_WARMUP, 2.0 * _ADAPT_RATE)
     log_w = torch.zeros(n_chains, dtype=torch.float64, device=b.loc.device)

@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 
 import torch
 
-from ebmlab.errors import EBMError
+from ebmlab.errors import EBMError, first_evaluation
 from ebmlab.samplers.base import LogDensity, Sampler, frozen_parameters
 from ebmlab.samplers.registry import SAMPLER_NAMES, make_sampler
 
@@ -72,14 +72,8 @@ def run_chains(sampler: Sampler, x0: torch.Tensor, n_steps: int,
 
 def _run(sampler: Sampler, x0: torch.Tensor, n_steps: int,
          generator: torch.Generator) -> tuple[torch.Tensor, ChainDiagnostics]:
-    try:
+    with first_evaluation("x0", tuple(x0.shape)):
         state = sampler.init(x0)
-    except EBMError:
-        raise
-    except Exception as e:   # f's first evaluation failed on x0 (another event shape, dtype or device): one line
-        first = str(e).splitlines()[0] if str(e) else ""
-        raise EBMError(f"f fails on x0 of shape {tuple(x0.shape)}: {type(e).__name__}: {first}; x0 must be "
-                       "[B, *event] with the event shape, dtype and device f takes") from e
     dtype = state.log_density.dtype if state.log_density.is_floating_point() else torch.float32
     b = x0.shape[0]
     accepted = torch.zeros(b, dtype=dtype, device=x0.device)
