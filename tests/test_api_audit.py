@@ -167,3 +167,10 @@ def test_ais_from_x_ref_that_f_cannot_take_is_one_line():
     with pytest.raises(EBMError, match=r"f fails on points of the bounds' box of shape \(8, 3\)"):
         ebmlab.log_z(model, "ais", base="uniform", bounds=[(-1.0, 1.0)] * 3, n_chains=8, n_temps=4,
                      reverse=False)
+
+
+def test_a_float64_network_is_told_to_match_the_data_dtype():
+    """The API audit's finding: the one-line error quoted torch's dtype mismatch without saying what to do."""
+    net = nn.Sequential(nn.Linear(2, 8), nn.SiLU(), nn.Linear(8, 1)).double()
+    with pytest.raises(EBMError, match=r"weights are \['torch.float64'\]: call .to\(torch.float32\) on it"):
+        ebmlab.train(net, torch.randn(200, 2), None, steps=2, progress=False)

@@ -342,8 +342,11 @@ def _check_model(model: nn.Module, dataset: DataSet, config: RunConfig) -> None:
     except EBMError:
         raise
     except Exception as e:   # the user's forward() failed on a batch of the data: say so in one line
+        dtypes = {p.dtype for p in model.parameters() if p.is_floating_point()} - {x.dtype}
+        hint = (f"; ebmlab trains in {x.dtype} and the network's weights are {sorted(map(str, dtypes))}: "
+                f"call .to({x.dtype}) on it") if dtypes else ""
         raise EBMError(f"the network fails on a batch of the training data of shape {tuple(x.shape)}: "
-                       f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
+                       f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}{hint}") from None
     if not torch.isfinite(f).all():
         raise EBMError("the network returns non-finite f (NaN or Inf) on training data before any training; "
                        "check its initialisation and forward()")
