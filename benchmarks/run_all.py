@@ -132,6 +132,10 @@ def versions() -> str:
     out = [f"Python {platform.python_version()}"]
     for dist in ("torch", "ebmlab", "ebmkit", "torchebm", "scikit-learn"):
         try:
+            if dist == "ebmlab":     # a checkout's pyproject.toml: an editable install's metadata keeps its install-time number
+                import ebmlab
+                out.append(f"ebmlab {ebmlab.__version__}")
+                continue
             out.append(f"{dist} {metadata.version(dist)}")
         except metadata.PackageNotFoundError:
             out.append(f"{dist} not installed")
