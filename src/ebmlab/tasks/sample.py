@@ -112,7 +112,8 @@ def default_sample_steps(cfg: RunConfig, is_vector: bool) -> int:
     Short-run models: exactly the training chain length K. Such a model is trained as a K-step
     generator from noise (Nijkamp et al. 2019), not as a sampler that converges; running its
     chains longer drifts past the samples it was trained on and over-saturates them (digits FD
-    ratio 3.98 at K = 20 against 61 at 100 steps, benchmarks/results/digits.md). Persistent image
+    ratio 3.98 at K = 20 against 61 at 100 steps: a 300 CPU-s tuning run of 2026-11-29, recorded in commit
+    1c2c62d's message, not in a results file). Persistent image
     models: 100 steps. A drl model (sampler recovery): K steps on each of its L levels. Vector data:
     long chains (max(200, 10 K)), which the jump/MH kernels need to mix.
     """
