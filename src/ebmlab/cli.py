@@ -207,7 +207,8 @@ def _parser() -> argparse.ArgumentParser:
     opens.add_argument("--device", default="cpu", help="auto, cpu, cuda, cuda:N or mps")
     run_help = "a run directory (made by `ebmlab train` or `ebmlab compose`) or a file of `ebmlab export`"
 
-    t = _sub(sub, "train", help="train an EBM by contrastive divergence", description=UPDATE_RULE,
+    t = _sub(sub, "train", help="train an EBM (--objective: contrastive divergence, score matching, NCE or "
+                                    "diffusion recovery likelihood)", description=UPDATE_RULE,
              parents=[common, json_out])
     t.add_argument("--data", help="built-in set (eight-gaussians, checkerboard, two-spirals, rings, moons, "
                                   "pinwheel, swiss-roll, digits, faces: 100 face crops of scikit-image's lfw_subset, "
