@@ -357,8 +357,9 @@ def _parser() -> argparse.ArgumentParser:
     i.add_argument("--seed", type=int, default=0, help="seed of the mask and the chains")
 
     r = _sub(sub, "runs", parents=[common, json_out], help="list the run directories under a folder",
-             description="One line per run directory under DIR: path, kind (run/composite), status (finished, "
-                         "partial: resume it, training: another process holds its lock, damaged), steps done / "
+             description="One line per run directory under DIR: path, kind (run/composite), training objective, "
+                         "status (finished; partial: resume it; diverged: the divergence guard stopped it, change "
+                         "its settings; training: another process holds its lock; damaged), steps done / "
                          "total, and the last logged gap f(data) - f(negatives) (or loss). Reads only.")
     r.add_argument("dir", nargs="?", default="runs", metavar="DIR", help="the folder to search, recursively (default: ./runs)")
 
