@@ -45,3 +45,52 @@ def test_runs_lists_the_objective_and_a_diverged_run_as_diverged(tmp_path, capsy
     lines = format_rows(list(sorted(rows.values(), key=lambda r: r["path"])))
     assert " dsm " in lines[0] and " diverged " in lines[1] and " nce " in lines[2]
 
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """A finished 6-step 2-D run (persistent chains, mh-jump)."""
+    from helpers_runs import train_tiny_run
+    return train_tiny_run(tmp_path_factory.mktemp("audit"))
+
+
+def _annealed(run_dir, levels=(1.0, 0.5, 0.25, 0.1), mcmc_steps=40):
+    """The tiny run opened with dsm's annealed Langevin over ``levels`` as its sampler (as a dsm run has it)."""
+    from ebmlab.tasks.open import open_run
+    run = open_run(run_dir)
+    run.config = run.config.replace(sampler="annealed-langevin", dsm_sigmas=list(levels), mcmc_steps=mcmc_steps)
+    return run
+
+
+def test_sample_n_steps_spreads_an_annealed_chain_over_all_its_levels(tiny_run, monkeypatch):
+    # `sample --n-steps 8` of a dsm run (40 training steps over 4 levels) ran 8 steps of the top two
+    # levels only: the samples stayed at sigma 0.5 (and a noise-conditional model denoised them as at 0.1)
+    import ebmlab.tasks.sample as sample_task
+    seen = []
+    real = sample_task.sampler_from_config
+    monkeypatch.setattr(sample_task, "sampler_from_config", lambda cfg, *a: seen.append(cfg) or real(cfg, *a))
+    sample_task.draw_samples(_annealed(tiny_run), 4, n_steps=8)
+    kernel = real(seen[-1], *_kernel_args(tiny_run))
+    assert kernel.steps_per_level * 4 == 8
+    sample_task.draw_samples(_annealed(tiny_run), 4)        # the default: the training chain, unchanged
+    assert seen[-1].mcmc_steps == 40
+
+
+def _kernel_args(run_dir):
+    from ebmlab.tasks.open import open_run
+    run = open_run(run_dir)
+    return run.model, run.data
+
+
+def test_sample_of_an_annealed_chain_refuses_a_trajectory_and_too_few_steps(tiny_run):
+    # each --trajectory chunk restarted the annealing at the top level: the written samples were those of a
+    # K-step chain at high noise
+    from ebmlab.errors import EBMError
+    from ebmlab.tasks.sample import draw_samples
+    with pytest.raises(EBMError, match="--trajectory is not available with the annealed-langevin sampler"):
+        draw_samples(_annealed(tiny_run), 4, trajectory_every=2)
+    with pytest.raises(EBMError, match="fewer than the 4 noise levels"):
+        draw_samples(_annealed(tiny_run), 4, n_steps=3)
+

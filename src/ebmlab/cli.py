@@ -260,7 +260,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--method", choices=list(SAMPLER_NAMES), help="sampler (default: the run's training sampler)")
     s.add_argument("--n-steps", type=int, help="chain length (default: K, the training chain length, for short-run "
                    "models, which are trained as K-step generators; 100 for persistent image models; "
-                   "max(200, 10 K) for vector data)")
+                   "max(200, 10 K) for vector data; L K for a drl run's walk down its L levels). A dsm run's "
+                   "annealed chain and a drl run's walk spread the N steps evenly over their noise levels")
     s.add_argument("--step-size", type=float, help="sampler step (default: the run's training step)")
     s.add_argument("--seed", type=int, default=0, help="seed of the chains")
     s.add_argument("--from", dest="start", choices=["noise", "buffer"], default="noise",

@@ -50,6 +50,8 @@ def draw_samples(run: Run, n: int, n_steps: int | None = None, method: str | Non
     cfg = cfg.replace(**overrides) if overrides else cfg
     if n_steps is None:
         n_steps = default_sample_steps(cfg, run.is_vector)
+    elif cfg.sampler in LEVEL_SAMPLERS:
+        cfg = _spread_over_levels(cfg, n_steps)
     if n_steps < 0:
         raise EBMError(f"--n-steps must be >= 0, got {n_steps}")
     if n_steps > MAX_CHAIN_STEPS:      # a hand-edited mcmc_steps or a typo would otherwise run for days
@@ -65,10 +67,11 @@ def draw_samples(run: Run, n: int, n_steps: int | None = None, method: str | Non
         x0 = make_init_fn(run.data, "uniform" if cfg.init == "data" else cfg.init, torch.empty(0), torch.device("cpu"))(n, g)
     else:
         raise EBMError(f"--from must be 'noise' or 'buffer', got {start!r}")
-    if trajectory_every and cfg.sampler == "recovery":
-        # each chunk of frames would restart the walk at the top level (its level is the chain's step count)
-        raise EBMError("--trajectory is not available with the recovery sampler (a drl run's level walk); "
-                       "sample without it")
+    if trajectory_every and cfg.sampler in LEVEL_SAMPLERS:
+        # each chunk of frames would restart the walk at the top level (its level is the chain's step
+        # count) and end it with the last level's step: the samples would be those of a chain K steps long
+        raise EBMError(f"--trajectory is not available with the {cfg.sampler} sampler (its noise level follows "
+                       "the chain's step count, which each saved frame would restart); sample without it")
     frames = [x0.clone()] if trajectory_every else []
     frame_steps = [0] if trajectory_every else []
     x, diag_acc, diag_grad, done = x0, [], [], 0
@@ -94,6 +97,26 @@ def draw_samples(run: Run, n: int, n_steps: int | None = None, method: str | Non
     if trajectory_every:
         info["frame_steps"] = frame_steps      # the chain step of each frame (labels of the figure)
     return x.detach(), frames, info
+
+
+# samplers whose noise level is set by the chain's step count: annealed Langevin (dsm's levels, steps split
+# evenly over them) and the recovery walk (drl's levels, K steps each)
+LEVEL_SAMPLERS = ("annealed-langevin", "recovery")
+
+
+def _spread_over_levels(cfg: RunConfig, n_steps: int) -> RunConfig:
+    """The config whose sampler walks all its noise levels in ``n_steps`` steps (annealed-langevin, recovery).
+
+    Their level schedule comes from ``mcmc_steps`` (the training chain), so a shorter ``--n-steps`` stopped
+    the walk at a noisy level (and a noise-conditional dsm model then denoised it as if at the last one)."""
+    levels = cfg.drl_levels if cfg.sampler == "recovery" else len(cfg.dsm_sigmas)
+    if 0 <= n_steps < levels:
+        raise EBMError(f"--n-steps {n_steps} is fewer than the {levels} noise levels the {cfg.sampler} sampler walks "
+                       f"down; give at least {levels} (default: {default_sample_steps(cfg, False)})")
+    if n_steps < 0:
+        return cfg               # refused by the caller
+    return cfg.replace(mcmc_steps=min(n_steps // levels if cfg.sampler == "recovery" else n_steps,
+                                      MAX_CHAIN_STEPS))
 
 
 def class_model(run: Run, klass: int) -> torch.nn.Module:
