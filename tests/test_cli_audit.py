@@ -94,3 +94,31 @@ def test_sample_of_an_annealed_chain_refuses_a_trajectory_and_too_few_steps(tiny
     with pytest.raises(EBMError, match="fewer than the 4 noise levels"):
         draw_samples(_annealed(tiny_run), 4, n_steps=3)
 
+
+def test_eval_says_why_a_run_has_no_likelihood(tmp_path):
+    # `ebmlab eval` of an image or d > 3 run printed no log Z / NLL and said nothing about it
+    import numpy as np
+    from helpers_runs import TINY6
+    from ebmlab.tasks.evaluate import evaluate_run
+    from ebmlab.tasks.open import open_run
+    from ebmlab.training.api import start_run
+    g = np.random.default_rng(0)
+    np.save(tmp_path / "x4.npy", g.normal(size=(120, 4)).astype(np.float32))
+    trainer, _ = start_run(str(tmp_path / "x4.npy"), tmp_path / "run", **{**TINY6, "steps": 2})
+    trainer.fit()
+    trainer.run_lock.release()
+    out = evaluate_run(open_run(tmp_path / "run"), n_samples=50)
+    assert "nll" not in out and "--log-z ais" in out["log_z_note"] and "4-dimensional" in out["log_z_note"]
+
+
+
+def test_eval_quadrature_of_an_image_run_is_refused_with_what_to_use(tmp_path, capsys):
+    # it failed with exact_nll's advice to a Python user: "pass bounds=[(lo, hi), ...]"
+    from helpers_runs import fails_cleanly
+    from ebmlab.training.api import start_run
+    trainer, _ = start_run("digits", tmp_path / "run", steps=1, batch_size=8, mcmc_steps=1, plot_every=1000)
+    trainer.fit()
+    trainer.run_lock.release()
+    line = fails_cleanly(["eval", str(tmp_path / "run"), "--log-z", "quadrature"], capsys, "--log-z ais")
+    assert "bounds=" not in line
+
