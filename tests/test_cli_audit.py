@@ -122,3 +122,17 @@ def test_eval_quadrature_of_an_image_run_is_refused_with_what_to_use(tmp_path, c
     line = fails_cleanly(["eval", str(tmp_path / "run"), "--log-z", "quadrature"], capsys, "--log-z ais")
     assert "bounds=" not in line
 
+
+def test_plot_of_a_binary_image_run_draws_its_sample_grid(tmp_path):
+    # binary images are trained as vectors (d = 16 here), so `ebmlab plot` (and train's final picture) drew
+    # no samples.png for them, though `sample --out x.png` draws them as images
+    from ebmlab.tasks.open import open_run
+    from ebmlab.tasks.plot import plot_run
+    from ebmlab.training.api import start_run
+    trainer, _ = start_run("digits-binary-4x4", tmp_path / "run", steps=2, batch_size=16, mcmc_steps=2,
+                           plot_every=1000)
+    trainer.fit()
+    trainer.run_lock.release()
+    written = plot_run(open_run(tmp_path / "run"))
+    assert tmp_path / "run" / "samples.png" in written and (tmp_path / "run" / "samples.png").is_file()
+

@@ -615,7 +615,8 @@ class _PlotRefresher:
             return
         from ebmlab.tasks.open import Run
         from ebmlab.tasks.sample import draw_samples, write_samples
-        if trainer.data_desc["kind"] == "vector" and trainer.data_desc["event_shape"][0] != 2:
+        if trainer.data_desc["kind"] == "vector" and trainer.data_desc["event_shape"][0] != 2 \
+                and not trainer.data_desc.get("image_shape"):       # binary images are trained as vectors
             return
         # the weights samples come from: the EMA of a run with ema_decay (a copy), else the model itself
         run = Run(trainer.run_dir, trainer.sampling_model(), c, trainer.data_desc)
@@ -626,7 +627,7 @@ class _PlotRefresher:
         trainer.model.eval()
         # a fixed seed of its own: drawing pictures must not touch the training generators
         x, _, _ = draw_samples(run, 1000 if run.is_vector else 64, seed=step)
-        picture = trainer.run_dir / ("plot.png" if run.is_vector else "samples.png")
+        picture = trainer.run_dir / ("plot.png" if run.is_vector and not run.data.get("image_shape") else "samples.png")
         write_samples(run, x, picture, panel=True)
         trainer.model.train(was_training)
         if trainer.tensorboard is not None:

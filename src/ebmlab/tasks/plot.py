@@ -20,7 +20,7 @@ def plot_run(run: Run, seed: int = 0) -> list[Path]:
     if run.is_vector and run.data["event_shape"][0] == 2:
         x, _, _ = draw_samples(run, 2000, seed=seed)
         written += write_samples(run, x, run.path / "plot.png", panel=True)
-    elif not run.is_vector:
+    elif not run.is_vector or run.data.get("image_shape"):     # binary images are trained as vectors
         x, _, _ = draw_samples(run, 64, seed=seed)
         written += write_samples(run, x, run.path / "samples.png")
     written.append(plot_traces(chain_traces(run, seed), run.path / "traces.png", title="chains from noise"))
