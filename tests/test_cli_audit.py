@@ -136,3 +136,9 @@ def test_plot_of_a_binary_image_run_draws_its_sample_grid(tmp_path):
     written = plot_run(open_run(tmp_path / "run"))
     assert tmp_path / "run" / "samples.png" in written and (tmp_path / "run" / "samples.png").is_file()
 
+
+def test_inpaint_of_a_vector_run_says_what_the_run_is(tiny_run, tmp_path, capsys):
+    from helpers_runs import fails_cleanly
+    fails_cleanly(["inpaint", str(tiny_run), "--image", str(tmp_path / "x.png"), "--out", str(tmp_path / "p")],
+                  capsys, "was trained on 2-dimensional vectors")
+    assert list(tmp_path.iterdir()) == []

@@ -707,7 +707,10 @@ def _cmd_inpaint(args: argparse.Namespace) -> int:
     from ebmlab.tasks.sample import default_sample_steps
     run = open_run(args.run, _device(args), args.trust_code)
     if run.is_vector:
-        raise EBMError("inpaint needs a model trained on images")
+        what = ("binary images, whose chains flip bits rather than follow a gradient" if run.data.get("image_shape")
+                else f"{run.data['event_shape'][0]}-dimensional vectors")
+        raise EBMError(f"inpaint fills pixels by Langevin on a model of continuous images; {run.path} was trained "
+                       f"on {what}")
     c, h, _ = run.data["event_shape"]
     img = load_image_as_tensor(args.image, c, h, resize=args.resize, convert=args.convert)
     from ebmlab.data.scaling import Scaling
