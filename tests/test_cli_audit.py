@@ -142,3 +142,15 @@ def test_inpaint_of_a_vector_run_says_what_the_run_is(tiny_run, tmp_path, capsys
     fails_cleanly(["inpaint", str(tiny_run), "--image", str(tmp_path / "x.png"), "--out", str(tmp_path / "p")],
                   capsys, "was trained on 2-dimensional vectors")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("command", ["sample", "eval", "plot", "inpaint"])
+@pytest.mark.parametrize("seed", ["99999999999999999999999", "-1"])
+def test_a_seed_torch_cannot_take_is_a_usage_error(tiny_run, tmp_path, capsys, command, seed):
+    # --seed 99999999999999999999999 ended as "internal error: ValueError: Overflow when unpacking long long"
+    from ebmlab.cli import main
+    extra = {"sample": ["--out", str(tmp_path / "x.npy")], "inpaint": ["--image", str(tmp_path / "x.png")]}
+    with pytest.raises(SystemExit) as e:
+        main([command, str(tiny_run), "--seed", seed, *extra.get(command, [])])
+    assert e.value.code == 2 and "seed from 0 to 2**63 - 1" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []

@@ -153,6 +153,18 @@ def _positive_int(text: str) -> int:
     return v
 
 
+def _seed(text: str) -> int:
+    """A seed as training takes one (rundir/config.py): 0 <= seed < 2**63; torch refuses 2**64 and above
+    with an internal-looking overflow error, and the commands derive seed + 1, seed + 2 from it."""
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer seed, got {text!r}") from None
+    if not 0 <= v < 2**63:
+        raise argparse.ArgumentTypeError(f"expected a seed from 0 to 2**63 - 1, got {text!r}")
+    return v
+
+
 def package_version() -> str:
     """ebmlab's version: a source checkout's pyproject.toml (the package imported from <root>/src), else
     the installed package's metadata, else "unknown". pyproject.toml is the only copy of the number.
@@ -263,7 +275,7 @@ def _parser() -> argparse.ArgumentParser:
                    "max(200, 10 K) for vector data; L K for a drl run's walk down its L levels). A dsm run's "
                    "annealed chain and a drl run's walk spread the N steps evenly over their noise levels")
     s.add_argument("--step-size", type=float, help="sampler step (default: the run's training step)")
-    s.add_argument("--seed", type=int, default=0, help="seed of the chains")
+    s.add_argument("--seed", type=_seed, default=0, help="seed of the chains")
     s.add_argument("--from", dest="start", choices=["noise", "buffer"], default="noise",
                    help="start the chains from the training recipe's noise or from the run's replay buffer")
     s.add_argument("--trajectory", type=_positive_int, metavar="K",
@@ -289,7 +301,7 @@ def _parser() -> argparse.ArgumentParser:
                         "of f (higher f = inlier) and of the score norm |grad_x f| with SMALLER = inlier, as in "
                         "JEM (Grathwohl et al. 2019): data sit near modes, where f is flat. 0.5 = chance. "
                         "Outliers are drawn with --seed (default: none)")
-    e.add_argument("--seed", type=int, default=0, help="seed of the samples, AIS chains and outlier sets")
+    e.add_argument("--seed", type=_seed, default=0, help="seed of the samples, AIS chains and outlier sets")
     e.add_argument("--fid", metavar="REAL.npy",
                    help="also the Inception FID of samples against these real images (N, C, H, W) at the model's "
                         "size: uint8 0..255 as `ebmlab prepare` writes them, or floats in the data's scale; "
@@ -301,7 +313,7 @@ def _parser() -> argparse.ArgumentParser:
     pl = _sub(sub, "plot", parents=[common, opens, json_out],
               help="write the run's pictures (plot.png / samples.png, curves.png)")
     pl.add_argument("run", help="a run directory (made by `ebmlab train` or `ebmlab compose`)")
-    pl.add_argument("--seed", type=int, default=0, help="seed of the samples drawn for the pictures")
+    pl.add_argument("--seed", type=_seed, default=0, help="seed of the samples drawn for the pictures")
 
     c = _sub(
         sub, "compose", parents=[common, opens, json_out], help="combine trained models into a new run directory",
@@ -355,7 +367,7 @@ def _parser() -> argparse.ArgumentParser:
     i.add_argument("--fills", type=_positive_int, default=1,
                    help="average this many independent fills: their mean estimates E[missing | observed], the "
                         "fill with the least squared error (default 1: one sample of p(missing | observed))")
-    i.add_argument("--seed", type=int, default=0, help="seed of the mask and the chains")
+    i.add_argument("--seed", type=_seed, default=0, help="seed of the mask and the chains")
 
     r = _sub(sub, "runs", parents=[common, json_out], help="list the run directories under a folder",
              description="One line per run directory under DIR: path, kind (run/composite), training objective, "
