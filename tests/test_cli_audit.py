@@ -154,3 +154,24 @@ def test_a_seed_torch_cannot_take_is_a_usage_error(tiny_run, tmp_path, capsys, c
         main([command, str(tiny_run), "--seed", seed, *extra.get(command, [])])
     assert e.value.code == 2 and "seed from 0 to 2**63 - 1" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_sample_of_too_many_chains_is_one_line_and_writes_nothing(tiny_run, tmp_path, capsys):
+    # --n 1000000000000 ended as "internal error: RuntimeError: ... DefaultCPUAllocator: can't allocate memory"
+    from helpers_runs import fails_cleanly
+    fails_cleanly(["sample", str(tiny_run), "--n", "1000000000000", "--out", str(tmp_path / "x.npy")], capsys,
+                  "samples a sampling run may draw")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_failed_torch_allocation_is_a_users_error_not_a_bug():
+    # what torch raises when memory runs out (a CPU RuntimeError, a CUDA OutOfMemoryError), e.g. eval --fid
+    # of too many images: the user can fix it, so one line and exit 2 like Python's MemoryError
+    import torch
+    from ebmlab.cli import error_line
+    cpu = RuntimeError("[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate memory: "
+                       "you tried to allocate 8000000000000 bytes. Error code 12 (Cannot allocate memory)")
+    for e in (cpu, torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")):
+        line, code = error_line(e)
+        assert code == 2 and "out of memory" in line
+    assert error_line(RuntimeError("shape mismatch"))[1] == 1          # other RuntimeErrors stay bugs

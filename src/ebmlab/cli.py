@@ -442,7 +442,10 @@ def error_line(e: BaseException) -> tuple[str, int]:
         code = errno.errorcode.get(e.errno or 0)
         where = f": {e.filename}" if e.filename else ""
         return f"ebmlab: error: {e.strerror or _one_line(str(e))}{f' [{code}]' if code else ''}{where}", 2
-    if isinstance(e, (RecursionError, MemoryError)):
+    # torch reports a failed allocation as a RuntimeError (CPU) or its OutOfMemoryError (GPU), not MemoryError
+    out_of_memory = isinstance(e, MemoryError) or type(e).__name__ == "OutOfMemoryError" or \
+        (isinstance(e, RuntimeError) and "can't allocate memory" in str(e))
+    if isinstance(e, RecursionError) or out_of_memory:
         return (f"ebmlab: error: out of {'stack' if isinstance(e, RecursionError) else 'memory'} "
                 "(an input nested too deeply or too large)", 2)
     if isinstance(e, (UnicodeError, EOFError)) or type(e).__name__ == "SafetensorError" or \

@@ -40,6 +40,9 @@ def draw_samples(run: Run, n: int, n_steps: int | None = None, method: str | Non
     """
     if n <= 0:
         raise EBMError(f"--n must be a positive integer, got {n}")
+    if n > MAX_SAMPLES:      # a typo would otherwise end in a failed allocation or run for days
+        raise EBMError(f"--n {n} is more than the {MAX_SAMPLES} samples a sampling run may draw; draw fewer "
+                       "(or several runs with different --seed)")
     target = run.model if klass is None else class_model(run, klass)
     cfg = run.config
     overrides: dict[str, Any] = {}
@@ -98,6 +101,9 @@ def draw_samples(run: Run, n: int, n_steps: int | None = None, method: str | Non
         info["frame_steps"] = frame_steps      # the chain step of each frame (labels of the figure)
     return x.detach(), frames, info
 
+
+# chains one `sample` may run at once (10**7 2-D points are 80 MB; the chains hold a few copies)
+MAX_SAMPLES = 10**7
 
 # samplers whose noise level is set by the chain's step count: annealed Langevin (dsm's levels, steps split
 # evenly over them) and the recovery walk (drl's levels, K steps each)
