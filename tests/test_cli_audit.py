@@ -175,3 +175,22 @@ def test_a_failed_torch_allocation_is_a_users_error_not_a_bug():
         line, code = error_line(e)
         assert code == 2 and "out of memory" in line
     assert error_line(RuntimeError("shape mismatch"))[1] == 1          # other RuntimeErrors stay bugs
+
+
+def test_compose_refuses_an_exported_file_and_a_drl_run_in_one_line(tiny_run, tmp_path, capsys):
+    # an exported file failed with "cannot read data description (data.json) .../m.safetensors/data.json: Not a
+    # directory"; a drl run was composed, and the composite then refused to sample (it has no levels to walk)
+    from helpers_runs import fails_cleanly
+    from ebmlab.cli import main
+    from ebmlab.training.api import start_run
+    assert main(["export", str(tiny_run), "--out", str(tmp_path / "m.safetensors")]) == 0
+    fails_cleanly(["compose", str(tmp_path / "m.safetensors"), str(tiny_run), "--op", "and",
+                   "--out", str(tmp_path / "c")], capsys, "is a file of `ebmlab export`")
+    trainer, _ = start_run("digits", tmp_path / "drl", preset="digits", objective="drl", steps=1, batch_size=8,
+                           mcmc_steps=1, drl_levels=2, net_width=4, plot_every=1000)
+    trainer.fit()
+    trainer.run_lock.release()
+    fails_cleanly(["compose", str(tmp_path / "drl"), "--temperature", "2", "--out", str(tmp_path / "c")], capsys,
+                  "trained with --objective drl")
+    assert not (tmp_path / "c").exists()
+
