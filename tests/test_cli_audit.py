@@ -194,3 +194,12 @@ def test_compose_refuses_an_exported_file_and_a_drl_run_in_one_line(tiny_run, tm
                   "trained with --objective drl")
     assert not (tmp_path / "c").exists()
 
+
+def test_compose_onto_an_existing_composite_does_not_advise_resume(tiny_run, tmp_path, capsys):
+    # "already exists; use --resume to continue it" — compose has no --resume, and a composite is never trained
+    from helpers_runs import fails_cleanly
+    from ebmlab.cli import main
+    out = tmp_path / "c"
+    assert main(["compose", str(tiny_run), "--temperature", "2", "--out", str(out)]) == 0
+    line = fails_cleanly(["compose", str(tiny_run), "--temperature", "3", "--out", str(out)], capsys, "--force")
+    assert "--resume" not in line
