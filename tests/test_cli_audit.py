@@ -203,3 +203,13 @@ def test_compose_onto_an_existing_composite_does_not_advise_resume(tiny_run, tmp
     assert main(["compose", str(tiny_run), "--temperature", "2", "--out", str(out)]) == 0
     line = fails_cleanly(["compose", str(tiny_run), "--temperature", "3", "--out", str(out)], capsys, "--force")
     assert "--resume" not in line
+
+
+def test_sample_out_that_is_a_folder_is_named_as_such(tiny_run, tmp_path, capsys):
+    # it failed with "Is a directory [EISDIR]: .../.d.npy.zs_7zpkb.tmp", naming a temporary file
+    from helpers_runs import fails_cleanly
+    (tmp_path / "d.npy").mkdir()
+    fails_cleanly(["sample", str(tiny_run), "--n", "4", "--n-steps", "1", "--out", str(tmp_path / "d.npy")],
+                  capsys, "is a folder")
+    assert [p.name for p in tmp_path.iterdir()] == ["d.npy"] and not any((tmp_path / "d.npy").iterdir())
+

@@ -184,6 +184,8 @@ def write_samples(run: Run, x: torch.Tensor, out: Path, frames: list[torch.Tenso
         raise EBMError(f"--out must end in .npy or .png, got {str(out)!r}")
     if not out.parent.exists():
         raise EBMError(f"the folder of --out {str(out.parent)!r} does not exist")
+    if out.is_dir():        # else the atomic write fails naming its temporary file
+        raise EBMError(f"--out {str(out)!r} is a folder; give a file name ending in .npy or .png")
     if Path(run.path).resolve() in (out.parent.resolve(), *out.parent.resolve().parents):
         refuse_if_training(run.path, f"writing {out}")
     written = []
