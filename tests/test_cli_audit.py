@@ -213,3 +213,12 @@ def test_sample_out_that_is_a_folder_is_named_as_such(tiny_run, tmp_path, capsys
                   capsys, "is a folder")
     assert [p.name for p in tmp_path.iterdir()] == ["d.npy"] and not any((tmp_path / "d.npy").iterdir())
 
+
+def test_plot_of_an_exported_file_says_what_to_do(tiny_run, tmp_path, capsys):
+    # it failed with "File exists [EEXIST]: m.safetensors" (it tried to make the file a folder of pictures)
+    from helpers_runs import fails_cleanly
+    from ebmlab.cli import main
+    assert main(["export", str(tiny_run), "--out", str(tmp_path / "m.safetensors")]) == 0
+    capsys.readouterr()
+    fails_cleanly(["plot", str(tmp_path / "m.safetensors")], capsys, "ebmlab sample")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.json", "m.safetensors"]
