@@ -222,3 +222,22 @@ def test_plot_of_an_exported_file_says_what_to_do(tiny_run, tmp_path, capsys):
     capsys.readouterr()
     fails_cleanly(["plot", str(tmp_path / "m.safetensors")], capsys, "ebmlab sample")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.json", "m.safetensors"]
+
+
+def test_sampler_refusals_name_what_fits(tiny_run, tmp_path, capsys):
+    # sample --from buffer of a dsm run said "its recipe is not persistent" (the 2d preset's negatives are
+    # persistent; dsm draws none); --method gibbs on continuous data offered the categorical samplers too
+    from helpers_runs import fails_cleanly
+    from ebmlab.errors import EBMError
+    from ebmlab.tasks.open import open_run
+    from ebmlab.tasks.sample import draw_samples
+    run = open_run(tiny_run)
+    run.config = run.config.replace(objective="dsm")
+    (tmp_path / "empty").mkdir()
+    run.path = tmp_path / "empty"                # no checkpoint, so no buffer
+    with pytest.raises(EBMError, match="objective dsm draws no negative chains"):
+        draw_samples(run, 4, start="buffer")
+    line = fails_cleanly(["sample", str(tiny_run), "--method", "gibbs", "--n", "2", "--out", str(tmp_path / "x.npy")],
+                         capsys, "continuous; choose one of")
+    assert "categorical" not in line and "langevin" in line
+

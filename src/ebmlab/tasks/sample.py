@@ -161,7 +161,11 @@ def _buffer_states(run: Run, n: int, g: torch.Generator) -> torch.Tensor:
     ck = latest_checkpoint(run.path)
     buf = load_checkpoint(ck)[2].get("buffer") if ck is not None else None
     if not buf:
-        raise EBMError(f"{run.path} has no replay buffer (its recipe is not persistent); use --from noise")
+        # dsm, ssm and nce draw no negatives at all, whatever the preset's (unused) persistent setting says
+        objective = run.config.objective
+        why = (f"objective {objective} draws no negative chains" if objective in ("dsm", "ssm", "nce")
+               else "its recipe is not persistent")
+        raise EBMError(f"{run.path} has no replay buffer ({why}); use --from noise")
     states = buf["states"]
     return states[torch.randint(0, states.shape[0], (n,), generator=g)]
 
