@@ -241,3 +241,10 @@ def test_sampler_refusals_name_what_fits(tiny_run, tmp_path, capsys):
                          capsys, "continuous; choose one of")
     assert "categorical" not in line and "langevin" in line
 
+
+def test_noise_conditional_sampler_hint_names_the_flag_of_each_command():
+    # "use --sampler annealed-langevin" was the advice in `sample`, whose flag is --method
+    from ebmlab.errors import EBMError
+    from ebmlab.rundir.config import RunConfig
+    with pytest.raises(EBMError, match="--method in sample"):
+        RunConfig(objective="dsm", dsm_conditional=True, sampler="langevin", dsm_sigmas=[1.0, 0.1])
