@@ -248,3 +248,21 @@ def test_noise_conditional_sampler_hint_names_the_flag_of_each_command():
     from ebmlab.rundir.config import RunConfig
     with pytest.raises(EBMError, match="--method in sample"):
         RunConfig(objective="dsm", dsm_conditional=True, sampler="langevin", dsm_sigmas=[1.0, 0.1])
+
+
+def test_trajectory_is_drawn_for_binary_images_and_refused_for_vectors(tmp_path, tiny_run, capsys):
+    # --trajectory on a 2-D or a binary-image run was silently ignored (no strip, no word): binary images
+    # are trained as vectors, and the strip was drawn for non-vector runs only
+    from helpers_runs import fails_cleanly
+    from ebmlab.cli import main
+    from ebmlab.training.api import start_run
+    fails_cleanly(["sample", str(tiny_run), "--n", "4", "--trajectory", "2", "--out", str(tmp_path / "v.png")],
+                  capsys, "sample without it")
+    assert list(tmp_path.iterdir()) == []
+    trainer, _ = start_run("digits-binary-4x4", tmp_path / "bin", steps=1, batch_size=16, mcmc_steps=2,
+                           plot_every=1000)
+    trainer.fit()
+    trainer.run_lock.release()
+    assert main(["sample", str(tmp_path / "bin"), "--n", "4", "--n-steps", "4", "--trajectory", "2",
+                 "--out", str(tmp_path / "b.png")]) == 0
+    assert (tmp_path / "b-trajectory.png").is_file()

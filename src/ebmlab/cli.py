@@ -279,7 +279,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--from", dest="start", choices=["noise", "buffer"], default="noise",
                    help="start the chains from the training recipe's noise or from the run's replay buffer")
     s.add_argument("--trajectory", type=_positive_int, metavar="K",
-                   help="also write the chain every K steps, beside a PNG --out as OUT-trajectory.png: 8 chains, "
+                   help="(image runs) also write the chain every K steps, beside --out as OUT-trajectory.png: 8 chains, "
                         "one column per saved step, labelled t=step (default: no trajectory)")
     s.add_argument("--compile", action="store_true",
                    help="torch.compile the model's density for the chains (compile time printed apart; default: off)")
@@ -654,6 +654,9 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     from ebmlab.tasks.open import open_run
     from ebmlab.tasks.sample import draw_samples, write_samples
     run = open_run(args.run, _device(args), args.trust_code)
+    if args.trajectory and run.is_vector and not run.data.get("image_shape"):     # before any sampling
+        raise EBMError(f"--trajectory draws a strip of image chains; {run.path} holds a model of "
+                       f"{run.data['event_shape'][0]}-dimensional vectors: sample without it")
     x, frames, info = draw_samples(run, args.n, args.n_steps, args.method, args.step_size, args.seed,
                                    args.start, args.trajectory, klass=args.klass, compile=args.compile)
     written = write_samples(run, x, Path(args.out), frames, frame_steps=info.get("frame_steps"))

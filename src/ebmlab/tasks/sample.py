@@ -215,7 +215,9 @@ def write_samples(run: Run, x: torch.Tensor, out: Path, frames: list[torch.Tenso
             written.append(plot_samples_2d(x, run.data["bounds"], out, title=f"{run.path}: {x.shape[0]} samples"))
     else:
         written.append(save_grid_png(x, out))
-    if frames and not run.is_vector:
+    if frames and image_shape:          # binary images: {0, 1} frames as [-1, 1] pictures, as their grid
+        frames = [2 * f.reshape(f.shape[0], *image_shape) - 1 for f in frames]
+    if frames and (image_shape or not run.is_vector):
         strip = out.with_name(out.stem + "-trajectory.png")
         if frame_steps is not None and len(frame_steps) == len(frames):
             from ebmlab.viz.trajectory import save_labelled_trajectory_png
