@@ -266,3 +266,24 @@ def test_trajectory_is_drawn_for_binary_images_and_refused_for_vectors(tmp_path,
     assert main(["sample", str(tmp_path / "bin"), "--n", "4", "--n-steps", "4", "--trajectory", "2",
                  "--out", str(tmp_path / "b.png")]) == 0
     assert (tmp_path / "b-trajectory.png").is_file()
+
+
+def test_eval_on_an_image_folder_reads_it_at_the_models_size(tiny_run, tmp_path, capsys, monkeypatch):
+    # eval --data FOLDER failed with "an image folder needs --image-size", a flag eval does not have
+    from helpers_runs import fails_cleanly
+    import ebmlab.tasks.evaluate as evaluate
+    from ebmlab.tasks.open import Run, open_run
+    (tmp_path / "imgs").mkdir()
+    line = fails_cleanly(["eval", str(tiny_run), "--data", str(tmp_path / "imgs")], capsys, "2-dimensional vectors")
+    assert "--image-size" not in line
+    seen = {}
+
+    def fake_load(spec, seed, n_test, test_fraction, image_size, **kw):
+        seen["image_size"] = image_size
+        raise evaluate.EBMError("stop here")
+    monkeypatch.setattr(evaluate, "load_data", fake_load)
+    run = open_run(tiny_run)
+    image_run = Run(run.path, run.model, run.config, {**run.data, "kind": "image", "event_shape": [1, 8, 8]})
+    with pytest.raises(evaluate.EBMError, match="stop here"):
+        evaluate.evaluate_run(image_run, data=str(tmp_path / "imgs"))
+    assert seen["image_size"] == 8

@@ -49,7 +49,12 @@ def evaluate_run(run: Run, data: str | None = None, log_z_method: str | None = N
     if data is None:
         x_test, data_name = test_data(run), c.data
     else:
-        ds = load_data(data, c.seed, c.n_test, c.test_fraction, c.image_size,
+        # an image folder is read at the model's size (eval has no --image-size; the loader asked for one)
+        size = c.image_size or (int(run.data["event_shape"][-1]) if not run.is_vector else None)
+        if size is None and Path(data).is_dir():
+            raise EBMError(f"--data {data!r} is a folder (read as images), but {run.path} models "
+                           f"{run.data['event_shape'][0]}-dimensional vectors: give a .npy of points")
+        ds = load_data(data, c.seed, c.n_test, c.test_fraction, size,
                        binary=bool(run.data.get("binary")), categories=run.data.get("categories"))
         x_test = ds.to_model(torch.cat([ds.train[:], ds.test]) if data != c.data else ds.test)   # [:]: a streamed set too
         data_name = data
