@@ -287,3 +287,15 @@ def test_eval_on_an_image_folder_reads_it_at_the_models_size(tiny_run, tmp_path,
     with pytest.raises(evaluate.EBMError, match="stop here"):
         evaluate.evaluate_run(image_run, data=str(tmp_path / "imgs"))
     assert seen["image_size"] == 8
+
+
+def test_ctrl_c_before_a_command_runs_is_one_line(monkeypatch, capsys):
+    # Ctrl-C while the parser (presets, samplers) loaded, a few seconds on a busy machine, printed a traceback:
+    # only the command itself was inside main's KeyboardInterrupt handler
+    import ebmlab.cli as cli
+
+    def slow_parser():
+        raise KeyboardInterrupt
+    monkeypatch.setattr(cli, "_parser", slow_parser)
+    assert cli.main(["runs"]) == 130
+    assert capsys.readouterr().err == "ebmlab: interrupted\n"

@@ -405,6 +405,14 @@ def _autocomplete(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:       # Ctrl-C while the parser and torch's settings load, before a command runs
+        print("ebmlab: interrupted", file=sys.stderr)
+        return 130
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = _parser()
     _autocomplete(parser)
     args = parser.parse_args(argv)   # argparse already prints one usage line + error and exits 2
