@@ -118,7 +118,7 @@ def _spread_over_levels(cfg: RunConfig, n_steps: int) -> RunConfig:
     levels = cfg.drl_levels if cfg.sampler == "recovery" else len(cfg.dsm_sigmas)
     if 0 <= n_steps < levels:
         raise EBMError(f"--n-steps {n_steps} is fewer than the {levels} noise levels the {cfg.sampler} sampler walks "
-                       f"down; give at least {levels} (default: {default_sample_steps(cfg, False)})")
+                       f"down; give at least {levels} (or leave --n-steps out for the default)")
     if n_steps < 0:
         return cfg               # refused by the caller
     return cfg.replace(mcmc_steps=min(n_steps // levels if cfg.sampler == "recovery" else n_steps,
