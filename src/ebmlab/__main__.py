@@ -2,7 +2,11 @@
 import os
 import sys
 
-from ebmlab.cli import main
+try:
+    from ebmlab.cli import main
+except KeyboardInterrupt:         # Ctrl-C before main could catch it: one line, as main says it
+    print("ebmlab: interrupted", file=sys.stderr)
+    sys.exit(130)
 
 code = main()
 if os.environ.get("WORLD_SIZE", "1") not in ("", "1"):

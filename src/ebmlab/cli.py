@@ -153,6 +153,18 @@ def _positive_int(text: str) -> int:
     return v
 
 
+def _seed(text: str) -> int:
+    """A seed as training takes one (rundir/config.py): 0 <= seed < 2**63; torch refuses 2**64 and above
+    with an internal-looking overflow error, and the commands derive seed + 1, seed + 2 from it."""
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer seed, got {text!r}") from None
+    if not 0 <= v < 2**63:
+        raise argparse.ArgumentTypeError(f"expected a seed from 0 to 2**63 - 1, got {text!r}")
+    return v
+
+
 def package_version() -> str:
     """ebmlab's version: a source checkout's pyproject.toml (the package imported from <root>/src), else
     the installed package's metadata, else "unknown". pyproject.toml is the only copy of the number.
@@ -207,7 +219,8 @@ def _parser() -> argparse.ArgumentParser:
     opens.add_argument("--device", default="cpu", help="auto, cpu, cuda, cuda:N or mps")
     run_help = "a run directory (made by `ebmlab train` or `ebmlab compose`) or a file of `ebmlab export`"
 
-    t = _sub(sub, "train", help="train an EBM by contrastive divergence", description=UPDATE_RULE,
+    t = _sub(sub, "train", help="train an EBM (--objective: contrastive divergence, score matching, NCE or "
+                                    "diffusion recovery likelihood)", description=UPDATE_RULE,
              parents=[common, json_out])
     t.add_argument("--data", help="built-in set (eight-gaussians, checkerboard, two-spirals, rings, moons, "
                                   "pinwheel, swiss-roll, digits, faces: 100 face crops of scikit-image's lfw_subset, "
@@ -259,13 +272,14 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--method", choices=list(SAMPLER_NAMES), help="sampler (default: the run's training sampler)")
     s.add_argument("--n-steps", type=int, help="chain length (default: K, the training chain length, for short-run "
                    "models, which are trained as K-step generators; 100 for persistent image models; "
-                   "max(200, 10 K) for vector data)")
+                   "max(200, 10 K) for vector data; L K for a drl run's walk down its L levels). A dsm run's "
+                   "annealed chain and a drl run's walk spread the N steps evenly over their noise levels")
     s.add_argument("--step-size", type=float, help="sampler step (default: the run's training step)")
-    s.add_argument("--seed", type=int, default=0, help="seed of the chains")
+    s.add_argument("--seed", type=_seed, default=0, help="seed of the chains")
     s.add_argument("--from", dest="start", choices=["noise", "buffer"], default="noise",
                    help="start the chains from the training recipe's noise or from the run's replay buffer")
     s.add_argument("--trajectory", type=_positive_int, metavar="K",
-                   help="also write the chain every K steps, beside a PNG --out as OUT-trajectory.png: 8 chains, "
+                   help="(image runs) also write the chain every K steps, beside --out as OUT-trajectory.png: 8 chains, "
                         "one column per saved step, labelled t=step (default: no trajectory)")
     s.add_argument("--compile", action="store_true",
                    help="torch.compile the model's density for the chains (compile time printed apart; default: off)")
@@ -287,7 +301,7 @@ def _parser() -> argparse.ArgumentParser:
                         "of f (higher f = inlier) and of the score norm |grad_x f| with SMALLER = inlier, as in "
                         "JEM (Grathwohl et al. 2019): data sit near modes, where f is flat. 0.5 = chance. "
                         "Outliers are drawn with --seed (default: none)")
-    e.add_argument("--seed", type=int, default=0, help="seed of the samples, AIS chains and outlier sets")
+    e.add_argument("--seed", type=_seed, default=0, help="seed of the samples, AIS chains and outlier sets")
     e.add_argument("--fid", metavar="REAL.npy",
                    help="also the Inception FID of samples against these real images (N, C, H, W) at the model's "
                         "size: uint8 0..255 as `ebmlab prepare` writes them, or floats in the data's scale; "
@@ -299,7 +313,7 @@ def _parser() -> argparse.ArgumentParser:
     pl = _sub(sub, "plot", parents=[common, opens, json_out],
               help="write the run's pictures (plot.png / samples.png, curves.png)")
     pl.add_argument("run", help="a run directory (made by `ebmlab train` or `ebmlab compose`)")
-    pl.add_argument("--seed", type=int, default=0, help="seed of the samples drawn for the pictures")
+    pl.add_argument("--seed", type=_seed, default=0, help="seed of the samples drawn for the pictures")
 
     c = _sub(
         sub, "compose", parents=[common, opens, json_out], help="combine trained models into a new run directory",
@@ -353,11 +367,12 @@ def _parser() -> argparse.ArgumentParser:
     i.add_argument("--fills", type=_positive_int, default=1,
                    help="average this many independent fills: their mean estimates E[missing | observed], the "
                         "fill with the least squared error (default 1: one sample of p(missing | observed))")
-    i.add_argument("--seed", type=int, default=0, help="seed of the mask and the chains")
+    i.add_argument("--seed", type=_seed, default=0, help="seed of the mask and the chains")
 
     r = _sub(sub, "runs", parents=[common, json_out], help="list the run directories under a folder",
-             description="One line per run directory under DIR: path, kind (run/composite), status (finished, "
-                         "partial: resume it, training: another process holds its lock, damaged), steps done / "
+             description="One line per run directory under DIR: path, kind (run/composite), training objective, "
+                         "status (finished; partial: resume it; diverged: the divergence guard stopped it, change "
+                         "its settings; training: another process holds its lock; damaged), steps done / "
                          "total, and the last logged gap f(data) - f(negatives) (or loss). Reads only.")
     r.add_argument("dir", nargs="?", default="runs", metavar="DIR", help="the folder to search, recursively (default: ./runs)")
 
@@ -390,6 +405,14 @@ def _autocomplete(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:       # Ctrl-C while the parser and torch's settings load, before a command runs
+        print("ebmlab: interrupted", file=sys.stderr)
+        return 130
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = _parser()
     _autocomplete(parser)
     args = parser.parse_args(argv)   # argparse already prints one usage line + error and exits 2
@@ -427,7 +450,10 @@ def error_line(e: BaseException) -> tuple[str, int]:
         code = errno.errorcode.get(e.errno or 0)
         where = f": {e.filename}" if e.filename else ""
         return f"ebmlab: error: {e.strerror or _one_line(str(e))}{f' [{code}]' if code else ''}{where}", 2
-    if isinstance(e, (RecursionError, MemoryError)):
+    # torch reports a failed allocation as a RuntimeError (CPU) or its OutOfMemoryError (GPU), not MemoryError
+    out_of_memory = isinstance(e, MemoryError) or type(e).__name__ == "OutOfMemoryError" or \
+        (isinstance(e, RuntimeError) and "can't allocate memory" in str(e))
+    if isinstance(e, RecursionError) or out_of_memory:
         return (f"ebmlab: error: out of {'stack' if isinstance(e, RecursionError) else 'memory'} "
                 "(an input nested too deeply or too large)", 2)
     if isinstance(e, (UnicodeError, EOFError)) or type(e).__name__ == "SafetensorError" or \
@@ -612,7 +638,8 @@ class _PlotRefresher:
             return
         from ebmlab.tasks.open import Run
         from ebmlab.tasks.sample import draw_samples, write_samples
-        if trainer.data_desc["kind"] == "vector" and trainer.data_desc["event_shape"][0] != 2:
+        if trainer.data_desc["kind"] == "vector" and trainer.data_desc["event_shape"][0] != 2 \
+                and not trainer.data_desc.get("image_shape"):       # binary images are trained as vectors
             return
         # the weights samples come from: the EMA of a run with ema_decay (a copy), else the model itself
         run = Run(trainer.run_dir, trainer.sampling_model(), c, trainer.data_desc)
@@ -623,7 +650,7 @@ class _PlotRefresher:
         trainer.model.eval()
         # a fixed seed of its own: drawing pictures must not touch the training generators
         x, _, _ = draw_samples(run, 1000 if run.is_vector else 64, seed=step)
-        picture = trainer.run_dir / ("plot.png" if run.is_vector else "samples.png")
+        picture = trainer.run_dir / ("plot.png" if run.is_vector and not run.data.get("image_shape") else "samples.png")
         write_samples(run, x, picture, panel=True)
         trainer.model.train(was_training)
         if trainer.tensorboard is not None:
@@ -635,6 +662,9 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     from ebmlab.tasks.open import open_run
     from ebmlab.tasks.sample import draw_samples, write_samples
     run = open_run(args.run, _device(args), args.trust_code)
+    if args.trajectory and run.is_vector and not run.data.get("image_shape"):     # before any sampling
+        raise EBMError(f"--trajectory draws a strip of image chains; {run.path} holds a model of "
+                       f"{run.data['event_shape'][0]}-dimensional vectors: sample without it")
     x, frames, info = draw_samples(run, args.n, args.n_steps, args.method, args.step_size, args.seed,
                                    args.start, args.trajectory, klass=args.klass, compile=args.compile)
     written = write_samples(run, x, Path(args.out), frames, frame_steps=info.get("frame_steps"))
@@ -703,7 +733,10 @@ def _cmd_inpaint(args: argparse.Namespace) -> int:
     from ebmlab.tasks.sample import default_sample_steps
     run = open_run(args.run, _device(args), args.trust_code)
     if run.is_vector:
-        raise EBMError("inpaint needs a model trained on images")
+        what = ("binary images, whose chains flip bits rather than follow a gradient" if run.data.get("image_shape")
+                else f"{run.data['event_shape'][0]}-dimensional vectors")
+        raise EBMError(f"inpaint fills pixels by Langevin on a model of continuous images; {run.path} was trained "
+                       f"on {what}")
     c, h, _ = run.data["event_shape"]
     img = load_image_as_tensor(args.image, c, h, resize=args.resize, convert=args.convert)
     from ebmlab.data.scaling import Scaling

@@ -362,8 +362,8 @@ def _validate_objective_knobs(c: RunConfig, need: Any) -> None:
     need(not c.dsm_conditional or c.objective == "dsm",
          f"dsm_conditional (a noise-conditional network) belongs to objective dsm, not {c.objective!r}")
     need(not c.dsm_conditional or c.sampler == "annealed-langevin",
-         f"a noise-conditional dsm model generates by annealing over its levels: use --sampler annealed-langevin, "
-         f"not {c.sampler!r}")
+         f"a noise-conditional dsm model generates by annealing over its levels: use the sampler annealed-langevin "
+         f"(--sampler in train, --method in sample), not {c.sampler!r}")
     need(math.isfinite(c.drl_energy_scale) and 0 < c.drl_energy_scale <= 1e6,
          f"drl_energy_scale must be a positive number (at most 1e6), got {c.drl_energy_scale}")
     need(1 <= c.drl_levels <= 1000, f"drl_levels (noise levels) must be in 1..1000, got {c.drl_levels}")

@@ -121,8 +121,8 @@ def prepare_run_dir(out: Path, force: bool, kind: str = "run") -> None:
     entries = list(out.iterdir()) if out.exists() else []
     if entries:
         if not force:
-            raise EBMError(f"run directory {str(out)!r} already exists; use --resume to continue it "
-                           "or --force to replace it")
+            resume = "use --resume to continue it or " if kind == "run" else ""     # a composite is never trained
+            raise EBMError(f"run directory {str(out)!r} already exists; {resume}use --force to replace it")
         if read_marker(out) is None and not _is_legacy_run(entries):
             raise EBMError(f"{str(out)!r} holds {_describe(entries)} and no {MARKER} marker: it is not an "
                            "ebmlab run directory; refusing to replace it even with --force")

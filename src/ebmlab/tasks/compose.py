@@ -16,6 +16,7 @@ from ebmlab.models.spec import class_spec, to_spec
 from ebmlab.rundir.checkpoint import FORMAT_VERSION
 from ebmlab.tasks.open import Run, open_run
 from ebmlab.rundir.build import component_dirs, stored_component_path
+from ebmlab.rundir.export import is_export
 from ebmlab.rundir.layout import prepare_run_dir
 
 
@@ -59,10 +60,18 @@ def compose_runs(sources: list[str], op: str | None, weights: list[float] | None
     opened: dict[str, Run] = {}
     runs, models, specs = [], [], []
     for text, (path, klass) in zip(sources, parsed):
+        if is_export(Path(path)):      # the recipe names component run directories; an export has none
+            raise EBMError(f"compose takes run directories; {path} is a file of `ebmlab export`: compose the run it "
+                           "was exported from (its card's exported_from)")
         key = str(Path(path).resolve())
         if key not in opened:
             opened[key] = open_run(path, trust_code=trust_code)
         r = opened[key]
+        if r.config.objective == "drl":
+            # its samples come from the walk down its L levels (sampler recovery), which a product or mixture
+            # of f's does not have: the composite would refuse to sample
+            raise EBMError(f"{path} was trained with --objective drl: it generates by walking down its noise levels, "
+                           "which a composite of f's cannot do; compose runs of the other objectives")
         runs.append(r)
         stored = stored_component_path(Path(key), Path(out))     # relative: shareable with its components
         if klass is None:

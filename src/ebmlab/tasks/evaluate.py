@@ -49,7 +49,12 @@ def evaluate_run(run: Run, data: str | None = None, log_z_method: str | None = N
     if data is None:
         x_test, data_name = test_data(run), c.data
     else:
-        ds = load_data(data, c.seed, c.n_test, c.test_fraction, c.image_size,
+        # an image folder is read at the model's size (eval has no --image-size; the loader asked for one)
+        size = c.image_size or (int(run.data["event_shape"][-1]) if not run.is_vector else None)
+        if size is None and Path(data).is_dir():
+            raise EBMError(f"--data {data!r} is a folder (read as images), but {run.path} models "
+                           f"{run.data['event_shape'][0]}-dimensional vectors: give a .npy of points")
+        ds = load_data(data, c.seed, c.n_test, c.test_fraction, size,
                        binary=bool(run.data.get("binary")), categories=run.data.get("categories"))
         x_test = ds.to_model(torch.cat([ds.train[:], ds.test]) if data != c.data else ds.test)   # [:]: a streamed set too
         data_name = data
@@ -82,6 +87,8 @@ def evaluate_run(run: Run, data: str | None = None, log_z_method: str | None = N
             log_z_method = "enumeration" if dim <= MAX_ENUM_BITS else "ais"
         else:
             log_z_method = "quadrature" if run.is_vector and dim <= 3 else None
+    if log_z_method == "quadrature" and not run.is_vector:     # else exact_nll asks a Python user for bounds=
+        raise EBMError("--log-z quadrature integrates over a grid of vectors with d <= 3; for images use --log-z ais")
     if binary and log_z_method == "quadrature":
         raise EBMError(f"--log-z quadrature is for continuous data; binary data uses --log-z enumeration "
                        f"(exact, d <= {MAX_ENUM_BITS}) or ais")
@@ -125,7 +132,11 @@ def evaluate_run(run: Run, data: str | None = None, log_z_method: str | None = N
             # bits/dim in the data's pixel scale: change of variables from [-1, 1] back to 0..255 style
             log_jac = dim * math.log(2.0 / float(np.mean(np.asarray(s.high) - np.asarray(s.low)))) if s else 0.0
             out["bits_per_dim"] = (nll - log_jac) / (dim * math.log(2))
-    elif log_z_method not in (None, "done"):
+    elif log_z_method is None:       # say why there is no likelihood, and how to get one
+        what = "images" if not run.is_vector else f"{dim}-dimensional vectors"
+        out["log_z_note"] = (f"no log Z or NLL by default for {what} (exact quadrature is for d <= 3): "
+                             "--log-z ais estimates them")
+    elif log_z_method != "done":
         raise EBMError(f"unknown --log-z {log_z_method!r}; choose quadrature (d <= 3), enumeration (binary) or ais")
     # a composite's own density is not its component's data: no true NLL to compare it with
     if data is None and c.data in toy2d.NAMES and "composite" not in run.data:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import torch
 
+from ebmlab.errors import EBMError
 from ebmlab.rundir.lock import refuse_if_training
 from ebmlab.tasks.evaluate import chain_traces
 from ebmlab.tasks.open import Run, test_data
@@ -15,12 +16,15 @@ from ebmlab.viz.plots import plot_energy_histograms, plot_traces, plot_training_
 
 def plot_run(run: Run, seed: int = 0) -> list[Path]:
     """The run's pictures: 2-D panel (data, density, energy, samples) or a sample grid; training curves."""
+    if not Path(run.path).is_dir():      # an `ebmlab export` file, which open_run takes like a run
+        raise EBMError(f"plot writes a run's pictures into its run directory; {run.path} is an exported file: draw "
+                       f"its samples with ebmlab sample {run.path} --out FILE.png")
     refuse_if_training(run.path, "plot (it writes the run's pictures)")
     written = []
     if run.is_vector and run.data["event_shape"][0] == 2:
         x, _, _ = draw_samples(run, 2000, seed=seed)
         written += write_samples(run, x, run.path / "plot.png", panel=True)
-    elif not run.is_vector:
+    elif not run.is_vector or run.data.get("image_shape"):     # binary images are trained as vectors
         x, _, _ = draw_samples(run, 64, seed=seed)
         written += write_samples(run, x, run.path / "samples.png")
     written.append(plot_traces(chain_traces(run, seed), run.path / "traces.png", title="chains from noise"))

@@ -5,10 +5,14 @@ config.json), found by walking DIR without entering a run (its checkpoints are n
 
     path     the run directory
     kind     "run" or "composite"
+    objective  the run's training objective (cd, dsm, ssm, nce, drl, conditional, jem; config.json);
+             None for a composite
     status   "training" (another process holds the run's lock: ebmlab.rundir.lock), "finished"
-             (the newest checkpoint is at the configured step count), "partial" (stopped or killed
-             before that: ``ebmlab train --resume`` continues it), "damaged" (its files cannot be
-             read; ``error`` says why) or "-" for a composite (it is never trained)
+             (the newest checkpoint is at the configured step count), "diverged" (stopped by the
+             divergence guard, events.jsonl, with no checkpoint written since: resuming repeats it
+             unless its settings change), "partial" (stopped or killed before the end: ``ebmlab
+             train --resume`` continues it), "damaged" (its files cannot be read; ``error`` says why)
+             or "-" for a composite (it is never trained)
     step     the newest checkpoint's step (0 without one); ``total`` the configured steps
     metric   the last metrics.jsonl row's key number: "gap" (f(data) - f(negatives)), else "loss"
 """
@@ -22,7 +26,7 @@ from typing import Any
 
 from ebmlab.errors import EBMError
 from ebmlab.rundir.checkpoint import latest_checkpoint, read_json
-from ebmlab.rundir.layout import CONFIG, DATA, METRICS, read_marker
+from ebmlab.rundir.layout import CONFIG, DATA, EVENTS, METRICS, read_marker
 from ebmlab.rundir.lock import lock_holder
 from ebmlab.rundir.logs import read_metrics
 
@@ -35,7 +39,7 @@ _BOOKKEEPING = ("step", "lr", "seconds")
 def list_runs(root: str | os.PathLike = "runs") -> list[dict[str, Any]]:
     """One dict per run directory under ``root`` (``root`` itself included), sorted by path.
 
-    Keys: ``path``, ``kind``, ``status``, ``step``, ``total``, ``metric`` (name or None),
+    Keys: ``path``, ``kind``, ``objective``, ``status``, ``step``, ``total``, ``metric`` (name or None),
     ``value`` (float or None), ``error`` (None unless the status is "damaged").
     """
     root = Path(root)
@@ -64,7 +68,7 @@ def _run_kind(d: Path) -> str | None:
 
 def describe_run(d: Path, kind: str) -> dict[str, Any]:
     """The listing row of one run directory ``d`` (``kind``: "run" or "composite")."""
-    row: dict[str, Any] = {"path": str(d), "kind": kind, "status": "-", "step": None, "total": None,
+    row: dict[str, Any] = {"path": str(d), "kind": kind, "objective": None, "status": "-", "step": None, "total": None,
                            "metric": None, "value": None, "error": None}
     if kind == "composite":
         return row
@@ -74,17 +78,40 @@ def describe_run(d: Path, kind: str) -> dict[str, Any]:
         ck = latest_checkpoint(d)
         step = int(ck.name.split("-")[1]) if ck is not None else 0
         metrics = read_metrics(d) if (d / METRICS).is_file() else []
+        diverged_at = _diverged_at(d)
     except (EBMError, OSError, ValueError, UnicodeDecodeError) as e:
         row.update(status="damaged", error=" ".join(str(e).split()))
         return row
-    row.update(step=step, total=total if isinstance(total, int) else None)
+    objective = config.get("objective", "cd") if isinstance(config, dict) else None
+    row.update(step=step, total=total if isinstance(total, int) else None,
+               objective=objective if isinstance(objective, str) else None)
     if lock_holder(d) is not None:
         row["status"] = "training"
+    elif row["total"] is not None and step >= row["total"]:
+        row["status"] = "finished"
     else:
-        row["status"] = "finished" if row["total"] is not None and step >= row["total"] else "partial"
+        # a divergence after the newest checkpoint: the run stopped there and nothing was trained since
+        row["status"] = "diverged" if diverged_at is not None and diverged_at > step else "partial"
     if metrics:
         row["metric"], row["value"] = _key_metric(metrics[-1])
     return row
+
+
+def _diverged_at(d: Path) -> int | None:
+    """The step of the last event of events.jsonl when it is a divergence that stopped the run, else None
+    (a rollback, or a restart after it, means training went on)."""
+    path = d / EVENTS
+    if not path.is_file():
+        return None
+    last = None
+    for line in path.read_text().splitlines():
+        try:
+            last = json.loads(line)
+        except ValueError:          # a torn last line (a kill mid-write)
+            continue
+    if isinstance(last, dict) and last.get("event") == "diverged" and isinstance(last.get("step"), int):
+        return last["step"]
+    return None
 
 
 def _key_metric(last: dict[str, Any]) -> tuple[str | None, float | None]:
@@ -96,7 +123,7 @@ def _key_metric(last: dict[str, Any]) -> tuple[str | None, float | None]:
 
 
 def format_rows(rows: list[dict[str, Any]]) -> list[str]:
-    """The listing as aligned text lines: path, kind, status, step/total, key metric."""
+    """The listing as aligned text lines: path, kind, objective, status, step/total, key metric."""
     if not rows:
         return []
     width = max(len(r["path"]) for r in rows)
@@ -106,7 +133,9 @@ def format_rows(rows: list[dict[str, Any]]) -> list[str]:
         metric = f"{r['metric']} {r['value']:+.4g}" if r["metric"] is not None else ""
         if r["error"]:
             metric = r["error"]
-        lines.append(f"{r['path']:<{width}}  {r['kind']:<9}  {r['status']:<8}  {steps:>13}  {metric}".rstrip())
+        objective = r.get("objective") or "-"
+        lines.append(f"{r['path']:<{width}}  {r['kind']:<9}  {objective:<11}  {r['status']:<8}  {steps:>13}  "
+                     f"{metric}".rstrip())
     return lines
 
 

@@ -40,6 +40,9 @@ def draw_samples(run: Run, n: int, n_steps: int | None = None, method: str | Non
     """
     if n <= 0:
         raise EBMError(f"--n must be a positive integer, got {n}")
+    if n > MAX_SAMPLES:      # a typo would otherwise end in a failed allocation or run for days
+        raise EBMError(f"--n {n} is more than the {MAX_SAMPLES} samples a sampling run may draw; draw fewer "
+                       "(or several runs with different --seed)")
     target = run.model if klass is None else class_model(run, klass)
     cfg = run.config
     overrides: dict[str, Any] = {}
@@ -50,6 +53,8 @@ def draw_samples(run: Run, n: int, n_steps: int | None = None, method: str | Non
     cfg = cfg.replace(**overrides) if overrides else cfg
     if n_steps is None:
         n_steps = default_sample_steps(cfg, run.is_vector)
+    elif cfg.sampler in LEVEL_SAMPLERS:
+        cfg = _spread_over_levels(cfg, n_steps)
     if n_steps < 0:
         raise EBMError(f"--n-steps must be >= 0, got {n_steps}")
     if n_steps > MAX_CHAIN_STEPS:      # a hand-edited mcmc_steps or a typo would otherwise run for days
@@ -65,10 +70,11 @@ def draw_samples(run: Run, n: int, n_steps: int | None = None, method: str | Non
         x0 = make_init_fn(run.data, "uniform" if cfg.init == "data" else cfg.init, torch.empty(0), torch.device("cpu"))(n, g)
     else:
         raise EBMError(f"--from must be 'noise' or 'buffer', got {start!r}")
-    if trajectory_every and cfg.sampler == "recovery":
-        # each chunk of frames would restart the walk at the top level (its level is the chain's step count)
-        raise EBMError("--trajectory is not available with the recovery sampler (a drl run's level walk); "
-                       "sample without it")
+    if trajectory_every and cfg.sampler in LEVEL_SAMPLERS:
+        # each chunk of frames would restart the walk at the top level (its level is the chain's step
+        # count) and end it with the last level's step: the samples would be those of a chain K steps long
+        raise EBMError(f"--trajectory is not available with the {cfg.sampler} sampler (its noise level follows "
+                       "the chain's step count, which each saved frame would restart); sample without it")
     frames = [x0.clone()] if trajectory_every else []
     frame_steps = [0] if trajectory_every else []
     x, diag_acc, diag_grad, done = x0, [], [], 0
@@ -94,6 +100,29 @@ def draw_samples(run: Run, n: int, n_steps: int | None = None, method: str | Non
     if trajectory_every:
         info["frame_steps"] = frame_steps      # the chain step of each frame (labels of the figure)
     return x.detach(), frames, info
+
+
+# chains one `sample` may run at once (10**7 2-D points are 80 MB; the chains hold a few copies)
+MAX_SAMPLES = 10**7
+
+# samplers whose noise level is set by the chain's step count: annealed Langevin (dsm's levels, steps split
+# evenly over them) and the recovery walk (drl's levels, K steps each)
+LEVEL_SAMPLERS = ("annealed-langevin", "recovery")
+
+
+def _spread_over_levels(cfg: RunConfig, n_steps: int) -> RunConfig:
+    """The config whose sampler walks all its noise levels in ``n_steps`` steps (annealed-langevin, recovery).
+
+    Their level schedule comes from ``mcmc_steps`` (the training chain), so a shorter ``--n-steps`` stopped
+    the walk at a noisy level (and a noise-conditional dsm model then denoised it as if at the last one)."""
+    levels = cfg.drl_levels if cfg.sampler == "recovery" else len(cfg.dsm_sigmas)
+    if 0 <= n_steps < levels:
+        raise EBMError(f"--n-steps {n_steps} is fewer than the {levels} noise levels the {cfg.sampler} sampler walks "
+                       f"down; give at least {levels} (or leave --n-steps out for the default)")
+    if n_steps < 0:
+        return cfg               # refused by the caller
+    return cfg.replace(mcmc_steps=min(n_steps // levels if cfg.sampler == "recovery" else n_steps,
+                                      MAX_CHAIN_STEPS))
 
 
 def class_model(run: Run, klass: int) -> torch.nn.Module:
@@ -133,7 +162,11 @@ def _buffer_states(run: Run, n: int, g: torch.Generator) -> torch.Tensor:
     ck = latest_checkpoint(run.path)
     buf = load_checkpoint(ck)[2].get("buffer") if ck is not None else None
     if not buf:
-        raise EBMError(f"{run.path} has no replay buffer (its recipe is not persistent); use --from noise")
+        # dsm, ssm and nce draw no negatives at all, whatever the preset's (unused) persistent setting says
+        objective = run.config.objective
+        why = (f"objective {objective} draws no negative chains" if objective in ("dsm", "ssm", "nce")
+               else "its recipe is not persistent")
+        raise EBMError(f"{run.path} has no replay buffer ({why}); use --from noise")
     states = buf["states"]
     return states[torch.randint(0, states.shape[0], (n,), generator=g)]
 
@@ -156,6 +189,8 @@ def write_samples(run: Run, x: torch.Tensor, out: Path, frames: list[torch.Tenso
         raise EBMError(f"--out must end in .npy or .png, got {str(out)!r}")
     if not out.parent.exists():
         raise EBMError(f"the folder of --out {str(out.parent)!r} does not exist")
+    if out.is_dir():        # else the atomic write fails naming its temporary file
+        raise EBMError(f"--out {str(out)!r} is a folder; give a file name ending in .npy or .png")
     if Path(run.path).resolve() in (out.parent.resolve(), *out.parent.resolve().parents):
         refuse_if_training(run.path, f"writing {out}")
     written = []
@@ -181,7 +216,9 @@ def write_samples(run: Run, x: torch.Tensor, out: Path, frames: list[torch.Tenso
             written.append(plot_samples_2d(x, run.data["bounds"], out, title=f"{run.path}: {x.shape[0]} samples"))
     else:
         written.append(save_grid_png(x, out))
-    if frames and not run.is_vector:
+    if frames and image_shape:          # binary images: {0, 1} frames as [-1, 1] pictures, as their grid
+        frames = [2 * f.reshape(f.shape[0], *image_shape) - 1 for f in frames]
+    if frames and (image_shape or not run.is_vector):
         strip = out.with_name(out.stem + "-trajectory.png")
         if frame_steps is not None and len(frame_steps) == len(frames):
             from ebmlab.viz.trajectory import save_labelled_trajectory_png

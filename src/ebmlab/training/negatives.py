@@ -82,8 +82,9 @@ def check_binary_sampler(config: RunConfig, model: torch.nn.Module, data: dict[s
         if config.sampler == "block-gibbs" and not callable(getattr(model, "sample_hidden", None)):
             raise EBMError("sampler 'block-gibbs' needs hidden units: use it with --net rbm, or choose gibbs or gwg")
     elif binary_method:
+        continuous = [n for n in SAMPLER_NAMES if n not in BINARY_SAMPLERS + CATEGORICAL_SAMPLERS]
         raise EBMError(f"sampler {config.sampler!r} moves {{0, 1}} states, but this data is continuous; "
-                       f"choose one of {', '.join(n for n in SAMPLER_NAMES if n not in BINARY_SAMPLERS)}")
+                       f"choose one of {', '.join(continuous)}")
 
 
 def sampler_from_config(config: RunConfig, model: torch.nn.Module, data: dict[str, Any]) -> Sampler:
