@@ -48,7 +48,8 @@ TRAIN_FLAGS: dict[str, tuple[Any, str]] = {
     "l2": (float, "weight of the penalty f(x+)^2 + f(x-)^2 that keeps |f| bounded"),
     "preset": (str, "named recipe (training/presets.py: each number with its source): 2d, vector, short-run, "
                     "persistent, digits, faces, celeba (Nijkamp et al. 2019 at 64x64, for a GPU); with --labels: conditional "
-                    "(f(x, y) = logits[y]) or jem (classifier + EBM). "
+                    "(f(x, y) = logits[y]) or jem (classifier + EBM); for binary data binary, rbm, and categorical for "
+                    "one-hot categories. "
                     "Default: picked from the data (digits / faces for those built-in sets, short-run for other images, "
                     "vector for d > 3, else 2d)"),
     "device": (str, "auto (CUDA when present), cpu, cuda, cuda:N or mps (default: cpu)"),
@@ -76,7 +77,7 @@ TRAIN_FLAGS: dict[str, tuple[Any, str]] = {
                      "detected as binary without it)"),
     "net": (str, "network: auto (an MLP for vectors, a conv net for images; the preset may choose), mlp, conv, "
                  "resnet, shortrun (Nijkamp et al. 2019's conv stack), or, for binary data, rbm (a Bernoulli "
-                 "RBM trained with block Gibbs)"),
+                 "RBM trained with block Gibbs), or, for categorical data, potts"),
     "hidden": (int, "MLP width, or the RBM's number of hidden units"),
     "activation": (str, "hidden-layer activation of the vector MLP: silu (smooth scores; needed by dsm/ssm) or "
                         "relu (resolves many sharp 2-D modes better, smooth shapes worse: see the 2d preset)"),
@@ -153,6 +154,11 @@ def _positive_int(text: str) -> int:
     return v
 
 
+def _count(n: int, noun: str) -> str:
+    """'1 step', '10 steps'."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def _seed(text: str) -> int:
     """A seed as training takes one (rundir/config.py): 0 <= seed < 2**63; torch refuses 2**64 and above
     with an internal-looking overflow error, and the commands derive seed + 1, seed + 2 from it."""
@@ -223,7 +229,8 @@ def _parser() -> argparse.ArgumentParser:
                                     "diffusion recovery likelihood)", description=UPDATE_RULE,
              parents=[common, json_out])
     t.add_argument("--data", help="built-in set (eight-gaussians, checkerboard, two-spirals, rings, moons, "
-                                  "pinwheel, swiss-roll, digits, faces: 100 face crops of scikit-image's lfw_subset, "
+                                  "pinwheel, swiss-roll, digits, digits-binary, digits-binary-4x4, faces: 100 face crops of "
+                                  "scikit-image's lfw_subset, "
                                   "pip install ebmlab[faces]), a .npy file (N,d) or (N,C,H,W), or an image folder "
                                   "(required unless --resume)")
     t.add_argument("--out", help="run directory to create (required unless --resume)")
@@ -311,7 +318,7 @@ def _parser() -> argparse.ArgumentParser:
                         "(weights-inception-2015-12-05-6726825d.pth); ebmlab never downloads it (default: none)")
 
     pl = _sub(sub, "plot", parents=[common, opens, json_out],
-              help="write the run's pictures (plot.png / samples.png, curves.png)")
+              help="write the run's pictures (plot.png / samples.png, curves.png, traces.png, energy_hist.png)")
     pl.add_argument("run", help="a run directory (made by `ebmlab train` or `ebmlab compose`)")
     pl.add_argument("--seed", type=_seed, default=0, help="seed of the samples drawn for the pictures")
 
@@ -361,7 +368,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="scale an image of another size so its shorter side fits the model, then centre-crop")
     i.add_argument("--convert", action="store_true",
                    help="convert a colour image to grey (or grey to RGB) when the model's channels differ")
-    i.add_argument("--out", default=None, help="output prefix (default: next to the image)")
+    i.add_argument("--out", default=None, help="output prefix: writes PREFIX-inpaint.png (default: next to the image)")
     i.add_argument("--n-steps", type=_positive_int, default=None,
                    help="Langevin steps (default: as `sample` — K for short-run models, else 100)")
     i.add_argument("--fills", type=_positive_int, default=1,
@@ -563,12 +570,13 @@ def _train_here(args: argparse.Namespace, group: Any) -> int:
             c = trainer.config
             k = trainer.data_desc["categories"]
             print(f"ebmlab: categorical data {{0..{k - 1}}}^{trainer.data_desc['event_shape'][0] // k}: a discrete "
-                  f"EBM on one-hot values (net {c.net}, sampler {c.sampler}, {c.negatives} CD, {c.mcmc_steps} steps)",
-                  file=sys.stderr)
+                  f"EBM on one-hot values (net {c.net}, sampler {c.sampler}, {c.negatives} CD, "
+                  f"{_count(c.mcmc_steps, 'step')})", file=sys.stderr)
         if trainer.data_desc.get("binary") and group.is_main and not args.json:
             c = trainer.config
             print(f"ebmlab: binary data {{0,1}}^{trainer.data_desc['event_shape'][0]}: a discrete EBM "
-                  f"(net {c.net}, sampler {c.sampler}, {c.negatives} CD, {c.mcmc_steps} steps)", file=sys.stderr)
+                  f"(net {c.net}, sampler {c.sampler}, {c.negatives} CD, {_count(c.mcmc_steps, 'step')})",
+                  file=sys.stderr)
     from ebmlab.training.api import release_run
     try:
         trainer.callbacks.append(_PlotRefresher())
