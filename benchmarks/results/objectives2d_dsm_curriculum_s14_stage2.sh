@@ -3,15 +3,9 @@
 # ($1, the probe's JSON) and the default (fixed sigma 0.1) where its cells are not recorded, on the other five
 # built-in sets and the held-out ring12w / spiral10, in rounds of three seeds (so that a stop at the deadline
 # leaves every set with the same seeds). Run from benchmarks/results/; appends to objectives2d_dsm_curriculum_s14.log.
-cd "$(dirname "$0")"
-LOG=objectives2d_dsm_curriculum_s14.log
-PY="env OMP_NUM_THREADS=1 PYTHONPATH=/work/wt/dsm/src nice -n 5 /work/main/.venv-bench/bin/python objectives2d_nce_noise_s12_probe.py"
+source "$(dirname "$0")/objectives2d_dsm_curriculum_s14_run.sh"     # cd, LOG, PY, run()
 VAR="$1"
 DEF='{"objective": "dsm"}'
-run() {   # run SETS SEEDS JSON
-  echo "## $(date -u +%H:%M:%S) probe $1 $2 '$3'  (load: $(cut -d' ' -f1-3 /proc/loadavg))" >> $LOG
-  $PY "$1" "$2" "$3" >> $LOG 2>&1
-}
 echo "## $(date -u +%H:%M:%S) stage 2 with the chosen variant $VAR" >> $LOG
 # the held-out shapes first (neither the default nor any variant has cells there), default and variant interleaved
 for seed in 0 1 2; do

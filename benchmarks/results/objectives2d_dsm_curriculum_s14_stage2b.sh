@@ -2,15 +2,9 @@
 # Session 14: the rest of stage 2 after round 3-5 of the variant (which objectives2d_dsm_curriculum_s14_stage2.sh
 # started; its script was stopped at 23:37 and replaced by this one, so that a stop at the deadline leaves the
 # default and the variant paired on the same seeds set by set). $1: the chosen variant's JSON.
-cd "$(dirname "$0")"
-LOG=objectives2d_dsm_curriculum_s14.log
-PY="env OMP_NUM_THREADS=1 PYTHONPATH=/work/wt/dsm/src nice -n 5 /work/main/.venv-bench/bin/python objectives2d_nce_noise_s12_probe.py"
+source "$(dirname "$0")/objectives2d_dsm_curriculum_s14_run.sh"     # cd, LOG, PY, run()
 VAR="$1"
 DEF='{"objective": "dsm"}'
-run() {   # run SETS SEEDS JSON
-  echo "## $(date -u +%H:%M:%S) probe $1 $2 '$3'  (load: $(cut -d' ' -f1-3 /proc/loadavg))" >> $LOG
-  $PY "$1" "$2" "$3" >> $LOG 2>&1
-}
 [ -n "$2" ] && while kill -0 "$2" 2>/dev/null; do sleep 5; done     # $2: the running probe of round 3-5
 run ring12w,spiral10,checkerboard,moons,rings 3,4,5 "$DEF"
 for set in ring12w spiral10 checkerboard moons rings; do
