@@ -553,7 +553,8 @@ def test_noise_levels_given_as_a_tuple_from_python_are_taken_as_a_list():
 
 def test_the_2d_dsm_preset_is_the_curriculum_unless_the_user_sets_another_or_a_conditional_f():
     """The 2d preset's dsm anneals sigma from 3 x itself by half the run (training/presets.py, session 14);
-    the user's factor wins, a noise-conditional f drops it (its levels are its own), other objectives never get it."""
+    the user's factor wins; a noise-conditional f drops it (its levels are its own), and so do levels the user
+    sets; other objectives never get it."""
     from ebmlab.training.presets import resolve_config
     c = resolve_config("moons", {"preset": "2d", "objective": "dsm"})
     assert (c.dsm_anneal_factor, c.dsm_anneal_until, c.dsm_conditional) == (3.0, 0.5, False)
@@ -561,5 +562,10 @@ def test_the_2d_dsm_preset_is_the_curriculum_unless_the_user_sets_another_or_a_c
     cond = resolve_config("moons", {"preset": "2d", "objective": "dsm", "dsm_conditional": True,
                                     "sampler": "annealed-langevin"})
     assert (cond.dsm_anneal_factor, cond.dsm_anneal_until) == (1.0, 0.7)
+    # levels the user chose are used as given (the curriculum was measured for the preset's own level only)
+    own = resolve_config("moons", {"preset": "2d", "objective": "dsm", "dsm_sigmas": [0.5, 0.2]})
+    assert (own.dsm_sigmas, own.dsm_anneal_factor) == ([0.5, 0.2], 1.0)
+    both = resolve_config("moons", {"preset": "2d", "objective": "dsm", "dsm_sigmas": [0.2], "dsm_anneal_factor": 2.0})
+    assert both.dsm_anneal_factor == 2.0
     for other in ("cd", "ssm", "nce"):
         assert resolve_config("moons", {"preset": "2d", "objective": other}).dsm_anneal_factor == 1.0

@@ -616,8 +616,10 @@ def resolve_config(data_spec: str, overrides: dict[str, Any], dataset=None) -> R
             values.update(PRESETS[name])
     objective = overrides.get("objective", values.get("objective", "cd"))
     values.update(OBJECTIVE_PRESETS.get((objective, name), {}))
-    if overrides.get("dsm_conditional") and "dsm_anneal_factor" not in overrides:
-        # the 2d dsm preset's curriculum is for one unconditional f; a noise-conditional model has its own levels
+    if (overrides.get("dsm_conditional") or "dsm_sigmas" in overrides) and "dsm_anneal_factor" not in overrides:
+        # the 2d dsm preset's curriculum was measured for its own level (0.1) on one unconditional f: a
+        # noise-conditional model has its own levels, and levels the user chose are used as given unless the
+        # user asks for the curriculum too
         values.pop("dsm_anneal_factor", None)
         values.pop("dsm_anneal_until", None)
     if overrides.get("net") == "custom":
