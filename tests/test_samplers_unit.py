@@ -314,3 +314,49 @@ def test_run_chains_freezes_parameters_while_sampling_and_restores_them():
     run_chains(sampler, torch.randn(16, 2), 3, torch.Generator().manual_seed(0))
     assert seen and not any(seen)
     assert [p.requires_grad for p in net.parameters()] == [True, False, True, True]
+
+
+# ---- ebmlab.sample never hands back NaN samples (session 15: they came back silently) ----
+
+def _quadratic(x: torch.Tensor) -> torch.Tensor:
+    return -(x ** 2).sum(-1)
+
+
+def test_sample_refuses_non_finite_x0():
+    x0 = torch.zeros(4, 2)
+    x0[1, 0] = float("nan")
+    with pytest.raises(EBMError, match="x0 contains NaN or infinite values"):
+        ebmlab.sample(_quadratic, x0, "langevin", 5, generator=torch.Generator().manual_seed(0))
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_sample_refuses_f_nan_or_plus_inf_at_x0(bad):
+    # a calibrated sampler rejects every move from such a start and used to return x0 unchanged
+    f = lambda x: torch.where(x[:, 0] > 0, torch.full_like(x[:, 0], bad), _quadratic(x))
+    x0 = torch.tensor([[1.0, 0.0], [-1.0, 0.0]])
+    with pytest.raises(EBMError, match=r"f is NaN or \+inf at some chains' starting points"):
+        ebmlab.sample(f, x0, "mh", 5, generator=torch.Generator().manual_seed(0))
+
+
+def test_sample_allows_minus_inf_at_x0():
+    # -inf is a point outside the support (a model's box): the chains may start there
+    f = lambda x: torch.where(x[:, 0] > 0, torch.full_like(x[:, 0], -float("inf")), _quadratic(x))
+    x0 = torch.tensor([[1.0, 0.0], [-1.0, 0.0]])
+    x = ebmlab.sample(f, x0, "mh", 5, generator=torch.Generator().manual_seed(0))
+    assert x.shape == (2, 2) and bool(torch.isfinite(x).all())
+
+
+def test_sample_refuses_chains_that_end_non_finite():
+    # Langevin with a step far too large for a quartic f overflows to inf / NaN within a few steps
+    quartic = lambda x: (x ** 4).sum(-1)
+    with pytest.raises(EBMError, match="the chains reached NaN or infinite values within 50 steps"):
+        ebmlab.sample(quartic, torch.full((4, 2), 3.0), "langevin", 50, step_size=1.0,
+                      generator=torch.Generator().manual_seed(0))
+
+
+def test_run_chains_leaves_finite_checks_to_its_caller():
+    # training calls run_chains once a step: no host syncs there, its guard judges the chains
+    quartic = lambda x: (x ** 4).sum(-1)
+    x, _ = run_chains(make_sampler(quartic, "langevin", step_size=1.0), torch.full((4, 2), 3.0), 50,
+                      torch.Generator().manual_seed(0))
+    assert not bool(torch.isfinite(x).all())

@@ -53,11 +53,15 @@ def resolve_generator(generator: torch.Generator | None, device: torch.device) -
 
 
 def run_chains(sampler: Sampler, x0: torch.Tensor, n_steps: int,
-               generator: torch.Generator | None = None) -> tuple[torch.Tensor, ChainDiagnostics]:
+               generator: torch.Generator | None = None, *,
+               check_finite: bool = False) -> tuple[torch.Tensor, ChainDiagnostics]:
     """Advance B chains from x0 [B, *event] by ``n_steps`` steps of ``sampler``.
 
     Returns (x [B, *event] with x0's dtype and device, ChainDiagnostics). Builds no autograd graph
-    across steps and leaves no ``.grad`` on model parameters.
+    across steps and leaves no ``.grad`` on model parameters. ``check_finite`` (what ``ebmlab.sample``
+    sets) refuses, in one line, an x0 with NaN / inf values, an f that is NaN or +inf at x0 and chains that
+    end non-finite: three host syncs per call, none per step. Training leaves it off, since its divergence
+    guard judges the chains once a step and its steps must not wait on the host.
     """
     if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 0:
         raise EBMError(f"n_steps must be an integer >= 0, got {n_steps!r}")
@@ -66,14 +70,27 @@ def run_chains(sampler: Sampler, x0: torch.Tensor, n_steps: int,
     if not isinstance(x0, torch.Tensor):
         raise EBMError(f"x0 must be a torch.Tensor of shape [B, *event], got {type(x0).__name__}")
     generator = resolve_generator(generator, x0.device)
+    if check_finite and x0.is_floating_point() and not bool(torch.isfinite(x0).all()):
+        raise EBMError("x0 contains NaN or infinite values; start the chains from finite points")
     with frozen_parameters(sampler.module):
-        return _run(sampler, x0, n_steps, generator)
+        x, diag = _run(sampler, x0, n_steps, generator, check_finite)
+    if check_finite and x.is_floating_point() and not bool(torch.isfinite(x).all()):
+        # a NaN returned silently would poison whatever the user computes next
+        raise EBMError(f"the chains reached NaN or infinite values within {n_steps} steps: f or its gradient is "
+                       "not finite there, or the step size is too large for f; lower step_size (or check f)")
+    return x, diag
 
 
-def _run(sampler: Sampler, x0: torch.Tensor, n_steps: int,
-         generator: torch.Generator) -> tuple[torch.Tensor, ChainDiagnostics]:
+def _run(sampler: Sampler, x0: torch.Tensor, n_steps: int, generator: torch.Generator,
+         check_finite: bool = False) -> tuple[torch.Tensor, ChainDiagnostics]:
     with first_evaluation("x0", tuple(x0.shape)):
         state = sampler.init(x0)
+    # NaN or +inf at the start: a calibrated sampler rejects every move and returns x0 as if it had mixed
+    # (-inf is allowed: a point outside a model's support box)
+    if check_finite and state.log_density.is_floating_point() and bool(
+            (torch.isnan(state.log_density) | (state.log_density == float("inf"))).any()):
+        raise EBMError("f is NaN or +inf at some chains' starting points x0; fix f there (or start the chains "
+                       "elsewhere) before sampling")
     dtype = state.log_density.dtype if state.log_density.is_floating_point() else torch.float32
     b = x0.shape[0]
     accepted = torch.zeros(b, dtype=dtype, device=x0.device)
@@ -122,8 +139,9 @@ def sample(f: LogDensity | torch.nn.Module, x0: torch.Tensor, method: str = "lan
     ``noise_scale``, ``grad_clip``, ``bounds`` for Langevin; ``n_leapfrog`` for HMC; ``proposal``
     for MH, where ``step_size`` is the random-walk scale; ``bounds`` and ``jump_prob`` for mh-jump,
     where ``step_size`` is a fraction of the box width). Same generator seed => identical result.
-    Returns a tensor shaped like x0, with its dtype and device.
+    Returns a tensor shaped like x0, with its dtype and device. Raises ``EBMError`` for an x0 with NaN / inf
+    values, an f that is NaN or +inf at x0, and chains that end non-finite (never returns NaN samples).
     """
     sampler = make_sampler(f, method, step_size=step_size, **kwargs)
-    x, _ = run_chains(sampler, x0, n_steps, generator)
+    x, _ = run_chains(sampler, x0, n_steps, generator, check_finite=True)
     return x
