@@ -572,6 +572,11 @@ def _train_here(args: argparse.Namespace, group: Any) -> int:
             print(f"ebmlab: categorical data {{0..{k - 1}}}^{trainer.data_desc['event_shape'][0] // k}: a discrete "
                   f"EBM on one-hot values (net {c.net}, sampler {c.sampler}, {c.negatives} CD, "
                   f"{_count(c.mcmc_steps, 'step')})", file=sys.stderr)
+        folder = trainer.data_desc.get("source", {}).get("folder_report")
+        if folder and group.is_main and not args.json:
+            # what was read and what was skipped (corrupt, non-image files): said here, not only in data.json
+            from ebmlab.data.images import FolderReport
+            print(f"ebmlab: {FolderReport(**folder).summary()}", file=sys.stderr)
         if trainer.data_desc.get("binary") and group.is_main and not args.json:
             c = trainer.config
             print(f"ebmlab: binary data {{0,1}}^{trainer.data_desc['event_shape'][0]}: a discrete EBM "

@@ -27,6 +27,7 @@ from ebmlab.data.binary import check_binary_data, flatten_binary, is_binary
 from ebmlab.data.categorical import categorical_array, describe_categorical, encode_categorical
 from ebmlab.data.sources import DataSet, load_data, mark_binary, read_labels, validate_array
 from ebmlab.data.stream import dataset_from_torch, is_torch_data, unwrap_loader
+from ebmlab.data.scaling import Scaling
 from ebmlab.device import resolve_device
 from ebmlab.errors import EBMError
 from ebmlab.models.conditional import ConditionalEnergyModel
@@ -79,6 +80,21 @@ def data_fingerprint(dataset: DataSet) -> str:
     return h.hexdigest()
 
 
+def check_image_size_used(dataset: DataSet, image_size: int | None) -> None:
+    """``image_size`` resizes an image folder's pictures; for any other data it would be silently ignored
+    (the network sees the data's own size) while config.json recorded it: EBMError unless it is that size."""
+    if image_size is None or "folder_report" in dataset.describe:
+        return
+    shape = dataset.describe.get("image_shape") or (list(dataset.event_shape) if dataset.kind == "image" else None)
+    if shape is None:
+        raise EBMError(f"--image-size {image_size} is for images; {dataset.name!r} holds vectors of shape "
+                       f"{tuple(dataset.event_shape)}: drop --image-size")
+    if tuple(shape[1:]) != (image_size, image_size):
+        raise EBMError(f"--image-size {image_size} resizes an image folder's pictures; {dataset.name!r} holds "
+                       f"{shape[1]}x{shape[2]} images, which are used at their own size: drop --image-size, or "
+                       f"resize them (ebmlab prepare FOLDER --size {image_size} makes a cache from a folder)")
+
+
 DataLike = Any   # a built-in name or path (str), an ndarray / tensor, a torch Dataset or DataLoader
 
 
@@ -88,7 +104,9 @@ def dataset_from(data: DataLike, config: RunConfig) -> DataSet:
         ds, _ = dataset_from_torch(data, config.seed, config.test_fraction, labelled=config.objective in LABELLED_OBJECTIVES)
         return ds
     if isinstance(data, (np.ndarray, torch.Tensor)):
-        x = validate_array(data, "array") if config.categories is None else categorical_array(data, "array")
+        x = validate_array(data, "array", keep_uint8=True) if config.categories is None else categorical_array(data, "array")
+        if x.dtype == torch.uint8 and x.ndim == 2:
+            x = x.float()                      # uint8 vectors: standardised like any other vectors
         n_test = max(1, int(round(x.shape[0] * config.test_fraction)))
         if x.shape[0] - n_test < 2:
             raise EBMError(f"array: too few points ({x.shape[0]}) to hold out a test set and train on at least 2")
@@ -106,6 +124,11 @@ def dataset_from(data: DataLike, config: RunConfig) -> DataSet:
                      {"path": "<array>"})
         if binary:
             mark_binary(ds, image_shape)
+        elif x.dtype == torch.uint8:
+            # uint8 images are pixels 0..255, as in a uint8 Dataset or an image folder: kept uint8 and mapped to
+            # the model's [-1, 1] per batch (used as given, they sat far outside the chains' box [-1, 1])
+            ds.scaling = Scaling.from_range(0.0, 255.0)
+            ds.describe["scaling"] = ds.scaling.to_dict()
         if config.labels is not None:
             y = read_labels(config.labels, x.shape[0])
             ds.y_train, ds.y_test, ds.n_classes = y[perm[n_test:]], y[perm[:n_test]], int(y.max()) + 1
@@ -165,6 +188,7 @@ def start_run(data: DataLike, out: str | Path | None = None, force: bool = False
         config = resolve_config(spec, overrides, dataset=dataset)   # the preset follows the data
     else:
         dataset = dataset_from(source, config)
+    check_image_size_used(dataset, config.image_size)
     config = config.replace(device=str(config_device(config)))
     desc = describe_data(dataset, config)
     if desc["kind"] == "image" and (network is None or out is not None) and not image_shape_ok(desc["event_shape"]):

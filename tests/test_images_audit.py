@@ -1,0 +1,99 @@
+"""An audit of the image, faces and binary data paths as a demanding user meets them (session 15): image
+folders of every kind of file, .npy arrays and in-memory images, the nets picked for them. Each finding a
+user could hit, pinned by a test."""
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import ebmlab
+from ebmlab.errors import EBMError
+
+TINY = dict(steps=2, progress=False, tensorboard=False, batch_size=8, mcmc_steps=2)
+
+
+def test_a_16_bit_png_keeps_its_grey_levels(tmp_path):
+    """Before: Pillow's I;16 -> L conversion clips at 255, so a 16-bit grey ramp came back all white
+    but its first pixel (train, prepare and inpaint all decode through decode_image)."""
+    from ebmlab.data.images import decode_image
+    ramp = np.tile(np.linspace(0, 65535, 16).round().astype(np.uint16), (4, 1))     # [4, 16]
+    Image.fromarray(ramp).save(tmp_path / "g16.png")
+    assert Image.open(tmp_path / "g16.png").mode.startswith("I")
+    a, gray = decode_image(tmp_path / "g16.png")
+    assert gray and a.shape == (1, 4, 16) and a.dtype == np.uint8
+    want = np.round(ramp.astype(np.float64) / 257.0).astype(np.uint8)
+    assert np.array_equal(a[0], want), a[0, 0]
+    rgb, _ = decode_image(tmp_path / "g16.png", channels=3)     # a colour run reads it as grey in 3 planes
+    assert all(np.array_equal(rgb[c], want) for c in range(3))
+
+
+def _folder(root, links: bool = True):
+    """Two readable PNGs, a corrupt one and a text file; with ``links`` a symlinked sub-folder holding a third
+    PNG and a dangling symlink named like a PNG."""
+    rng = np.random.default_rng(0)
+    root.mkdir()
+    for name in ("a.png", "b.png"):
+        Image.fromarray(rng.integers(0, 256, (10, 12, 3), dtype=np.uint8)).save(root / name)
+    (root / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+    (root / "notes.txt").write_text("hello")
+    if links:
+        outside = root.parent / "elsewhere"
+        outside.mkdir()
+        Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)).save(outside / "c.png")
+        os.symlink(outside, root / "linked")
+        os.symlink(root.parent / "missing.png", root / "dangling.png")
+    return root
+
+
+def test_linked_folders_and_dangling_links_are_counted_not_silently_dropped(tmp_path):
+    """Before: a symlinked sub-folder (not searched) and a dangling link vanished from the report."""
+    from ebmlab.data.images import load_image_folder
+    x, report = load_image_folder(_folder(tmp_path / "imgs"), 8)
+    assert x.shape[0] == 2
+    text = report.summary()
+    assert "dangling.png" in text and "linked" in text, text
+    assert report.n_unreadable == 2 and report.n_linked_folders == 1
+
+
+def test_train_says_which_files_of_a_folder_it_skipped(tmp_path, capsys):
+    """Before: the docs promised skipped files "counted in the log", but train printed nothing about them
+    (the counts were only inside data.json)."""
+    from ebmlab.cli import main
+    root = _folder(tmp_path / "imgs", links=False)
+    for i in range(4):
+        Image.fromarray(np.full((9, 9, 3), 40 * i, np.uint8)).save(root / f"more{i}.png")
+    assert main(["train", "--data", str(root), "--image-size", "8", "--out", str(tmp_path / "r"), "--steps", "1",
+                 "--mcmc-steps", "1", "--batch-size", "4", "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert "loaded 6 images" in err and "bad.png" in err and "notes.txt" in err, err
+
+
+def test_image_size_for_data_of_another_size_is_refused_not_ignored(tmp_path):
+    """Before: --image-size 8 on a .npy of 12x12 images trained at 12x12 and recorded image_size 8."""
+    np.save(tmp_path / "x.npy", np.random.default_rng(0).integers(0, 256, (20, 1, 12, 12), dtype=np.uint8))
+    with pytest.raises(EBMError, match="image.size 8.*12x12"):
+        ebmlab.train("auto", str(tmp_path / "x.npy"), out=tmp_path / "r", image_size=8, **TINY)
+    assert not (tmp_path / "r").exists()
+    with pytest.raises(EBMError, match="image.size.*images"):
+        ebmlab.train("auto", "moons", out=tmp_path / "r", image_size=8, **TINY)
+    assert not (tmp_path / "r").exists()
+    # the data's own size is accepted
+    assert ebmlab.train("auto", str(tmp_path / "x.npy"), image_size=12, **TINY).status == "finished"
+
+
+def test_uint8_images_from_python_are_mapped_from_0_255(tmp_path):
+    """Before: a uint8 array or tensor of images given to ebmlab.train was trained as raw 0..255 floats
+    (the chains live in [-1, 1], so the model could never reach the data), while a uint8 Dataset, folder or
+    .npy of the same images was scaled."""
+    x = np.random.default_rng(0).integers(0, 256, (20, 1, 8, 8), dtype=np.uint8)
+    for data in (x, torch.from_numpy(x)):
+        ebmlab.train("auto", data, out=tmp_path / "r", force=True, **TINY)
+        desc = json.loads((tmp_path / "r" / "data.json").read_text())
+        assert desc["scaling"] == {"kind": "affine", "mode": "global", "low": 0.0, "high": 255.0}
+    run = ebmlab.train("auto", x, **TINY)
+    assert run.status == "finished"
