@@ -97,3 +97,41 @@ def test_uint8_images_from_python_are_mapped_from_0_255(tmp_path):
         assert desc["scaling"] == {"kind": "affine", "mode": "global", "low": 0.0, "high": 255.0}
     run = ebmlab.train("auto", x, **TINY)
     assert run.status == "finished"
+
+
+class _FloatImages(torch.utils.data.Dataset):
+    """20 float RGB 8x8 images with values 0..255 (a Dataset that forgot to divide by 255)."""
+
+    def __init__(self):
+        self.x = torch.from_numpy(np.random.default_rng(1).integers(0, 256, (20, 3, 8, 8)).astype(np.float32))
+
+    def __len__(self):
+        return len(self.x)
+
+    def __getitem__(self, i):
+        return self.x[i]
+
+
+def test_float_images_outside_the_model_scale_are_warned_about(tmp_path):
+    """Before: float images from Python are used as given, and 0..255 floats (or a Dataset that forgot
+    ToTensor's /255) trained silently though every image chain is clamped to [-1, 1]."""
+    x = np.random.default_rng(0).integers(0, 256, (20, 1, 8, 8)).astype(np.float32)
+    for data in (x, _FloatImages()):
+        with pytest.warns(UserWarning, match=r"\[0, 255\].*\[-1, 1\]"):
+            ebmlab.train("auto", data, **TINY)
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")       # images already in [-1, 1] or [0, 1]: nothing to say
+        ebmlab.train("auto", x / 127.5 - 1, **TINY)
+        ebmlab.train("auto", x / 255, **TINY)
+
+
+def test_channels_last_images_get_a_transpose_hint(tmp_path):
+    """Before: an (N, H, W, C) array was refused as "square images [C, S, S] ...: crop or resize them",
+    which is not what is wrong with it."""
+    x = np.random.default_rng(0).integers(0, 256, (20, 8, 8, 3), dtype=np.uint8)
+    np.save(tmp_path / "nhwc.npy", x)
+    for data in (x, str(tmp_path / "nhwc.npy")):
+        with pytest.raises(EBMError, match=r"\(N, H, W, C\).*transpose"):
+            ebmlab.train("auto", data, out=tmp_path / "r", **TINY)
+    assert not (tmp_path / "r").exists()

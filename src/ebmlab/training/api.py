@@ -95,6 +95,22 @@ def check_image_size_used(dataset: DataSet, image_size: int | None) -> None:
                        f"resize them (ebmlab prepare FOLDER --size {image_size} makes a cache from a folder)")
 
 
+def warn_images_outside_model_scale(dataset: DataSet) -> None:
+    """Float images from Python (an array, a tensor, a Dataset) are used as given, in the model scale; the
+    image chains are clamped to [-1, 1], so values beyond it are out of their reach: say so once. Read
+    from what is in memory (an array whole; a Dataset's held-out split), not item by item."""
+    if dataset.kind != "image" or dataset.scaling is not None:
+        return
+    parts = [t for t in (dataset.train, dataset.test) if isinstance(t, torch.Tensor) and t.is_floating_point()]
+    if not parts:
+        return
+    lo, hi = min(float(t.min()) for t in parts), max(float(t.max()) for t in parts)
+    if lo < -1.0 - 1e-6 or hi > 1.0 + 1e-6:
+        warnings.warn(f"these float images span [{lo:.4g}, {hi:.4g}], used as given, but ebmlab's image chains "
+                      "live in the model scale [-1, 1] and cannot reach values beyond it: rescale them (x / 127.5 - "
+                      "1 for 0..255) or pass uint8 pixels, which are mapped from 0..255")
+
+
 DataLike = Any   # a built-in name or path (str), an ndarray / tensor, a torch Dataset or DataLoader
 
 
@@ -189,11 +205,16 @@ def start_run(data: DataLike, out: str | Path | None = None, force: bool = False
     else:
         dataset = dataset_from(source, config)
     check_image_size_used(dataset, config.image_size)
+    warn_images_outside_model_scale(dataset)
     config = config.replace(device=str(config_device(config)))
     desc = describe_data(dataset, config)
     if desc["kind"] == "image" and (network is None or out is not None) and not image_shape_ok(desc["event_shape"]):
         # else a built-in net fails on the first batch, and a run of the user's own net is written with a
         # data.json that ebmlab.load and --resume refuse as damaged
+        c, h, w = desc["event_shape"]
+        if w in (1, 3, 4) and c not in (1, 3, 4):
+            raise EBMError(f"images of shape {(c, h, w)} look like (N, H, W, C), channels last; ebmlab takes "
+                           "(N, C, H, W): transpose them, e.g. np.transpose(x, (0, 3, 1, 2))")
         raise EBMError(f"images of shape {tuple(desc['event_shape'])}: ebmlab's image runs take square images "
                        f"[C, S, S] with C 1 (grey) or 3 (RGB) and 4 <= S <= {MAX_IMAGE_SIDE}; crop or resize them"
                        + ("" if network is None else " (your own network trains on them in memory, with out=None)"))
