@@ -135,3 +135,14 @@ def test_channels_last_images_get_a_transpose_hint(tmp_path):
         with pytest.raises(EBMError, match=r"\(N, H, W, C\).*transpose"):
             ebmlab.train("auto", data, out=tmp_path / "r", **TINY)
     assert not (tmp_path / "r").exists()
+
+
+def test_eval_of_a_run_with_one_held_out_image_says_why_there_is_no_mmd(tmp_path, capsys):
+    """Before: a small folder (6 images: 1 held out) trained, but `ebmlab eval RUN` failed with
+    "x must be shaped [N, *event] with N >= 2, got (1, 192)", a message about no argument the user gave."""
+    from ebmlab.cli import main
+    np.save(tmp_path / "x.npy", np.random.default_rng(0).integers(0, 256, (6, 1, 8, 8), dtype=np.uint8))
+    ebmlab.train("auto", str(tmp_path / "x.npy"), out=tmp_path / "r", **TINY)
+    assert main(["eval", str(tmp_path / "r"), "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert "mmd2" not in res and "1 held-out" in res["mmd2_note"], res
