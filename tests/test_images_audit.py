@@ -146,3 +146,13 @@ def test_eval_of_a_run_with_one_held_out_image_says_why_there_is_no_mmd(tmp_path
     assert main(["eval", str(tmp_path / "r"), "--json"]) == 0
     res = json.loads(capsys.readouterr().out)
     assert "mmd2" not in res and "1 held-out" in res["mmd2_note"], res
+
+
+def test_binary_images_too_small_for_the_conv_net_name_the_mlp(tmp_path):
+    """Before: binary 'images' (N, 1, 1, 8) with the default net got "a binary image network needs ... H, W >= 2",
+    naming no way out; the MLP (--net mlp) models them."""
+    x = (np.random.default_rng(0).random((40, 1, 1, 8)) < 0.4).astype(np.float32)
+    with pytest.raises(EBMError, match="net mlp"):
+        ebmlab.train("auto", x, out=tmp_path / "r", **TINY)
+    assert not (tmp_path / "r").exists()
+    assert ebmlab.train("mlp", x, **TINY).status == "finished"
