@@ -156,3 +156,20 @@ def test_binary_images_too_small_for_the_conv_net_name_the_mlp(tmp_path):
         ebmlab.train("auto", x, out=tmp_path / "r", **TINY)
     assert not (tmp_path / "r").exists()
     assert ebmlab.train("mlp", x, **TINY).status == "finished"
+
+
+class _PILImages(torch.utils.data.Dataset):
+    """10 RGB PIL images with labels, as a torchvision ImageFolder without a transform yields them."""
+
+    def __len__(self):
+        return 10
+
+    def __getitem__(self, i):
+        return Image.fromarray(np.full((8, 8, 3), 20 * i, np.uint8)), i % 2
+
+
+def test_a_dataset_of_pil_images_is_told_how_to_convert_them():
+    """Before: "dataset item 0 is a Image; items must be tensors" — no word on how to get tensors from a PIL
+    image, the commonest image Dataset item."""
+    with pytest.raises(EBMError, match=r"PIL image.*PILToTensor.*uint8"):
+        ebmlab.train("auto", _PILImages(), **TINY)
