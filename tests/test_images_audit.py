@@ -173,3 +173,11 @@ def test_a_dataset_of_pil_images_is_told_how_to_convert_them():
     image, the commonest image Dataset item."""
     with pytest.raises(EBMError, match=r"PIL image.*PILToTensor.*uint8"):
         ebmlab.train("auto", _PILImages(), **TINY)
+
+
+def test_an_npz_archive_is_told_to_be_saved_as_npy(tmp_path):
+    """Before: "cannot read data 'x.npz': give a .npy file, ..." — true, but not how to get one from an archive."""
+    np.savez(tmp_path / "x.npz", x=np.zeros((10, 1, 8, 8), np.uint8))
+    with pytest.raises(EBMError, match=r"\.npz archive.*np\.save"):
+        ebmlab.train("auto", str(tmp_path / "x.npz"), out=tmp_path / "r", **TINY)
+    assert not (tmp_path / "r").exists()
