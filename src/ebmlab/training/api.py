@@ -429,7 +429,9 @@ def train(model: nn.Module | str | None, data: DataLike, out: str | Path | None 
             "resnet"); None means "auto". Your own network is initialised by you (seed it yourself).
         data: a built-in set name ("moons", "digits", ...), a path (.npy, image folder), an array or
             tensor [N, d] / [N, C, H, W], a map-style ``torch.utils.data.Dataset`` (items x or (x, y)),
-            or a ``DataLoader`` (its dataset and batch size are used; ebmlab draws the order).
+            or a ``DataLoader`` (its dataset and batch size are used; ebmlab draws the order). Images
+            from Python: uint8 pixels are mapped from 0..255 to the model scale [-1, 1]; float images are
+            used as given, so they belong in [-1, 1] (a warning says when they are not).
         out: the run directory (None: train in memory, nothing written, no resume).
         resume: a run directory to continue exactly (pass the same ``model`` class instance and, for data
             from Python, the same ``data``).
