@@ -181,3 +181,12 @@ def test_an_npz_archive_is_told_to_be_saved_as_npy(tmp_path):
     with pytest.raises(EBMError, match=r"\.npz archive.*np\.save"):
         ebmlab.train("auto", str(tmp_path / "x.npz"), out=tmp_path / "r", **TINY)
     assert not (tmp_path / "r").exists()
+
+
+def test_a_folder_resized_below_four_pixels_names_image_size(tmp_path):
+    """Before: --image-size 3 on a folder was told "crop or resize them", though --image-size is the lever."""
+    root = _folder(tmp_path / "imgs", links=False)
+    Image.fromarray(np.zeros((9, 9), np.uint8)).save(root / "c.png")
+    with pytest.raises(EBMError, match=r"--image-size 3 is too small.*--image-size 4"):
+        ebmlab.train("auto", str(root), out=tmp_path / "r", image_size=3, **TINY)
+    assert not (tmp_path / "r").exists()

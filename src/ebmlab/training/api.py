@@ -212,6 +212,9 @@ def start_run(data: DataLike, out: str | Path | None = None, force: bool = False
         # else a built-in net fails on the first batch, and a run of the user's own net is written with a
         # data.json that ebmlab.load and --resume refuse as damaged
         c, h, w = desc["event_shape"]
+        if "folder_report" in desc["source"] and h < 4:
+            raise EBMError(f"--image-size {h} is too small: ebmlab's image runs take sides 4 <= S <= {MAX_IMAGE_SIDE}; "
+                           "use --image-size 4 or more")
         if w in (1, 3, 4) and c not in (1, 3, 4):
             raise EBMError(f"images of shape {(c, h, w)} look like (N, H, W, C), channels last; ebmlab takes "
                            "(N, C, H, W): transpose them, e.g. np.transpose(x, (0, 3, 1, 2))")
