@@ -62,15 +62,19 @@ def test_linked_folders_and_dangling_links_are_counted_not_silently_dropped(tmp_
 
 def test_train_says_which_files_of_a_folder_it_skipped(tmp_path, capsys):
     """Before: the docs promised skipped files "counted in the log", but train printed nothing about them
-    (the counts were only inside data.json)."""
+    (the counts were only inside data.json). Now skipped files are a warning (the CLI prints it as one line),
+    and a folder read whole gets its count printed."""
     from ebmlab.cli import main
     root = _folder(tmp_path / "imgs", links=False)
     for i in range(4):
         Image.fromarray(np.full((9, 9, 3), 40 * i, np.uint8)).save(root / f"more{i}.png")
-    assert main(["train", "--data", str(root), "--image-size", "8", "--out", str(tmp_path / "r"), "--steps", "1",
-                 "--mcmc-steps", "1", "--batch-size", "4", "--quiet"]) == 0
-    err = capsys.readouterr().err
-    assert "loaded 6 images" in err and "bad.png" in err and "notes.txt" in err, err
+    args = ["--image-size", "8", "--steps", "1", "--mcmc-steps", "1", "--batch-size", "4", "--quiet"]
+    with pytest.warns(UserWarning, match=r"loaded 6 images.*bad\.png.*notes\.txt"):
+        assert main(["train", "--data", str(root), "--out", str(tmp_path / "r"), *args]) == 0
+    for name in ("bad.png", "notes.txt"):
+        (root / name).unlink()
+    assert main(["train", "--data", str(root), "--out", str(tmp_path / "r2"), *args]) == 0
+    assert "loaded 6 images" in capsys.readouterr().err
 
 
 def test_image_size_for_data_of_another_size_is_refused_not_ignored(tmp_path):
@@ -190,3 +194,11 @@ def test_a_folder_resized_below_four_pixels_names_image_size(tmp_path):
     with pytest.raises(EBMError, match=r"--image-size 3 is too small.*--image-size 4"):
         ebmlab.train("auto", str(root), out=tmp_path / "r", image_size=3, **TINY)
     assert not (tmp_path / "r").exists()
+
+
+def test_ebmlab_train_on_a_folder_warns_about_skipped_files(tmp_path):
+    """Before: from Python, skipped files of a folder were only in data.json (the CLI now prints them too)."""
+    root = _folder(tmp_path / "imgs", links=False)
+    Image.fromarray(np.zeros((9, 9), np.uint8)).save(root / "c.png")
+    with pytest.warns(UserWarning, match=r"loaded 3 images.*bad\.png.*notes\.txt"):
+        ebmlab.train("auto", str(root), image_size=4, **TINY)

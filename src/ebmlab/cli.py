@@ -573,8 +573,9 @@ def _train_here(args: argparse.Namespace, group: Any) -> int:
                   f"EBM on one-hot values (net {c.net}, sampler {c.sampler}, {c.negatives} CD, "
                   f"{_count(c.mcmc_steps, 'step')})", file=sys.stderr)
         folder = trainer.data_desc.get("source", {}).get("folder_report")
-        if folder and group.is_main and not args.json:
-            # what was read and what was skipped (corrupt, non-image files): said here, not only in data.json
+        skipped = folder and (folder["n_unreadable"] or folder["n_not_image"] or folder.get("n_linked_folders"))
+        if folder and not skipped and group.is_main and not args.json:
+            # how many images were read (skipped files are a warning of ebmlab.train, printed as one line)
             from ebmlab.data.images import FolderReport
             print(f"ebmlab: {FolderReport(**folder).summary()}", file=sys.stderr)
         if trainer.data_desc.get("binary") and group.is_main and not args.json:
