@@ -187,6 +187,7 @@ def test_an_npz_archive_is_told_to_be_saved_as_npy(tmp_path):
     assert not (tmp_path / "r").exists()
 
 
+@pytest.mark.filterwarnings("ignore:loaded 3 images")     # the folder's skipped files: another test's subject
 def test_a_folder_resized_below_four_pixels_names_image_size(tmp_path):
     """Before: --image-size 3 on a folder was told "crop or resize them", though --image-size is the lever."""
     root = _folder(tmp_path / "imgs", links=False)
