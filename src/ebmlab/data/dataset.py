@@ -21,8 +21,9 @@ class DataSet:
     the built-in digits (0..16) and uint8 ``.npy`` files, float32 for other ``.npy`` files — and
     ``scaling`` maps them to the model scale [-1, 1]. Read them through ``to_model``, one batch at a
     time (the trainer does this per step): a CelebA-sized folder then costs 12 KB per 64x64 RGB
-    image instead of 49 KB as float32. Vector sets and arrays passed to the Python API are stored
-    as the model sees them (``scaling`` None, ``to_model`` returns its argument).
+    image instead of 49 KB as float32 (uint8 images passed to the Python API too, mapped from 0..255).
+    Vector sets and float arrays passed to the Python API are stored as the model sees them
+    (``scaling`` None, ``to_model`` returns its argument).
 
     Labelled data (conditional models, JEM) also has ``y_train`` [N] / ``y_test`` [M] (int64 in
     0..n_classes-1), split with the same permutation as the points.

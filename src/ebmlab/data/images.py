@@ -7,14 +7,15 @@ in the convention of its input, and lets a training set stay uint8 in memory (a 
 float32): ``DataSet.to_model`` converts one batch at a time.
 
 Folder rules (documented once, here):
-- searched recursively, files in sorted relative-path order (deterministic);
+- searched recursively, files in sorted relative-path order (deterministic); symbolic links to folders are
+  not followed (counted in the report, by name), a dangling link counts as an unreadable file;
 - files with an extension in ``IMAGE_EXTENSIONS`` are decoded; anything else is counted as
   "not an image" and skipped; a file that fails to decode (corrupt, truncated) is counted as
   "unreadable" and skipped;
 - EXIF orientation is applied; transparency (RGBA, LA, palette with transparency) is
   composited onto a **white** background, as a viewer would show it;
 - channels: 1 if every image is grayscale (modes 1, L, LA, I, I;16, F), else 3; ``channels=``
-  forces either;
+  forces either; a 16-bit grey PNG is scaled to 8 bits (v -> round(v / 257)), not clipped;
 - each image is resized so its shorter side is ``image_size`` (bicubic) and centre-cropped to
   ``image_size x image_size``.
 """
@@ -117,6 +118,8 @@ class FolderReport:
     not_image_files: list[str] = field(default_factory=list)
     channels: int = 0
     image_size: int = 0
+    n_linked_folders: int = 0                                   # symlinks to folders: not searched
+    linked_folders: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         s = f"loaded {self.n_loaded} images ({self.channels}x{self.image_size}x{self.image_size}) from {self.root}"
@@ -126,6 +129,10 @@ class FolderReport:
         if self.n_not_image:
             s += f"; skipped {self.n_not_image} non-image files ({', '.join(self.not_image_files)}" \
                  f"{', ...' if self.n_not_image > len(self.not_image_files) else ''})"
+        if self.n_linked_folders:
+            s += f"; did not search {self.n_linked_folders} symlinked folder(s) ({', '.join(self.linked_folders)}" \
+                 f"{', ...' if self.n_linked_folders > len(self.linked_folders) else ''}): links to folders are " \
+                 "not followed"
         return s
 
     def to_dict(self) -> dict[str, Any]:
@@ -145,7 +152,14 @@ def scan_image_folder(root: Path) -> tuple[list[Path], FolderReport]:
     """
     report = FolderReport(root=str(root))
     candidates = []
-    for file in sorted(p for p in root.rglob("*") if p.is_file()):
+    entries = sorted(root.rglob("*"))
+    for link in (p for p in entries if p.is_symlink() and p.is_dir()):
+        # rglob does not descend into them (a link cycle would never end); said, not silently dropped
+        report.n_linked_folders += 1
+        if len(report.linked_folders) < _MAX_NAMES:
+            report.linked_folders.append(link.relative_to(root).as_posix())
+    # a dangling symlink is kept as a file: decoding it fails, so it is counted as unreadable, by name
+    for file in (p for p in entries if p.is_file() or (p.is_symlink() and not p.exists())):
         if file.suffix.lower() in IMAGE_EXTENSIONS:
             candidates.append(file)
         else:
@@ -187,6 +201,8 @@ def decode_image(path: str | os.PathLike, image_size: int | None = None,
         im.load()                                   # decode now: truncated files fail here
         im = ImageOps.exif_transpose(im)
         is_gray = im.mode in GRAY_MODES
+        if im.mode == "I" or im.mode.startswith("I;16"):
+            im = _sixteen_bit_to_l(im)
         if im.mode == "P" or im.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in im.info:
             im = im.convert("RGBA")
             white = Image.new("RGBA", im.size, (255, 255, 255, 255))
@@ -204,6 +220,21 @@ def decode_image(path: str | os.PathLike, image_size: int | None = None,
         a = np.asarray(im, dtype=np.uint8)
     a = a[None] if a.ndim == 2 else a.transpose(2, 0, 1)
     return np.ascontiguousarray(a), is_gray
+
+
+def _sixteen_bit_to_l(im: Any) -> Any:
+    """A 16-bit grey image (Pillow mode I;16 or I: a 16-bit PNG) as 8-bit L, each value v -> round(v / 257).
+
+    Why not ``im.convert("L")``: Pillow clips those values at 255 instead of scaling them, so a 16-bit
+    picture came out white wherever it was brighter than 255/65535. A grey value the file marks
+    transparent (PNG tRNS) becomes white, as the transparency rule of the module docstring says."""
+    from PIL import Image
+    wide = np.asarray(im, dtype=np.int64)
+    narrow = np.clip(np.round(wide / 257.0), 0, 255).astype(np.uint8)
+    transparent = im.info.get("transparency")
+    if isinstance(transparent, int):
+        narrow[wide == transparent] = 255
+    return Image.fromarray(narrow, "L")
 
 
 def load_image_folder(path: str | os.PathLike, image_size: int, channels: int | None = None,

@@ -111,6 +111,9 @@ def load_data(spec: str, seed: int = 0, n_test: int = 5000, test_fraction: float
         ds = _split(validate_array(x, str(path), keep_uint8=True), str(path), seed, test_fraction)
         ds.describe["folder_report"] = report.to_dict()
         return _with_scaling(ds, Scaling.from_range(0.0, 255.0))
+    if path.suffix == ".npz" and path.is_file():
+        raise EBMError(f"{spec!r} is an .npz archive of named arrays; save the one to train on as a .npy: "
+                       "np.save('x.npy', np.load(FILE)['NAME'])")
     if path.exists():
         raise EBMError(f"cannot read data {spec!r}: give a .npy file, an image folder or a built-in set")
     raise EBMError(f"data {spec!r} not found: not a file or folder, nor a built-in set "

@@ -168,6 +168,10 @@ def _as_tensor(x: Any, i: int) -> torch.Tensor:
     if isinstance(x, np.ndarray):
         x = torch.from_numpy(x)
     if not isinstance(x, torch.Tensor):
+        if type(x).__module__.startswith("PIL."):
+            # what a torchvision ImageFolder yields without a transform
+            raise EBMError(f"dataset item {i} is a PIL image; items must be tensors (x or (x, y)): give the Dataset "
+                           "transform=torchvision.transforms.PILToTensor() (uint8 [C, H, W], mapped from 0..255)")
         raise EBMError(f"dataset item {i} is a {type(x).__name__}; items must be tensors (x or (x, y))")
     if x.ndim not in (1, 3):
         raise EBMError(f"dataset item {i} has shape {tuple(x.shape)}; items must be vectors [d] or images [C, H, W]")

@@ -98,6 +98,9 @@ def _build_binary(config: RunConfig, data: dict[str, Any]) -> nn.Module:
         if not image_shape or data.get("categories"):
             raise EBMError("net 'conv' on binary data needs binary images (N, C, H, W); these are vectors: use net "
                            "auto (an MLP)")
+        if min(image_shape[1:]) < 2:
+            raise EBMError(f"binary images of shape {tuple(image_shape)} are too small for the binary conv net (H, W "
+                           ">= 2): use net mlp (--net mlp), an MLP on the bits")
         return EnergyModel(BinaryConvNet(image_shape, config.net_width or BINARY_CONV_WIDTH, config.hidden))
     if config.net not in ("auto", "mlp"):
         raise EBMError(f"binary data is modelled by the MLP (net mlp), a conv net for binary images (net conv) "

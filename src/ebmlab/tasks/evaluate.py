@@ -144,7 +144,11 @@ def evaluate_run(run: Run, data: str | None = None, log_z_method: str | None = N
         out["nll_gap"] = out["nll"] - out["true_nll"]
     x, _, info = draw_samples(run, min(n_samples, x_test.shape[0]), seed=seed)
     flat = lambda t: t.reshape(t.shape[0], -1)
-    out["mmd2"] = mmd2_unbiased(flat(x), flat(x_test[: x.shape[0]]))
+    if x.shape[0] >= 2:
+        out["mmd2"] = mmd2_unbiased(flat(x), flat(x_test[: x.shape[0]]))
+    else:     # a set of a few points holds out one: the unbiased MMD needs two of each
+        out["mmd2_note"] = (f"no mmd2: the run has {x_test.shape[0]} held-out point(s) and MMD needs at least 2; "
+                            "--data FILE evaluates against another set")
     out["sampler_acceptance"] = info["acceptance"]
     if "grad_norm" in info:
         out["sampler_grad_norm"] = info["grad_norm"]

@@ -27,6 +27,7 @@ from ebmlab.data.binary import check_binary_data, flatten_binary, is_binary
 from ebmlab.data.categorical import categorical_array, describe_categorical, encode_categorical
 from ebmlab.data.sources import DataSet, load_data, mark_binary, read_labels, validate_array
 from ebmlab.data.stream import dataset_from_torch, is_torch_data, unwrap_loader
+from ebmlab.data.scaling import Scaling
 from ebmlab.device import resolve_device
 from ebmlab.errors import EBMError
 from ebmlab.models.conditional import ConditionalEnergyModel
@@ -79,6 +80,37 @@ def data_fingerprint(dataset: DataSet) -> str:
     return h.hexdigest()
 
 
+def check_image_size_used(dataset: DataSet, image_size: int | None) -> None:
+    """``image_size`` resizes an image folder's pictures; for any other data it would be silently ignored
+    (the network sees the data's own size) while config.json recorded it: EBMError unless it is that size."""
+    if image_size is None or "folder_report" in dataset.describe:
+        return
+    shape = dataset.describe.get("image_shape") or (list(dataset.event_shape) if dataset.kind == "image" else None)
+    if shape is None:
+        raise EBMError(f"--image-size {image_size} is for images; {dataset.name!r} holds vectors of shape "
+                       f"{tuple(dataset.event_shape)}: drop --image-size")
+    if tuple(shape[1:]) != (image_size, image_size):
+        raise EBMError(f"--image-size {image_size} resizes an image folder's pictures; {dataset.name!r} holds "
+                       f"{shape[1]}x{shape[2]} images, which are used at their own size: drop --image-size, or "
+                       f"resize them (ebmlab prepare FOLDER --size {image_size} makes a cache from a folder)")
+
+
+def warn_images_outside_model_scale(dataset: DataSet) -> None:
+    """Float images from Python (an array, a tensor, a Dataset) are used as given, in the model scale; the
+    image chains are clamped to [-1, 1], so values beyond it are out of their reach: say so once. Read
+    from what is in memory (an array whole; a Dataset's held-out split), not item by item."""
+    if dataset.kind != "image" or dataset.scaling is not None:
+        return
+    parts = [t for t in (dataset.train, dataset.test) if isinstance(t, torch.Tensor) and t.is_floating_point()]
+    if not parts:
+        return
+    lo, hi = min(float(t.min()) for t in parts), max(float(t.max()) for t in parts)
+    if lo < -1.0 - 1e-6 or hi > 1.0 + 1e-6:
+        warnings.warn(f"these float images span [{lo:.4g}, {hi:.4g}], used as given, but ebmlab's image chains "
+                      "live in the model scale [-1, 1] and cannot reach values beyond it: rescale them (x / 127.5 - "
+                      "1 for 0..255) or pass uint8 pixels, which are mapped from 0..255")
+
+
 DataLike = Any   # a built-in name or path (str), an ndarray / tensor, a torch Dataset or DataLoader
 
 
@@ -88,7 +120,9 @@ def dataset_from(data: DataLike, config: RunConfig) -> DataSet:
         ds, _ = dataset_from_torch(data, config.seed, config.test_fraction, labelled=config.objective in LABELLED_OBJECTIVES)
         return ds
     if isinstance(data, (np.ndarray, torch.Tensor)):
-        x = validate_array(data, "array") if config.categories is None else categorical_array(data, "array")
+        x = validate_array(data, "array", keep_uint8=True) if config.categories is None else categorical_array(data, "array")
+        if x.dtype == torch.uint8 and x.ndim == 2:
+            x = x.float()                      # uint8 vectors: standardised like any other vectors
         n_test = max(1, int(round(x.shape[0] * config.test_fraction)))
         if x.shape[0] - n_test < 2:
             raise EBMError(f"array: too few points ({x.shape[0]}) to hold out a test set and train on at least 2")
@@ -106,6 +140,11 @@ def dataset_from(data: DataLike, config: RunConfig) -> DataSet:
                      {"path": "<array>"})
         if binary:
             mark_binary(ds, image_shape)
+        elif x.dtype == torch.uint8:
+            # uint8 images are pixels 0..255, as in a uint8 Dataset or an image folder: kept uint8 and mapped to
+            # the model's [-1, 1] per batch (used as given, they sat far outside the chains' box [-1, 1])
+            ds.scaling = Scaling.from_range(0.0, 255.0)
+            ds.describe["scaling"] = ds.scaling.to_dict()
         if config.labels is not None:
             y = read_labels(config.labels, x.shape[0])
             ds.y_train, ds.y_test, ds.n_classes = y[perm[n_test:]], y[perm[:n_test]], int(y.max()) + 1
@@ -165,11 +204,24 @@ def start_run(data: DataLike, out: str | Path | None = None, force: bool = False
         config = resolve_config(spec, overrides, dataset=dataset)   # the preset follows the data
     else:
         dataset = dataset_from(source, config)
+    check_image_size_used(dataset, config.image_size)
+    folder = dataset.describe.get("folder_report")
+    if folder and (folder["n_unreadable"] or folder["n_not_image"] or folder.get("n_linked_folders")):
+        from ebmlab.data.images import FolderReport
+        warnings.warn(FolderReport(**folder).summary())     # files left out of the training set, by name
+    warn_images_outside_model_scale(dataset)
     config = config.replace(device=str(config_device(config)))
     desc = describe_data(dataset, config)
     if desc["kind"] == "image" and (network is None or out is not None) and not image_shape_ok(desc["event_shape"]):
         # else a built-in net fails on the first batch, and a run of the user's own net is written with a
         # data.json that ebmlab.load and --resume refuse as damaged
+        c, h, w = desc["event_shape"]
+        if "folder_report" in desc["source"] and h < 4:
+            raise EBMError(f"--image-size {h} is too small: ebmlab's image runs take sides 4 <= S <= {MAX_IMAGE_SIDE}; "
+                           "use --image-size 4 or more")
+        if w in (1, 3, 4) and c not in (1, 3, 4):
+            raise EBMError(f"images of shape {(c, h, w)} look like (N, H, W, C), channels last; ebmlab takes "
+                           "(N, C, H, W): transpose them, e.g. np.transpose(x, (0, 3, 1, 2))")
         raise EBMError(f"images of shape {tuple(desc['event_shape'])}: ebmlab's image runs take square images "
                        f"[C, S, S] with C 1 (grey) or 3 (RGB) and 4 <= S <= {MAX_IMAGE_SIDE}; crop or resize them"
                        + ("" if network is None else " (your own network trains on them in memory, with out=None)"))
@@ -384,7 +436,9 @@ def train(model: nn.Module | str | None, data: DataLike, out: str | Path | None 
             "resnet"); None means "auto". Your own network is initialised by you (seed it yourself).
         data: a built-in set name ("moons", "digits", ...), a path (.npy, image folder), an array or
             tensor [N, d] / [N, C, H, W], a map-style ``torch.utils.data.Dataset`` (items x or (x, y)),
-            or a ``DataLoader`` (its dataset and batch size are used; ebmlab draws the order).
+            or a ``DataLoader`` (its dataset and batch size are used; ebmlab draws the order). Images
+            from Python: uint8 pixels are mapped from 0..255 to the model scale [-1, 1]; float images are
+            used as given, so they belong in [-1, 1] (a warning says when they are not).
         out: the run directory (None: train in memory, nothing written, no resume).
         resume: a run directory to continue exactly (pass the same ``model`` class instance and, for data
             from Python, the same ``data``).
