@@ -51,6 +51,13 @@ def load_data(spec: str, seed: int = 0, n_test: int = 5000, test_fraction: float
     if not spec:
         raise EBMError("no data given; pass --data with a built-in set "
                        f"({', '.join(toy2d.NAMES)}, digits, faces, {', '.join(BINARY_DIGITS)}), a .npy file or an image folder")
+    builtin = spec in (*toy2d.NAMES, *BINARY_DIGITS, "digits", "faces")
+    if builtin and categories is not None:
+        # else silently dropped: the built-in sets are continuous, or binary (digits-binary*)
+        raise EBMError(f"--categories declares a .npy file of integers 0..K-1; the built-in set {spec!r} is not one")
+    if builtin and binary and spec not in BINARY_DIGITS:
+        raise EBMError(f"--binary declares 0/1 data; the built-in set {spec!r} is continuous (the binary built-in "
+                       f"sets: {', '.join(BINARY_DIGITS)})")
     if spec in toy2d.NAMES:
         if labels is not None:
             raise EBMError(f"--labels works with --data digits or a .npy data file; the built-in set {spec!r} "
