@@ -123,7 +123,7 @@ def prepare_run_dir(out: Path, force: bool, kind: str = "run") -> None:
         ours = read_marker(out) is not None or _is_legacy_run(entries)
         if not force and not ours:
             # --resume and --force both refuse a folder ebmlab did not make: advise neither
-            raise EBMError(f"{str(out)!r} exists and is not an ebmlab run directory (it holds {_describe(entries)}); "
+            raise EBMError(f"{str(out)!r} already exists and is not an ebmlab run directory (it holds {_describe(entries)}); "
                            "choose another --out (ebmlab never replaces a folder it did not make)")
         if not force:
             resume = "use --resume to continue it or " if kind == "run" else ""     # a composite is never trained
