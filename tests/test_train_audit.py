@@ -85,3 +85,16 @@ def test_binary_declared_on_the_binary_builtin_sets_still_trains(tmp_path, capsy
     assert main(["train", "--data", "digits-binary-4x4", "--binary", "--out", str(tmp_path / "r"), "--steps", "2",
                  "--quiet", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["steps"] == 2
+
+
+def test_image_size_help_says_an_image_folder_needs_it(tmp_path, capsys):
+    # the help said "default: the data's own", but an image folder without --image-size is refused
+    import argparse
+    from ebmlab.cli import _parser
+    (sub,) = [a for a in _parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    text = next(a.help for a in sub.choices["train"]._actions if a.dest == "image_size")
+    assert "image folder" in text and "required" in text, text
+    folder = tmp_path / "pictures"
+    folder.mkdir()
+    assert main(["train", "--data", str(folder), "--out", str(tmp_path / "r"), "--quiet"]) == 2
+    _one_line_error(capsys, "--image-size")
