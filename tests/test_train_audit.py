@@ -98,3 +98,15 @@ def test_image_size_help_says_an_image_folder_needs_it(tmp_path, capsys):
     folder.mkdir()
     assert main(["train", "--data", str(folder), "--out", str(tmp_path / "r"), "--quiet"]) == 2
     _one_line_error(capsys, "--image-size")
+
+
+@pytest.mark.parametrize("content, words", [(b"", "empty file"), (b"x,y\n1,2\n3,4\n", "not in NumPy's .npy format")])
+def test_a_data_file_that_is_not_npy_is_named_with_what_it_is(tmp_path, capsys, content, words):
+    # an empty .npy ended as "ebmlab: error: EOFError: No data left in file" (no file named), a text file as
+    # numpy's advice to load it with allow_pickle
+    data = tmp_path / "x.npy"
+    data.write_bytes(content)
+    assert main(["train", "--data", str(data), "--out", str(tmp_path / "r"), "--quiet"]) == 2
+    err = _one_line_error(capsys, str(data), words, "numpy.save")
+    assert "pickle" not in err and "EOFError" not in err
+    assert not (tmp_path / "r").exists()

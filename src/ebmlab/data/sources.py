@@ -192,6 +192,13 @@ def _split_streamed(rows: NpyRows, name: str, seed: int, test_fraction: float,
 def _load_npy(path: Path) -> np.ndarray:
     if not path.is_file():
         raise EBMError(f"data file {str(path)!r} does not exist")
+    # an empty file ended as "EOFError: No data left in file" (no file named) and a text file as numpy's advice
+    # to load it with allow_pickle: say what the file is not
+    with open(path, "rb") as fh:
+        head = fh.read(6)
+    if head != b"\x93NUMPY":
+        what = "an empty file" if not head else "not in NumPy's .npy format"
+        raise EBMError(f"{str(path)!r} is {what}; give an array written by numpy.save")
     try:
         return np.load(path, allow_pickle=False)   # never unpickle user files
     except ValueError as e:
