@@ -53,7 +53,8 @@ TRAIN_FLAGS: dict[str, tuple[Any, str]] = {
                     "Default: picked from the data (digits / faces for those built-in sets, short-run for other images, "
                     "vector for d > 3, else 2d)"),
     "device": (str, "auto (CUDA when present), cpu, cuda, cuda:N or mps (default: cpu)"),
-    "image_size": (int, "side of the square images the network sees (image data); default: the data's own"),
+    "image_size": (int, "side of the square images the network sees (image data); default: the data's own for a "
+                          ".npy or a built-in set; required for an image folder (resized and centre-cropped to it)"),
     "on_divergence": (str, "when f or the weights blow up: stop with a message, or rollback to the last "
                            "checkpoint and continue with a smaller learning rate"),
     "log_every": (int, "steps between rows of metrics.jsonl"),

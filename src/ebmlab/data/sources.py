@@ -51,6 +51,13 @@ def load_data(spec: str, seed: int = 0, n_test: int = 5000, test_fraction: float
     if not spec:
         raise EBMError("no data given; pass --data with a built-in set "
                        f"({', '.join(toy2d.NAMES)}, digits, faces, {', '.join(BINARY_DIGITS)}), a .npy file or an image folder")
+    builtin = spec in (*toy2d.NAMES, *BINARY_DIGITS, "digits", "faces")
+    if builtin and categories is not None:
+        # else silently dropped: the built-in sets are continuous, or binary (digits-binary*)
+        raise EBMError(f"--categories declares a .npy file of integers 0..K-1; the built-in set {spec!r} is not one")
+    if builtin and binary and spec not in BINARY_DIGITS:
+        raise EBMError(f"--binary declares 0/1 data; the built-in set {spec!r} is continuous (the binary built-in "
+                       f"sets: {', '.join(BINARY_DIGITS)})")
     if spec in toy2d.NAMES:
         if labels is not None:
             raise EBMError(f"--labels works with --data digits or a .npy data file; the built-in set {spec!r} "
@@ -188,6 +195,13 @@ def _split_streamed(rows: NpyRows, name: str, seed: int, test_fraction: float,
 def _load_npy(path: Path) -> np.ndarray:
     if not path.is_file():
         raise EBMError(f"data file {str(path)!r} does not exist")
+    # an empty file ended as "EOFError: No data left in file" (no file named) and a text file as numpy's advice
+    # to load it with allow_pickle: say what the file is not
+    with open(path, "rb") as fh:
+        head = fh.read(6)
+    if head != b"\x93NUMPY":
+        what = "an empty file" if not head else "not in NumPy's .npy format"
+        raise EBMError(f"{str(path)!r} is {what}; give an array written by numpy.save")
     try:
         return np.load(path, allow_pickle=False)   # never unpickle user files
     except ValueError as e:

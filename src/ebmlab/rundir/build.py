@@ -116,6 +116,16 @@ def _build_binary(config: RunConfig, data: dict[str, Any]) -> nn.Module:
 DIGITS_CLASSIFIER_WIDTH = 16
 
 
+def check_new_run_net(config: RunConfig, data: dict[str, Any]) -> None:
+    """A new run's ``--net`` fits its data: an image network on continuous vectors is refused (``build_model``
+    gave them the MLP whatever the config named). Only for new runs: a run directory written with such a
+    config still opens, as the MLP it trained."""
+    if data["kind"] == "vector" and not (data.get("binary") or data.get("categories")) \
+            and config.net in ("conv", "resnet", "shortrun"):
+        raise EBMError(f"net {config.net!r} is a network for images; this data is {data['event_shape'][0]}-dimensional "
+                       "vectors: use net auto or mlp (the MLP)")
+
+
 def build_model(config: RunConfig, data: dict[str, Any],
                 network: nn.Module | None = None) -> EnergyModel | ConditionalEnergyModel | RBM:
     """A fresh model for ``data`` (the dict stored as data.json).

@@ -224,12 +224,24 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     try:
         if p.suffix == ".toml":
             import tomllib
-            return tomllib.loads(p.read_text())
-        if p.suffix == ".json":
-            return json.loads(p.read_text())
+            settings = tomllib.loads(p.read_text())
+        elif p.suffix == ".json":
+            settings = json.loads(p.read_text())
+        else:
+            raise EBMError(f"configuration file must end in .toml or .json, got {str(p)!r}")
     except (ValueError, UnicodeDecodeError) as e:
         raise EBMError(f"cannot parse configuration file {str(p)!r}: {str(e).splitlines()[0]}") from None
-    raise EBMError(f"configuration file must end in .toml or .json, got {str(p)!r}")
+    # checked here, not only by RunConfig: the settings become keyword arguments of start_run, where a key
+    # such as "out" or "force" (not a setting) or a JSON list ended as a TypeError, an internal error
+    if not isinstance(settings, dict):
+        raise EBMError(f"configuration file {str(p)!r} must hold a table/object of settings, got "
+                       f"{type(settings).__name__}")
+    unknown = sorted(set(settings) - {f.name for f in fields(RunConfig)})
+    if unknown:
+        raise EBMError(f"configuration file {str(p)!r}: unknown key(s) {', '.join(map(repr, unknown))} (--data, "
+                       f"--out and --force are flags, not settings); `ebmlab train --data D --print-config` "
+                       "shows every key")
+    return settings
 
 
 _FLOAT32_MAX = 3.4028234663852886e38     # torch.finfo(torch.float32).max, without importing torch here

@@ -120,10 +120,15 @@ def prepare_run_dir(out: Path, force: bool, kind: str = "run") -> None:
         raise EBMError(f"--out {str(out)!r} exists and is not a directory")
     entries = list(out.iterdir()) if out.exists() else []
     if entries:
+        ours = read_marker(out) is not None or _is_legacy_run(entries)
+        if not force and not ours:
+            # --resume and --force both refuse a folder ebmlab did not make: advise neither
+            raise EBMError(f"{str(out)!r} already exists and is not an ebmlab run directory (it holds {_describe(entries)}); "
+                           "choose another --out (ebmlab never replaces a folder it did not make)")
         if not force:
             resume = "use --resume to continue it or " if kind == "run" else ""     # a composite is never trained
             raise EBMError(f"run directory {str(out)!r} already exists; {resume}use --force to replace it")
-        if read_marker(out) is None and not _is_legacy_run(entries):
+        if not ours:
             raise EBMError(f"{str(out)!r} holds {_describe(entries)} and no {MARKER} marker: it is not an "
                            "ebmlab run directory; refusing to replace it even with --force")
         pid = lock_holder(out)

@@ -16,8 +16,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ebmlab.rundir.build import (MAX_IMAGE_SIDE, build_model, check_data_description, describe_binary_data,
-                                 describe_categorical_data, describe_vector_data, image_shape_ok)
+from ebmlab.rundir.build import (MAX_IMAGE_SIDE, build_model, check_data_description, check_new_run_net,
+                                 describe_binary_data, describe_categorical_data, describe_vector_data, image_shape_ok)
 from ebmlab.rundir.checkpoint import check_weights, latest_checkpoint, read_json
 from ebmlab.rundir.layout import prepare_run_dir, refuse_symlinks
 from ebmlab.rundir.lock import RunLock
@@ -227,6 +227,7 @@ def start_run(data: DataLike, out: str | Path | None = None, force: bool = False
                        + ("" if network is None else " (your own network trains on them in memory, with out=None)"))
     torch.manual_seed(config.seed)            # the network's initial weights, the only global-RNG use
     if network is None:
+        check_new_run_net(config, desc)
         model = build_model(config, desc)
     else:
         net, ref = user_network(network, config, desc, network_kwargs)
@@ -337,6 +338,11 @@ def extended_config(run_dir: Path, config: RunConfig, steps: int) -> RunConfig:
     stretched from the newest checkpoint's step, so the lr does not jump (training/schedule.py)."""
     ck = latest_checkpoint(Path(run_dir))
     at = int(read_json(ck / "state.json", "checkpoint metadata")["step"]) if ck is not None else 0
+    if steps < at:
+        # the horizon is a new total, not a number of steps more: below the checkpoint it trained nothing
+        # and rewrote config.json's steps below the steps done
+        raise EBMError(f"{run_dir} is at step {at} (its newest checkpoint) and --steps is the new total, not steps "
+                       f"more; give --steps {at} or more (e.g. --steps {at + steps} for {steps} more), or leave it out")
     return with_new_horizon(config, at, steps)
 
 

@@ -1,0 +1,112 @@
+"""An audit of ``ebmlab train`` as a demanding user meets it: each finding pinned by a test that failed before
+its fix. Every refusal is one line ``ebmlab: error: ...``, exit status 2, and nothing written."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ebmlab.cli import main
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """A finished 6-step 2-D run (persistent chains, mh-jump), checkpoints at 3 and 6."""
+    from helpers_runs import train_tiny_run
+    return train_tiny_run(tmp_path_factory.mktemp("train_audit"))
+
+
+def _one_line_error(capsys, *words: str) -> str:
+    err = capsys.readouterr().err
+    assert err.startswith("ebmlab: error: ") and err.count("\n") == 1, err
+    for w in words:
+        assert w in err, err
+    return err
+
+
+@pytest.mark.parametrize("text, words", [
+    ("[1, 2]", ("table/object of settings", "list")),                  # was: internal error (TypeError)
+    ('{"out": "elsewhere", "steps": 3}', ("'out'", "unknown")),         # was: internal error (start_run's out=)
+    ('{"force": true}', ("'force'", "unknown")),
+])
+def test_a_config_file_that_is_not_a_table_of_settings_is_one_line(tmp_path, capsys, text, words):
+    # `--config c.json` holding a JSON list, or a key named like a start_run argument (out, force, config),
+    # ended in "ebmlab: internal error: TypeError ... (a bug in ebmlab)"
+    cfg = tmp_path / "c.json"
+    cfg.write_text(text)
+    assert main(["train", "--data", "moons", "--config", str(cfg), "--out", str(tmp_path / "r"), "--quiet"]) == 2
+    _one_line_error(capsys, str(cfg), *words)
+    assert not (tmp_path / "r").exists() and not (tmp_path / "elsewhere").exists()
+
+
+def test_resume_to_fewer_steps_than_done_is_refused_and_config_kept(tiny_run, tmp_path, capsys):
+    # `--resume DIR --steps 3` of a run at step 6 said "trained 0 steps (steps 6 -> 6)" and rewrote
+    # config.json's steps to 3 (a user who meant "3 more" got nothing, and the run's record was wrong)
+    from helpers_runs import copy_run
+    run = copy_run(tiny_run, tmp_path)
+    before = (run / "config.json").read_text()
+    assert main(["train", "--resume", str(run), "--steps", "3", "--quiet"]) == 2
+    _one_line_error(capsys, "step 6", "--steps 9")
+    assert (run / "config.json").read_text() == before
+    assert main(["train", "--resume", str(run), "--steps", "6", "--quiet"]) == 0     # its own total: fine
+
+
+def test_out_at_a_folder_ebmlab_did_not_make_does_not_advise_resume_or_force(tmp_path, capsys):
+    # "run directory 'notes' already exists; use --resume to continue it or use --force to replace it": both
+    # refuse a folder of the user's (not a run directory; no marker)
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "keep.txt").write_text("mine")
+    assert main(["train", "--data", "moons", "--out", str(tmp_path / "notes"), "--steps", "2", "--quiet"]) == 2
+    err = _one_line_error(capsys, "not an ebmlab run directory", "keep.txt", "another --out")
+    assert "--resume" not in err and "--force" not in err
+    assert sorted(p.name for p in (tmp_path / "notes").iterdir()) == ["keep.txt"]
+
+
+@pytest.mark.parametrize("net", ["conv", "resnet", "shortrun"])
+def test_an_image_network_on_vector_data_is_refused_not_silently_an_mlp(tmp_path, capsys, net):
+    # `--data moons --net conv` trained the MLP (the same weights as --net auto) and recorded net "conv"
+    assert main(["train", "--data", "moons", "--net", net, "--out", str(tmp_path / "r"), "--steps", "2",
+                 "--quiet"]) == 2
+    _one_line_error(capsys, f"net {net!r}", "images", "mlp")
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("flag", [["--binary"], ["--categories", "3"]])
+@pytest.mark.parametrize("data", ["moons", "digits"])
+def test_binary_or_categorical_declared_on_a_continuous_builtin_set_is_refused(tmp_path, capsys, flag, data):
+    # `--data moons --binary` (or --categories 3) trained the continuous 2-D recipe: the declaration that
+    # refuses a .npy with a value other than 0/1 was silently dropped for a built-in set
+    assert main(["train", "--data", data, *flag, "--out", str(tmp_path / "r"), "--steps", "2", "--quiet"]) == 2
+    _one_line_error(capsys, flag[0], data)
+    assert not (tmp_path / "r").exists()
+
+
+def test_binary_declared_on_the_binary_builtin_sets_still_trains(tmp_path, capsys):
+    assert main(["train", "--data", "digits-binary-4x4", "--binary", "--out", str(tmp_path / "r"), "--steps", "2",
+                 "--quiet", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["steps"] == 2
+
+
+def test_image_size_help_says_an_image_folder_needs_it(tmp_path, capsys):
+    # the help said "default: the data's own", but an image folder without --image-size is refused
+    import argparse
+    from ebmlab.cli import _parser
+    (sub,) = [a for a in _parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    text = next(a.help for a in sub.choices["train"]._actions if a.dest == "image_size")
+    assert "image folder" in text and "required" in text, text
+    folder = tmp_path / "pictures"
+    folder.mkdir()
+    assert main(["train", "--data", str(folder), "--out", str(tmp_path / "r"), "--quiet"]) == 2
+    _one_line_error(capsys, "--image-size")
+
+
+@pytest.mark.parametrize("content, words", [(b"", "empty file"), (b"x,y\n1,2\n3,4\n", "not in NumPy's .npy format")])
+def test_a_data_file_that_is_not_npy_is_named_with_what_it_is(tmp_path, capsys, content, words):
+    # an empty .npy ended as "ebmlab: error: EOFError: No data left in file" (no file named), a text file as
+    # numpy's advice to load it with allow_pickle
+    data = tmp_path / "x.npy"
+    data.write_bytes(content)
+    assert main(["train", "--data", str(data), "--out", str(tmp_path / "r"), "--quiet"]) == 2
+    err = _one_line_error(capsys, str(data), words, "numpy.save")
+    assert "pickle" not in err and "EOFError" not in err
+    assert not (tmp_path / "r").exists()
