@@ -110,3 +110,42 @@ def test_a_data_file_that_is_not_npy_is_named_with_what_it_is(tmp_path, capsys, 
     err = _one_line_error(capsys, str(data), words, "numpy.save")
     assert "pickle" not in err and "EOFError" not in err
     assert not (tmp_path / "r").exists()
+
+
+def test_importing_ebmlab_loads_no_torch():
+    # a Ctrl-C in the seconds torch takes to load printed a traceback: `import ebmlab` (which runs before the
+    # command line's handler) pulled torch in through EnergyModel; every public name is now lazy
+    import subprocess
+    import sys
+    code = "import sys, ebmlab; assert 'torch' not in sys.modules; from ebmlab import EnergyModel; print(EnergyModel.__name__)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "EnergyModel"
+
+
+def test_ctrl_c_while_the_command_line_loads_is_one_line(monkeypatch, capsys):
+    # the console script and `python -m ebmlab` enter through ebmlab.__main__.run, whose handler covers the
+    # import of ebmlab.cli (and torch with it)
+    import builtins
+    import sys
+    from ebmlab.__main__ import run
+    real_import = builtins.__import__
+
+    def interrupted_import(name, *args, **kwargs):
+        if name == "ebmlab.cli":      # Ctrl-C arrives while the command line (torch) loads
+            import signal
+            signal.raise_signal(signal.SIGINT)
+        return real_import(name, *args, **kwargs)
+    monkeypatch.delitem(sys.modules, "ebmlab.cli", raising=False)
+    monkeypatch.setattr(builtins, "__import__", interrupted_import)
+    with pytest.raises(SystemExit) as exit_info:
+        run()
+    assert exit_info.value.code == 130
+    assert capsys.readouterr().err == "ebmlab: interrupted\n"
+
+
+def test_the_console_script_enters_through_the_light_entry_point():
+    import tomllib
+    from pathlib import Path
+    project = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
+    assert project["project"]["scripts"]["ebmlab"] == "ebmlab.__main__:run"

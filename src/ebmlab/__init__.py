@@ -3,10 +3,11 @@
 f is ``log_density`` (the log unnormalised density); the energy is -f.
 """
 from ebmlab.errors import EBMError
-from ebmlab.models.energy import EnergyModel
 
-# public name -> the module that defines it; imported on first use, so `import ebmlab` stays light
+# public name -> the module that defines it; imported on first use, so `import ebmlab` stays light: free of
+# torch, so the command line's Ctrl-C handler (ebmlab/__main__.py) is in place before torch's seconds of loading
 _LAZY = {
+    "EnergyModel": "ebmlab.models.energy",
     "sample": "ebmlab.samplers.run",
     "log_z": "ebmlab.estimate.log_z",
     "load": "ebmlab.rundir.load",
