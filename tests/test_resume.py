@@ -219,7 +219,8 @@ def test_sigkill_resume_is_exact_cli_20_kills(tmp_path):
 
 
 # ---------------------------------------------------------------------------- Ctrl-C
-def _interrupt_cli(tmp: Path, cfg: dict, n_sigint: int) -> tuple[Path, subprocess.CompletedProcess, Path]:
+def _interrupt_cli(tmp: Path, cfg: dict, n_sigint: int,
+                   signum: int = signal.SIGINT) -> tuple[Path, subprocess.CompletedProcess, Path]:
     data = tiny_data(tmp / "x.npy")
     toml = tmp / "tiny.toml"
     toml.write_text(TINY_TOML)
@@ -234,7 +235,7 @@ def _interrupt_cli(tmp: Path, cfg: dict, n_sigint: int) -> tuple[Path, subproces
         time.sleep(0.002)
     assert proc.poll() is None, "training finished before it could be interrupted"
     for _ in range(n_sigint):
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signum)
         time.sleep(0.001)
     out, err = proc.communicate(timeout=120)
     return run_dir, subprocess.CompletedProcess(proc.args, proc.returncode, out, err), data
@@ -248,6 +249,25 @@ def test_ctrl_c_checkpoints_exits_130_and_resumes_exactly(tmp_path, capsys):
     lines = res.stderr.strip().splitlines()
     assert "Traceback" not in res.stderr and len(lines) == 1, res.stderr
     msg = lines[0]
+    assert msg.startswith("ebmlab: interrupted at step ") and f"--resume {run_dir}" in msg, msg
+    step = int(msg.split("at step ")[1].split("/")[0])
+    assert 0 < step < cfg["steps"]
+    assert (run_dir / "checkpoints" / "LATEST").read_text().strip() == f"step-{step:07d}"
+    assert cli_main(["train", "--resume", str(run_dir), "--quiet"]) == 0
+    capsys.readouterr()
+    ref, _ = _reference(tmp_path, data, cfg)
+    assert_runs_identical(ref, run_dir)
+
+
+def test_sigterm_checkpoints_like_ctrl_c_and_resumes_exactly(tmp_path, capsys):
+    # what a cluster scheduler sends at a time limit or preemption: the process used to die at once, losing
+    # every step since the last periodic checkpoint
+    from ebmlab.cli import main as cli_main
+    cfg = _cfg(steps=150, checkpoint_every=7)
+    run_dir, res, data = _interrupt_cli(tmp_path, cfg, 1, signal.SIGTERM)
+    assert res.returncode == 130, res.stderr[-2000:]
+    assert "Traceback" not in res.stderr and len(res.stderr.strip().splitlines()) == 1, res.stderr
+    msg = res.stderr.strip()
     assert msg.startswith("ebmlab: interrupted at step ") and f"--resume {run_dir}" in msg, msg
     step = int(msg.split("at step ")[1].split("/")[0])
     assert 0 < step < cfg["steps"]

@@ -340,7 +340,7 @@ class Trainer:
         self._stop_requested = True
 
     def fit(self) -> TrainResult:
-        """Train until ``config.steps``; Ctrl-C (or ``request_stop``) finishes the current step,
+        """Train until ``config.steps``; Ctrl-C, SIGTERM (or ``request_stop``) finishes the current step,
         checkpoints and returns."""
         t0 = time.time()
         start_step = self.step
@@ -352,7 +352,7 @@ class Trainer:
             # once (the buffer at most), so a poisoned step 1 never becomes anything to restore
             self._initial = ({k: v.detach().clone() for k, v in self.model.state_dict().items()},
                              copy.deepcopy(self.train_state()), self._ema_state())
-        with _DeferSigint(self):
+        with _DeferStopSignals(self):
             while self.step < self.config.steps:
                 if self._stop_agreed if self.group.active else self._stop_requested:
                     status = "interrupted"
@@ -602,19 +602,23 @@ def _to_cpu(obj: Any) -> Any:
     return obj
 
 
-class _DeferSigint:
-    """Ctrl-C during a step only sets a flag; the loop stops at the next step boundary.
+class _DeferStopSignals:
+    """Ctrl-C (SIGINT) or SIGTERM during a step only sets a flag; the loop stops at the next step boundary.
 
-    That keeps model, optimiser, buffer and RNG states consistent for the final checkpoint.
-    A second Ctrl-C stops at once.
+    That keeps model, optimiser, buffer and RNG states consistent for the final checkpoint. SIGTERM is what
+    cluster schedulers (Slurm at a time limit or preemption, Kubernetes) and ``kill`` send before they kill:
+    without a handler the process died at once, with no checkpoint since the last periodic one. A second
+    signal stops at once.
     """
 
-    def __init__(self, trainer: Trainer) -> None:
-        self.trainer, self.previous = trainer, None
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
-    def __enter__(self) -> "_DeferSigint":
+    def __init__(self, trainer: Trainer) -> None:
+        self.trainer, self.previous = trainer, {}
+
+    def __enter__(self) -> "_DeferStopSignals":
         if threading.current_thread() is threading.main_thread():
-            self.previous = signal.signal(signal.SIGINT, self._handler)
+            self.previous = {s: signal.signal(s, self._handler) for s in self.SIGNALS}
         return self
 
     def _handler(self, signum, frame) -> None:
@@ -623,6 +627,7 @@ class _DeferSigint:
         self.trainer._stop_requested = True
 
     def __exit__(self, *exc: Any) -> None:
-        if self.previous is not None:
-            signal.signal(signal.SIGINT, self.previous)
+        for s, previous in self.previous.items():
+            if previous is not None:          # None: a handler not set from Python, which cannot be restored
+                signal.signal(s, previous)
 
