@@ -149,3 +149,23 @@ def test_the_console_script_enters_through_the_light_entry_point():
     from pathlib import Path
     project = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
     assert project["project"]["scripts"]["ebmlab"] == "ebmlab.__main__:run"
+
+
+def test_threads_beyond_the_cores_are_capped_with_a_warning(tmp_path):
+    # --threads 1000 on this 2-core machine spawned 1000 torch threads: a 3-step run took minutes
+    import os
+    import torch
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    before = torch.get_num_threads()
+    try:
+        with pytest.warns(UserWarning, match=f"--threads {cores + 7} is more than the {cores} CPU cores"):
+            assert main(["train", "--data", "moons", "--out", str(tmp_path / "r"), "--steps", "2", "--quiet",
+                         "--threads", str(cores + 7)]) == 0
+        assert torch.get_num_threads() == cores
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_threads_within_the_cores_are_used_as_given():
+    from ebmlab.device import usable_cpu_threads
+    assert usable_cpu_threads(1) == 1

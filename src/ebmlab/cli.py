@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
+from ebmlab.device import usable_cpu_threads
 from ebmlab.errors import EBMError, RankError
 from ebmlab.samplers.registry import SAMPLER_NAMES
 from ebmlab.samplers.malloc import keep_freed_memory_unless_disabled
@@ -426,10 +427,12 @@ def _main(argv: Sequence[str] | None) -> int:
     args = parser.parse_args(argv)   # argparse already prints one usage line + error and exits 2
     args.argv = list(sys.argv[1:] if argv is None else argv)     # what --nproc hands to its workers
     import torch
-    torch.set_num_threads(args.threads)
     debug = args.debug or os.environ.get("EBMLAB_DEBUG", "") not in ("", "0")
     if not debug:      # a warning is one line too (Python's default adds the source line that raised it)
         warnings.formatwarning = lambda message, category, *rest, **kw: f"ebmlab: warning: {_one_line(str(message))}\n"
+    if args.threads is not None:
+        args.threads = usable_cpu_threads(args.threads)
+        torch.set_num_threads(args.threads)
     try:
         # glibc keeps freed memory in this process: eager Langevin 0.80x per step with it, the page
         # faults of a step gone (samplers/malloc.py; benchmarks/results/malloc_speed.md)

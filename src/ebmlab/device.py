@@ -38,3 +38,18 @@ def resolve_device(spec: str | torch.device) -> torch.device:
             raise EBMError(f"device {spec!r} is not available on this machine (no Apple GPU); use --device cpu")
         return dev
     raise EBMError(f"device type {dev.type!r} is not supported; use {DEVICE_CHOICES}")
+
+
+def usable_cpu_threads(requested: int) -> int:
+    """``requested`` torch CPU threads, capped at the cores this process may run on (its CPU affinity, which
+    a container or ``taskset`` narrows; else ``os.cpu_count()``), with a warning when capped: threads beyond
+    the cores only wait on each other (``--threads 1000`` on 2 cores made a 3-step run take minutes and the
+    machine's load 275)."""
+    import os
+    import warnings
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if requested > cores:
+        warnings.warn(f"--threads {requested} is more than the {cores} CPU cores this process can use; using "
+                      f"{cores} (more threads than cores only wait on each other)")
+        return cores
+    return requested

@@ -28,7 +28,7 @@ from ebmlab.data.categorical import categorical_array, describe_categorical, enc
 from ebmlab.data.sources import DataSet, load_data, mark_binary, read_labels, validate_array
 from ebmlab.data.stream import dataset_from_torch, is_torch_data, unwrap_loader
 from ebmlab.data.scaling import Scaling
-from ebmlab.device import resolve_device
+from ebmlab.device import resolve_device, usable_cpu_threads
 from ebmlab.errors import EBMError
 from ebmlab.models.conditional import ConditionalEnergyModel
 from ebmlab.models.energy import EnergyModel
@@ -472,7 +472,7 @@ def train(model: nn.Module | str | None, data: DataLike, out: str | Path | None 
     if threads is not None:
         if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
             raise EBMError(f"threads must be a positive integer or None, got {threads!r}")
-        torch.set_num_threads(threads)
+        torch.set_num_threads(usable_cpu_threads(threads))
     try:
         if resume is not None:
             if out is not None and Path(out).resolve() != Path(resume).resolve():
