@@ -169,3 +169,22 @@ def test_threads_beyond_the_cores_are_capped_with_a_warning(tmp_path):
 def test_threads_within_the_cores_are_used_as_given():
     from ebmlab.device import usable_cpu_threads
     assert usable_cpu_threads(1) == 1
+
+
+def test_a_run_that_rolled_back_says_so_when_it_ends(tmp_path, capsys, monkeypatch):
+    # a run that diverged, rolled back and retried at a lower learning rate ended with the same summary as one
+    # that never diverged (the retries only in events.jsonl); the real rollback is test_guard's, here its count
+    from ebmlab.training.trainer import Trainer
+    fit = Trainer.fit
+
+    def fit_with_two_rollbacks(self):
+        result = fit(self)
+        self.rollbacks, self.lr_scale = 2, 0.25
+        return result
+    monkeypatch.setattr(Trainer, "fit", fit_with_two_rollbacks)
+    assert main(["train", "--data", "moons", "--out", str(tmp_path / "r"), "--steps", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "diverged and rolled back 2 time(s), learning rate now 0.25x (events.jsonl has each)" in out
+    assert main(["train", "--data", "moons", "--out", str(tmp_path / "j"), "--steps", "2", "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert (res["rollbacks"], res["lr_scale"]) == (2, 0.25)

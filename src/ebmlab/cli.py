@@ -613,6 +613,12 @@ def _train_here(args: argparse.Namespace, group: Any) -> int:
     summary = f"trained {done} in {result.seconds:.0f} s -> {run_dir}"
     # the model sample, eval and these numbers use: the EMA of the weights when the run keeps one
     final = trainer.sampling_model()
+    if trainer.rollbacks:
+        # each rollback is in events.jsonl; without this line a run that diverged and retried at a lower
+        # learning rate ended with the same words as one that never diverged
+        res["rollbacks"], res["lr_scale"] = trainer.rollbacks, trainer.lr_scale
+        summary += (f"; diverged and rolled back {trainer.rollbacks} time(s), learning rate now "
+                    f"{trainer.lr_scale:g}x (events.jsonl has each)")
     if trainer.ema is not None:
         res["ema_decay"] = trainer.ema.decay
         summary += f"; sample/eval use the EMA of the weights (decay {trainer.ema.decay:g})"
