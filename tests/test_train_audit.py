@@ -188,3 +188,31 @@ def test_a_run_that_rolled_back_says_so_when_it_ends(tmp_path, capsys, monkeypat
     assert main(["train", "--data", "moons", "--out", str(tmp_path / "j"), "--steps", "2", "--json"]) == 0
     res = json.loads(capsys.readouterr().out)
     assert (res["rollbacks"], res["lr_scale"]) == (2, 0.25)
+
+
+def _discrete_files(tmp_path):
+    import numpy as np
+    rng = np.random.default_rng(0)
+    cat, bits = tmp_path / "cat.npy", tmp_path / "bits.npy"
+    np.save(cat, rng.integers(0, 3, (200, 4)))
+    np.save(bits, rng.integers(0, 2, (200, 6)))
+    return cat, bits
+
+
+@pytest.mark.parametrize("case, args, words", [
+    # categorical data was called "binary data", and drl on discrete data advised dsm / ssm, which refuse it
+    ("cat", ["--categories", "3", "--objective", "ssm"], "use objective 'cd' (or 'nce') for one-hot categorical data"),
+    ("cat", ["--categories", "3", "--objective", "drl"], "trains on continuous images; for categorical data use cd or nce"),
+    ("bits", ["--objective", "drl"], "trains on continuous images; for binary data use cd or nce"),
+    ("cat", ["--categories", "3", "--net", "conv"], "net 'conv' does not take categorical data"),
+    ("cat", ["--categories", "3", "--net", "resnet"], "categorical data is modelled by the MLP (net mlp) or a Potts model"),
+])
+def test_discrete_data_refusals_name_the_data_and_what_fits_it(tmp_path, capsys, case, args, words):
+    cat, bits = _discrete_files(tmp_path)
+    out = tmp_path / "run"
+    code = main(["train", "--data", str(cat if case == "cat" else bits), "--out", str(out), "--steps", "2",
+                 "--quiet", *args])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and words in err[0], err
+    assert "binary" not in err[0] or case == "bits"
+    assert not out.exists()

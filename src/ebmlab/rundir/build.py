@@ -95,7 +95,10 @@ def _build_binary(config: RunConfig, data: dict[str, Any]) -> nn.Module:
         return Potts(0.01 * torch.randn(d, d), data["categories"], 0.01 * torch.randn(d), learn=True)
     image_shape = data.get("image_shape")
     if config.net == "conv" or (config.net == "auto" and data.get("default_net") == "conv"):
-        if not image_shape or data.get("categories"):
+        if data.get("categories"):
+            raise EBMError("net 'conv' does not take categorical data (one-hot values); use net auto (an MLP) "
+                           "or potts")
+        if not image_shape:
             raise EBMError("net 'conv' on binary data needs binary images (N, C, H, W); these are vectors: use net "
                            "auto (an MLP)")
         if min(image_shape[1:]) < 2:
@@ -103,6 +106,9 @@ def _build_binary(config: RunConfig, data: dict[str, Any]) -> nn.Module:
                            ">= 2): use net mlp (--net mlp), an MLP on the bits")
         return EnergyModel(BinaryConvNet(image_shape, config.net_width or BINARY_CONV_WIDTH, config.hidden))
     if config.net not in ("auto", "mlp"):
+        if data.get("categories"):
+            raise EBMError(f"categorical data is modelled by the MLP (net mlp) or a Potts model (net potts), not "
+                           f"net {config.net!r}")
         raise EBMError(f"binary data is modelled by the MLP (net mlp), a conv net for binary images (net conv) "
                        f"or an RBM (net rbm), not net {config.net!r}")
     net = nn.Sequential(Standardize(torch.tensor(data["mean"]), torch.tensor(data["std"])),
@@ -173,6 +179,11 @@ def _level_conv_net(config: RunConfig, data: dict[str, Any], what: str, instead:
     """The level-conditioned conv net (``nets.levels``) of drl and noise-conditional dsm runs, which are
     for images only and bring their own net: anything else is refused in one line naming ``what`` and
     the setting to use ``instead`` on vector data."""
+    # binary images are trained as bit vectors: discrete before they are images, and the continuous advice
+    # (dsm, ssm) refuses discrete data too
+    discrete = "categorical" if data.get("categories") else "binary" if data.get("binary") else None
+    if discrete:
+        raise EBMError(f"{what} trains on continuous images; for {discrete} data use cd or nce")
     if data["kind"] != "image":
         raise EBMError(f"{what} trains on images; for vector or 2-D data use {instead}")
     if config.net not in ("auto", "conv"):

@@ -247,9 +247,10 @@ def check_continuous(name: str, dataset: DataSet) -> None:
     srt = flat.sort(0).values
     distinct = 1 + (srt[1:] != srt[:-1]).sum(0)
     if bool((distinct <= 2).all()):
+        kind = "one-hot categorical" if dataset.describe.get("categories") else "binary"
         raise EBMError(f"objective {name!r} needs continuous data (it fits the gradient of log p), but every "
                        f"coordinate of {dataset.name!r} takes at most two values; use objective 'cd' "
-                       "(or 'nce') for binary data")
+                       f"(or 'nce') for {kind} data")
 
 
 def support_rows(model: nn.Module, dim: int) -> torch.Tensor | None:
