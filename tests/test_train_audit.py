@@ -216,3 +216,26 @@ def test_discrete_data_refusals_name_the_data_and_what_fits_it(tmp_path, capsys,
     assert code == 2 and len(err) == 1 and words in err[0], err
     assert "binary" not in err[0] or case == "bits"
     assert not out.exists()
+
+
+def test_grad_clip_zero_is_refused_not_a_chain_of_pure_noise(tmp_path, capsys):
+    # 0 clipped every gradient away (the samplers' own grad_clip refuses it too); empty means no clipping
+    out = tmp_path / "run"
+    assert main(["train", "--data", "moons", "--out", str(out), "--steps", "2", "--grad-clip", "0"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "grad_clip must be > 0, or empty for no clipping" in err[0], err
+    assert not out.exists()
+
+
+def test_a_bad_label_is_printed_as_a_number(tmp_path, capsys):
+    # the row's value printed as np.float64(-1.5)
+    import numpy as np
+    data, labels = tmp_path / "x.npy", tmp_path / "y.npy"
+    np.save(data, np.random.default_rng(0).normal(size=(50, 2)))
+    y = np.zeros(50)
+    y[3] = -1.5
+    np.save(labels, y)
+    assert main(["train", "--data", str(data), "--labels", str(labels), "--preset", "conditional",
+                 "--out", str(tmp_path / "run"), "--steps", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "row 3 is -1.5" in err and "np.float64" not in err, err

@@ -326,13 +326,13 @@ def read_labels(spec: str, n: int) -> torch.Tensor:
         if bad.any():
             i = int(np.nonzero(bad)[0][0])
             raise EBMError(f"labels {spec!r}: labels must be integers (class numbers 0, 1, ...); "
-                           f"row {i} is {arr[i]!r}")
+                           f"row {i} is {arr[i].item()!r}")
     elif arr.dtype.kind not in "iu":
         raise EBMError(f"labels {spec!r}: labels must be integers (class numbers 0, 1, ...), got dtype {arr.dtype}")
     if arr.size and arr.min() < 0:
         i = int(np.argmin(arr))
-        raise EBMError(f"labels {spec!r}: labels must be >= 0 (class numbers 0, 1, ...); row {i} is {arr[i]!r}")
+        raise EBMError(f"labels {spec!r}: labels must be >= 0 (class numbers 0, 1, ...); row {i} is {arr[i].item()!r}")
     if arr.size and arr.max() >= 100000:
-        raise EBMError(f"labels {spec!r}: a label of {arr.max()!r} means over 100000 classes; "
+        raise EBMError(f"labels {spec!r}: a label of {arr.max().item()!r} means over 100000 classes; "
                        "number the classes 0, 1, ..., K-1")
     return torch.from_numpy(arr.astype(np.int64))

@@ -299,9 +299,11 @@ def _validate(c: RunConfig) -> None:
     for name in ("l2", "data_noise", "margin", "alpha_cd"):
         v = getattr(c, name)
         need(math.isfinite(v) and v >= 0, f"{name} must be >= 0, got {v}")
-    for name in ("noise_scale", "grad_clip"):
-        v = getattr(c, name)
-        need(v is None or (math.isfinite(v) and v >= 0), f"{name} must be >= 0 or empty, got {v}")
+    need(c.noise_scale is None or (math.isfinite(c.noise_scale) and c.noise_scale >= 0),
+         f"noise_scale must be >= 0 or empty, got {c.noise_scale}")
+    # 0 would clip every gradient to nothing: chains of pure noise, not "no clipping" (that is empty)
+    need(c.grad_clip is None or (math.isfinite(c.grad_clip) and c.grad_clip > 0),
+         f"grad_clip must be > 0, or empty for no clipping, got {c.grad_clip}")
     # the optimiser and the samplers compute in float32: a number beyond its range is inf there
     # (torch refuses lr 1e39 with a RuntimeError mid-step)
     for name in ("lr", "step_size", "noise_scale", "grad_clip", "l2", "data_noise", "alpha_cd"):
