@@ -239,3 +239,19 @@ def test_a_bad_label_is_printed_as_a_number(tmp_path, capsys):
                  "--out", str(tmp_path / "run"), "--steps", "2"]) == 2
     err = capsys.readouterr().err
     assert "row 3 is -1.5" in err and "np.float64" not in err, err
+
+
+def test_an_unknown_setting_names_the_nearest_known_key(tmp_path, capsys):
+    # the one-line error listed all ~70 keys and left the user to find the one a typo meant
+    (tmp_path / "c.toml").write_text("stepz = 5\n")
+    assert main(["train", "--data", "moons", "--out", str(tmp_path / "run"), "--config",
+                 str(tmp_path / "c.toml")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "unknown key(s) 'stepz' (did you mean 'stepz' -> 'steps'?)" in err[0], err
+
+
+def test_an_unknown_setting_from_python_names_the_nearest_known_key():
+    import torch
+    import ebmlab
+    with pytest.raises(ebmlab.EBMError, match=r"'stepz' \(did you mean 'stepz' -> 'steps'\?\)"):
+        ebmlab.train(torch.nn.Linear(2, 1), torch.randn(20, 2), stepz=3)

@@ -208,12 +208,21 @@ class RunConfig:
         known = {f.name: f for f in fields(cls)}
         unknown = sorted(set(d) - set(known))
         if unknown:
-            raise EBMError(f"unknown configuration key(s) {', '.join(map(repr, unknown))}; "
+            raise EBMError(f"unknown configuration key(s) {', '.join(map(repr, unknown))}{nearest_keys(unknown)}; "
                            f"known keys: {', '.join(sorted(known))}")
         return cls(**{k: _coerce(known[k], v) for k, v in d.items()})
 
     def save_json(self, path: Path) -> None:
         atomic_write_text(Path(path), json.dumps(self.to_dict(), indent=2, sort_keys=True))
+
+
+def nearest_keys(unknown: list[str]) -> str:
+    """`` (did you mean 'stepz' -> 'steps'?)`` for the unknown keys that are near a setting's name, else "":
+    a typo's intended key, which the list of all ~70 keys buried."""
+    import difflib
+    known = [f.name for f in fields(RunConfig)]
+    hints = [f"{k!r} -> {m[0]!r}" for k in unknown if (m := difflib.get_close_matches(k, known, n=1, cutoff=0.75))]
+    return f" (did you mean {', '.join(hints)}?)" if hints else ""
 
 
 def load_config_file(path: str | Path) -> dict[str, Any]:
@@ -238,7 +247,8 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
                        f"{type(settings).__name__}")
     unknown = sorted(set(settings) - {f.name for f in fields(RunConfig)})
     if unknown:
-        raise EBMError(f"configuration file {str(p)!r}: unknown key(s) {', '.join(map(repr, unknown))} (--data, "
+        raise EBMError(f"configuration file {str(p)!r}: unknown key(s) {', '.join(map(repr, unknown))}"
+                       f"{nearest_keys(unknown)} (--data, "
                        f"--out and --force are flags, not settings); `ebmlab train --data D --print-config` "
                        "shows every key")
     return settings
