@@ -255,3 +255,16 @@ def test_an_unknown_setting_from_python_names_the_nearest_known_key():
     import ebmlab
     with pytest.raises(ebmlab.EBMError, match=r"'stepz' \(did you mean 'stepz' -> 'steps'\?\)"):
         ebmlab.train(torch.nn.Linear(2, 1), torch.randn(20, 2), stepz=3)
+
+
+def test_held_out_points_outside_the_support_box_are_said_not_a_bare_inf(tmp_path, capsys):
+    # a 3-point set holds out one point; here (seed 0) it falls outside the box of the other two, and the
+    # summary said only "exact test NLL inf nats"
+    import numpy as np
+    data = tmp_path / "three.npy"
+    np.save(data, np.array([[0.0, 0.0], [1.0, 1.0], [5.0, 5.0]]))
+    assert main(["train", "--data", str(data), "--out", str(tmp_path / "run"), "--steps", "3", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "1 of 1 held-out points lie outside the support box learned from the training data" in out, out
+    assert main(["train", "--data", str(data), "--out", str(tmp_path / "j"), "--steps", "3", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["test_points_outside_box"] == 1
