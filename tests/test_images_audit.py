@@ -203,3 +203,23 @@ def test_ebmlab_train_on_a_folder_warns_about_skipped_files(tmp_path):
     Image.fromarray(np.zeros((9, 9), np.uint8)).save(root / "c.png")
     with pytest.warns(UserWarning, match=r"loaded 3 images.*bad\.png.*notes\.txt"):
         ebmlab.train("auto", str(root), image_size=4, **TINY)
+
+
+def test_only_the_first_process_warns_about_a_folders_skipped_files(tmp_path, monkeypatch):
+    """Before: every process of an --nproc run printed the skipped-files warning. Rank 1 of 2 (torchrun's
+    environment stood in for) now stays quiet; it is stopped where it would join the process group."""
+    import warnings
+    from ebmlab.errors import EBMError
+    from ebmlab.training import distributed
+    root = _folder(tmp_path / "imgs", links=False)
+    Image.fromarray(np.zeros((9, 9), np.uint8)).save(root / "c.png")
+    monkeypatch.setattr(distributed, "current", lambda: distributed.Group(1, 2, 1))
+
+    def stop(device):
+        raise EBMError("stopped before joining the group")
+    monkeypatch.setattr(distributed, "init", stop)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(EBMError, match="stopped before joining"):
+            ebmlab.train("auto", str(root), image_size=4, **TINY)
+    assert not [w for w in caught if "bad.png" in str(w.message)], [str(w.message) for w in caught]

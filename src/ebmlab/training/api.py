@@ -205,11 +205,12 @@ def start_run(data: DataLike, out: str | Path | None = None, force: bool = False
     else:
         dataset = dataset_from(source, config)
     check_image_size_used(dataset, config.image_size)
-    folder = dataset.describe.get("folder_report")
-    if folder and (folder["n_unreadable"] or folder["n_not_image"] or folder.get("n_linked_folders")):
-        from ebmlab.data.images import FolderReport
-        warnings.warn(FolderReport(**folder).summary())     # files left out of the training set, by name
-    warn_images_outside_model_scale(dataset)
+    if distributed.current().is_main:       # said once, not by every process of an --nproc run
+        folder = dataset.describe.get("folder_report")
+        if folder and (folder["n_unreadable"] or folder["n_not_image"] or folder.get("n_linked_folders")):
+            from ebmlab.data.images import FolderReport
+            warnings.warn(FolderReport(**folder).summary())     # files left out of the training set, by name
+        warn_images_outside_model_scale(dataset)
     config = config.replace(device=str(config_device(config)))
     desc = describe_data(dataset, config)
     if desc["kind"] == "image" and (network is None or out is not None) and not image_shape_ok(desc["event_shape"]):
