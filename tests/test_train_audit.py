@@ -268,3 +268,11 @@ def test_held_out_points_outside_the_support_box_are_said_not_a_bare_inf(tmp_pat
     assert "1 of 1 held-out points lie outside the support box learned from the training data" in out, out
     assert main(["train", "--data", str(data), "--out", str(tmp_path / "j"), "--steps", "3", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["test_points_outside_box"] == 1
+
+
+def test_an_mlp_on_continuous_images_is_refused_not_silently_a_conv_net(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--data", "digits", "--net", "mlp", "--out", str(out), "--steps", "2"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "net 'mlp' is for vectors; for images use net auto" in err[0], err
+    assert not out.exists()

@@ -124,12 +124,18 @@ DIGITS_CLASSIFIER_WIDTH = 16
 
 def check_new_run_net(config: RunConfig, data: dict[str, Any]) -> None:
     """A new run's ``--net`` fits its data: an image network on continuous vectors is refused (``build_model``
-    gave them the MLP whatever the config named). Only for new runs: a run directory written with such a
-    config still opens, as the MLP it trained."""
+    gave them the MLP whatever the config named), and so is ``mlp`` on continuous images (they got the
+    default conv net). Only for new runs: a run directory written with such a config still opens, as the
+    network it trained."""
     if data["kind"] == "vector" and not (data.get("binary") or data.get("categories")) \
             and config.net in ("conv", "resnet", "shortrun"):
         raise EBMError(f"net {config.net!r} is a network for images; this data is {data['event_shape'][0]}-dimensional "
                        "vectors: use net auto or mlp (the MLP)")
+    if data["kind"] == "image" and config.net == "mlp":
+        # image_net reads "mlp" as the default conv net (the old runs' meaning): a new run asking for an MLP
+        # got a conv net without a word
+        raise EBMError("net 'mlp' is for vectors; for images use net auto (conv or resnet by size), conv, resnet or "
+                       "shortrun, or flatten the images to vectors (x.reshape(len(x), -1)) for an MLP")
 
 
 def build_model(config: RunConfig, data: dict[str, Any],
