@@ -424,9 +424,10 @@ def _processes_naming(text: str) -> list[int]:
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
-def test_ctrl_c_on_the_launcher_stops_every_rank_with_a_checkpoint(tmp_path):
-    """SIGINT to ``ebmlab train --nproc 2``: exit 130, one line naming the step and the resume
-    command, LATEST at that step, no worker left, and --resume finishes the run."""
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["sigint", "sigterm"])
+def test_ctrl_c_on_the_launcher_stops_every_rank_with_a_checkpoint(tmp_path, signum):
+    """SIGINT (Ctrl-C) or SIGTERM (a scheduler's) to ``ebmlab train --nproc 2``: exit 130, one line naming the
+    step and the resume command, LATEST at that step, no worker left, and --resume finishes the run."""
     data = tiny_data(tmp_path / "d.npy")
     (tmp_path / "t.toml").write_text(TOML)
     run = tmp_path / "run"
@@ -437,7 +438,7 @@ def test_ctrl_c_on_the_launcher_stops_every_rank_with_a_checkpoint(tmp_path):
     try:
         _wait_for(lambda: (run / "metrics.jsonl").exists() and (run / "metrics.jsonl").read_text().count("\n") >= 2,
                   120, "two metrics rows")
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signum)
         out, err = proc.communicate(timeout=120)
     finally:
         proc.kill()
