@@ -276,3 +276,21 @@ def test_an_mlp_on_continuous_images_is_refused_not_silently_a_conv_net(tmp_path
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "net 'mlp' is for vectors; for images use net auto" in err[0], err
     assert not out.exists()
+
+
+def test_a_damaged_newest_checkpoint_names_the_earlier_ones_and_the_hint_works(tmp_path, capsys):
+    # a run keeps 2 checkpoints by default, but a damaged newest one read as the end of the run: --resume stopped
+    # with "the run directory is damaged" and no word of the intact one before it
+    run = tmp_path / "run"
+    assert main(["train", "--data", "moons", "--out", str(run), "--steps", "20", "--checkpoint-every", "5",
+                 "--quiet"]) == 0
+    ckdir = run / "checkpoints"
+    assert (ckdir / "LATEST").read_text().strip() == "step-0000020"
+    (ckdir / "step-0000020" / "model.safetensors").write_bytes(b"not a safetensors file")
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run), "--steps", "30", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "earlier checkpoints: step-0000015: to go on from one, write its name into" in err[0], err
+    (ckdir / "LATEST").write_text("step-0000015")
+    assert main(["train", "--resume", str(run), "--steps", "30", "--quiet"]) == 0
+    assert (ckdir / "LATEST").read_text().strip() == "step-0000030"

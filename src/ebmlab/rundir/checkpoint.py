@@ -255,6 +255,25 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
     return path
 
 
+def with_fallback_hint(error: EBMError, run_dir: Path) -> EBMError:
+    """``error`` about a damaged checkpoint of ``run_dir`` (its message names ``checkpoints/step-N`` or LATEST)
+    with the run's other checkpoints appended, newest first, and how to go on from one; else ``error`` itself.
+    A run keeps ``keep_checkpoints`` of them (2 by default), but a damaged newest one read as the end of it."""
+    ckdir = Path(run_dir) / CHECKPOINTS
+    named = re.search(r"step-\d{7,}", str(error))
+    if str(ckdir) not in str(error) or not (named or LATEST in str(error)) or not _real_dir(ckdir):
+        return error
+    bad = named.group(0) if named else ""
+    others = sorted((p.name for p in ckdir.iterdir() if _STEP_DIR.match(p.name) and p.name != bad and _real_dir(p)),
+                    reverse=True)
+    if not others:
+        return error
+    hinted = EBMError(f"{error}; earlier checkpoints: {', '.join(others[:5])}: to go on from one, write its name "
+                      f"into {ckdir / LATEST} (the steps after it are trained again)")
+    hinted.__cause__ = error.__cause__
+    return hinted
+
+
 def load_checkpoint(path: Path) -> tuple[int, dict[str, torch.Tensor], dict[str, Any]]:
     """Read (step, model_state, train_state) from a checkpoint folder. Never unpickles."""
     meta = read_json(path / "state.json", "checkpoint metadata")

@@ -18,7 +18,7 @@ from torch import nn
 
 from ebmlab.rundir.build import (MAX_IMAGE_SIDE, build_model, check_data_description, check_new_run_net,
                                  describe_binary_data, describe_categorical_data, describe_vector_data, image_shape_ok)
-from ebmlab.rundir.checkpoint import check_weights, latest_checkpoint, read_json
+from ebmlab.rundir.checkpoint import check_weights, latest_checkpoint, read_json, with_fallback_hint
 from ebmlab.rundir.layout import prepare_run_dir, refuse_symlinks
 from ebmlab.rundir.lock import RunLock
 from ebmlab.rundir.config import LABELLED_OBJECTIVES, RunConfig
@@ -298,7 +298,10 @@ def resume_run(run_dir: str | Path, callbacks: list[Any] | tuple = (), steps: in
     # a run, so the lock file may be made; before anything below writes (rank 0 alone writes)
     lock = group.together(lambda: RunLock(run_dir) if group.is_main else None)
     try:
-        trainer = _resume_locked(run_dir, config, desc, callbacks, steps, data, network, group, device)
+        try:
+            trainer = _resume_locked(run_dir, config, desc, callbacks, steps, data, network, group, device)
+        except EBMError as e:           # a damaged checkpoint: name the earlier ones the run kept
+            raise with_fallback_hint(e, run_dir) from e.__cause__
     except BaseException:
         if lock is not None:
             lock.release()
