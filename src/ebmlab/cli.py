@@ -577,11 +577,11 @@ def _train_here(args: argparse.Namespace, group: Any) -> int:
                   f"EBM on one-hot values (net {c.net}, sampler {c.sampler}, {c.negatives} CD, "
                   f"{_count(c.mcmc_steps, 'step')})", file=sys.stderr)
         folder = trainer.data_desc.get("source", {}).get("folder_report")
-        skipped = folder and (folder["n_unreadable"] or folder["n_not_image"] or folder.get("n_linked_folders"))
-        if folder and not skipped and group.is_main and not args.json:
-            # how many images were read (skipped files are a warning of ebmlab.train, printed as one line)
+        if folder and group.is_main and not args.json:
             from ebmlab.data.images import FolderReport
-            print(f"ebmlab: {FolderReport(**folder).summary()}", file=sys.stderr)
+            report = FolderReport(**folder)
+            if not report.left_out:      # how many images were read (skipped files are ebmlab.train's warning)
+                print(f"ebmlab: {report.summary()}", file=sys.stderr)
         if trainer.data_desc.get("binary") and group.is_main and not args.json:
             c = trainer.config
             print(f"ebmlab: binary data {{0,1}}^{trainer.data_desc['event_shape'][0]}: a discrete EBM "

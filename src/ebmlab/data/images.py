@@ -121,6 +121,11 @@ class FolderReport:
     n_linked_folders: int = 0                                   # symlinks to folders: not searched
     linked_folders: list[str] = field(default_factory=list)
 
+    @property
+    def left_out(self) -> bool:
+        """True when some file or linked folder under the root did not make it into the training set."""
+        return bool(self.n_unreadable or self.n_not_image or self.n_linked_folders)
+
     def summary(self) -> str:
         s = f"loaded {self.n_loaded} images ({self.channels}x{self.image_size}x{self.image_size}) from {self.root}"
         if self.n_unreadable:

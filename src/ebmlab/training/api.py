@@ -207,9 +207,11 @@ def start_run(data: DataLike, out: str | Path | None = None, force: bool = False
     check_image_size_used(dataset, config.image_size)
     if distributed.current().is_main:       # said once, not by every process of an --nproc run
         folder = dataset.describe.get("folder_report")
-        if folder and (folder["n_unreadable"] or folder["n_not_image"] or folder.get("n_linked_folders")):
+        if folder:
             from ebmlab.data.images import FolderReport
-            warnings.warn(FolderReport(**folder).summary())     # files left out of the training set, by name
+            report = FolderReport(**folder)
+            if report.left_out:
+                warnings.warn(report.summary())     # files left out of the training set, by name
         warn_images_outside_model_scale(dataset)
     config = config.replace(device=str(config_device(config)))
     desc = describe_data(dataset, config)
