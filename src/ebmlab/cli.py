@@ -86,6 +86,8 @@ TRAIN_FLAGS: dict[str, tuple[Any, str]] = {
     "net_features": (str, "the vector MLP's first hidden layer: linear (the activation, like the others), sine "
                           "(learned Fourier features sin(Wx + b): many sharp modes in 2-D; see the 2d preset) or "
                           "hybrid (half linear, half sine)"),
+    "input_gain": (float, "the vector MLP sees this gain times the standardised input (x - mean) / std: its first "
+                          "layer's initial frequency in units of the data's spread (default: 1; see the presets)"),
     # ---- categorical data (data/categorical.py, models/potts.py)
     "categories": (int, "declare a .npy of integers 0..K-1 categorical with K categories (one-hot inside, samples "
                         "come back as integers in the same shape; preset categorical)"),

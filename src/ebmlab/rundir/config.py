@@ -191,6 +191,10 @@ class RunConfig:
     # them (training/presets.py, the dsm 2d block). 1.0 (fixed levels) for every run written before these keys
     dsm_anneal_factor: float = 1.0
     dsm_anneal_until: float = 0.7
+    # the vector MLP sees gain x (x - mean) / std: the standardised input's scale, i.e. the first layer's initial
+    # frequency in data units (the same for every data set, not fitted to its units). 1.0 for every run written
+    # before this key existed. Measured for the 2-D objectives' presets: benchmarks/results/objectives2d_gain_s16.md
+    input_gain: float = 1.0
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -375,6 +379,8 @@ def _validate_objective_knobs(c: RunConfig, need: Any) -> None:
     need(c.dsm_anneal_factor == 1.0 or (c.objective == "dsm" and not c.dsm_conditional),
          "dsm_anneal_factor belongs to objective dsm with one unconditional f (a noise-conditional network has "
          "its levels fixed); use 1")
+    need(0.0 < c.input_gain <= 1000.0,                   # NaN fails the comparison too
+         f"input_gain must be in (0, 1000] (1: the standardised input as it is), got {c.input_gain}")
     need(1 <= c.ssm_projections <= 1024, f"ssm_projections must be in 1..1024, got {c.ssm_projections}")
     need(0 <= c.nce_components <= 256, f"nce_components must be in 0..256 (0: auto), got {c.nce_components}")
     need(0.0 <= c.sm_uniform < 1.0 and math.isfinite(c.sm_uniform),
