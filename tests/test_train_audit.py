@@ -294,3 +294,25 @@ def test_a_damaged_newest_checkpoint_names_the_earlier_ones_and_the_hint_works(t
     (ckdir / "LATEST").write_text("step-0000015")
     assert main(["train", "--resume", str(run), "--steps", "30", "--quiet"]) == 0
     assert (ckdir / "LATEST").read_text().strip() == "step-0000030"
+
+
+@pytest.mark.parametrize("flags, key, owner", [
+    (["--nce-ratio", "8"], "nce_ratio", "nce"),                         # cd trained on, the ratio unread
+    (["--ssm-projections", "4"], "ssm_projections", "ssm"),
+    (["--dsm-sigmas", "0.2"], "dsm_sigmas", "dsm / sampler annealed-langevin"),
+])
+def test_a_setting_the_run_s_objective_does_not_read_is_named(tmp_path, recwarn, flags, key, owner):
+    # `--nce-ratio 8` on a cd run (the default objective) was accepted and ignored without a word
+    assert main(["train", "--data", "moons", "--steps", "2", "--out", str(tmp_path / "r"), "--quiet", *flags]) == 0
+    said = [str(w.message) for w in recwarn if key in str(w.message)]
+    assert len(said) == 1, said                                            # once, not once per resolve
+    assert f"read only by {owner}" in said[0] and "objective 'cd' ignores it" in said[0]
+
+
+def test_settings_of_the_run_s_own_objective_or_sampler_raise_no_warning(tmp_path, recwarn):
+    assert main(["train", "--data", "moons", "--steps", "2", "--out", str(tmp_path / "a"), "--quiet",
+                 "--objective", "nce", "--nce-ratio", "2"]) == 0
+    assert main(["train", "--data", "moons", "--steps", "2", "--out", str(tmp_path / "b"), "--quiet",
+                 "--sampler", "annealed-langevin", "--dsm-sigmas", "0.3,0.1"]) == 0
+    said = [str(w.message) for w in recwarn]
+    assert not [m for m in said if "read only by" in m], said

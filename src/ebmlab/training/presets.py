@@ -51,6 +51,8 @@
 """
 from __future__ import annotations
 
+import warnings
+
 from typing import Any
 
 from ebmlab.rundir.config import RunConfig
@@ -593,6 +595,36 @@ def auto_preset(kind: str | None, dim: int | None, data_spec: str) -> str:
     return "2d"
 
 
+# The settings that only one objective (or sampler) reads: given for another, they were ignored without a word
+# (`--objective cd --nce-ratio 8` trained plain CD). Only the user's own settings are checked; a preset sets
+# none of them outside its objective. dsm_anneal_factor is refused by RunConfig itself (config.py), as before.
+_KNOB_OWNERS: dict[str, tuple[str, ...]] = {
+    "dsm_sigmas": ("dsm", "sampler annealed-langevin"),
+    "dsm_anneal_until": ("dsm",),
+    "dsm_conditional": ("dsm",),
+    "sm_uniform": ("dsm", "ssm"),
+    "sm_uniform_schedule": ("dsm", "ssm"),
+    "ssm_projections": ("ssm",),
+    "ssm_directions": ("ssm",),
+    "ssm_variance_reduced": ("ssm",),
+    "nce_components": ("nce",),
+    "nce_ratio": ("nce",),
+    "drl_levels": ("drl",),
+    "drl_energy_scale": ("drl",),
+}
+
+
+def _warn_unread_knobs(objective: str, sampler: str | None, overrides: dict[str, Any]) -> None:
+    """A warning naming each of the user's settings that this run's objective (and sampler) will not read. A
+    warning, not a refusal: one config shared by a sweep over objectives is a fair use (as --compile's)."""
+    for key in overrides:
+        owners = _KNOB_OWNERS.get(key)
+        if owners and objective not in owners and f"sampler {sampler}" not in owners:
+            flag = "--" + key.replace("_", "-")
+            warnings.warn(f"{key} ({flag}) is read only by {' / '.join(owners)}; this run's objective {objective!r} "
+                          f"ignores it")
+
+
 def resolve_config(data_spec: str, overrides: dict[str, Any], dataset=None) -> RunConfig:
     """RunConfig = preset values (named, or picked from the data) updated by the user's ``overrides``."""
     overrides = {k: v for k, v in overrides.items() if v is not None or k in ("noise_scale", "grad_clip")}
@@ -615,6 +647,8 @@ def resolve_config(data_spec: str, overrides: dict[str, Any], dataset=None) -> R
         else:
             values.update(PRESETS[name])
     objective = overrides.get("objective", values.get("objective", "cd"))
+    if dataset is not None:             # the second of the callers' two calls: warn once
+        _warn_unread_knobs(objective, overrides.get("sampler", values.get("sampler")), overrides)
     values.update(OBJECTIVE_PRESETS.get((objective, name), {}))
     if (overrides.get("dsm_conditional") or "dsm_sigmas" in overrides) and "dsm_anneal_factor" not in overrides:
         # the 2d dsm preset's curriculum was measured for its own level (0.1) on one unconditional f: a
