@@ -316,3 +316,14 @@ def test_settings_of_the_run_s_own_objective_or_sampler_raise_no_warning(tmp_pat
                  "--sampler", "annealed-langevin", "--dsm-sigmas", "0.3,0.1"]) == 0
     said = [str(w.message) for w in recwarn]
     assert not [m for m in said if "read only by" in m], said
+
+
+def test_mcmc_steps_zero_is_refused_where_the_chains_make_the_negatives(tmp_path, capsys):
+    # `--mcmc-steps 0` trained a cd run whose negatives never moved from their start: data against noise
+    assert main(["train", "--data", "moons", "--mcmc-steps", "0", "--out", str(tmp_path / "r"), "--quiet"]) == 2
+    _one_line_error(capsys, "mcmc_steps 0", "'cd'", "at least 1")
+    assert not (tmp_path / "r").exists()
+    # score matching and nce have no chains in their loss: 0 stays allowed there
+    assert main(["train", "--data", "moons", "--objective", "dsm", "--mcmc-steps", "0", "--steps", "2",
+                 "--out", str(tmp_path / "d"), "--quiet"]) == 0
+    assert json.loads((tmp_path / "d" / "config.json").read_text())["mcmc_steps"] == 0
