@@ -128,11 +128,23 @@ def test_float_images_outside_the_model_scale_are_warned_about(tmp_path):
         said = [str(w.message) for w in caught if "image chains" in str(w.message)]
         assert len(said) == 1 and "[0, 255]" in said[0] and "[-1, 1]" in said[0], said
         assert run.status == "finished"        # a warning, not a refusal: the run still trains
-    for scaled in (x / 127.5 - 1, x / 255):     # images already in [-1, 1] or [0, 1]: nothing to say
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            ebmlab.train("auto", scaled, **TINY)
-        assert not [w for w in caught if "image chains" in str(w.message)]
+    with warnings.catch_warnings(record=True) as caught:  # images already in [-1, 1]: nothing to say
+        warnings.simplefilter("always")
+        ebmlab.train("auto", x / 127.5 - 1, **TINY)
+    assert not [w for w in caught if "image chains" in str(w.message)]
+
+
+def test_float_images_in_zero_one_are_told_they_fill_half_the_chains_box(tmp_path):
+    """Before: images in [0, 1] (torchvision's ToTensor) trained without a word, though the chains start from
+    noise over [-1, 1] and half of that box holds no data."""
+    import warnings
+    x = np.random.default_rng(0).integers(0, 256, (20, 1, 8, 8)).astype(np.float32) / 255
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run = ebmlab.train("auto", x, **TINY)
+    said = [str(w.message) for w in caught if "image chains" in str(w.message)]
+    assert len(said) == 1 and "inside [0, 1]" in said[0] and "x * 2 - 1" in said[0], said
+    assert run.status == "finished"
 
 
 def test_channels_last_images_get_a_transpose_hint(tmp_path):

@@ -97,7 +97,8 @@ def check_image_size_used(dataset: DataSet, image_size: int | None) -> None:
 
 def warn_images_outside_model_scale(dataset: DataSet) -> None:
     """Float images from Python (an array, a tensor, a Dataset) are used as given, in the model scale; the
-    image chains are clamped to [-1, 1], so values beyond it are out of their reach: say so once. Read
+    image chains are clamped to [-1, 1], so values beyond it are out of their reach, and images in [0, 1] (torchvision's
+    ToTensor) fill only half of it: say so once. Read
     from what is in memory (an array whole; a Dataset's held-out split), not item by item."""
     if dataset.kind != "image" or dataset.scaling is not None:
         return
@@ -109,6 +110,12 @@ def warn_images_outside_model_scale(dataset: DataSet) -> None:
         warnings.warn(f"these float images span [{lo:.4g}, {hi:.4g}], used as given, but ebmlab's image chains "
                       "live in the model scale [-1, 1] and cannot reach values beyond it: rescale them (x / 127.5 - "
                       "1 for 0..255) or pass uint8 pixels, which are mapped from 0..255")
+    elif lo >= 0.0 and hi > 0.5:
+        # torchvision's ToTensor gives [0, 1]: used as given, the data fill half of the chains' box and the
+        # samples from noise must first learn to leave the other half (the darkest pixel sits at the box's middle)
+        warnings.warn(f"these float images span [{lo:.4g}, {hi:.4g}], inside [0, 1], used as given; ebmlab's image "
+                      "chains start from noise over [-1, 1], so half of their box holds no data: pass x * 2 - 1 (or "
+                      "Normalize(0.5, 0.5) after ToTensor) to use all of it")
 
 
 DataLike = Any   # a built-in name or path (str), an ndarray / tensor, a torch Dataset or DataLoader
@@ -450,7 +457,8 @@ def train(model: nn.Module | str | None, data: DataLike, out: str | Path | None 
             tensor [N, d] / [N, C, H, W], a map-style ``torch.utils.data.Dataset`` (items x or (x, y)),
             or a ``DataLoader`` (its dataset and batch size are used; ebmlab draws the order). Images
             from Python: uint8 pixels are mapped from 0..255 to the model scale [-1, 1]; float images are
-            used as given, so they belong in [-1, 1] (a warning says when they are not).
+            used as given, so they belong in [-1, 1] (a warning says when they are not, or
+            fill only [0, 1] of it).
         out: the run directory (None: train in memory, nothing written, no resume).
         resume: a run directory to continue exactly (pass the same ``model`` class instance and, for data
             from Python, the same ``data``).
