@@ -73,17 +73,62 @@ def test_folder_is_stored_uint8_and_converts_to_the_old_float_values(tmp_path):
     assert ds.describe["scaling"] == Scaling.from_range(0, 255).to_dict()
 
 
-def test_uint8_npy_stays_uint8_with_the_scaling_it_always_had(tmp_path):
+def test_uint8_npy_stays_uint8_and_reads_pixels_as_0_to_255_like_its_folder(tmp_path):
+    """Before (0.13): a uint8 .npy was scaled by its observed min/max (here 20..219), so an `ebmlab prepare` cache
+    trained in another model scale than the folder it was made from, and inpaint's PNGs (read as 0..255) did not
+    match the model's scale."""
     rng = np.random.default_rng(1)
     a = rng.integers(20, 220, (40, 1, 6, 6), dtype=np.uint8)
     np.save(tmp_path / "u8.npy", a)
     ds = load_data(str(tmp_path / "u8.npy"), seed=2, test_fraction=0.25)
     assert ds.train.dtype == torch.uint8
+    assert ds.scaling == Scaling.from_range(0, 255) and ds.describe["scaling"] == Scaling.from_range(0, 255).to_dict()
     old_train, old_test = _old_split(torch.from_numpy(a.astype(np.float32)), 2, 0.25)
-    s_old = Scaling.infer(old_train)                 # the float path inferred the observed range
-    assert ds.scaling == s_old
-    assert torch.equal(ds.to_model(ds.train), s_old.to_model(old_train))
-    assert torch.equal(ds.to_model(ds.test), s_old.to_model(old_test))
+    pixels = Scaling.from_range(0.0, 255.0)                # the folder's float path (test above)
+    assert torch.equal(ds.to_model(ds.train), pixels.to_model(old_train))
+    assert torch.equal(ds.to_model(ds.test), pixels.to_model(old_test))
+    # its folder reads the same pixels the same way
+    root = tmp_path / "imgs"
+    root.mkdir()
+    for i, img in enumerate(a[:, 0]):
+        Image.fromarray(img).convert("RGB").convert("L").save(root / f"{i:03d}.png")
+    folder = load_data(str(root), seed=2, test_fraction=0.25, image_size=6)
+    assert folder.scaling == ds.scaling
+
+
+def test_uint8_npy_of_zeros_and_ones_declared_continuous_keeps_0_to_1(tmp_path):
+    a = np.random.default_rng(1).integers(0, 2, (40, 1, 6, 6), dtype=np.uint8)
+    np.save(tmp_path / "bits.npy", a)
+    ds = load_data(str(tmp_path / "bits.npy"), seed=0, binary=False)
+    assert ds.scaling == Scaling.from_range(0, 1)          # 0..255 would crush every pixel to about -1
+    assert set(ds.to_model(ds.train).unique().tolist()) == {-1.0, 1.0}
+
+
+def test_a_run_written_with_the_observed_range_resumes_and_evaluates_in_its_own_scale(tmp_path):
+    """A run's data.json scaling is its model scale: resume, eval and the memorisation check use it, not what
+    today's rules infer for the same file (a uint8 .npy was scaled by its observed min/max before 0.14). Before,
+    such a run's --resume was refused as "the training data has changed"."""
+    import json
+    from ebmlab.cli import main
+    from ebmlab.tasks.open import open_run, test_data
+    rng = np.random.default_rng(3)
+    np.save(tmp_path / "u8.npy", rng.integers(20, 220, (40, 1, 8, 8), dtype=np.uint8))
+    run_dir = tmp_path / "r"
+    trainer, _ = start_run(str(tmp_path / "u8.npy"), run_dir, steps=4, mcmc_steps=2, batch_size=8,
+                           checkpoint_every=2, seed=0)
+    assert trainer.fit().status == "finished"
+    # rewrite the run as 0.13 wrote it: the observed range of the training split, and that scale's fingerprint
+    desc = json.loads((run_dir / "data.json").read_text())
+    ds = load_data(str(tmp_path / "u8.npy"), seed=0, test_fraction=trainer.config.test_fraction)
+    old = Scaling.from_range(float(ds.train.min()), float(ds.train.max()))
+    assert old != Scaling.from_range(0, 255)
+    desc["scaling"] = old.to_dict()
+    ds.scaling = old
+    desc["source"]["train_sha256"] = data_fingerprint(ds)
+    (run_dir / "data.json").write_text(json.dumps(desc))
+    assert torch.equal(test_data(open_run(run_dir)), old.to_model(ds.test))
+    assert main(["train", "--resume", str(run_dir), "--steps", "6", "--quiet"]) == 0
+    assert json.loads((run_dir / "config.json").read_text())["steps"] == 6
 
 
 def test_float_npy_batches_equal_the_old_whole_set_conversion(tmp_path):

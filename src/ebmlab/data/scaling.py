@@ -80,29 +80,23 @@ class Scaling:
         return Scaling(low, high, mode)
 
     @staticmethod
-    def infer(x: torch.Tensor | np.ndarray, nominal_uint8: bool = True) -> "Scaling":
+    def infer(x: torch.Tensor | np.ndarray) -> "Scaling":
         """Guess the *nominal* range of image data, so samples go back to the same convention.
 
         uint8 -> 0..255; floats already inside [0, 1] -> 0..1; inside [-1, 1] -> -1..1
         (identity); anything else -> the observed global min/max. Nominal beats observed here:
         a folder whose brightest pixel is 250 should still be written back as 0..255.
-
-        ``nominal_uint8=False`` applies the float rules to uint8 data too (min/max read from the
-        uint8 values, no float copy): what ``--data FILE.npy`` has always done for a uint8 array,
-        kept so existing runs keep their scaling.
         """
         is_u8 = (isinstance(x, np.ndarray) and x.dtype == np.uint8) or (
             isinstance(x, torch.Tensor) and x.dtype == torch.uint8)
-        if is_u8 and nominal_uint8:
+        if is_u8:
             return Scaling.from_range(0, 255)
-        t = torch.as_tensor(x) if is_u8 else _as_float_tensor(x)
+        t = _as_float_tensor(x)
         if t.numel() == 0:
             raise EBMError("cannot infer a scaling from an empty array")
-        if not is_u8 and not bool(torch.isfinite(t).all()):
+        if not bool(torch.isfinite(t).all()):
             raise EBMError("the data contain NaN or infinite values; clean them before training")
         lo, hi = float(t.min()), float(t.max())
-        if is_u8 and not (lo >= 0.0 and hi <= 1.0):
-            return Scaling.from_range(lo, hi) if hi > lo else Scaling(lo - 1.0, hi + 1.0, "global")
         if lo >= 0.0 and hi <= 1.0:
             return Scaling.from_range(0, 1)
         if lo >= -1.0 and hi <= 1.0:

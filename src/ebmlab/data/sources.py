@@ -3,8 +3,8 @@
 **Large uint8 image files are read from disk, not loaded.** A ``.npy`` of uint8 images (N, C, H, W),
 C-ordered, of at least ``STREAM_MIN_BYTES`` (an ``ebmlab prepare`` cache, typically) is opened by its
 header only (``data.npyfile.NpyRows``): the training split is a view by index (``data.stream.IndexedData``)
-that reads each batch's rows, the file is never modified (no in-place shuffle), and the observed value
-range and the fingerprint are computed in chunks. The split, the values, the scaling and the
+that reads each batch's rows, the file is never modified (no in-place shuffle), and the largest value
+and the fingerprint are computed in chunks. The split, the values, the scaling and the
 fingerprint are bit for bit those of loading the same file whole; the one difference is that at most
 ``MAX_TEST_ITEMS`` held-out images are kept in memory for evaluation (all ``n_test`` are still held out
 of training). Smaller files, and every other ``.npy``, are loaded whole as before: for them it is the
@@ -32,7 +32,7 @@ TEST_SEED = 12345
 # a uint8 image .npy at least this large is streamed from disk (see the module docstring): 16 MiB is
 # ~1400 RGB images of 64x64, where holding the array starts to matter next to torch's own ~300 MB
 STREAM_MIN_BYTES = 16 * 2**20
-# rows per chunk when a streamed file is read through once (value range); a few MB at 64x64 RGB
+# rows per chunk when a streamed file is read through once (its largest value); a few MB at 64x64 RGB
 _SCAN_ROWS = 512
 
 
@@ -105,8 +105,10 @@ def load_data(spec: str, seed: int = 0, n_test: int = 5000, test_fraction: float
             x, image_shape = flatten_binary(x)
             return mark_binary(_split(x, str(path), seed, test_fraction, y), image_shape)
         ds = _split(x, str(path), seed, test_fraction, y)
-        # nominal_uint8=False: a uint8 .npy has always been scaled by its observed range
-        return _with_scaling(ds, Scaling.infer(ds.train, nominal_uint8=False)) if ds.kind == "image" else ds
+        if ds.kind != "image":
+            return ds
+        return _with_scaling(ds, uint8_file_scaling(int(ds.train.max())) if ds.train.dtype == torch.uint8
+                             else Scaling.infer(ds.train))
     if path.is_dir():
         from ebmlab.data.images import load_image_folder
         if labels is not None:
@@ -145,6 +147,15 @@ def _load_faces(labels: str | None) -> DataSet:
     return _with_scaling(ds, Scaling.from_range(*FACES_RANGE))
 
 
+def with_recorded_scaling(ds: DataSet, recorded: dict[str, Any] | None) -> DataSet:
+    """``ds`` of an existing run, mapped to the model scale by the scaling the run recorded in data.json
+    (``recorded``; None or vector data: ``ds`` unchanged). Its model saw the data through that map, which the
+    rules of today need not reproduce (a uint8 .npy was once scaled by its observed min/max)."""
+    if recorded is None or ds.scaling is None:
+        return ds
+    return _with_scaling(ds, Scaling.from_dict(recorded))
+
+
 def _with_scaling(ds: DataSet, scaling: Scaling) -> DataSet:
     """Images live in [-1, 1] inside the model: ``ds.to_model`` converts per batch, and the scaling
     is stored (data.json) to map samples back. The stored tensors are left as they are."""
@@ -171,9 +182,8 @@ def _split_streamed(rows: NpyRows, name: str, seed: int, test_fraction: float,
     """``_split`` for rows on disk: the same permutation, train = rows perm[n_test:] as an index view
     (read per batch), test = rows perm[:n_test] (the first ``MAX_TEST_ITEMS`` of them) in memory.
 
-    The scaling is ``Scaling.infer(..., nominal_uint8=False)`` of the training rows, as for a file
-    loaded whole; that rule reads only the min and max of uint8 data, so it is computed in chunks
-    and handed over as a two-value array.
+    The scaling is ``uint8_file_scaling`` of the training rows' largest value, as for a file loaded whole
+    (read in chunks).
     """
     n = len(rows)
     n_test = _n_test(n, test_fraction, name)
@@ -183,13 +193,20 @@ def _split_streamed(rows: NpyRows, name: str, seed: int, test_fraction: float,
     ds = DataSet(train, test, "image", name, {"path": name})
     if y is not None:
         ds.y_train, ds.y_test, ds.n_classes = y[perm[n_test:]], y[perm[:n_test]], int(y.max()) + 1
-    # min/max do not depend on the order: read the training rows in file order (long sequential reads)
+    # the max does not depend on the order: read the training rows in file order (long sequential reads)
     order = np.sort(perm[n_test:].numpy())
-    lo, hi = 255, 0
+    hi = 0
     for start in range(0, order.shape[0], _SCAN_ROWS):
-        chunk = rows.take(order[start:start + _SCAN_ROWS])
-        lo, hi = min(lo, int(chunk.min())), max(hi, int(chunk.max()))
-    return _with_scaling(ds, Scaling.infer(torch.tensor([lo, hi], dtype=torch.uint8), nominal_uint8=False))
+        hi = max(hi, int(rows.take(order[start:start + _SCAN_ROWS]).max()))
+    return _with_scaling(ds, uint8_file_scaling(hi))
+
+
+def uint8_file_scaling(largest: int) -> Scaling:
+    """The scaling of a uint8 image .npy whose largest value is ``largest``: pixels 0..255, as an image folder
+    (whose ``ebmlab prepare`` cache such a file often is), a uint8 array from Python and inpaint's PNGs read
+    them; 0..1 when every value is 0 or 1 (0/1 images declared continuous, which 0..255 would crush to -1).
+    Runs written when a uint8 .npy was scaled by its observed min/max keep that map (``with_recorded_scaling``)."""
+    return Scaling.from_range(0.0, 1.0) if largest <= 1 else Scaling.from_range(0.0, 255.0)
 
 
 def _load_npy(path: Path) -> np.ndarray:

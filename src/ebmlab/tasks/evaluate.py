@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from ebmlab.data import toy2d
-from ebmlab.data.sources import _load_npy, load_data
+from ebmlab.data.sources import _load_npy, load_data, with_recorded_scaling
 from ebmlab.density import placement, to_model
 from ebmlab.errors import EBMError
 from ebmlab.estimate.ais import ais_log_z
@@ -54,8 +54,10 @@ def evaluate_run(run: Run, data: str | None = None, log_z_method: str | None = N
         if size is None and Path(data).is_dir():
             raise EBMError(f"--data {data!r} is a folder (read as images), but {run.path} models "
                            f"{run.data['event_shape'][0]}-dimensional vectors: give a .npy of points")
-        ds = load_data(data, c.seed, c.n_test, c.test_fraction, size,
-                       binary=bool(run.data.get("binary")), categories=run.data.get("categories"))
+        # in the run's own model scale (its data.json), not the one today's rules would give this file
+        ds = with_recorded_scaling(load_data(data, c.seed, c.n_test, c.test_fraction, size,
+                                             binary=bool(run.data.get("binary")), categories=run.data.get("categories")),
+                                   run.data.get("scaling"))
         x_test = ds.to_model(torch.cat([ds.train[:], ds.test]) if data != c.data else ds.test)   # [:]: a streamed set too
         data_name = data
     if tuple(x_test.shape[1:]) != tuple(run.data["event_shape"]):
@@ -185,7 +187,8 @@ def digits_fd(run: Run, samples: torch.Tensor, data: str | None, seed: int) -> d
     if data is not None or c.data != "digits" or run.is_vector or list(run.data["event_shape"]) != [1, 8, 8]:
         return {}
     from ebmlab.metrics.frechet import fd_ratio
-    ds = load_data(c.data, c.seed, c.n_test, c.test_fraction, c.image_size, categories=c.categories)
+    ds = with_recorded_scaling(load_data(c.data, c.seed, c.n_test, c.test_fraction, c.image_size,
+                                         categories=c.categories), run.data.get("scaling"))
     n = samples.shape[0]
     train = ds.to_model(ds.train[torch.randperm(ds.train.shape[0], generator=torch.Generator().manual_seed(seed))[:n]])
     r = fd_ratio(samples, train, ds.to_model(ds.test))
@@ -256,14 +259,16 @@ MAX_NN_TRAIN = 2000
 def training_images(run: Run) -> torch.Tensor:
     """The run's training split [N, *event] in the model scale (at most ``MAX_NN_TRAIN`` of it)."""
     c = run.config
-    ds = load_data(c.data, c.seed, c.n_test, c.test_fraction, c.image_size, categories=c.categories)
+    ds = with_recorded_scaling(load_data(c.data, c.seed, c.n_test, c.test_fraction, c.image_size,
+                                         categories=c.categories), run.data.get("scaling"))
     return ds.to_model(ds.train[:MAX_NN_TRAIN])
 
 
 def classifier_accuracy(run: Run) -> float:
     """Accuracy of p(y | x) = softmax(logits) on the run's labelled test split (conditional/JEM runs)."""
     c = run.config
-    ds = load_data(c.data, c.seed, c.n_test, c.test_fraction, c.image_size, c.labels)
+    ds = with_recorded_scaling(load_data(c.data, c.seed, c.n_test, c.test_fraction, c.image_size, c.labels),
+                               run.data.get("scaling"))
     with torch.no_grad():
         pred = torch.cat([run.model.predict(ds.to_model(xb)) for xb in ds.test.split(1024)])
     return float((pred == ds.y_test).double().mean())

@@ -9,7 +9,7 @@ from typing import Any
 import torch
 
 from ebmlab.data.scaling import Scaling
-from ebmlab.data.sources import load_data
+from ebmlab.data.sources import load_data, with_recorded_scaling
 from ebmlab.errors import EBMError
 from ebmlab.rundir.build import build_model_from_run, resolve_component
 from ebmlab.rundir.checkpoint import read_json
@@ -77,7 +77,7 @@ def test_data(run: Run) -> torch.Tensor:
     # re-detected as binary here, which would flatten its images to vectors the model cannot take
     ds = load_data(c.data, c.seed, c.n_test, c.test_fraction, c.image_size, categories=c.categories,
                    binary=bool(run.data.get("binary")))
-    return ds.to_model(ds.test)          # the model scale (image sets are stored as uint8)
+    return with_recorded_scaling(ds, run.data.get("scaling")).to_model(ds.test)          # the model scale (image sets are stored as uint8)
 
 
 test_data.__test__ = False   # a public name starting with "test": tell pytest it is not a test

@@ -25,7 +25,7 @@ from ebmlab.rundir.config import LABELLED_OBJECTIVES, RunConfig
 from ebmlab.rundir.header import write_run_header
 from ebmlab.data.binary import check_binary_data, flatten_binary, is_binary
 from ebmlab.data.categorical import categorical_array, describe_categorical, encode_categorical
-from ebmlab.data.sources import DataSet, load_data, mark_binary, read_labels, validate_array
+from ebmlab.data.sources import DataSet, load_data, mark_binary, read_labels, validate_array, with_recorded_scaling
 from ebmlab.data.stream import dataset_from_torch, is_torch_data, unwrap_loader
 from ebmlab.data.scaling import Scaling
 from ebmlab.device import resolve_device, usable_cpu_threads
@@ -325,7 +325,8 @@ def _resume_locked(run_dir: Path, config: RunConfig, desc: dict[str, Any], callb
     extended = steps is not None and steps != config.steps
     if extended:
         config = extended_config(run_dir, config, steps)
-    dataset = dataset_from(config.data if data is None else data, config)
+    # the model scale the run trained in (data.json), whatever today's rules would infer for the same data
+    dataset = with_recorded_scaling(dataset_from(config.data if data is None else data, config), desc.get("scaling"))
     want = desc.get("source", {}).get("train_sha256")
     if want is not None and want != data_fingerprint(dataset):
         raise EBMError(f"the training data {config.data!r} has changed since this run started; resuming on "
