@@ -345,26 +345,28 @@ def parse_ood_specs(values: Any) -> list[str]:
     return out
 
 
-def load_outlier_npy(path: str | Path, event_shape: tuple[int, ...], scaling: Any = None) -> torch.Tensor:
+def load_outlier_npy(path: str | Path, event_shape: tuple[int, ...], scaling: Any = None,
+                     flag: str = "--ood") -> torch.Tensor:
     """A .npy of outliers in the *data's* scale -> float32 [M, *event] in the model's scale.
 
     Checks: the file reads as a numeric array, holds at least one point, each point has the model's
-    event shape, every value is finite. ``scaling`` (a ``Scaling`` or None) maps data -> model scale.
+    event shape, every value is finite. ``scaling`` (a ``Scaling`` or None) maps data -> model scale;
+    ``flag`` names the option in the messages (``ebmlab score`` reads its points here too).
     """
     p = Path(path)
     a = _load_npy(p)
     if a.dtype.kind not in "biuf":
-        raise EBMError(f"--ood {str(p)!r}: must hold numbers, got dtype {a.dtype}")
+        raise EBMError(f"{flag} {str(p)!r}: must hold numbers, got dtype {a.dtype}")
     event_shape = tuple(int(s) for s in event_shape)
     if a.ndim != len(event_shape) + 1 or tuple(a.shape[1:]) != event_shape:
         want = "(M, " + ", ".join(map(str, event_shape)) + ")"
-        raise EBMError(f"--ood {str(p)!r} has shape {a.shape} but the model takes points of shape {event_shape}; "
+        raise EBMError(f"{flag} {str(p)!r} has shape {a.shape} but the model takes points of shape {event_shape}; "
                        f"save an array of shape {want} in the data's scale")
     if a.shape[0] == 0:
-        raise EBMError(f"--ood {str(p)!r} holds no points")
+        raise EBMError(f"{flag} {str(p)!r} holds no points")
     x = torch.from_numpy(np.ascontiguousarray(a).astype(np.float32))
     if not bool(torch.isfinite(x).all()):
-        raise EBMError(f"--ood {str(p)!r} contains NaN or infinite values")
+        raise EBMError(f"{flag} {str(p)!r} contains NaN or infinite values")
     return scaling.to_model(x) if scaling is not None else x
 
 
