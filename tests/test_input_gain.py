@@ -48,3 +48,15 @@ def test_a_network_without_the_standardised_front_refuses_the_gain(tmp_path):
         ebmlab.train(None, images, tmp_path / "img", steps=1, progress=False, input_gain=2.0)
     assert "leave input_gain at 1" in str(err.value)
     assert not (tmp_path / "img").exists()
+
+
+def test_the_2d_nce_preset_takes_gain_1_4_and_the_other_objectives_and_user_networks_keep_1():
+    """Session 16 (training/presets.py, results/objectives2d_gain_nce_s16.md): nce's 2-D preset only."""
+    from ebmlab.data.sources import load_data
+    from ebmlab.training.presets import resolve_config
+    ds = load_data("moons")
+    gains = {obj: resolve_config("moons", {"objective": obj}, dataset=ds).input_gain for obj in ("cd", "dsm", "ssm", "nce")}
+    assert gains == {"cd": 1.0, "dsm": 1.0, "ssm": 1.0, "nce": 1.4}
+    assert resolve_config("moons", {"objective": "nce", "input_gain": 2.0}, dataset=ds).input_gain == 2.0
+    # a user's network has no standardised front for the gain to scale
+    assert resolve_config("moons", {"objective": "nce", "net": "custom"}, dataset=ds).input_gain == 1.0
