@@ -193,7 +193,7 @@ class RunConfig:
     dsm_anneal_until: float = 0.7
     # the vector MLP sees gain x (x - mean) / std: the standardised input's scale, i.e. the first layer's initial
     # frequency in data units (the same for every data set, not fitted to its units). 1.0 for every run written
-    # before this key existed. Measured for the 2-D objectives' presets: benchmarks/results/objectives2d_gain_s16.md
+    # before this key existed. The 2-D nce preset sets 1.4 (training/presets.py; results/objectives2d_gain_*_s16.md)
     input_gain: float = 1.0
 
     def __post_init__(self) -> None:

@@ -54,10 +54,10 @@ def evaluate_run(run: Run, data: str | None = None, log_z_method: str | None = N
         if size is None and Path(data).is_dir():
             raise EBMError(f"--data {data!r} is a folder (read as images), but {run.path} models "
                            f"{run.data['event_shape'][0]}-dimensional vectors: give a .npy of points")
-        # in the run's own model scale (its data.json), not the one today's rules would give this file
-        ds = with_recorded_scaling(load_data(data, c.seed, c.n_test, c.test_fraction, size,
-                                             binary=bool(run.data.get("binary")), categories=run.data.get("categories")),
-                                   run.data.get("scaling"))
+        ds = load_data(data, c.seed, c.n_test, c.test_fraction, size,
+                       binary=bool(run.data.get("binary")), categories=run.data.get("categories"))
+        if data == c.data:     # the run's own file: its recorded model scale, not today's rule for the file
+            ds = with_recorded_scaling(ds, run.data.get("scaling"))
         x_test = ds.to_model(torch.cat([ds.train[:], ds.test]) if data != c.data else ds.test)   # [:]: a streamed set too
         data_name = data
     if tuple(x_test.shape[1:]) != tuple(run.data["event_shape"]):

@@ -77,7 +77,8 @@ def test_data(run: Run) -> torch.Tensor:
     # re-detected as binary here, which would flatten its images to vectors the model cannot take
     ds = load_data(c.data, c.seed, c.n_test, c.test_fraction, c.image_size, categories=c.categories,
                    binary=bool(run.data.get("binary")))
-    return with_recorded_scaling(ds, run.data.get("scaling")).to_model(ds.test)          # the model scale (image sets are stored as uint8)
+    # the model scale the run recorded (image sets are stored as uint8; its data.json says how they map)
+    return with_recorded_scaling(ds, run.data.get("scaling")).to_model(ds.test)
 
 
 test_data.__test__ = False   # a public name starting with "test": tell pytest it is not a test

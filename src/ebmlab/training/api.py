@@ -97,9 +97,9 @@ def check_image_size_used(dataset: DataSet, image_size: int | None) -> None:
 
 def warn_images_outside_model_scale(dataset: DataSet) -> None:
     """Float images from Python (an array, a tensor, a Dataset) are used as given, in the model scale; the
-    image chains are clamped to [-1, 1], so values beyond it are out of their reach, and images in [0, 1] (torchvision's
-    ToTensor) fill only half of it: say so once. Read
-    from what is in memory (an array whole; a Dataset's held-out split), not item by item."""
+    image chains are clamped to [-1, 1], so values beyond it are out of their reach, and images in [0, 1]
+    (torchvision's ToTensor) fill only half of it: say so once. Read from what is in memory (an array whole; a
+    Dataset's held-out split), not item by item."""
     if dataset.kind != "image" or dataset.scaling is not None:
         return
     parts = [t for t in (dataset.train, dataset.test) if isinstance(t, torch.Tensor) and t.is_floating_point()]
