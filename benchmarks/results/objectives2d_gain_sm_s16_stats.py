@@ -71,22 +71,7 @@ def load(path: str):
     return dsm, ssm, peers, checks
 
 
-def summary(c: dict) -> str:
-    xs = [c[k] for k in sorted(c)]
-    se = statistics.stdev(xs) / math.sqrt(len(xs)) if len(xs) > 1 else float("nan")
-    return (f"n={len(xs)} median {med(xs):.4f} mean {statistics.mean(xs):.4f} +- {se:.4f}   seeds "
-            f"{','.join(map(str, sorted(c)))}: {' '.join(f'{x:.4f}' for x in xs)}")
-
-
-def paired(c: dict, base: dict):
-    common = sorted(set(c) & set(base))
-    if len(common) < 2:
-        return None
-    d = [c[k] - base[k] for k in common]
-    a, b = [c[k] for k in common], [base[k] for k in common]
-    pse = statistics.stdev(d) / math.sqrt(len(d))
-    wse = math.sqrt(statistics.variance(a) / len(a) + statistics.variance(b) / len(b))
-    return statistics.mean(d), pse, wse, common, med(a), med(b)
+summary, paired = S15.summary, S15.paired    # the same per-set summary and paired / Welch errors as session 15
 
 
 def block(title, table, sets, peers=None):
