@@ -178,3 +178,23 @@ def test_every_dotted_ebmlab_name_imports(page):
     names = sorted(set(re.findall(r"\bebmlab(?:\.[A-Za-z_]\w*)+", _text(page))))
     missing = [n for n in names if not _resolves(n)]
     assert not missing, f"{page}: {missing}"
+
+
+# ---------------------------------------------------------------------------- output into a closed pipe
+def test_output_into_a_closed_pipe_is_not_an_error_line():
+    """`ebmlab train --data moons --print-config | head -5` (or `ebmlab runs | head`) printed
+    "ebmlab: error: Broken pipe [EPIPE]" and exited 2 once head had what it wanted: a reader that stops
+    reading is no user error. Now silent, status 141 as for a process that SIGPIPE ended (cat, git)."""
+    import os
+    import subprocess
+    import sys
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)                                      # the reader has already gone: every write fails
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    try:
+        res = subprocess.run([sys.executable, "-m", "ebmlab", "train", "--data", "moons", "--print-config"],
+                             stdout=write_end, stderr=subprocess.PIPE, text=True, env=env, timeout=120)
+    finally:
+        os.close(write_end)
+    assert res.returncode == 141 and res.stderr == "", (res.returncode, res.stderr)
