@@ -142,6 +142,25 @@ def test_every_inline_command_names_real_options(page):
     assert not bad, "\n".join(bad)
 
 
+# flags in running text that belong to another program: a benchmark script's, tensorboard's
+OTHER_PROGRAMS_FLAGS = {"--quick", "--run", "--logdir"}
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_bare_flag_in_the_text_is_an_ebmlab_option(page):
+    """`--dsm-sigmas 0.1`, `--ssm-projections`, ... name options without the command; each must still exist
+    in some command (a benchmark's or pip's command line, written out, is not read)."""
+    subs = _subparsers()
+    from ebmlab.cli import _parser
+
+    known = {o for sub in subs.values() for a in sub._actions for o in a.option_strings}
+    known |= {o for a in _parser()._actions for o in a.option_strings} | OTHER_PROGRAMS_FLAGS
+    text = re.sub(r"```.*?```", "", _text(page), flags=re.S)
+    spans = [s for s in text.split("`")[1::2] if s.startswith("--")]
+    unknown = sorted({f for s in spans for f in re.findall(r"(?<![\w-])--[a-z][\w-]*", s)} - known)
+    assert not unknown, f"{page}: {unknown}"
+
+
 def test_the_command_finders_see_the_commands():
     """The checks above are only as good as their finders: README alone has dozens of command lines."""
     blocks, inline = _block_commands(_text("README.md")), _inline_commands(_text("README.md"))
