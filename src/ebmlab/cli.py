@@ -457,6 +457,8 @@ def _main(argv: Sequence[str] | None) -> int:
         print("ebmlab: interrupted", file=sys.stderr)
         return 130
     except Exception as e:
+        if isinstance(e, BrokenPipeError) and _reader_gone():
+            return 141
         if debug:
             raise
         message, code = error_line(e)
@@ -465,6 +467,26 @@ def _main(argv: Sequence[str] | None) -> int:
         if code != 2 or os.environ.get("RANK", "0") in ("", "0") or isinstance(e, RankError):
             print(message, file=sys.stderr)
         return code
+
+
+def _reader_gone() -> bool:
+    """Whether stdout is a pipe whose reader has stopped reading (``ebmlab runs | head``): what is left
+    unprinted then has no reader, which is no error of the user. poll() flags such a pipe (POLLERR / POLLHUP);
+    a broken pipe elsewhere leaves stdout unflagged and stays an error line. stdout is pointed at /dev/null so
+    that Python's final flush stays silent too; the caller exits 141, as a process SIGPIPE ends (cat, git)."""
+    import select
+    try:
+        fd = sys.stdout.fileno()
+        poller = select.poll()
+        poller.register(fd, select.POLLOUT)
+        gone = any(ev & (select.POLLERR | select.POLLHUP) for _, ev in poller.poll(0))
+    except (OSError, ValueError, AttributeError):          # no real stdout, or no poll() on this platform
+        return False
+    if gone:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, fd)
+        os.close(devnull)
+    return gone
 
 
 def error_line(e: BaseException) -> tuple[str, int]:
