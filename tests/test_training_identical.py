@@ -48,3 +48,24 @@ def test_short_run_is_bit_identical_to_the_recorded_one(case):
     got, got_rollbacks = run_hash(settings)
     assert got_rollbacks == rollbacks
     assert got == want, f"{case}: the weights or the metrics of a fixed-seed run changed"
+
+
+class ScaleWeights:
+    """A callback that writes the weights through ``.data`` (weight clipping does this), which torch's version
+    counters do not record."""
+
+    def on_log(self, trainer, row):
+        with torch.no_grad():
+            for p in trainer.model.parameters():
+                p.data.mul_(1.5)
+
+
+def test_guard_sees_weights_a_callback_wrote():
+    """The guard's ‖θ‖ before a step is the last step's ‖θ‖ after it only while nothing wrote the weights in
+    between: after a callback scaled them by 1.5, a stale norm would make the next update look like a 50 %
+    jump and stop the run at the 30 % limit."""
+    x = toy2d.make("moons", 2000, torch.Generator().manual_seed(1)).numpy()
+    trainer, _ = start_run(x, None, steps=12, seed=3, log_every=5, objective="dsm", max_param_update=0.3,
+                           callbacks=[ScaleWeights()])
+    result = trainer.fit()
+    assert result.status == "finished" and result.step == 12
