@@ -63,10 +63,10 @@ class LoopClock:
     """A trainer callback: the wall time of the training loop alone."""
 
     def on_train_start(self, trainer: Any) -> None:
-        self.t0 = time.perf_counter()
+        self.t0, self.c0 = time.perf_counter(), time.process_time()
 
     def on_train_end(self, trainer: Any, result: Any) -> None:
-        self.seconds = time.perf_counter() - self.t0
+        self.seconds, self.cpu = time.perf_counter() - self.t0, time.process_time() - self.c0
 
 
 def state_hash(module: torch.nn.Module) -> str:
@@ -84,7 +84,7 @@ def run_ebmlab(objective: str, steps: int, seed: int) -> dict:
     clock = LoopClock()
     run = ebmlab.train("auto", x, None, steps=steps, seed=seed, objective=objective, progress=False,
                        threads=None, callbacks=[clock])
-    return {"seconds": clock.seconds, "hash": state_hash(run.model)}
+    return {"seconds": clock.seconds, "cpu": clock.cpu, "hash": state_hash(run.model)}
 
 
 def worker() -> None:
@@ -160,7 +160,7 @@ def floor_run(grab: Grab, objective: str, steps: int, seed: int) -> dict:
         local = c.step_size * float(width.mean())
         buffer = x_train[torch.randint(n, (c.buffer_size,), generator=g)].clone()
     perm, pos = torch.randperm(n, generator=g), 0
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for step in range(steps):
         if pos + b > n:
             perm, pos = torch.randperm(n, generator=g), 0
@@ -214,15 +214,64 @@ def floor_run(grab: Grab, objective: str, steps: int, seed: int) -> dict:
         loss.backward()
         opt.step()
         sched.step()
-    return {"seconds": time.perf_counter() - t0}
+    return {"seconds": time.perf_counter() - t0, "cpu": time.process_time() - c0}
 
 
 # ----------------------------------------------------------------------------- peers (in this process)
 def peer_run(peer: str, objective: str, steps: int, seed: int) -> dict:
+    """The loop of ``peers/objective_runners.train`` (the peer's loss object on the bare MLP), timed alone."""
     from objectives2d import recipe
-    from peers import objective_runners
-    _, seconds, _ = objective_runners.train(peer, objective, data(SET)[0], steps, seed, **recipe(objective))
-    return {"seconds": seconds}
+    from peers import make_net
+    from peers.objective_runners import make_loss
+    r = recipe(objective)
+    x_train = data(SET)[0]
+    net = make_net(seed, r["features"])
+    torch.manual_seed(seed)
+    loss_fn, extra = make_loss(peer, objective, net, x_train, r["sigma"], r["ratio"])
+    opt = torch.optim.Adam([*net.parameters(), *extra], lr=r["lr"])
+    m = r["lr_min_factor"]
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: m + (1 - m) * 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)))
+    n = x_train.shape[0]
+    g = torch.Generator().manual_seed(seed)
+    t0, c0 = time.perf_counter(), time.process_time()
+    for _ in range(steps):
+        x = x_train[torch.randint(n, (r["batch_size"],), generator=g)]
+        opt.zero_grad(set_to_none=True)
+        loss = loss_fn(x)
+        loss.backward()
+        opt.step()
+        sched.step()
+    return {"seconds": time.perf_counter() - t0, "cpu": time.process_time() - c0}
+
+
+# ----------------------------------------------------------------------------- where ebmlab's step goes
+def profile(objectives: list[str], steps: int, top: int = 14) -> str:
+    """cProfile of ``ebmlab.train`` (this tree) for ``steps`` steps of each objective: the functions with the most
+    own time, as markdown. cProfile inflates Python's share; read it for where, not for how much."""
+    import cProfile
+    import io
+    import pstats
+    x = data(SET)[0].numpy()
+    parts = []
+    for obj in objectives:
+        ebmlab.train("auto", x, None, steps=5, seed=0, objective=obj, progress=False, threads=None)    # warm-up
+        clock = LoopClock()
+        pr = cProfile.Profile()
+        pr.enable()
+        ebmlab.train("auto", x, None, steps=steps, seed=0, objective=obj, progress=False, threads=None,
+                     callbacks=[clock])
+        pr.disable()
+        st = pstats.Stats(pr, stream=io.StringIO())
+        rows = sorted(st.stats.items(), key=lambda kv: -kv[1][2])[:top]     # by own (total internal) time
+        loop = clock.seconds
+        parts += [f"### {obj}: {steps} steps, training loop {loop:.2f} s under the profiler", "",
+                  "| function | calls | own s | own % of loop | cumulative s |", "|---|---:|---:|---:|---:|"]
+        for (file, line, fn), (cc, nc, tt, ct, _) in rows:
+            where = fn if file == "~" else f"{Path(file).name}:{line}({fn})"
+            parts.append(f"| `{where}` | {nc} | {tt:.3f} | {100 * tt / loop:.1f} | {ct:.3f} |")
+        parts.append("")
+    return "\n".join(parts)
 
 
 # ----------------------------------------------------------------------------- the benchmark
@@ -236,15 +285,15 @@ def bench(objective: str, impls: dict[str, Callable[[int, int], dict]], steps: i
         order = names[r % len(names):] + names[:r % len(names)]
         for name in order:
             res = impls[name](steps, r)
-            res["ms"] = res["seconds"] / steps * 1e3
+            res["ms"], res["wall_ms"] = res["cpu"] / steps * 1e3, res["seconds"] / steps * 1e3
             out[name].append(res)
-        print(f"  {objective} round {r + 1}/{rounds}: " + ", ".join(f"{k} {out[k][-1]['ms']:.2f} ms" for k in names),
-              flush=True)
+        print(f"  {objective} round {r + 1}/{rounds} (CPU ms/step): "
+              + ", ".join(f"{k} {out[k][-1]['ms']:.2f}" for k in names), flush=True)
     return out
 
 
-def ratio(a: list[dict], b: list[dict]) -> float:
-    return statistics.median(x["ms"] / y["ms"] for x, y in zip(a, b))
+def ratio(a: list[dict], b: list[dict], key: str = "ms") -> float:
+    return statistics.median(x[key] / y[key] for x, y in zip(a, b))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -256,6 +305,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--baseline-src", default=None,
                     help="another ebmlab source tree (its src/ folder, e.g. /work/main/src) to time against this one")
     ap.add_argument("--out", default=None)
+    ap.add_argument("--profile", type=int, default=None, metavar="STEPS",
+                    help="instead: cProfile ebmlab.train for STEPS steps of each objective (this tree), "
+                         "written to results/training_speed_profile.md")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.worker:
@@ -269,6 +321,18 @@ def main(argv: list[str] | None = None) -> int:
             ap.error(f"unknown objective {o!r}; choose from {', '.join(OBJECTIVES)}")
     torch.set_num_threads(1)
     here_src = Path(ebmlab.__file__).resolve().parents[1]
+    cmd = " ".join(["python", "benchmarks/training_speed.py", *(shlex.quote(a) for a in
+                                                              (argv if argv is not None else sys.argv[1:]))])
+    if args.profile:
+        from density2d import versions
+        text = (f"# Where ebmlab.train's step goes (cProfile, 2-D {SET})\n\nCommand: `{cmd}`\n\n{versions()}; ebmlab "
+                f"from `{here_src}`; one torch thread. Top functions by own time; `run_backward` and the `linear` / "
+                "`silu` kernels are the model's math, the rest is per-step Python and small tensor ops.\n\n"
+                + profile(objectives, args.profile))
+        out = Path(args.out) if args.out else HERE / "results" / "training_speed_profile.md"
+        out.write_text(text)
+        print(text)
+        return 0
     workers = {"ebmlab": Worker(here_src)}
     if args.baseline_src:
         workers["ebmlab @baseline"] = Worker(Path(args.baseline_src).resolve())
@@ -288,20 +352,21 @@ def main(argv: list[str] | None = None) -> int:
             w.close()
     minutes = (time.perf_counter() - t_start) / 60
 
-    lines = ["| objective | implementation | median ms / step | ebmlab ÷ it (median of rounds) |", "|---|---|---:|---:|"]
+    lines = ["| objective | implementation | CPU ms / step | ebmlab ÷ it, CPU | wall ms / step | ebmlab ÷ it, wall |",
+             "|---|---|---:|---:|---:|---:|"]
     same = []
     for obj, res in results.items():
         for name, runs in res.items():
             ms = statistics.median(r["ms"] for r in runs)
-            cell = "1" if name == "ebmlab" else f"{ratio(res['ebmlab'], runs):.3f}"
-            lines.append(f"| {obj} | {name} | {ms:.2f} | {cell} |")
+            wall = statistics.median(r["wall_ms"] for r in runs)
+            cpu_r, wall_r = (("1", "1") if name == "ebmlab" else
+                             (f"{ratio(res['ebmlab'], runs):.3f}", f"{ratio(res['ebmlab'], runs, 'wall_ms'):.3f}"))
+            lines.append(f"| {obj} | {name} | {ms:.2f} | {cpu_r} | {wall:.2f} | {wall_r} |")
         if "ebmlab @baseline" in res:
             same.append(f"{obj}: " + ("identical" if all(a["hash"] == b["hash"] for a, b in
                                                         zip(res["ebmlab"], res["ebmlab @baseline"])) else "DIFFERENT"))
     table = "\n".join(lines)
     print(table)
-    cmd = " ".join(["python", "benchmarks/training_speed.py", *(shlex.quote(a) for a in
-                                                              (argv if argv is not None else sys.argv[1:]))])
     from density2d import versions
     load = os.getloadavg() if hasattr(os, "getloadavg") else ("n/a",)
     head = [f"# Training time per step (2-D {SET}): ebmlab vs a plain-loop floor vs ebmkit / torchebm", "",
@@ -312,9 +377,10 @@ def main(argv: list[str] | None = None) -> int:
               f"{os.cpu_count()} CPUs (shared with other jobs), load average at end "
               f"{tuple(round(v, 1) for v in load)}; {minutes:.1f} min in all.", "",
             f"{steps} optimiser steps per timed run, {rounds} interleaved rounds (order rotated each round, one "
-            "warm-up run each first); ms / step is the median over rounds of the loop's wall time / steps (setup not "
-            "counted); the ratio is the median of per-round ratios of ebmlab's time to the row's (above 1: ebmlab "
-            "slower). Batch, lr, schedule, σ and noise ratio are ebmlab's 2-D recipe for the objective, for every row."]
+            "warm-up run each first); ms / step is the median over rounds of the training loop's process CPU time "
+            "(and wall time) / steps, setup not counted; CPU time is the headline, as other jobs share the CPUs and "
+            "inflate wall times; a ratio is the median of per-round ratios of ebmlab's time to the row's (above 1: "
+            "ebmlab slower). Batch, lr, schedule, σ and noise ratio are ebmlab's 2-D recipe for the objective, for every row."]
     if same:
         head += ["", "Final weights of ebmlab vs the baseline tree, same seed and steps, every round: " + "; ".join(same) + "."]
     text = "\n".join(head) + "\n\n" + table + "\n"
