@@ -95,15 +95,19 @@ def param_quantities(params: Sequence[torch.Tensor], norm_before: torch.Tensor,
     """The weights after an update: {"param_max_abs": max |θ|, "param_update": |‖θ‖ - ‖θ_before‖| / ‖θ_before‖}.
 
     ``param_update`` is a lower bound of the relative update ‖Δθ‖ / ‖θ‖ (triangle inequality) that
-    needs no copy of the weights; NaN anywhere makes both NaN. ``norm_after``: ``param_norm(params)`` if the
-    caller already has it (the trainer keeps it as the next step's ``norm_before``).
+    needs no copy of the weights; NaN anywhere makes ``param_max_abs`` NaN. From all-zero weights (a
+    learned Potts or Ising model started at independence) no update has a relative size: ``param_update``
+    is 0 there, and ``param_max_abs`` still bounds the step (dividing by ~0 stopped such runs at step 1).
+    ``norm_after``: ``param_norm(params)`` if the caller already has it (the trainer keeps it as the next
+    step's ``norm_before``).
     """
     params = list(params)
     if not params:
         return {}
     after = param_norm(params) if norm_after is None else norm_after
+    relative = (after - norm_before).abs() / norm_before.clamp_min(torch.finfo(after.dtype).tiny)
     return {"param_max_abs": max_abs(params),
-            "param_update": (after - norm_before).abs() / norm_before.clamp_min(torch.finfo(after.dtype).tiny)}
+            "param_update": torch.where(norm_before > 0, relative, torch.zeros_like(relative))}
 
 
 # ---------------------------------------------------------------------------- the chains
