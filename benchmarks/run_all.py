@@ -112,6 +112,9 @@ PARTS = (
          ("--quick",), (), "objectives_digits*.md",
          "Issue 15: cd (the digits preset), dsm with annealed Langevin and drl, samples from noise, FD ratio in the "
          "digits-classifier features at an equal CPU budget."),
+    Part("training-speed", "Training time per step (2-D)", "training_speed.py", ("--quick",), (), "training_speed*.md",
+         "ebmlab.train's time per optimiser step for dsm, ssm, nce and cd against a plain loop on the same model (the "
+         "floor) and ebmkit's / torchebm's own losses, interleaved in one process."),
 )
 BY_KEY = {p.key: p for p in PARTS}
 

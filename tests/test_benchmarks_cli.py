@@ -29,6 +29,12 @@ def test_run_help_and_dry_run():
     assert "density2d" not in r.stdout
 
 
+def test_training_speed_is_a_part():
+    r = _cli("run", "--quick", "--only", "training-speed", "--dry-run")
+    assert r.returncode == 0, r.stderr
+    assert "benchmarks/training_speed.py --quick" in r.stdout
+
+
 def test_unknown_part_is_a_clear_error():
     r = _cli("run", "--only", "density,nonsense", "--dry-run")
     assert r.returncode != 0

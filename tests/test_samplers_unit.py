@@ -360,3 +360,36 @@ def test_run_chains_leaves_finite_checks_to_its_caller():
     x, _ = run_chains(make_sampler(quartic, "langevin", step_size=1.0), torch.full((4, 2), 3.0), 50,
                       torch.Generator().manual_seed(0))
     assert not bool(torch.isfinite(x).all())
+
+
+# ---- MH with uniform jumps on a bounded EnergyModel: its own box mask stands in for the proposal's ----
+class _Bump(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return -((x - 0.5) ** 2).sum(1) * 3.0
+
+
+def _mh_chain(f, box, x0, n=30):
+    kernel = MetropolisHastings(f, UniformJumpProposal(box, jump_prob=0.3, local_scale=0.4))
+    return run_chains(kernel, x0, n, gen(5))
+
+
+def test_mh_jump_on_a_bounded_model_is_bit_identical_to_the_restricted_chain():
+    """The MH kernel skips its own -inf mask when f is a plain EnergyModel whose bounds are the proposal's box
+    (the 2-D recipe's chains); the chains and their acceptance must be exactly those of the masked path, which a
+    plain lambda (not the model's own method) still takes — from starts inside and outside the box."""
+    box = [(-1.0, 2.0), (-0.5, 1.5)]
+    model = EnergyModel(_Bump(), bounds=box)
+    x0 = torch.randn(500, 2, generator=gen(1)) * 2      # many starts outside the box (f = -inf there)
+    x_fast, d_fast = _mh_chain(model, box, x0)
+    x_ref, d_ref = _mh_chain(lambda x: model.log_density(x), box, x0)
+    assert torch.equal(x_fast, x_ref)
+    assert torch.equal(d_fast.acceptance_rate, d_ref.acceptance_rate)
+    assert torch.equal(d_fast.mean_accept_prob, d_ref.mean_accept_prob)
+
+
+def test_mh_jump_keeps_a_smaller_proposal_box_than_the_models():
+    """With a proposal box inside the model's, the model's mask is not enough: chains must stay in the smaller box."""
+    model = EnergyModel(_Bump(), bounds=[(-3.0, 3.0), (-3.0, 3.0)])
+    small = [(0.0, 1.0), (0.0, 1.0)]
+    x, _ = _mh_chain(model, small, torch.full((300, 2), 0.5))
+    assert bool(((x >= 0) & (x <= 1)).all())

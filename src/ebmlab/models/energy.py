@@ -61,7 +61,7 @@ class EnergyModel(DensityMethods, nn.Module):
                            f"got {tuple(out.shape)}")
         f = PARAMETRISATIONS[self.parametrisation](out)
         if self.bounds is not None:
-            f = torch.where(self.inside(x), f, torch.full_like(f, float("-inf")))
+            f = torch.where(self.inside(x), f, float("-inf"))     # a scalar: no [B] tensor of -inf to fill
         return f
 
     def inside(self, x: torch.Tensor) -> torch.Tensor:

@@ -39,9 +39,15 @@ def guard(log_alpha: torch.Tensor, proposal_log_density: torch.Tensor) -> torch.
 
 def mh_select(log_alpha: torch.Tensor, proposal_log_density: torch.Tensor,
               generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Guarded accept decision: returns (accepted [B] bool, accept_prob [B])."""
+    """Guarded accept decision: returns (accepted [B] bool, accept_prob [B]).
+
+    The same decision as ``mh_accept`` from the same u, with one exp instead of two (every MH step of
+    training's chains runs this): where log_alpha < 0, exp(min(log_alpha, 0)) is exp(log_alpha) bit for
+    bit; where log_alpha >= 0 both accept (u < 1 always holds too); NaN is rejected by both."""
     log_alpha = guard(log_alpha, proposal_log_density)
-    return mh_accept(log_alpha, generator), accept_prob(log_alpha)
+    u = torch.rand(log_alpha.shape, generator=generator, dtype=log_alpha.dtype, device=log_alpha.device)
+    p = torch.exp(torch.clamp(log_alpha, max=0.0))
+    return (log_alpha >= 0) | (u < p), p.nan_to_num(nan=0.0)
 
 
 def where_accepted(accepted: torch.Tensor, new: torch.Tensor, old: torch.Tensor) -> torch.Tensor:

@@ -4,9 +4,10 @@ from __future__ import annotations
 import torch
 
 from ebmlab.errors import EBMError
+from ebmlab.models.energy import EnergyModel
 from ebmlab.samplers.accept import mh_select, where_accepted
 from ebmlab.samplers.base import ChainState, LogDensity, Sampler, StepInfo, log_density
-from ebmlab.samplers.proposals import GaussianRandomWalk, Proposal
+from ebmlab.samplers.proposals import GaussianRandomWalk, Proposal, UniformJumpProposal
 
 
 class MetropolisHastings(Sampler):
@@ -37,6 +38,26 @@ class MetropolisHastings(Sampler):
             raise EBMError(f"proposal must be a Proposal (with a propose(x, generator) method), "
                            f"got {type(proposal).__name__}")
         self.proposal = proposal
+        self._same_box: tuple[int, int, bool] | None = None    # (id, version of the model's bounds, verdict)
+
+    def _f_masks_proposal_box(self) -> bool:
+        """Whether f is a plain ``EnergyModel``'s own ``log_density`` with the proposal's very box as its
+        ``bounds``: it then already gives -inf outside that box (the same comparisons in x's dtype: the box's
+        float64 rows are the float32 bounds exactly), and ``_restrict`` would change nothing. Checked again
+        whenever the bounds tensor is replaced or written to (its version counter)."""
+        m = self.module
+        if (type(m) is not EnergyModel or getattr(self.f, "__func__", None) is not EnergyModel.log_density
+                or not isinstance(self.proposal, UniformJumpProposal) or m.bounds is None):
+            return False
+        try:
+            key = (id(m.bounds), m.bounds._version)
+        except RuntimeError:         # an inference-mode tensor keeps no version counter: restrict as before
+            return False
+        if self._same_box is None or self._same_box[:2] != key:
+            rows = self.proposal.bounds
+            same = m.bounds.shape == rows.shape and torch.equal(m.bounds.detach().cpu().double(), rows)
+            self._same_box = (*key, same)
+        return self._same_box[2]
 
     def init(self, x: torch.Tensor) -> ChainState:
         state = super().init(x)
@@ -48,7 +69,9 @@ class MetropolisHastings(Sampler):
     def _restrict(self, x: torch.Tensor, fx: torch.Tensor) -> torch.Tensor:
         """f, with -inf outside the proposal's support box (if it has one)."""
         inside_fn = getattr(self.proposal, "inside", None)
-        inside = inside_fn(x) if inside_fn is not None else None
+        if inside_fn is None or self._f_masks_proposal_box():     # the 2-D recipe's chains: 20 steps a batch
+            return fx
+        inside = inside_fn(x)
         if inside is None:
             return fx
         return torch.where(inside, fx, torch.full_like(fx, float("-inf")))

@@ -76,21 +76,37 @@ def param_norm(params: Sequence[torch.Tensor]) -> torch.Tensor:
     return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(params)))
 
 
-def param_quantities(params: Sequence[torch.Tensor], norm_before: torch.Tensor) -> dict[str, torch.Tensor]:
+def max_abs(params: Sequence[torch.Tensor]) -> torch.Tensor:
+    """max |θ| over all tensors, as a 0-d tensor (NaN if any entry is NaN; 0 without entries).
+
+    A maximum is exact whatever the order it is taken in, so this is bit for bit the inf-norm
+    ``_foreach_norm(params, inf)`` gave; but torch's CPU inf-norm is an unvectorised loop (57 µs for one
+    128 x 128 matrix against 9 µs for abs + amax), which made it the guard's dearest line on the 2-D nets."""
+    params = [p for p in params if p.numel()]
+    if not params:
+        return torch.zeros(())
+    if hasattr(torch, "_foreach_max"):      # torch >= 2.6: one fused call per device and dtype
+        return torch.stack(torch._foreach_max(torch._foreach_abs(params))).amax()
+    return torch.stack([p.abs().amax() for p in params]).amax()
+
+
+def param_quantities(params: Sequence[torch.Tensor], norm_before: torch.Tensor,
+                     norm_after: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     """The weights after an update: {"param_max_abs": max |θ|, "param_update": |‖θ‖ - ‖θ_before‖| / ‖θ_before‖}.
 
     ``param_update`` is a lower bound of the relative update ‖Δθ‖ / ‖θ‖ (triangle inequality) that
     needs no copy of the weights; NaN anywhere makes ``param_max_abs`` NaN. From all-zero weights (a
     learned Potts or Ising model started at independence) no update has a relative size: ``param_update``
     is 0 there, and ``param_max_abs`` still bounds the step (dividing by ~0 stopped such runs at step 1).
+    ``norm_after``: ``param_norm(params)`` if the caller already has it (the trainer keeps it as the next
+    step's ``norm_before``).
     """
     params = list(params)
     if not params:
         return {}
-    max_abs = torch.stack(torch._foreach_norm(params, math.inf)).amax()
-    after = param_norm(params)
+    after = param_norm(params) if norm_after is None else norm_after
     relative = (after - norm_before).abs() / norm_before.clamp_min(torch.finfo(after.dtype).tiny)
-    return {"param_max_abs": max_abs,
+    return {"param_max_abs": max_abs(params),
             "param_update": torch.where(norm_before > 0, relative, torch.zeros_like(relative))}
 
 

@@ -345,6 +345,17 @@ class DSM(_NoChains, UniformFloor):
             return 1.0
         return self.anneal_factor ** max(0.0, 1.0 - phase / self.anneal_until)
 
+    def _levels(self, k: float, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+        """The levels times ``k`` as a tensor [L]. Without the curriculum's factor (k = 1) it is the same tensor
+        every step: made once per dtype and device (a torch.tensor from a list cost ~10 µs a step), never
+        written to (indexing it makes a new tensor)."""
+        if k != 1.0:
+            return torch.tensor([s * k for s in self.sigmas], dtype=dtype, device=device)
+        cache = getattr(self, "_levels_cache", None)
+        if cache is None or cache[0] != (dtype, device):
+            cache = self._levels_cache = ((dtype, device), torch.tensor(self.sigmas, dtype=dtype, device=device))
+        return cache[1]
+
     def check_data(self, dataset: DataSet) -> None:
         check_continuous(self.name, dataset)
         self.check_floor(dataset)
@@ -352,8 +363,7 @@ class DSM(_NoChains, UniformFloor):
     def loss(self, model: nn.Module, batch: Batch, net: Net) -> tuple[torch.Tensor, Stats]:
         x, g = self.floored(batch.x_pos, batch.gen, batch.lr_factor), batch.gen
         k = self.scale(batch.phase)
-        levels = torch.tensor([s * k for s in self.sigmas] if k != 1.0 else self.sigmas, dtype=x.dtype,
-                              device=x.device)
+        levels = self._levels(k, x.dtype, x.device)
         idx = torch.randint(0, len(self.sigmas), (x.shape[0],), generator=g, device=x.device)
         sigma = levels[idx]
         eps = torch.randn(x.shape, generator=g, device=x.device, dtype=x.dtype)
