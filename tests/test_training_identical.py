@@ -11,12 +11,27 @@ from __future__ import annotations
 
 import hashlib
 import json
+import platform
+from pathlib import Path
 
 import pytest
 import torch
 
 from ebmlab.data import toy2d
 from ebmlab.training.api import start_run
+
+def machine() -> tuple[str, str, str, bool]:
+    """What the recorded bits depend on: torch's build, the architecture, the CPU model and whether its
+    kernels take AVX-512 paths (oneDNN / MKL pick their summation order by instruction set)."""
+    try:
+        cpuinfo = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        cpuinfo = ""
+    model = next((line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("model name")), "")
+    return torch.__version__, platform.machine(), model, "avx512f" in cpuinfo
+
+
+RECORDED_ON = ("2.13.0+cpu", "x86_64", "AMD EPYC", True)
 
 RECORDED = {   # case -> (settings, sha256[:20] of the final state_dict and last metrics row, rollbacks)
     "cd": ({"objective": "cd"}, "8a0849978297ca651c62", 0),
@@ -42,6 +57,8 @@ def run_hash(settings: dict) -> tuple[str, int]:
     return h.hexdigest()[:20], trainer.rollbacks
 
 
+@pytest.mark.skipif(machine() != RECORDED_ON, reason="the hashes pin float bits of the machine they were "
+                    f"recorded on {RECORDED_ON}; re-record them on this one ({machine()}) before a change")
 @pytest.mark.parametrize("case", list(RECORDED))
 def test_short_run_is_bit_identical_to_the_recorded_one(case):
     settings, want, rollbacks = RECORDED[case]
@@ -61,9 +78,10 @@ class ScaleWeights:
 
 
 def test_guard_sees_weights_a_callback_wrote():
-    """The guard's ‖θ‖ before a step is the last step's ‖θ‖ after it only while nothing wrote the weights in
-    between: after a callback scaled them by 1.5, a stale norm would make the next update look like a 50 %
-    jump and stop the run at the 30 % limit."""
+    """The guard's ‖θ‖ before a step is measured after whatever wrote the weights in between: after a callback
+    scaled them by 1.5, a norm kept from the last step (a cache torch's version counters cannot invalidate, as
+    .data writes do not count) would make the next update look like a 50 % jump and stop the run at the 30 %
+    limit."""
     x = toy2d.make("moons", 2000, torch.Generator().manual_seed(1)).numpy()
     trainer, _ = start_run(x, None, steps=12, seed=3, log_every=5, objective="dsm", max_param_update=0.3,
                            callbacks=[ScaleWeights()])

@@ -150,8 +150,6 @@ class Trainer:
         self._saved_step: int | None = None     # step of the checkpoint on disk that matches memory
         self._seed_generators(config.seed)
         self._params = [*self.model.parameters(), *self.objective.parameters()]
-        # (the weights' version counters, ‖θ‖) after the last step's update: ``_norm_before``
-        self._norm_cache: tuple[tuple[tuple[int, int], ...], torch.Tensor] | None = None
         # foreach on the CPU too (torch picks it by itself only on CUDA): the same arithmetic, bit for bit, in a
         # few fused calls instead of ~10 ops per tensor (digits preset: 0.56 -> 0.36 ms a step, 1 thread)
         self.optimizer = torch.optim.Adam(self._params, lr=config.lr, betas=(config.adam_beta1, config.adam_beta2),
@@ -293,7 +291,7 @@ class Trainer:
         if x_neg is not None:
             guarded.update(chain_quantities(x_neg, self._chain_scale, c, stats.get("mcmc_grad_norm")))
         with torch.no_grad():
-            norm_before = self._norm_before()
+            norm_before = param_norm(self._params)
         if self.scaler is None:
             self.optimizer.step()
             self.scheduler.step()
@@ -306,24 +304,9 @@ class Trainer:
         with torch.no_grad():
             norm_after = param_norm(self._params)
             guarded.update(param_quantities(self._params, norm_before, norm_after))
-        # the next step's norm_before, unless the weights change in between (a rollback, a callback)
-        self._norm_cache = (self._param_versions(), norm_after)
         check_step(self.step + 1, guarded, self._limits)
         self._update_ema()                  # only an update that passed the guard enters the average
         return stats
-
-    def _param_versions(self) -> tuple[tuple[int, int], ...]:
-        """Where each weight's memory is and how often it was written in place (torch's version counter)."""
-        return tuple((p.data_ptr(), p._version) for p in self._params)
-
-    def _norm_before(self) -> torch.Tensor:
-        """‖θ‖ before this step's update: the norm the last step measured after its update when no weight was
-        written since (the same tensors, the same version counters: the same value, bit for bit), else measured
-        now. Saves one pass over the weights a step."""
-        cache = self._norm_cache       # dropped by a restore, a callback and fit()'s start (``_call``)
-        if cache is not None and cache[0] == self._param_versions():
-            return cache[1]
-        return param_norm(self._params)
 
     def _negatives(self, x_pos: torch.Tensor, y_pos: torch.Tensor | None) -> tuple[torch.Tensor, Any]:
         """(x_neg [B, *event] detached, chain diagnostics): one run of the negative chains, B = len(x_pos)."""
@@ -362,7 +345,6 @@ class Trainer:
         checkpoints and returns."""
         t0 = time.time()
         start_step = self.step
-        self._norm_cache = None          # the weights may have been changed between two fit() calls
         self._call("on_train_start")
         last_row: dict[str, float] = {}
         status = "finished"
@@ -521,7 +503,6 @@ class Trainer:
             self.scaler.load_state_dict(st["grad_scaler"])
         self.step = step
         self._saved_step = step
-        self._norm_cache = None
         truncate_metrics(self._log_dir, step)
         if self.tensorboard is not None:
             self.tensorboard.restart_at(step)
@@ -576,8 +557,6 @@ class Trainer:
             self.tensorboard.scalars(row)
 
     def _call(self, hook: str, *args: Any) -> None:
-        # a callback may write the weights through .data, which torch's version counters do not see
-        self._norm_cache = None
         if not self.group.is_main:
             return
         for cb in self.callbacks:
