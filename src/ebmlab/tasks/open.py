@@ -60,6 +60,25 @@ def open_run(path: str | Path, device: str = "cpu", trust_code: bool = False) ->
     return Run(p, model, config, data)
 
 
+def refuse_writing_over_data(run: Run, out: Path, *inputs: str | Path, flag: str = "--out") -> None:
+    """Refuse an output file that is the run's own training data, lies inside its training image folder, or is
+    one of this command's ``inputs``: writing there would silently replace (or, in a folder, join) the data the
+    run was trained on — it would not even resume then, its data's fingerprint changed."""
+    target = out.resolve()
+    source = run.data.get("source")
+    trained_on = source.get("path") if isinstance(source, dict) else None
+    if isinstance(trained_on, str) and Path(trained_on).is_absolute() and Path(trained_on).exists():
+        data = Path(trained_on).resolve()
+        if target == data or (data.is_dir() and data in target.parents):
+            where = "is" if target == data else "lies in"
+            raise EBMError(f"{flag} {str(out)!r} {where} the data {run.path} was trained on ({data}); writing "
+                           f"there would replace its training data: give another file name")
+    for given in inputs:
+        if target == Path(given).resolve():
+            raise EBMError(f"{flag} {str(out)!r} is also this command's input file; writing there would replace "
+                           f"it: give another file name")
+
+
 def _component_path(run_dir: Path, spec: dict[str, Any]) -> Path:
     src = spec["components"][0]
     while isinstance(src, dict):         # nested composite: follow its first component

@@ -17,7 +17,7 @@ from ebmlab.rundir.lock import refuse_if_training
 from ebmlab.samplers.compiled import compile_sampler, compile_seconds
 from ebmlab.samplers.registry import SAMPLER_NAMES
 from ebmlab.samplers.run import run_chains
-from ebmlab.tasks.open import Run, test_data
+from ebmlab.tasks.open import Run, refuse_writing_over_data, test_data
 from ebmlab.training.guard import ChainScale, chain_quantities, check_samples
 from ebmlab.training.negatives import make_init_fn, sampler_from_config
 from ebmlab.viz.imageio import save_grid_png, save_strip_png
@@ -193,6 +193,7 @@ def write_samples(run: Run, x: torch.Tensor, out: Path, frames: list[torch.Tenso
         raise EBMError(f"--out {str(out)!r} is a folder; give a file name ending in .npy or .png")
     if Path(run.path).resolve() in (out.parent.resolve(), *out.parent.resolve().parents):
         refuse_if_training(run.path, f"writing {out}")
+    refuse_writing_over_data(run, out)
     written = []
     image_shape = run.data.get("image_shape")      # binary images are trained as vectors; shown as images
     k = run.data.get("categories")

@@ -26,7 +26,7 @@ from ebmlab.estimate.partition import quadrature_log_z
 from ebmlab.models.binary import MAX_ENUM_BITS
 from ebmlab.models.categorical import check_enumerable_categorical
 from ebmlab.tasks.evaluate import load_outlier_npy
-from ebmlab.tasks.open import Run
+from ebmlab.tasks.open import Run, refuse_writing_over_data
 
 # points per forward pass: bounds the memory of a large file's scores, not their values
 SCORE_BATCH = 4096
@@ -90,6 +90,7 @@ def score_file(run: Run, data: str | Path, out: str | Path, log_p: bool = False)
         raise EBMError(f"the folder of --out {str(out.parent)!r} does not exist")
     if out.is_dir():
         raise EBMError(f"--out {str(out)!r} is a folder; give a file name ending in .npy or .csv")
+    refuse_writing_over_data(run, out, data)
     x = read_points(run, data)
     log_z, method = exact_log_z(run) if log_p else (None, None)     # refused before the points are scored
     values = log_densities(run, x)
