@@ -134,3 +134,33 @@ def test_the_progress_bar_shows_the_objective_s_own_stats(tmp_path, name, labels
     for key, _, _ in trainer.objective.progress:
         assert key in row and np.isfinite(row[key])
 
+
+# ------------------------------------------------------------------ bad input
+# dsm_sigmas [0.3, 0.3, 0.1] was accepted: on a noise-conditional network the second 0.3 is a level the loss
+# never trains (each example's sigma goes to the first level that equals it) and annealed sampling walks through it
+@pytest.mark.parametrize("argv", [
+    ["--data", "moons", "--objective", "dsm", "--dsm-sigmas", "0.3,0.1,0.3"],
+    ["--data", "digits", "--objective", "dsm", "--dsm-conditional", "--sampler", "annealed-langevin",
+     "--dsm-sigmas", "0.3,0.3,0.1"],
+])
+def test_a_noise_level_given_twice_is_refused_in_one_line(tmp_path, capsys, argv):
+    out = tmp_path / "run"
+    line = fails_cleanly(["train", *argv, "--out", str(out), "--steps", "2"], capsys, "dsm_sigmas")
+    assert "0.3" in line and "twice" in line
+    assert not out.exists()
+
+
+def test_a_noise_level_given_twice_from_python_and_a_config_file_is_refused(tmp_path, capsys):
+    import ebmlab
+    from ebmlab.errors import EBMError
+    with pytest.raises(EBMError, match="dsm_sigmas holds 0.2 twice"):
+        ebmlab.train("mlp", "moons", tmp_path / "py", objective="dsm", dsm_sigmas=(0.5, 0.2, 0.2), steps=2,
+                     progress=False)
+    assert not (tmp_path / "py").exists()
+    toml = tmp_path / "c.toml"
+    toml.write_text('objective = "dsm"\ndsm_sigmas = [0.5, 0.5]\n')
+    fails_cleanly(["train", "--data", "moons", "--config", str(toml), "--out", str(tmp_path / "cf")], capsys,
+                  "dsm_sigmas holds 0.5 twice")
+    assert not (tmp_path / "cf").exists()
+    # the order is free: the levels are a set (the model and the sampler sort them)
+    assert RunConfig(objective="dsm", dsm_sigmas=[0.1, 0.5, 0.2]).dsm_sigmas == [0.1, 0.5, 0.2]

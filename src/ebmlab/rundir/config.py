@@ -377,6 +377,11 @@ def _validate_objective_knobs(c: RunConfig, need: Any) -> None:
         ok = isinstance(s, (int, float)) and not isinstance(s, bool) and math.isfinite(s) and 0 < s <= _FLOAT32_MAX
         need(ok, f"each noise level in dsm_sigmas must be a positive finite number, got {s!r}")
     need(len(c.dsm_sigmas) <= 1000, f"dsm_sigmas may hold at most 1000 levels, got {len(c.dsm_sigmas)}")
+    # the levels are a set (the model and the sampler sort them): a repeated one is a typo, and on a
+    # noise-conditional network a level the loss never trains (each example goes to the first equal one)
+    # that annealed sampling still walks through
+    twice = next((s for i, s in enumerate(c.dsm_sigmas) if s in c.dsm_sigmas[:i]), None)
+    need(twice is None, f"dsm_sigmas holds {twice} twice; give each noise level once (their order does not matter)")
     need(1.0 <= c.dsm_anneal_factor <= 1000.0,          # NaN fails the comparison too
          f"dsm_anneal_factor must be in [1, 1000] (1: fixed noise levels), got {c.dsm_anneal_factor}")
     need(0.0 < c.dsm_anneal_until <= 1.0,
