@@ -164,3 +164,66 @@ def test_a_noise_level_given_twice_from_python_and_a_config_file_is_refused(tmp_
     assert not (tmp_path / "cf").exists()
     # the order is free: the levels are a set (the model and the sampler sort them)
     assert RunConfig(objective="dsm", dsm_sigmas=[0.1, 0.5, 0.2]).dsm_sigmas == [0.1, 0.5, 0.2]
+
+
+# ------------------------------------------------------------------ exact resume after a kill
+def _bits(path, categories: int | None = None):
+    g = np.random.default_rng(0)
+    x = g.integers(0, categories, (200, 5)) if categories else (g.random((200, 6)) > 0.5).astype(np.float32)
+    np.save(path, x)
+    return str(path.resolve())
+
+
+# data, settings: the objectives and data kinds whose resume no test compared bit for bit (CD's persistent
+# chains on 2-D data are test_resume.py's; dsm/ssm/nce/drl without EMA test_objectives_score_nce.py's ...)
+KILLED = {
+    "cd-short-run": ("vec", dict(negatives="short-run", mcmc_steps=2)),
+    "cd-negatives-cd": ("vec", dict(negatives="cd", mcmc_steps=2)),
+    "binary": ("bits", dict(mcmc_steps=2, buffer_size=64)),
+    "categorical": ("cats", dict(categories=3, mcmc_steps=2, buffer_size=64)),
+    "dsm-levels-ema": ("vec", dict(objective="dsm", dsm_sigmas=[0.5, 0.1], ema_decay=0.9)),
+    "nce-ema": ("vec", dict(objective="nce", ema_decay=0.9)),
+    "drl-ema": ("digits", dict(preset="digits", objective="drl", drl_levels=2, mcmc_steps=2, ema_decay=0.9)),
+}
+
+
+@pytest.mark.parametrize("name", list(KILLED))
+def test_a_run_killed_after_a_checkpoint_resumes_bit_exactly(tmp_path, name):
+    """SIGKILL in the middle of step 5 (checkpoint at 3, a metrics row at 4 already written), then
+    resume_run: the final weights, EMA, optimiser, generators, the objective's state and the metrics
+    log equal an uninterrupted run's."""
+    import os
+    import signal
+    import time
+    import warnings
+    from helpers_runs import install_pause_hook
+    torch.set_num_threads(1)
+    kind, cfg = KILLED[name]
+    data = {"vec": lambda: str(tiny_data(tmp_path / "x.npy")), "digits": lambda: "digits",
+            "bits": lambda: _bits(tmp_path / "b.npy"), "cats": lambda: _bits(tmp_path / "c.npy", 3)}[kind]()
+    cfg = {**(DIG if kind == "digits" else VEC), "steps": 6, "checkpoint_every": 3, "log_every": 2, **cfg}
+    ref, _ = start_run(data, tmp_path / "ref", **cfg)
+    assert ref.fit().status == "finished"
+    marker = tmp_path / "m"
+    marker.mkdir()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
+    if pid == 0:                                     # the child trains until it pauses inside step 5
+        try:
+            install_pause_hook("step", 5, marker)
+            trainer, _ = start_run(data, tmp_path / "run", **cfg)
+            trainer.fit()
+        finally:
+            os._exit(1)
+    t_end = time.time() + 120
+    while not (marker / "paused").exists() and time.time() < t_end:
+        assert os.waitpid(pid, os.WNOHANG)[0] == 0, "the child ended before its kill point"
+        time.sleep(0.005)
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    assert (marker / "paused").exists()
+    assert [r["step"] for r in metric_rows(tmp_path / "run")] == [2, 4]     # a row past the checkpoint
+    rest = resume_run(tmp_path / "run")
+    assert rest.step == 3 and rest.fit().status == "finished"
+    assert_runs_identical(tmp_path / "ref", tmp_path / "run")
