@@ -227,3 +227,42 @@ def test_a_run_killed_after_a_checkpoint_resumes_bit_exactly(tmp_path, name):
     rest = resume_run(tmp_path / "run")
     assert rest.step == 3 and rest.fit().status == "finished"
     assert_runs_identical(tmp_path / "ref", tmp_path / "run")
+
+
+# ------------------------------------------------------------------ the other commands on each objective's run
+@pytest.mark.slow          # 6-12 s each on a shared core: plot's quadrature grids, eval's chains
+@pytest.mark.parametrize("name,commands", [
+    ("ssm", ["score", "plot"]),
+    ("nce", ["score", "plot", "sample"]),
+    ("dsm-levels", ["score", "plot"]),
+    ("dsm-conditional", ["score", "plot", "eval"]),
+    ("drl", ["score", "plot", "eval"]),
+])
+def test_score_plot_and_eval_read_each_objective_s_run(tmp_path, capsys, name, commands):
+    """(sample of dsm-levels, dsm-conditional and drl runs: test_objectives_score_nce.py, test_objective_dsm_conditional.py,
+    test_objective_drl.py)"""
+    from ebmlab.cli import main
+    torch.set_num_threads(1)
+    trainer, _ = _start(name, tmp_path, tmp_path / "run", steps=2)
+    trainer.fit()
+    trainer.run_lock.release()
+    run = str(tmp_path / "run")
+    if RUNS[name][0] == "vec":
+        pts = np.load(tmp_path / "x.npy")[:7]
+    else:
+        from sklearn.datasets import load_digits
+        pts = load_digits().images[:7, None].astype(np.float32)
+    np.save(tmp_path / "pts.npy", pts)
+    argv = {"score": ["score", run, "--data", str(tmp_path / "pts.npy"), "--out", str(tmp_path / "f.npy")],
+            "plot": ["plot", run], "eval": ["eval", run, "--json"],
+            "sample": ["sample", run, "--n", "5", "--out", str(tmp_path / "s.npy")]}
+    for cmd in commands:
+        code = main(argv[cmd])
+        err = capsys.readouterr().err
+        assert code == 0, (cmd, err)
+    f = np.load(tmp_path / "f.npy")
+    assert f.shape == (7,) and np.isfinite(f).all()
+    assert list((tmp_path / "run").glob("*.png"))
+    if "sample" in commands:
+        s = np.load(tmp_path / "s.npy")
+        assert s.shape == (5, 2) and np.isfinite(s).all()
