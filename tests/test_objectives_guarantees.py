@@ -266,3 +266,25 @@ def test_score_plot_and_eval_read_each_objective_s_run(tmp_path, capsys, name, c
     if "sample" in commands:
         s = np.load(tmp_path / "s.npy")
         assert s.shape == (5, 2) and np.isfinite(s).all()
+
+
+# nce on binary or categorical data trained (its Gaussian noise against the data's points: nce_acc -> 1, a
+# learned log Z unrelated to the model's, the NLL drifting away from the entropy), and the refusals of dsm, ssm
+# and drl on such data advised it
+@pytest.mark.parametrize("categories", [None, 3])
+def test_nce_on_discrete_data_is_refused_naming_cd(tmp_path, capsys, categories):
+    import ebmlab
+    from ebmlab.errors import EBMError
+    data = _bits(tmp_path / "d.npy", categories)
+    flags = ["--categories", "3"] if categories else []
+    out = tmp_path / "run"
+    line = fails_cleanly(["train", "--data", data, *flags, "--objective", "nce", "--out", str(out), "--steps", "2"],
+                         capsys, "use objective 'cd'")
+    assert ("categorical" if categories else "binary") in line and not out.exists()
+    with pytest.raises(EBMError, match="objective 'nce' contrasts the data with continuous Gaussian noise"):
+        ebmlab.train(None, np.load(data), tmp_path / "py", objective="nce", categories=categories, steps=2,
+                     progress=False)
+    assert not (tmp_path / "py").exists()
+    line = fails_cleanly(["train", "--data", data, *flags, "--objective", "dsm", "--out", str(out), "--steps", "2"],
+                         capsys, "use objective 'cd'")
+    assert "'nce'" not in line.split("values;")[1]

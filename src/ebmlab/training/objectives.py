@@ -267,7 +267,7 @@ def check_continuous(name: str, dataset: DataSet) -> None:
         kind = "one-hot categorical" if dataset.describe.get("categories") else "binary"
         raise EBMError(f"objective {name!r} needs continuous data (it fits the gradient of log p), but every "
                        f"coordinate of {dataset.name!r} takes at most two values; use objective 'cd' "
-                       f"(or 'nce') for {kind} data")
+                       f"for {kind} data")
 
 
 def support_rows(model: nn.Module, dim: int) -> torch.Tensor | None:
@@ -455,7 +455,14 @@ class NCE(_NoChains):
         return cls(components=config.nce_components, ratio=config.nce_ratio)
 
     def check_data(self, dataset: DataSet) -> None:
-        pass
+        # the noise is a continuous density: it never lands on discrete data's points, so a classifier tells
+        # them apart perfectly and NCE has no consistent optimum there (measured on 6 Bernoulli(0.8) bits, 3000
+        # steps: nce_acc 0.994, learned log Z 0.04 against the enumerated 5.11, test NLL 3.60 nats against the
+        # entropy 3.00 and cd's 3.02)
+        kind = "categorical" if dataset.describe.get("categories") else "binary" if dataset.describe.get("binary") else None
+        if kind:
+            raise EBMError(f"objective 'nce' contrasts the data with continuous Gaussian noise, which never falls on "
+                           f"{kind} data's points; use objective 'cd' for {kind} data")
 
     def setup(self, model: nn.Module, x_train: torch.Tensor, to_model: Callable[[torch.Tensor], torch.Tensor],
               device: torch.device, seed: int) -> None:
