@@ -290,3 +290,46 @@ def test_nce_on_discrete_data_is_refused_naming_cd(tmp_path, capsys, categories)
     line = fails_cleanly(["train", "--data", data, *flags, "--objective", "dsm", "--out", str(out), "--steps", "2"],
                          capsys, "use objective 'cd'")
     assert "'nce'" not in line.split("values;")[1]
+
+
+# a sampler that cannot be built for the model was refused before anything was written only when the objective
+# runs chains; for dsm / ssm / nce (whose sampler is generation's) the whole run trained, then the final picture
+# failed, leaving a run directory that `ebmlab sample` refuses
+@pytest.mark.parametrize("argv,contains", [
+    (["--data", "moons", "--objective", "ssm", "--sampler", "recovery"], "--objective drl"),
+    (["--data", "moons", "--objective", "dsm", "--sampler", "recovery"], "--objective drl"),
+    (["--data", "digits", "--objective", "nce", "--sampler", "mh-jump"], "needs vector data"),
+])
+def test_a_generation_sampler_that_cannot_be_built_is_refused_before_training(tmp_path, capsys, argv, contains):
+    import ebmlab
+    from ebmlab.errors import EBMError
+    out = tmp_path / "run"
+    fails_cleanly(["train", *argv, "--out", str(out), "--steps", "2", "--batch-size", "16"], capsys, contains)
+    assert not out.exists()
+    kw = dict(zip([a.lstrip("-").replace("-", "_") for a in argv[2::2]], argv[3::2]))
+    with pytest.raises(EBMError, match=contains):
+        ebmlab.train("auto", argv[1], tmp_path / "py", steps=2, batch_size=16, progress=False, **kw)
+    assert not (tmp_path / "py").exists()
+
+
+@pytest.mark.parametrize("name", ["nce", "dsm-conditional"])
+def test_ctrl_c_during_an_objective_s_run_checkpoints_and_resumes_bit_exactly(tmp_path, name):
+    """SIGINT (Ctrl-C) to the training process during step 4: the step finishes, is checkpointed as
+    "interrupted", and the resumed run equals an uninterrupted one (test_resume.py does this for cd)."""
+    import os
+    import signal
+    torch.set_num_threads(1)
+    ref, _ = _start(name, tmp_path, tmp_path / "ref", steps=6, checkpoint_every=3, log_every=2)
+    assert ref.fit().status == "finished"
+
+    class CtrlC:
+        def on_checkpoint(self, trainer, step):
+            if step == 3:
+                os.kill(os.getpid(), signal.SIGINT)      # handled by the trainer: stop at the next step boundary
+    part, _ = _start(name, tmp_path, tmp_path / "run", steps=6, checkpoint_every=3, log_every=2, callbacks=[CtrlC()])
+    res = part.fit()
+    assert res.status == "interrupted" and res.step == 3
+    part.run_lock.release()
+    rest = resume_run(tmp_path / "run")
+    assert rest.fit().status == "finished"
+    assert_runs_identical(tmp_path / "ref", tmp_path / "run")

@@ -249,10 +249,12 @@ def start_run(data: DataLike, out: str | Path | None = None, force: bool = False
     _check_model(model, dataset, config)
     objective = make_objective(config)
     objective.check_data(dataset)                          # e.g. score matching on binary data: refused here
+    # the sampler as the Trainer's chains or, for an objective without them (dsm, ssm, nce), as generation
+    # (sample, plot, eval and the run's final picture) will build it: mh-jump on images, recovery on a model
+    # without levels are refused there, before the run directory is written, not after training
+    sampler_from_config(config, model, desc)
     if objective.needs_negatives:
-        # the chains' kernel as the Trainer will build it (mh-jump on images, recovery on a model without
-        # levels are refused there) and --compile's compiler: before the run directory is written, not after
-        sampler_from_config(config, model, desc)
+        # and --compile's compiler
         if config.compile:
             check_compile_available()
     elif config.compile and group.is_main:
