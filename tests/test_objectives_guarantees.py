@@ -32,6 +32,8 @@ RUNS = {
     "dsm-conditional": ("digits", dict(preset="digits", objective="dsm", dsm_conditional=True,
                                        dsm_sigmas=[1.0, 0.3, 0.05], sampler="annealed-langevin", mcmc_steps=3)),
     "drl": ("digits", dict(preset="digits", objective="drl", drl_levels=2, mcmc_steps=2)),
+    "jem": ("digits", dict(preset="jem", labels="builtin", mcmc_steps=2)),
+    "conditional": ("digits", dict(preset="conditional", labels="builtin", mcmc_steps=2)),
 }
 
 
@@ -51,6 +53,7 @@ def _start(name: str, tmp_path, out, **kw):
     ("nce", ["--mcmc-steps", "--l2"], ["--lr"]),
     ("drl", ["--mcmc-steps"], ["--lr", "--step-size"]),
     ("cd", [], ["--lr", "--mcmc-steps", "--l2"]),
+    ("jem", [], ["--lr", "--mcmc-steps", "--l2"]),
 ])
 def test_a_divergence_names_remedies_the_objective_has(tmp_path, capsys, name, absent, present):
     torch.set_num_threads(1)
@@ -69,7 +72,7 @@ def test_a_divergence_names_remedies_the_objective_has(tmp_path, capsys, name, a
 
 
 @pytest.mark.parametrize("name,at", [("dsm", 5), ("dsm-levels", 5), ("ssm", 5), ("nce", 5), ("dsm-conditional", 5),
-                                     ("drl", 5), ("nce", 2), ("drl", 2)])
+                                     ("drl", 5), ("jem", 5), ("conditional", 5), ("nce", 2), ("drl", 2)])
 def test_rollback_recovers_each_objective_from_an_exploding_step(tmp_path, monkeypatch, name, at):
     """An update of 1e6 to every weight (NCE's log Z included) at step ``at``: the guard catches it, the run
     rolls back to the checkpoint at 3 (or, before it, to the state at step 0: weights, optimiser, the
