@@ -336,3 +336,18 @@ def test_ctrl_c_during_an_objective_s_run_checkpoints_and_resumes_bit_exactly(tm
     rest = resume_run(tmp_path / "run")
     assert rest.fit().status == "finished"
     assert_runs_identical(tmp_path / "ref", tmp_path / "run")
+
+
+# dsm_sigmas 1e-50 (0 in float32) was accepted: on vectors the loss is then ½‖ε‖², no gradient, and the run
+# "trained" nothing without a word; on a noise-conditional network f = n / σ was infinite and the error blamed
+# the network's initialisation
+@pytest.mark.parametrize("argv", [
+    ["--data", "moons", "--objective", "dsm", "--dsm-sigmas", "1e-50"],
+    ["--data", "moons", "--objective", "dsm", "--dsm-sigmas", "0.5,1e-9"],
+    ["--data", "digits", "--objective", "dsm", "--dsm-sigmas", "1,1e-50"],
+])
+def test_a_noise_level_below_float32_resolution_is_refused(tmp_path, capsys, argv):
+    out = tmp_path / "run"
+    fails_cleanly(["train", *argv, "--out", str(out), "--steps", "2"], capsys, "must be at least 1e-06")
+    assert not out.exists()
+    assert RunConfig(objective="dsm", dsm_sigmas=[1e-6, 0.5]).dsm_sigmas == [1e-6, 0.5]
