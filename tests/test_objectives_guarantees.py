@@ -351,3 +351,23 @@ def test_a_noise_level_below_float32_resolution_is_refused(tmp_path, capsys, arg
     fails_cleanly(["train", *argv, "--out", str(out), "--steps", "2"], capsys, "must be at least 1e-06")
     assert not out.exists()
     assert RunConfig(objective="dsm", dsm_sigmas=[1e-6, 0.5]).dsm_sigmas == [1e-6, 0.5]
+
+
+@pytest.mark.parametrize("objective", ["jem", "conditional"])
+def test_labels_of_one_class_are_refused_naming_the_classes(tmp_path, capsys, objective):
+    """One class was refused with "a conditional model's network must return logits [B, K] ... got (4,)":
+    about the network, not the labels the user gave."""
+    from torch.utils.data import TensorDataset
+    import ebmlab
+    from ebmlab.errors import EBMError
+    x = torch.randn(200, 2, generator=torch.Generator().manual_seed(0))
+    with pytest.raises(EBMError, match="needs labels of at least two classes; these labels hold 1"):
+        ebmlab.train("auto", TensorDataset(x, torch.zeros(200, dtype=torch.long)), tmp_path / "py",
+                     objective=objective, steps=2, progress=False)
+    assert not (tmp_path / "py").exists()
+    np.save(tmp_path / "x.npy", x.numpy())
+    np.save(tmp_path / "y.npy", np.zeros(200, dtype=np.int64))
+    out = tmp_path / "run"
+    fails_cleanly(["train", "--data", str(tmp_path / "x.npy"), "--labels", str(tmp_path / "y.npy"), "--preset",
+                   objective, "--out", str(out), "--steps", "2"], capsys, "at least two classes")
+    assert not out.exists()

@@ -212,6 +212,10 @@ def start_run(data: DataLike, out: str | Path | None = None, force: bool = False
     else:
         dataset = dataset_from(source, config)
     check_image_size_used(dataset, config.image_size)
+    if make_objective(config).needs_labels and dataset.y_train is not None and (dataset.n_classes or 0) < 2:
+        # else the one-output network failed its first forward pass with a message about logits [B, K]
+        raise EBMError(f"objective {config.objective!r} learns p(y | x) and needs labels of at least two classes; "
+                       f"these labels hold {dataset.n_classes or 0}")
     if distributed.current().is_main:       # said once, not by every process of an --nproc run
         folder = dataset.describe.get("folder_report")
         if folder:
