@@ -371,3 +371,13 @@ def test_labels_of_one_class_are_refused_naming_the_classes(tmp_path, capsys, ob
     fails_cleanly(["train", "--data", str(tmp_path / "x.npy"), "--labels", str(tmp_path / "y.npy"), "--preset",
                    objective, "--out", str(out), "--steps", "2"], capsys, "at least two classes")
     assert not out.exists()
+
+
+def test_continuous_data_of_two_values_per_coordinate_is_not_called_binary(tmp_path, capsys):
+    """Two distinct float rows repeated (values 3.1, -0.7 ...): dsm refused them as "binary data"."""
+    g = np.random.default_rng(0)
+    np.save(tmp_path / "two.npy", np.repeat(g.normal(size=(2, 3)), 50, 0).astype(np.float32))
+    out = tmp_path / "run"
+    line = fails_cleanly(["train", "--data", str(tmp_path / "two.npy"), "--objective", "dsm", "--out", str(out),
+                          "--steps", "2"], capsys, "takes at most two values; use objective 'cd'")
+    assert "binary" not in line and not out.exists()

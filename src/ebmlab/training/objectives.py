@@ -264,7 +264,9 @@ def check_continuous(name: str, dataset: DataSet) -> None:
     srt = flat.sort(0).values
     distinct = 1 + (srt[1:] != srt[:-1]).sum(0)
     if bool((distinct <= 2).all()):
-        kind = "one-hot categorical" if dataset.describe.get("categories") else "binary"
+        # continuous data whose coordinates take two values each (two distinct rows) are not "binary data"
+        kind = ("one-hot categorical" if dataset.describe.get("categories") else
+                "binary" if dataset.describe.get("binary") else "such two-valued")
         raise EBMError(f"objective {name!r} needs continuous data (it fits the gradient of log p), but every "
                        f"coordinate of {dataset.name!r} takes at most two values; use objective 'cd' "
                        f"for {kind} data")
