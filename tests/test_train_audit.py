@@ -201,9 +201,9 @@ def _discrete_files(tmp_path):
 
 @pytest.mark.parametrize("case, args, words", [
     # categorical data was called "binary data", and drl on discrete data advised dsm / ssm, which refuse it
-    ("cat", ["--categories", "3", "--objective", "ssm"], "use objective 'cd' (or 'nce') for one-hot categorical data"),
-    ("cat", ["--categories", "3", "--objective", "drl"], "trains on continuous images; for categorical data use cd or nce"),
-    ("bits", ["--objective", "drl"], "trains on continuous images; for binary data use cd or nce"),
+    ("cat", ["--categories", "3", "--objective", "ssm"], "use objective 'cd' for one-hot categorical data"),
+    ("cat", ["--categories", "3", "--objective", "drl"], "trains on continuous images; for categorical data use cd"),
+    ("bits", ["--objective", "drl"], "trains on continuous images; for binary data use cd"),
     ("cat", ["--categories", "3", "--net", "conv"], "net 'conv' does not take categorical data"),
     ("cat", ["--categories", "3", "--net", "resnet"], "categorical data is modelled by the MLP (net mlp) or a Potts model"),
 ])

@@ -196,10 +196,10 @@ def _level_conv_net(config: RunConfig, data: dict[str, Any], what: str, instead:
     for images only and bring their own net: anything else is refused in one line naming ``what`` and
     the setting to use ``instead`` on vector data."""
     # binary images are trained as bit vectors: discrete before they are images, and the continuous advice
-    # (dsm, ssm) refuses discrete data too
+    # (dsm, ssm) refuses discrete data too, and so does nce (its noise is continuous)
     discrete = "categorical" if data.get("categories") else "binary" if data.get("binary") else None
     if discrete:
-        raise EBMError(f"{what} trains on continuous images; for {discrete} data use cd or nce")
+        raise EBMError(f"{what} trains on continuous images; for {discrete} data use cd")
     if data["kind"] != "image":
         raise EBMError(f"{what} trains on images; for vector or 2-D data use {instead}")
     if config.net not in ("auto", "conv"):

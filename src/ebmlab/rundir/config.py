@@ -258,6 +258,8 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     return settings
 
 
+# the smallest dsm noise level (_validate_objective_knobs: why)
+MIN_NOISE_LEVEL = 1e-6
 _FLOAT32_MAX = 3.4028234663852886e38     # torch.finfo(torch.float32).max, without importing torch here
 
 _TYPES = {"int": int, "float": float, "str": str, "bool": bool, "dict": dict, "list": list}
@@ -376,7 +378,17 @@ def _validate_objective_knobs(c: RunConfig, need: Any) -> None:
     for s in c.dsm_sigmas:
         ok = isinstance(s, (int, float)) and not isinstance(s, bool) and math.isfinite(s) and 0 < s <= _FLOAT32_MAX
         need(ok, f"each noise level in dsm_sigmas must be a positive finite number, got {s!r}")
+        # the model scale's data are O(1) (standardised vectors, images in [-1, 1]): below float32's resolution
+        # there, x + σε rounds back to x and the loss sees no noise (1e-50 is 0 in float32: trained nothing,
+        # silently, on vectors; f = n / σ infinite on a noise-conditional network)
+        need(s >= MIN_NOISE_LEVEL, f"each noise level in dsm_sigmas must be at least {MIN_NOISE_LEVEL:g} (the data's "
+             f"model scale is O(1): a smaller level is below float32's resolution there, so no noise), got {s!r}")
     need(len(c.dsm_sigmas) <= 1000, f"dsm_sigmas may hold at most 1000 levels, got {len(c.dsm_sigmas)}")
+    # the levels are a set (the model and the sampler sort them): a repeated one is a typo, and on a
+    # noise-conditional network a level the loss never trains (each example goes to the first equal one)
+    # that annealed sampling still walks through
+    twice = next((s for i, s in enumerate(c.dsm_sigmas) if s in c.dsm_sigmas[:i]), None)
+    need(twice is None, f"dsm_sigmas holds {twice} twice; give each noise level once (their order does not matter)")
     need(1.0 <= c.dsm_anneal_factor <= 1000.0,          # NaN fails the comparison too
          f"dsm_anneal_factor must be in [1, 1000] (1: fixed noise levels), got {c.dsm_anneal_factor}")
     need(0.0 < c.dsm_anneal_until <= 1.0,

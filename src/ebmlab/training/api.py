@@ -212,6 +212,10 @@ def start_run(data: DataLike, out: str | Path | None = None, force: bool = False
     else:
         dataset = dataset_from(source, config)
     check_image_size_used(dataset, config.image_size)
+    if make_objective(config).needs_labels and dataset.y_train is not None and (dataset.n_classes or 0) < 2:
+        # else the one-output network failed its first forward pass with a message about logits [B, K]
+        raise EBMError(f"objective {config.objective!r} learns p(y | x) and needs labels of at least two classes; "
+                       f"these labels hold {dataset.n_classes or 0}")
     if distributed.current().is_main:       # said once, not by every process of an --nproc run
         folder = dataset.describe.get("folder_report")
         if folder:
@@ -249,10 +253,12 @@ def start_run(data: DataLike, out: str | Path | None = None, force: bool = False
     _check_model(model, dataset, config)
     objective = make_objective(config)
     objective.check_data(dataset)                          # e.g. score matching on binary data: refused here
+    # the sampler as the Trainer's chains or, for an objective without them (dsm, ssm, nce), as generation
+    # (sample, plot, eval and the run's final picture) will build it: mh-jump on images, recovery on a model
+    # without levels are refused there, before the run directory is written, not after training
+    sampler_from_config(config, model, desc)
     if objective.needs_negatives:
-        # the chains' kernel as the Trainer will build it (mh-jump on images, recovery on a model without
-        # levels are refused there) and --compile's compiler: before the run directory is written, not after
-        sampler_from_config(config, model, desc)
+        # and --compile's compiler
         if config.compile:
             check_compile_available()
     elif config.compile and group.is_main:

@@ -27,13 +27,21 @@ _CHAIN_REMEDIES = "lower the sampler's step size (--step-size) or its noise (--n
 
 
 class DivergenceError(EBMError):
-    """Training diverged; ``quantity`` and ``step`` say what and when."""
+    """Training diverged; ``quantity`` and ``step`` say what and when.
 
-    def __init__(self, quantity: str, step: int, value: float, limit: float | None = None) -> None:
-        self.quantity, self.step, self.value = quantity, step, value
+    ``remedies``: the knobs to turn, as the run's objective has them (``Objective.remedies``; CD's
+    ``REMEDIES`` by default): an objective without MCMC chains has no --mcmc-steps to raise."""
+
+    def __init__(self, quantity: str, step: int, value: float, limit: float | None = None,
+                 remedies: str = REMEDIES) -> None:
+        self.quantity, self.step, self.value, self.limit = quantity, step, value, limit
         what = "is not finite" if not math.isfinite(value) else f"= {value:.3g} exceeds the limit {limit:.3g}"
-        remedies = f"{_CHAIN_REMEDIES}, or {REMEDIES}" if quantity.startswith("chain_") else REMEDIES
-        super().__init__(f"training diverged at step {step}: {quantity} {what}; remedies: {remedies}")
+        said = f"{_CHAIN_REMEDIES}, or {remedies}" if quantity.startswith("chain_") else remedies
+        super().__init__(f"training diverged at step {step}: {quantity} {what}; remedies: {said}")
+
+    def with_remedies(self, remedies: str) -> "DivergenceError":
+        """The same divergence, with ``remedies`` named instead of CD's."""
+        return DivergenceError(self.quantity, self.step, self.value, self.limit, remedies)
 
 
 def first_bad(values: dict[str, torch.Tensor], limits: dict[str, float]) -> tuple[str, float, float | None] | None:

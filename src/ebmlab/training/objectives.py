@@ -13,7 +13,11 @@ objective (``config.objective``, looked up in ``OBJECTIVES``) for the rest:
     last layer's bias) gets no gradient; with several processes DDP must then look for such weights;
   - ``loss(model, batch, net)``: the scalar loss and its stats, detached on-device scalars that the
     trainer averages into metrics.jsonl (no host sync). ``f_pos`` / ``f_neg``, where present, are
-    what the divergence guard watches.
+    what the divergence guard watches;
+  - ``progress``: which of those stats the progress bar shows, as (key, label, format) rows (the
+    trainer's own, the gradient norm and the chains' acceptance, are shown for every objective);
+  - ``remedies``: what a divergence message advises, in the objective's own knobs (dsm has no
+    --mcmc-steps to raise).
 
 Objectives with state of their own (NCE's learned log Z and its fitted noise) also have:
 
@@ -51,6 +55,7 @@ from ebmlab.rundir import config as _config
 from ebmlab.rundir.config import RunConfig
 from ebmlab.samplers.base import frozen_parameters
 from ebmlab.samplers.recovery import recover
+from ebmlab.training.guard import REMEDIES
 from ebmlab.training.losses import cd_loss, jem_loss
 from ebmlab.training.nce import NCENoise, auto_components, nce_loss
 from ebmlab.training.score_matching import dsm_loss, orthogonal_directions, ssm_loss
@@ -58,6 +63,10 @@ from ebmlab.training.score_matching import dsm_loss, orthogonal_directions, ssm_
 # net(fn, *args): fn(*args) — a forward pass of the network — under the run's autocast, as float32
 Net = Callable[..., torch.Tensor]
 Stats = dict[str, torch.Tensor]
+# a progress-bar entry: (metrics key, label, format)
+Shown = tuple[tuple[str, str, str], ...]
+GAP: Shown = (("gap", "f+ - f-", "{:+.3f}"),)
+TRAIN_ACC: Shown = (("train_acc", "train acc", "{:.2f}"),)
 
 
 @dataclass(frozen=True)
@@ -88,6 +97,8 @@ class Objective(Protocol):
     needs_labels: ClassVar[bool]
     needs_negatives: ClassVar[bool]
     score_only: ClassVar[bool]
+    progress: ClassVar[Shown]
+    remedies: ClassVar[str]
 
     @classmethod
     def from_config(cls, config: RunConfig) -> "Objective": ...
@@ -150,6 +161,8 @@ class CD(Stateless):
     name: ClassVar[str] = "cd"
     needs_labels: ClassVar[bool] = False
     needs_negatives: ClassVar[bool] = True
+    progress: ClassVar[Shown] = GAP
+    remedies: ClassVar[str] = REMEDIES
 
     @classmethod
     def from_config(cls, config: RunConfig) -> "CD":
@@ -177,6 +190,8 @@ class ConditionalCD(Stateless):
     name: ClassVar[str] = "conditional"
     needs_labels: ClassVar[bool] = True
     needs_negatives: ClassVar[bool] = True
+    progress: ClassVar[Shown] = GAP + TRAIN_ACC
+    remedies: ClassVar[str] = REMEDIES
 
     def __post_init__(self) -> None:
         self._chains: ChainClasses | None = None
@@ -217,6 +232,8 @@ class JEM(Stateless):
     name: ClassVar[str] = "jem"
     needs_labels: ClassVar[bool] = True
     needs_negatives: ClassVar[bool] = True
+    progress: ClassVar[Shown] = GAP + TRAIN_ACC
+    remedies: ClassVar[str] = REMEDIES
 
     @classmethod
     def from_config(cls, config: RunConfig) -> "JEM":
@@ -247,10 +264,12 @@ def check_continuous(name: str, dataset: DataSet) -> None:
     srt = flat.sort(0).values
     distinct = 1 + (srt[1:] != srt[:-1]).sum(0)
     if bool((distinct <= 2).all()):
-        kind = "one-hot categorical" if dataset.describe.get("categories") else "binary"
+        # continuous data whose coordinates take two values each (two distinct rows) are not "binary data"
+        kind = ("one-hot categorical" if dataset.describe.get("categories") else
+                "binary" if dataset.describe.get("binary") else "such two-valued")
         raise EBMError(f"objective {name!r} needs continuous data (it fits the gradient of log p), but every "
                        f"coordinate of {dataset.name!r} takes at most two values; use objective 'cd' "
-                       f"(or 'nce') for {kind} data")
+                       f"for {kind} data")
 
 
 def support_rows(model: nn.Module, dim: int) -> torch.Tensor | None:
@@ -332,6 +351,9 @@ class DSM(_NoChains, UniformFloor):
     anneal_until: float = 0.7
     name: ClassVar[str] = "dsm"
     score_only: ClassVar[bool] = True      # f enters the loss only through ∇x f
+    progress: ClassVar[Shown] = (("dsm", "dsm", "{:.4g}"),)
+    # no chains and no --l2: the step and the steepest score (the smallest level's) are what can blow up
+    remedies: ClassVar[str] = "lower the learning rate (--lr) or raise the smallest noise level (--dsm-sigmas)"
 
     @classmethod
     def from_config(cls, config: RunConfig) -> "DSM":
@@ -395,6 +417,9 @@ class SSM(_NoChains, UniformFloor):
     variance_reduced: bool = True
     name: ClassVar[str] = "ssm"
     score_only: ClassVar[bool] = True      # f enters the loss only through ∇x f
+    progress: ClassVar[Shown] = (("loss", "ssm", "{:.4g}"),)
+    # no chains and no --l2: a little blur of the data bounds the score ssm fits (the 2-D preset's data_noise)
+    remedies: ClassVar[str] = "lower the learning rate (--lr) or blur the data a little (--data-noise)"
 
     @classmethod
     def from_config(cls, config: RunConfig) -> "SSM":
@@ -429,6 +454,9 @@ class NCE(_NoChains):
     components: int = 0
     ratio: int = 1
     name: ClassVar[str] = "nce"
+    progress: ClassVar[Shown] = (("nce_acc", "nce acc", "{:.2f}"), ("log_z", "log Z", "{:+.3f}"))
+    remedies: ClassVar[str] = ("lower the learning rate (--lr) or fit the noise closer to the data "
+                               "(--nce-components)")
 
     def __post_init__(self) -> None:
         self.log_z: torch.Tensor | None = None
@@ -439,7 +467,14 @@ class NCE(_NoChains):
         return cls(components=config.nce_components, ratio=config.nce_ratio)
 
     def check_data(self, dataset: DataSet) -> None:
-        pass
+        # the noise is a continuous density: it never lands on discrete data's points, so a classifier tells
+        # them apart perfectly and NCE has no consistent optimum there (measured on 6 Bernoulli(0.8) bits, 3000
+        # steps: nce_acc 0.994, learned log Z 0.04 against the enumerated 5.11, test NLL 3.60 nats against the
+        # entropy 3.00 and cd's 3.02)
+        kind = "categorical" if dataset.describe.get("categories") else "binary" if dataset.describe.get("binary") else None
+        if kind:
+            raise EBMError(f"objective 'nce' contrasts the data with continuous Gaussian noise, which never falls on "
+                           f"{kind} data's points; use objective 'cd' for {kind} data")
 
     def setup(self, model: nn.Module, x_train: torch.Tensor, to_model: Callable[[torch.Tensor], torch.Tensor],
               device: torch.device, seed: int) -> None:
@@ -497,6 +532,10 @@ class DRL(_NoChains, Stateless):
     step_scale: float = 0.2
     l2: float = 0.0
     name: ClassVar[str] = "drl"
+    progress: ClassVar[Shown] = GAP + (("drl_move", "move", "{:.2f}"),)
+    # its chains are the recovery Langevin of the loss (--step-size), not the trainer's
+    remedies: ClassVar[str] = ("lower the learning rate (--lr), lower the recovery chains' step (--step-size), "
+                               "or add a stronger energy penalty (--l2)")
 
     @classmethod
     def from_config(cls, config: RunConfig) -> "DRL":

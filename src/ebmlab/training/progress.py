@@ -1,4 +1,5 @@
-"""The training progress bar (tqdm): f(x+) - f(x-), acceptance and gradient norm at every logged step.
+"""The training progress bar (tqdm): the objective's own stats (f(x+) - f(x-) for CD), the chains' acceptance
+and the gradient norm at every logged step.
 
 A trainer callback, used by ``ebmlab train`` and by ``ebmlab.train(..., progress=True)``.
 """
@@ -7,9 +8,11 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-# metrics row key -> (label, format); shown when the row has them (objectives log different stats)
-SHOWN = (("gap", "f+ - f-", "{:+.3f}"), ("accept", "acc", "{:.2f}"), ("grad_norm", "|grad|", "{:.2g}"),
-         ("mcmc_grad_norm", "|∇x f|", "{:.2g}"), ("train_acc", "train acc", "{:.2f}"))
+# the trainer's own stats, metrics row key -> (label, format), shown after the objective's own
+# (``Objective.progress``: f+ - f- for CD, the dsm loss, NCE's accuracy and log Z...) when the row has them
+SHOWN = (("accept", "acc", "{:.2f}"), ("grad_norm", "|grad|", "{:.2g}"), ("mcmc_grad_norm", "|∇x f|", "{:.2g}"))
+# an objective of one's own without ``progress``: its loss
+_LOSS = (("loss", "loss", "{:.4g}"),)
 
 
 class ProgressBar:
@@ -25,7 +28,8 @@ class ProgressBar:
 
     def on_log(self, trainer: Any, row: dict[str, float]) -> None:
         self.bar.update(trainer.step - self.bar.n)
-        post = {label: fmt.format(row[key]) for key, label, fmt in SHOWN if key in row}
+        shown = (*getattr(trainer.objective, "progress", _LOSS), *SHOWN)
+        post = {label: fmt.format(row[key]) for key, label, fmt in shown if key in row}
         self.bar.set_postfix(post, refresh=False)
 
     def close(self) -> None:

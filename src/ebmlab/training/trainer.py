@@ -63,8 +63,8 @@ from ebmlab.training.buffer import ReplayBuffer
 from ebmlab.training.distributed import SINGLE, Group, polling, polling_allreduce_hook, rank_seed
 from ebmlab.training.ema import WeightEMA
 # check_step is called as a module global (not bound at import): tests/helpers_runs.py patches it here
-from ebmlab.training.guard import (ChainScale, DivergenceError, chain_quantities, check_step, param_norm,
-                                  param_quantities)
+from ebmlab.training.guard import (REMEDIES, ChainScale, DivergenceError, chain_quantities, check_step,
+                                  param_norm, param_quantities)
 from ebmlab.training.negatives import make_init_fn, sampler_from_config
 from ebmlab.training.objectives import Batch, make_objective
 from ebmlab.training.precision import AutocastDensity, autocast
@@ -411,6 +411,8 @@ class Trainer:
         """Stop, or roll back to the last state that passed the guard: the newest checkpoint (every
         checkpoint on disk passed it), else the state at step 0; halve the lr, new seed, bounded retries."""
         c = self.config
+        # the knobs this objective has (an objective of one's own without ``remedies`` gets CD's)
+        err = err.with_remedies(getattr(self.objective, "remedies", REMEDIES))
         ck = latest_checkpoint(self.run_dir) if self.run_dir is not None else None
         if c.on_divergence != "rollback" or self.rollbacks >= c.max_rollbacks or (ck is None and self._initial is None):
             append_event(self._log_dir, {"event": "diverged", "step": err.step, "quantity": err.quantity,
