@@ -216,11 +216,27 @@ def _demote(text: str) -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
-def ordered_files(part: Part, results: Path) -> list[tuple[Path, bool]]:
-    """Its results files: full runs first, newest first; then quick runs, newest first."""
+def written_at(path: Path) -> float:
+    """When a results file was written (seconds since the epoch): its last commit's time while git holds it
+    unchanged — a clone or checkout stamps every file with the moment it was made, which said "written today"
+    of runs days old and reordered the newest-first lists — else (new, changed, no git) the file's mtime."""
+    try:
+        kw = dict(cwd=path.parent, capture_output=True, text=True, timeout=30)
+        changed = subprocess.run(["git", "status", "--porcelain", "--", path.name], **kw)
+        committed = subprocess.run(["git", "log", "-1", "--format=%ct", "--", path.name], **kw)
+        if changed.returncode == 0 and not changed.stdout.strip() and committed.stdout.strip():
+            return float(committed.stdout.strip())
+    except (OSError, subprocess.SubprocessError, ValueError):
+        pass
+    return path.stat().st_mtime
+
+
+def ordered_files(part: Part, results: Path) -> list[tuple[Path, bool, float]]:
+    """Its results files with their quick flag and time written: full runs first, newest first; then quick runs,
+    newest first."""
     files = [p for pattern in part.pattern.split("|") for p in results.glob(pattern) if p.is_file()]
-    tagged = [(p, _quick(p, p.read_text(errors="replace"))) for p in files]
-    return sorted(tagged, key=lambda t: (t[1], -t[0].stat().st_mtime, t[0].name))
+    tagged = [(p, _quick(p, p.read_text(errors="replace")), written_at(p)) for p in files]
+    return sorted(tagged, key=lambda t: (t[1], -t[2], t[0].name))
 
 
 def _timings_table(record: dict) -> list[str]:
@@ -277,11 +293,11 @@ def assemble(results: Path = RESULTS, out: Path = HERE / "RESULTS.md", invocatio
             lines += [f"_Not run yet_: no `{rel}/{part.pattern}`. Make it with `{cmd}` "
                       f"or `python -m benchmarks run --only {part.key}`.", ""]
             continue
-        for path, quick in files:
+        for path, quick, written in files:
             text = path.read_text(errors="replace")
             label = ("**Quick run** (`--quick`: a reduced budget for a fast check; not the headline numbers)"
                      if quick else "**Full run**")
-            stamp = _dt.datetime.fromtimestamp(path.stat().st_mtime).isoformat(timespec="seconds")
+            stamp = _dt.datetime.fromtimestamp(written).isoformat(timespec="seconds")
             lines += [f"{label} — from `{rel}/{path.name}` (written {stamp})", ""]
             lines.append(_demote(text))
             png = path.with_suffix(".png")

@@ -85,3 +85,26 @@ def test_assemble_from_fixture_results(tmp_path):
     assert "_Not run yet_" in text and "benchmarks/ais_trained.py" in text
     assert "| density | `python benchmarks/density2d.py --quick` | 3.3 min | 0 |" in text
     assert "took 5.0 min in all" in text
+
+
+def test_a_committed_results_file_is_dated_by_its_commit_not_by_the_checkout(tmp_path):
+    """A clone stamps every file with the moment it was made: RESULTS.md said "written" today of runs days old
+    (and ordered a part's files by checkout order). A committed, unchanged file now carries its commit's time;
+    a file changed since, or not in git, its own mtime."""
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false"]
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    f = tmp_path / "speed.md"
+    f.write_text("# old run\n")
+    env = {**os.environ, "GIT_COMMITTER_DATE": "2026-11-20T10:00:00+00:00", "GIT_AUTHOR_DATE": "2026-11-20T10:00:00+00:00"}
+    subprocess.run([*git, "add", "speed.md"], cwd=tmp_path, check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "run"], cwd=tmp_path, check=True, env=env)
+    os.utime(f, (2_000_000_000, 2_000_000_000))           # a checkout's stamp, years later
+    committed = 1_795_168_800.0                             # 2026-11-20T10:00:00Z
+    assert run_all.written_at(f) == committed
+    f.write_text("# a new run\n")                           # changed since the commit: its own time
+    os.utime(f, (2_000_000_100, 2_000_000_100))
+    assert run_all.written_at(f) == 2_000_000_100
+    g = tmp_path / "new.md"                                 # never committed
+    g.write_text("x\n")
+    os.utime(g, (1_900_000_000, 1_900_000_000))
+    assert run_all.written_at(g) == 1_900_000_000
