@@ -46,3 +46,26 @@ def test_a_composite_protects_every_component_s_data(tmp_path, capsys):
     assert cli_main(["score", str(tmp_path / "both"), "--data", str(tmp_path / "a.npy"),
                      "--out", str(tmp_path / "s.npy")]) == 0
     assert np.load(tmp_path / "s.npy").shape == (200,)
+
+
+def test_score_takes_one_categorical_point_and_names_its_option(tmp_path, capsys):
+    """Before: a categorical run's score refused a file of one point ('N >= 2', training's rule for a test split) and
+    hid every other problem of such a file behind that message; its errors named no --data."""
+    g = np.random.default_rng(0)
+    np.save(tmp_path / "cat.npy", g.integers(0, 3, (100, 2)))
+    assert cli_main(["train", "--data", str(tmp_path / "cat.npy"), "--categories", "3", "--steps", "2",
+                     "--mcmc-steps", "2", "--out", str(tmp_path / "run"), "--quiet"]) == 0
+    np.save(tmp_path / "one.npy", np.array([[0, 2]]))
+    assert cli_main(["score", str(tmp_path / "run"), "--data", str(tmp_path / "one.npy"), "--out",
+                     str(tmp_path / "s.npy"), "--log-p"]) == 0
+    assert np.load(tmp_path / "s.npy").shape == (1,) and np.isfinite(np.load(tmp_path / "s.npy")).all()
+    np.save(tmp_path / "bad.npy", np.array([[0, 5]]))
+    capsys.readouterr()
+    line = fails_cleanly(["score", str(tmp_path / "run"), "--data", str(tmp_path / "bad.npy"), "--out",
+                          str(tmp_path / "t.npy")], capsys)
+    assert "--data" in line and "0..2: 5" in line
+    np.save(tmp_path / "none.npy", np.zeros((0, 2), np.int64))
+    line = fails_cleanly(["score", str(tmp_path / "run"), "--data", str(tmp_path / "none.npy"), "--out",
+                          str(tmp_path / "t.npy")], capsys)
+    assert "--data" in line and "holds no points" in line
+    assert not (tmp_path / "t.npy").exists()
