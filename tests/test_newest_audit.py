@@ -69,3 +69,72 @@ def test_score_takes_one_categorical_point_and_names_its_option(tmp_path, capsys
                           str(tmp_path / "t.npy")], capsys)
     assert "--data" in line and "holds no points" in line
     assert not (tmp_path / "t.npy").exists()
+
+
+class _Reads:
+    """A RunConfig that records which fields are read."""
+
+    def __init__(self, config):
+        self._config, self.read = config, set()
+
+    def __getattr__(self, name):
+        self.read.add(name)
+        return getattr(self._config, name)
+
+
+# read for every objective by the chains of `ebmlab sample` / `eval` (drl's loss reads them too); and
+# dsm_anneal_factor, which RunConfig itself refuses outside dsm
+_EVERY_RUN_READS = {"mcmc_steps", "step_size", "dsm_anneal_factor"}
+
+
+def test_every_objective_only_knob_has_its_readers_as_owners():
+    """Each setting an objective's loss reads is one every objective reads, or _KNOB_OWNERS names exactly the
+    objectives that read it. Before: l2 (read by cd / conditional / jem / drl) and alpha_cd (jem) were missing, so
+    `--objective dsm --l2 0.1` and a cd run's alpha_cd were ignored without a word."""
+    from ebmlab.rundir.config import OBJECTIVES, RunConfig
+    from ebmlab.training.objectives import OBJECTIVES as CLASSES
+    from ebmlab.training.presets import _KNOB_OWNERS
+    readers: dict[str, set[str]] = {}
+    for name in OBJECTIVES:
+        proxy = _Reads(RunConfig())
+        CLASSES[name].from_config(proxy)
+        for key in proxy.read:
+            readers.setdefault(key, set()).add(name)
+    for key, objs in readers.items():
+        if objs == set(OBJECTIVES) or key in _EVERY_RUN_READS:
+            continue
+        assert key in _KNOB_OWNERS, f"{key} is read only by {sorted(objs)} but has no entry in _KNOB_OWNERS"
+        assert {o for o in _KNOB_OWNERS[key] if o in OBJECTIVES} == objs, (key, _KNOB_OWNERS[key], objs)
+
+
+@pytest.mark.parametrize("objective", ["cd", "dsm", "ssm", "nce", "conditional", "jem"])
+def test_l2_and_alpha_cd_warn_exactly_where_unread(tmp_path, objective):
+    """Every objective x {l2, alpha_cd}: a warning naming the key where the objective ignores it, none where it
+    reads it (before: never a warning); alpha_cd has no --flag to name."""
+    import warnings
+    import ebmlab
+    from ebmlab.training.presets import _KNOB_OWNERS
+    labels = None
+    if objective in ("conditional", "jem"):
+        labels = str(tmp_path / "y.npy")
+        np.save(labels, np.arange(200) % 2)
+    x = str(tiny_data(tmp_path / "x.npy"))
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        ebmlab.train(None, x, tmp_path / "r", labels=labels, objective=objective, steps=2, mcmc_steps=2,
+                     l2=0.1, alpha_cd=0.5, progress=False)
+    said = [str(w.message) for w in seen if "read only by" in str(w.message)]
+    for key in ("l2", "alpha_cd"):
+        mine = [m for m in said if m.startswith(key + " ")]
+        assert len(mine) == (objective not in _KNOB_OWNERS[key]), (key, said)
+    assert not [m for m in said if "--alpha-cd" in m]
+    assert len(said) == sum(objective not in _KNOB_OWNERS[k] for k in ("l2", "alpha_cd"))
+
+
+def test_every_knob_with_a_flag_is_an_option_of_train():
+    from ebmlab.cli import _parser
+    from ebmlab.training.presets import _KNOB_OWNERS, _NO_FLAG
+    train = next(a for a in _parser()._subparsers._group_actions[0].choices.items() if a[0] == "train")[1]
+    options = {o for a in train._actions for o in a.option_strings}
+    for key in _KNOB_OWNERS:
+        assert (("--" + key.replace("_", "-")) in options) == (key not in _NO_FLAG), key

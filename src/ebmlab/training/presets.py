@@ -626,7 +626,12 @@ _KNOB_OWNERS: dict[str, tuple[str, ...]] = {
     "nce_ratio": ("nce",),
     "drl_levels": ("drl",),
     "drl_energy_scale": ("drl",),
+    # the penalty on f(x+)^2 + f(x-)^2 needs negatives: the score-matching and nce losses have none to add it to
+    "l2": ("cd", "conditional", "jem", "drl"),
+    "alpha_cd": ("jem",),               # the weight of JEM's CD term (a config key; no command-line flag)
 }
+# the keys above that `ebmlab train` has no flag for (config file and ebmlab.train only)
+_NO_FLAG = ("alpha_cd",)
 
 
 def _warn_unread_knobs(objective: str, sampler: str | None, overrides: dict[str, Any]) -> None:
@@ -635,8 +640,8 @@ def _warn_unread_knobs(objective: str, sampler: str | None, overrides: dict[str,
     for key in overrides:
         owners = _KNOB_OWNERS.get(key)
         if owners and objective not in owners and f"sampler {sampler}" not in owners:
-            flag = "--" + key.replace("_", "-")
-            warnings.warn(f"{key} ({flag}) is read only by {' / '.join(owners)}; this run's objective {objective!r} "
+            flag = "" if key in _NO_FLAG else f" (--{key.replace('_', '-')})"
+            warnings.warn(f"{key}{flag} is read only by {' / '.join(owners)}; this run's objective {objective!r} "
                           f"ignores it")
 
 
