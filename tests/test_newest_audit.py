@@ -138,3 +138,22 @@ def test_every_knob_with_a_flag_is_an_option_of_train():
     options = {o for a in train._actions for o in a.option_strings}
     for key in _KNOB_OWNERS:
         assert (("--" + key.replace("_", "-")) in options) == (key not in _NO_FLAG), key
+
+
+def test_eval_data_names_the_run_s_own_file_however_spelled(tmp_path, capsys, monkeypatch):
+    """Before: `eval RUN --data pts.npy` (relative) compared the string with config.json's resolved path, so the run's
+    own file evaluated all its points (training ones too, and an image run by today's scaling rule rather than the
+    recorded one), while the absolute spelling evaluated the held-out split."""
+    import json
+    data = tiny_data(tmp_path / "pts.npy")
+    assert cli_main(["train", "--data", str(data), "--steps", "2", "--mcmc-steps", "2", "--out",
+                     str(tmp_path / "run"), "--quiet"]) == 0
+    monkeypatch.chdir(tmp_path)
+    got = {}
+    for spelled in (str(data), "pts.npy", "./pts.npy"):
+        capsys.readouterr()
+        assert cli_main(["eval", "run", "--data", spelled, "--json"]) == 0
+        res = json.loads(capsys.readouterr().out)
+        got[spelled] = (res["n_test"], res["nll"])
+    assert len(set(got.values())) == 1, got
+    assert got["pts.npy"][0] < 200                       # the held-out split, not the whole file

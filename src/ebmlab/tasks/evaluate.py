@@ -56,9 +56,10 @@ def evaluate_run(run: Run, data: str | None = None, log_z_method: str | None = N
                            f"{run.data['event_shape'][0]}-dimensional vectors: give a .npy of points")
         ds = load_data(data, c.seed, c.n_test, c.test_fraction, size,
                        binary=bool(run.data.get("binary")), categories=run.data.get("categories"))
-        if data == c.data:     # the run's own file: its recorded model scale, not today's rule for the file
+        own = _is_run_data(data, c.data)
+        if own:     # the run's own file: its recorded model scale, not today's rule for the file
             ds = with_recorded_scaling(ds, run.data.get("scaling"))
-        x_test = ds.to_model(torch.cat([ds.train[:], ds.test]) if data != c.data else ds.test)   # [:]: a streamed set too
+        x_test = ds.to_model(torch.cat([ds.train[:], ds.test]) if not own else ds.test)   # [:]: a streamed set too
         data_name = data
     if tuple(x_test.shape[1:]) != tuple(run.data["event_shape"]):
         raise EBMError(f"evaluation data has shape {tuple(x_test.shape[1:])} per point but the model was "
@@ -343,6 +344,15 @@ def parse_ood_specs(values: Any) -> list[str]:
     if not out:
         raise EBMError("--ood needs at least one outlier set: a .npy file or one of " + ", ".join(BUILTIN_OUTLIERS))
     return out
+
+
+def _is_run_data(given: str, recorded: str) -> bool:
+    """Whether eval's ``--data`` names the data the run trained on: the same built-in name, or the same file or
+    folder however it is spelled (config.json records a resolved path; ``pts.npy`` and ``./pts.npy`` from the
+    data's folder are it too, so they get its held-out split and recorded scaling)."""
+    if given == recorded:
+        return True
+    return Path(recorded).is_absolute() and Path(given).exists() and Path(given).resolve() == Path(recorded).resolve()
 
 
 def load_outlier_npy(path: str | Path, event_shape: tuple[int, ...], scaling: Any = None,
