@@ -157,3 +157,18 @@ def test_eval_data_names_the_run_s_own_file_however_spelled(tmp_path, capsys, mo
         got[spelled] = (res["n_test"], res["nll"])
     assert len(set(got.values())) == 1, got
     assert got["pts.npy"][0] < 200                       # the held-out split, not the whole file
+
+
+def test_input_gain_is_refused_for_a_user_network(tmp_path):
+    """Before: ebmlab.train(MyNet(), ..., input_gain=2) trained and recorded input_gain 2 in config.json, which no
+    part of the user's network reads (the built-in networks' check was skipped for a user's network)."""
+    import ebmlab
+    from ebmlab.errors import EBMError
+    from user_networks import ResidualMLP
+    x = str(tiny_data(tmp_path / "x.npy"))
+    with pytest.raises(EBMError, match="input_gain .* your own network has no such input"):
+        ebmlab.train(ResidualMLP(), x, out=tmp_path / "r", steps=2, mcmc_steps=2, progress=False, input_gain=2.0)
+    assert not (tmp_path / "r").exists()
+    # gain 1 (and the 2-D nce preset's 1.4, which a user's network drops) trains as before
+    ebmlab.train(ResidualMLP(), "moons", out=tmp_path / "n", objective="nce", steps=2, progress=False)
+    assert ebmlab.load(tmp_path / "n", trust_code=True) is not None

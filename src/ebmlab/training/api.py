@@ -236,8 +236,8 @@ def start_run(data: DataLike, out: str | Path | None = None, force: bool = False
                        f"[C, S, S] with C 1 (grey) or 3 (RGB) and 4 <= S <= {MAX_IMAGE_SIDE}; crop or resize them"
                        + ("" if network is None else " (your own network trains on them in memory, with out=None)"))
     torch.manual_seed(config.seed)            # the network's initial weights, the only global-RNG use
+    check_new_run_net(config, desc)             # a user's network too: it has no front for input_gain to scale
     if network is None:
-        check_new_run_net(config, desc)
         model = build_model(config, desc)
     else:
         net, ref = user_network(network, config, desc, network_kwargs)
