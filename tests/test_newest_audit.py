@@ -172,3 +172,21 @@ def test_input_gain_is_refused_for_a_user_network(tmp_path):
     # gain 1 (and the 2-D nce preset's 1.4, which a user's network drops) trains as before
     ebmlab.train(ResidualMLP(), "moons", out=tmp_path / "n", objective="nce", steps=2, progress=False)
     assert ebmlab.load(tmp_path / "n", trust_code=True) is not None
+
+
+def test_score_names_values_too_large_for_float32(tmp_path, capsys):
+    """Before: finite float64 points beyond float32's range printed numpy's 'overflow encountered in cast' warning
+    and then 'contains NaN or infinite values', which the file does not."""
+    data = tiny_data(tmp_path / "pts.npy")
+    assert cli_main(["train", "--data", str(data), "--steps", "2", "--mcmc-steps", "2", "--out",
+                     str(tmp_path / "run"), "--quiet"]) == 0
+    np.save(tmp_path / "big.npy", np.array([[1e300, 0.0], [0.0, 0.0]]))
+    capsys.readouterr()
+    line = fails_cleanly(["score", str(tmp_path / "run"), "--data", str(tmp_path / "big.npy"), "--out",
+                          str(tmp_path / "s.npy")], capsys)
+    assert "beyond float32's range" in line and "NaN" not in line
+    np.save(tmp_path / "nan.npy", np.array([[np.nan, 0.0]]))
+    line = fails_cleanly(["score", str(tmp_path / "run"), "--data", str(tmp_path / "nan.npy"), "--out",
+                          str(tmp_path / "s.npy")], capsys)
+    assert "contains NaN or infinite values" in line
+    assert not (tmp_path / "s.npy").exists()

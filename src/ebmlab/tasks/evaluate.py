@@ -374,9 +374,13 @@ def load_outlier_npy(path: str | Path, event_shape: tuple[int, ...], scaling: An
                        f"save an array of shape {want} in the data's scale")
     if a.shape[0] == 0:
         raise EBMError(f"{flag} {str(p)!r} holds no points")
-    x = torch.from_numpy(np.ascontiguousarray(a).astype(np.float32))
-    if not bool(torch.isfinite(x).all()):
+    if a.dtype.kind == "f" and not bool(np.isfinite(a).all()):
         raise EBMError(f"{flag} {str(p)!r} contains NaN or infinite values")
+    with np.errstate(over="ignore"):
+        x = torch.from_numpy(np.ascontiguousarray(a).astype(np.float32))
+    if not bool(torch.isfinite(x).all()):       # finite in the file, too large for the model's float32
+        raise EBMError(f"{flag} {str(p)!r} holds values beyond float32's range (|x| > 3.4e38), which the model "
+                       "cannot take: give points in the data's scale")
     return scaling.to_model(x) if scaling is not None else x
 
 
