@@ -190,3 +190,13 @@ def test_score_names_values_too_large_for_float32(tmp_path, capsys):
                           str(tmp_path / "s.npy")], capsys)
     assert "contains NaN or infinite values" in line
     assert not (tmp_path / "s.npy").exists()
+
+
+@pytest.mark.parametrize("net, words", [("rbm", "binary {0,1} data"), ("potts", "--categories K")])
+def test_a_preset_gain_does_not_mask_the_network_s_own_refusal(tmp_path, capsys, net, words):
+    """Before: `--objective nce --net rbm` on 2-D data was told to 'leave input_gain at 1', a setting the user never
+    gave (the 2-D nce preset's 1.4), instead of why an rbm / potts does not fit continuous data."""
+    line = fails_cleanly(["train", "--data", "moons", "--objective", "nce", "--net", net, "--steps", "2",
+                          "--out", str(tmp_path / "r")], capsys)
+    assert words in line and "input_gain" not in line
+    assert not (tmp_path / "r").exists()

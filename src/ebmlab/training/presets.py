@@ -680,7 +680,11 @@ def resolve_config(data_spec: str, overrides: dict[str, Any], dataset=None) -> R
         # a preset's first-layer choice is for the built-in MLP: a user's network has its own, so its
         # config keeps the field's default (and its spectral_norm is not refused for a hybrid layer it lacks)
         values.pop("net_features", None)
-        values.pop("input_gain", None)     # nor its standardised front
+    if overrides.get("net", "auto") not in ("auto", "mlp"):
+        # the preset's gain is for the vector MLP's standardised front, which a user's network, an rbm or potts
+        # lack: dropped, so that such a run is judged by its own settings (not told to 'leave input_gain at 1',
+        # which the user never set)
+        values.pop("input_gain", None)
     values.update(overrides)
     values["data"] = data_spec
     return RunConfig.from_dict({**values, "preset": name})
