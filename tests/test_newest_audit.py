@@ -200,3 +200,24 @@ def test_a_preset_gain_does_not_mask_the_network_s_own_refusal(tmp_path, capsys,
                           "--out", str(tmp_path / "r")], capsys)
     assert words in line and "input_gain" not in line
     assert not (tmp_path / "r").exists()
+
+
+def test_a_binary_image_run_scores_images_of_its_training_shape(tmp_path, capsys):
+    """Before: a binary image run (trained on (N, 1, 4, 4) 0/1 images, flattened to 16 bits) refused its own training
+    file in score --data and eval --ood ('has shape (40, 1, 4, 4) but the model takes points of shape (16,)')."""
+    imgs = np.random.default_rng(0).integers(0, 2, (40, 1, 4, 4)).astype(np.float32)
+    np.save(tmp_path / "b.npy", imgs)
+    np.save(tmp_path / "flat.npy", imgs.reshape(40, -1))
+    assert cli_main(["train", "--data", str(tmp_path / "b.npy"), "--steps", "2", "--mcmc-steps", "2",
+                     "--batch-size", "8", "--out", str(tmp_path / "run"), "--quiet"]) == 0
+    for name in ("b", "flat"):
+        assert cli_main(["score", str(tmp_path / "run"), "--data", str(tmp_path / f"{name}.npy"), "--out",
+                         str(tmp_path / f"s_{name}.npy"), "--log-p"]) == 0
+    assert np.array_equal(np.load(tmp_path / "s_b.npy"), np.load(tmp_path / "s_flat.npy"))
+    assert cli_main(["eval", str(tmp_path / "run"), "--ood", str(tmp_path / "b.npy"), "--json"]) == 0
+    capsys.readouterr()
+    # another image shape is still refused in one line
+    np.save(tmp_path / "wrong.npy", imgs.reshape(40, 1, 2, 8))
+    line = fails_cleanly(["score", str(tmp_path / "run"), "--data", str(tmp_path / "wrong.npy"), "--out",
+                          str(tmp_path / "w.npy")], capsys)
+    assert "(16,) (or images of shape (1, 4, 4))" in line and not (tmp_path / "w.npy").exists()

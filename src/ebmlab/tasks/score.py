@@ -49,7 +49,8 @@ def read_points(run: Run, path: str | Path) -> torch.Tensor:
             raise EBMError(f"--data {str(p)!r} has points of shape {tuple(x.shape[1:])} but the model takes "
                            f"{tuple(shape)} integers in 0..{int(k) - 1}")
         return encode_categorical(x, int(k), f"--data {str(p)!r}")[0]
-    x = load_outlier_npy(path, tuple(run.data["event_shape"]), run.scaling, flag="--data")
+    x = load_outlier_npy(path, tuple(run.data["event_shape"]), run.scaling, flag="--data",
+                         image_shape=run.data.get("image_shape"))
     if run.data.get("binary"):
         check_binary_data(x, f"--data {str(path)!r}")
     return x
