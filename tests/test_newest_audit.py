@@ -221,3 +221,20 @@ def test_a_binary_image_run_scores_images_of_its_training_shape(tmp_path, capsys
     line = fails_cleanly(["score", str(tmp_path / "run"), "--data", str(tmp_path / "wrong.npy"), "--out",
                           str(tmp_path / "w.npy")], capsys)
     assert "(16,) (or images of shape (1, 4, 4))" in line and not (tmp_path / "w.npy").exists()
+
+
+def test_an_unread_knob_is_named_by_the_main_process_only(monkeypatch):
+    """Before: `ebmlab train --nproc 2 --nce-ratio 4` printed the warning once per process (the images and --compile
+    warnings were already said by rank 0 only)."""
+    import warnings
+    from ebmlab.training.presets import _warn_unread_knobs
+    for rank, expected in (("1", 0), ("0", 1)):
+        monkeypatch.setenv("RANK", rank)
+        monkeypatch.setenv("LOCAL_RANK", rank)
+        monkeypatch.setenv("WORLD_SIZE", "2")
+        monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
+        monkeypatch.setenv("MASTER_PORT", "29500")
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            _warn_unread_knobs("cd", "langevin", {"nce_ratio": 4})
+        assert len([w for w in seen if "nce_ratio" in str(w.message)]) == expected, rank

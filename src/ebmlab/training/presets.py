@@ -56,6 +56,7 @@ import warnings
 from typing import Any
 
 from ebmlab.rundir.config import RunConfig
+from ebmlab.training import distributed
 from ebmlab.errors import EBMError
 # JEM's recipe (Grathwohl et al. 2019). Sampler and buffer numbers are the paper's (§3.1 / appendix)
 # and its reference code's training command; ebmlab's Langevin update x <- x + step_size ∇f + noise_scale z
@@ -636,7 +637,10 @@ _NO_FLAG = ("alpha_cd",)
 
 def _warn_unread_knobs(objective: str, sampler: str | None, overrides: dict[str, Any]) -> None:
     """A warning naming each of the user's settings that this run's objective (and sampler) will not read. A
-    warning, not a refusal: one config shared by a sweep over objectives is a fair use (as --compile's)."""
+    warning, not a refusal: one config shared by a sweep over objectives is a fair use (as --compile's). Said by
+    the main process only: the N processes of an --nproc run all resolve the same config."""
+    if not distributed.current().is_main:
+        return
     for key in overrides:
         owners = _KNOB_OWNERS.get(key)
         if owners and objective not in owners and f"sampler {sampler}" not in owners:
