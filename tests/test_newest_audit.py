@@ -238,3 +238,28 @@ def test_an_unread_knob_is_named_by_the_main_process_only(monkeypatch):
             warnings.simplefilter("always")
             _warn_unread_knobs("cd", "langevin", {"nce_ratio": 4})
         assert len([w for w in seen if "nce_ratio" in str(w.message)]) == expected, rank
+
+
+def test_a_run_written_with_mcmc_steps_0_before_the_rule_still_opens(tmp_path, capsys):
+    """Before: the new-run rule 'mcmc_steps 0 is refused for cd' sat in RunConfig's validation, so a cd run written
+    with mcmc_steps 0 before 0.14 could no longer be scored, sampled, evaluated or resumed (the same error line)."""
+    import json
+    import ebmlab
+    from ebmlab.errors import EBMError
+    from ebmlab.rundir.config import RunConfig
+    data = tiny_data(tmp_path / "pts.npy")
+    assert cli_main(["train", "--data", str(data), "--steps", "2", "--mcmc-steps", "2", "--out",
+                     str(tmp_path / "run"), "--quiet"]) == 0
+    cfg = tmp_path / "run" / "config.json"
+    cfg.write_text(json.dumps({**json.loads(cfg.read_text()), "mcmc_steps": 0}))   # as 0.13 wrote it
+    assert cli_main(["score", str(tmp_path / "run"), "--data", str(data), "--out", str(tmp_path / "s.npy")]) == 0
+    assert cli_main(["sample", str(tmp_path / "run"), "--n", "3", "--out", str(tmp_path / "x.npy")]) == 0
+    assert cli_main(["train", "--resume", str(tmp_path / "run"), "--steps", "3", "--quiet"]) == 0
+    assert np.load(tmp_path / "s.npy").shape == (200,) and np.load(tmp_path / "x.npy").shape == (3, 2)
+    # a new run is still refused, from flags and from a RunConfig given whole
+    capsys.readouterr()
+    line = fails_cleanly(["train", "--data", str(data), "--mcmc-steps", "0", "--out", str(tmp_path / "new")], capsys)
+    assert "mcmc_steps 0" in line
+    with pytest.raises(EBMError, match="mcmc_steps 0"):
+        ebmlab.train(None, str(data), tmp_path / "new2", config=RunConfig(mcmc_steps=0, steps=2), progress=False)
+    assert not (tmp_path / "new").exists() and not (tmp_path / "new2").exists()

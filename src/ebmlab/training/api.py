@@ -21,7 +21,7 @@ from ebmlab.rundir.build import (MAX_IMAGE_SIDE, build_model, check_data_descrip
 from ebmlab.rundir.checkpoint import check_weights, latest_checkpoint, read_json, with_fallback_hint
 from ebmlab.rundir.layout import prepare_run_dir, refuse_symlinks
 from ebmlab.rundir.lock import RunLock
-from ebmlab.rundir.config import LABELLED_OBJECTIVES, RunConfig
+from ebmlab.rundir.config import LABELLED_OBJECTIVES, RunConfig, check_new_run_config
 from ebmlab.rundir.header import write_run_header
 from ebmlab.data.binary import check_binary_data, flatten_binary, is_binary
 from ebmlab.data.categorical import categorical_array, describe_categorical, encode_categorical
@@ -210,6 +210,7 @@ def start_run(data: DataLike, out: str | Path | None = None, force: bool = False
         dataset = dataset_from(source, first)
         config = resolve_config(spec, overrides, dataset=dataset)   # the preset follows the data
     else:
+        check_new_run_config(config)                     # resolve_config checks the configs it makes
         dataset = dataset_from(source, config)
     check_image_size_used(dataset, config.image_size)
     if distributed.current().is_main:       # said once, not by every process of an --nproc run

@@ -55,7 +55,7 @@ import warnings
 
 from typing import Any
 
-from ebmlab.rundir.config import RunConfig
+from ebmlab.rundir.config import RunConfig, check_new_run_config
 from ebmlab.training import distributed
 from ebmlab.errors import EBMError
 # JEM's recipe (Grathwohl et al. 2019). Sampler and buffer numbers are the paper's (§3.1 / appendix)
@@ -691,4 +691,6 @@ def resolve_config(data_spec: str, overrides: dict[str, Any], dataset=None) -> R
         values.pop("input_gain", None)
     values.update(overrides)
     values["data"] = data_spec
-    return RunConfig.from_dict({**values, "preset": name})
+    config = RunConfig.from_dict({**values, "preset": name})
+    check_new_run_config(config)
+    return config
