@@ -263,3 +263,16 @@ def test_a_run_written_with_mcmc_steps_0_before_the_rule_still_opens(tmp_path, c
     with pytest.raises(EBMError, match="mcmc_steps 0"):
         ebmlab.train(None, str(data), tmp_path / "new2", config=RunConfig(mcmc_steps=0, steps=2), progress=False)
     assert not (tmp_path / "new").exists() and not (tmp_path / "new2").exists()
+
+
+def test_too_many_categorical_states_for_log_p_names_score_s_way_out(tmp_path, capsys):
+    """Before: score --log-p of a 3^20-state categorical run ended on eval's message ('an exact likelihood needs fewer
+    sites or categories') without the alternative the bits' and images' messages give: score without --log-p."""
+    np.save(tmp_path / "c.npy", np.random.default_rng(0).integers(0, 3, (60, 20)))
+    assert cli_main(["train", "--data", str(tmp_path / "c.npy"), "--categories", "3", "--steps", "2",
+                     "--mcmc-steps", "2", "--out", str(tmp_path / "run"), "--quiet"]) == 0
+    capsys.readouterr()
+    line = fails_cleanly(["score", str(tmp_path / "run"), "--data", str(tmp_path / "c.npy"), "--out",
+                          str(tmp_path / "s.npy"), "--log-p"], capsys)
+    assert "3^20" in line and "score without --log-p" in line
+    assert not (tmp_path / "s.npy").exists()

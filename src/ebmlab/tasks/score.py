@@ -69,7 +69,10 @@ def exact_log_z(run: Run) -> tuple[float, str]:
     k = run.data.get("categories")
     if k:
         sites = dim // int(k)
-        check_enumerable_categorical(sites, int(k))
+        try:
+            check_enumerable_categorical(sites, int(k))
+        except EBMError as e:         # the way out that score has, as for too many bits
+            raise EBMError(f"{e}: score without --log-p (f's differences are exact log ratios)") from None
         return categorical_log_z(run.model, sites, int(k)).value, "enumeration"
     if run.data.get("binary"):
         if dim > MAX_ENUM_BITS:
