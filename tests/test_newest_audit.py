@@ -276,3 +276,15 @@ def test_too_many_categorical_states_for_log_p_names_score_s_way_out(tmp_path, c
                           str(tmp_path / "s.npy"), "--log-p"], capsys)
     assert "3^20" in line and "score without --log-p" in line
     assert not (tmp_path / "s.npy").exists()
+
+
+def test_score_data_that_is_a_folder_is_named_a_folder(tmp_path, capsys):
+    """Before: `score RUN --data some_folder` said 'data file ... does not exist' of a folder that exists."""
+    data = tiny_data(tmp_path / "pts.npy")
+    assert cli_main(["train", "--data", str(data), "--steps", "2", "--mcmc-steps", "2", "--out",
+                     str(tmp_path / "run"), "--quiet"]) == 0
+    (tmp_path / "pics").mkdir()
+    capsys.readouterr()
+    line = fails_cleanly(["score", str(tmp_path / "run"), "--data", str(tmp_path / "pics"), "--out",
+                          str(tmp_path / "s.npy")], capsys)
+    assert "is a folder" in line and "does not exist" not in line
