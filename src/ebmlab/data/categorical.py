@@ -15,15 +15,15 @@ from ebmlab.errors import EBMError
 from ebmlab.models.categorical import check_categories, one_hot
 
 
-def categorical_array(arr: object, where: str) -> torch.Tensor:
-    """Integer-valued data [N, *shape] (N >= 2, any number of value dimensions) as float64 [N, *shape];
-    EBMError for non-numeric, scalar-per-row or non-finite arrays."""
+def categorical_array(arr: object, where: str, min_rows: int = 2) -> torch.Tensor:
+    """Integer-valued data [N, *shape] (N >= ``min_rows``: 2 to train on, 1 to score; any number of value
+    dimensions) as float64 [N, *shape]; EBMError for non-numeric, scalar-per-row or non-finite arrays."""
     a = arr.detach().cpu().numpy() if isinstance(arr, torch.Tensor) else np.asarray(arr)
     if a.dtype.kind not in "biuf":
         raise EBMError(f"{where}: categorical data must be an integer array, got dtype {a.dtype}")
-    if a.ndim < 2 or a.shape[0] < 2 or a[0].size == 0:
-        raise EBMError(f"{where}: categorical data must have shape (N, ...) with N >= 2 and at least one value "
-                       f"per row, got {tuple(a.shape)}")
+    if a.ndim < 2 or a.shape[0] < min_rows or a[0].size == 0:
+        raise EBMError(f"{where}: categorical data must have shape (N, ...) with N >= {min_rows} and at least one "
+                       f"value per row, got {tuple(a.shape)}")
     x = torch.from_numpy(np.ascontiguousarray(a)).double()
     if not bool(torch.isfinite(x).all()):
         raise EBMError(f"{where}: categorical data contains NaN or Inf")

@@ -210,6 +210,8 @@ def uint8_file_scaling(largest: int) -> Scaling:
 
 
 def _load_npy(path: Path) -> np.ndarray:
+    if path.is_dir():        # "does not exist" sent the user looking for a folder that is there
+        raise EBMError(f"{str(path)!r} is a folder; give a .npy file (an array written by numpy.save)")
     if not path.is_file():
         raise EBMError(f"data file {str(path)!r} does not exist")
     # an empty file ended as "EOFError: No data left in file" (no file named) and a text file as numpy's advice

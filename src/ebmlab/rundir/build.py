@@ -144,8 +144,10 @@ def check_new_run_net(config: RunConfig, data: dict[str, Any]) -> None:
                        "shortrun, or flatten the images to vectors (x.reshape(len(x), -1)) for an MLP")
     if config.input_gain != 1.0 and not (data["kind"] == "vector" and config.net in ("auto", "mlp")):
         # only the vector MLP has the standardised front that the gain scales: elsewhere it would be ignored
-        raise EBMError(f"input_gain scales the standardised input of the MLP on vector data; this run's network "
-                       f"({config.net} on {data['kind']} data) has no such input: leave input_gain at 1")
+        net = ("your own network" if config.net == "custom"
+               else f"this run's network ({config.net} on {data['kind']} data)")
+        raise EBMError(f"input_gain scales the standardised input of the MLP on vector data; {net} has no such "
+                       "input: leave input_gain at 1")
 
 
 def build_model(config: RunConfig, data: dict[str, Any],

@@ -289,6 +289,16 @@ def _coerce(f: dataclasses.Field, v: Any) -> Any:
     return v
 
 
+def check_new_run_config(c: RunConfig) -> None:
+    """Rules for a run about to start (not for opening one written before the rule: such a run still opens,
+    samples, scores and resumes as it was configured)."""
+    # CD's negatives (and drl's, conditional's, jem's) are the chains' end points: with no step they stay where they
+    # start (noise, the replay buffer), and the run learns data against noise instead of against its own samples
+    if c.mcmc_steps == 0 and c.objective not in ("dsm", "ssm", "nce"):
+        raise EBMError(f"mcmc_steps 0 leaves objective {c.objective!r}'s negatives where its chains start (noise or "
+                       "the replay buffer), so it would learn data against noise: give at least 1")
+
+
 def _validate(c: RunConfig) -> None:
     def need(cond: bool, msg: str) -> None:
         if not cond:
@@ -305,11 +315,6 @@ def _validate(c: RunConfig) -> None:
         need(getattr(c, name) > 0, f"{name} must be a positive integer, got {getattr(c, name)}")
     for name in ("mcmc_steps", "warmup_steps", "max_rollbacks", "seed"):
         need(getattr(c, name) >= 0, f"{name} must be >= 0, got {getattr(c, name)}")
-    # CD's negatives (and drl's, conditional's, jem's) are the chains' end points: with no step they stay where they
-    # start (noise, the replay buffer), and the run learns data against noise instead of against its own samples
-    need(c.mcmc_steps > 0 or c.objective in ("dsm", "ssm", "nce"),
-         f"mcmc_steps 0 leaves objective {c.objective!r}'s negatives where its chains start (noise or the replay "
-         f"buffer), so it would learn data against noise: give at least 1")
     # torch generators take seeds below 2**64; the trainer derives seed + 1 and seed + 7919 * retry
     need(c.seed < 2**63, f"seed must be below 2**63, got {c.seed}")
     need(c.max_rollbacks <= 1000, f"max_rollbacks must be <= 1000, got {c.max_rollbacks}")

@@ -56,9 +56,10 @@ def evaluate_run(run: Run, data: str | None = None, log_z_method: str | None = N
                            f"{run.data['event_shape'][0]}-dimensional vectors: give a .npy of points")
         ds = load_data(data, c.seed, c.n_test, c.test_fraction, size,
                        binary=bool(run.data.get("binary")), categories=run.data.get("categories"))
-        if data == c.data:     # the run's own file: its recorded model scale, not today's rule for the file
+        own = _is_run_data(data, c.data)
+        if own:     # the run's own file: its recorded model scale, not today's rule for the file
             ds = with_recorded_scaling(ds, run.data.get("scaling"))
-        x_test = ds.to_model(torch.cat([ds.train[:], ds.test]) if data != c.data else ds.test)   # [:]: a streamed set too
+        x_test = ds.to_model(torch.cat([ds.train[:], ds.test]) if not own else ds.test)   # [:]: a streamed set too
         data_name = data
     if tuple(x_test.shape[1:]) != tuple(run.data["event_shape"]):
         raise EBMError(f"evaluation data has shape {tuple(x_test.shape[1:])} per point but the model was "
@@ -345,33 +346,51 @@ def parse_ood_specs(values: Any) -> list[str]:
     return out
 
 
+def _is_run_data(given: str, recorded: str) -> bool:
+    """Whether eval's ``--data`` names the data the run trained on: the same built-in name, or the same file or
+    folder however it is spelled (config.json records a resolved path; ``pts.npy`` and ``./pts.npy`` from the
+    data's folder are it too, so they get its held-out split and recorded scaling)."""
+    if given == recorded:
+        return True
+    return Path(recorded).is_absolute() and Path(given).exists() and Path(given).resolve() == Path(recorded).resolve()
+
+
 def load_outlier_npy(path: str | Path, event_shape: tuple[int, ...], scaling: Any = None,
-                     flag: str = "--ood") -> torch.Tensor:
+                     flag: str = "--ood", image_shape: Any = None) -> torch.Tensor:
     """A .npy of outliers in the *data's* scale -> float32 [M, *event] in the model's scale.
 
     Checks: the file reads as a numeric array, holds at least one point, each point has the model's
     event shape, every value is finite. ``scaling`` (a ``Scaling`` or None) maps data -> model scale;
-    ``flag`` names the option in the messages (``ebmlab score`` reads its points here too).
+    ``flag`` names the option in the messages (``ebmlab score`` reads its points here too). ``image_shape``: a
+    binary image run's [C, H, W] (data.json), trained flattened to vectors: images of that shape are flattened
+    as its training images were.
     """
     p = Path(path)
     a = _load_npy(p)
     if a.dtype.kind not in "biuf":
         raise EBMError(f"{flag} {str(p)!r}: must hold numbers, got dtype {a.dtype}")
     event_shape = tuple(int(s) for s in event_shape)
+    if image_shape is not None and a.ndim >= 1 and tuple(a.shape[1:]) == tuple(int(s) for s in image_shape):
+        a = a.reshape(a.shape[0], -1)
     if a.ndim != len(event_shape) + 1 or tuple(a.shape[1:]) != event_shape:
         want = "(M, " + ", ".join(map(str, event_shape)) + ")"
-        raise EBMError(f"{flag} {str(p)!r} has shape {a.shape} but the model takes points of shape {event_shape}; "
-                       f"save an array of shape {want} in the data's scale")
+        also = f" (or images of shape {tuple(image_shape)})" if image_shape is not None else ""
+        raise EBMError(f"{flag} {str(p)!r} has shape {a.shape} but the model takes points of shape {event_shape}"
+                       f"{also}; save an array of shape {want} in the data's scale")
     if a.shape[0] == 0:
         raise EBMError(f"{flag} {str(p)!r} holds no points")
-    x = torch.from_numpy(np.ascontiguousarray(a).astype(np.float32))
-    if not bool(torch.isfinite(x).all()):
+    if a.dtype.kind == "f" and not bool(np.isfinite(a).all()):
         raise EBMError(f"{flag} {str(p)!r} contains NaN or infinite values")
+    with np.errstate(over="ignore"):
+        x = torch.from_numpy(np.ascontiguousarray(a).astype(np.float32))
+    if not bool(torch.isfinite(x).all()):       # finite in the file, too large for the model's float32
+        raise EBMError(f"{flag} {str(p)!r} holds values beyond float32's range (|x| > 3.4e38), which the model "
+                       "cannot take: give points in the data's scale")
     return scaling.to_model(x) if scaling is not None else x
 
 
 def outlier_sets(specs: Any, x_ref: torch.Tensor, kind: str, bounds: Any = None, scaling: Any = None,
-                 seed: int = 0) -> dict[str, torch.Tensor]:
+                 seed: int = 0, image_shape: Any = None) -> dict[str, torch.Tensor]:
     """Resolve ``--ood`` values into ``{name: outliers [M, *event] in model scale}`` (see ``parse_ood_specs``).
 
     Built-in sets have len(x_ref) points; a .npy is named by its file name and read in the data's scale.
@@ -384,10 +403,12 @@ def outlier_sets(specs: Any, x_ref: torch.Tensor, kind: str, bounds: Any = None,
             name = Path(spec).name
             while name in sets:          # two files with one name in different folders
                 name += "'"
-            sets[name] = load_outlier_npy(spec, tuple(x_ref.shape[1:]), scaling).to(x_ref.dtype)
+            sets[name] = load_outlier_npy(spec, tuple(x_ref.shape[1:]), scaling,
+                                          image_shape=image_shape).to(x_ref.dtype)
     return sets
 
 
 def run_outlier_sets(run: Run, specs: Any, x_test: torch.Tensor, seed: int = 0) -> dict[str, torch.Tensor]:
     """``outlier_sets`` for a loaded run: its data kind, support box and scaling."""
-    return outlier_sets(specs, x_test, run.data["kind"], run.data.get("bounds"), run.scaling, seed)
+    return outlier_sets(specs, x_test, run.data["kind"], run.data.get("bounds"), run.scaling, seed,
+                        run.data.get("image_shape"))

@@ -11,7 +11,7 @@ import torch
 from ebmlab.data.scaling import Scaling
 from ebmlab.data.sources import load_data, with_recorded_scaling
 from ebmlab.errors import EBMError
-from ebmlab.rundir.build import build_model_from_run, resolve_component
+from ebmlab.rundir.build import build_model_from_run, component_dirs, resolve_component
 from ebmlab.rundir.checkpoint import read_json
 from ebmlab.rundir.config import RunConfig
 from ebmlab.rundir.export import is_export, load_export
@@ -61,22 +61,40 @@ def open_run(path: str | Path, device: str = "cpu", trust_code: bool = False) ->
 
 
 def refuse_writing_over_data(run: Run, out: Path, *inputs: str | Path, flag: str = "--out") -> None:
-    """Refuse an output file that is the run's own training data, lies inside its training image folder, or is
-    one of this command's ``inputs``: writing there would silently replace (or, in a folder, join) the data the
-    run was trained on — it would not even resume then, its data's fingerprint changed."""
+    """Refuse an output file that is the run's own training data or labels file, lies inside its training image
+    folder (a composite: those of every component run), or is one of this command's ``inputs``: writing there
+    would silently replace (or, in a folder, join) the data the run was trained on — it would not even resume
+    then, its data's fingerprint changed."""
     target = out.resolve()
-    source = run.data.get("source")
-    trained_on = source.get("path") if isinstance(source, dict) else None
-    if isinstance(trained_on, str) and Path(trained_on).is_absolute() and Path(trained_on).exists():
-        data = Path(trained_on).resolve()
-        if target == data or (data.is_dir() and data in target.parents):
-            where = "is" if target == data else "lies in"
-            raise EBMError(f"{flag} {str(out)!r} {where} the data {run.path} was trained on ({data}); writing "
-                           f"there would replace its training data: give another file name")
+    for trained_by, source in _training_sources(run):
+        for key, what in (("path", "data"), ("labels", "labels")):
+            given = source.get(key)
+            if not (isinstance(given, str) and Path(given).is_absolute() and Path(given).exists()):
+                continue
+            data = Path(given).resolve()
+            if target == data or (data.is_dir() and data in target.parents):
+                where = "is" if target == data else "lies in"
+                raise EBMError(f"{flag} {str(out)!r} {where} the {what} {trained_by} was trained on ({data}); "
+                               f"writing there would replace its training {what}: give another file name")
     for given in inputs:
         if target == Path(given).resolve():
             raise EBMError(f"{flag} {str(out)!r} is also this command's input file; writing there would replace "
                            f"it: give another file name")
+
+
+def _training_sources(run: Run) -> list[tuple[Path, dict[str, Any]]]:
+    """(run directory, data.json's source) of the run, and of every component run of a composite (at any depth:
+    ``run.data`` holds only the first's)."""
+    found = []
+    source = run.data.get("source")
+    if isinstance(source, dict):
+        found.append((run.path, source))
+    if "composite" in run.data:
+        for d in sorted(component_dirs(Path(run.path))):
+            data = read_json(d / "data.json", "data description (data.json)") if (d / "data.json").is_file() else {}
+            if isinstance(data.get("source"), dict):
+                found.append((d, data["source"]))
+    return found
 
 
 def _component_path(run_dir: Path, spec: dict[str, Any]) -> Path:

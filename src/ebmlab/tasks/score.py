@@ -39,15 +39,20 @@ def read_points(run: Run, path: str | Path) -> torch.Tensor:
     k = run.data.get("categories")
     if k:
         p = Path(path)
-        x = categorical_array(_load_npy(p), str(p))
+        a = _load_npy(p)
+        if a.ndim >= 1 and a.shape[0] == 0:
+            raise EBMError(f"--data {str(p)!r} holds no points")
+        # one point is enough to score (training's N >= 2 is about holding out a test split)
+        x = categorical_array(a, f"--data {str(p)!r}", min_rows=1)
         shape = list(run.data["value_shape"])
         if list(x.shape[1:]) != shape:
             raise EBMError(f"--data {str(p)!r} has points of shape {tuple(x.shape[1:])} but the model takes "
                            f"{tuple(shape)} integers in 0..{int(k) - 1}")
-        return encode_categorical(x, int(k), str(p))[0]
-    x = load_outlier_npy(path, tuple(run.data["event_shape"]), run.scaling, flag="--data")
+        return encode_categorical(x, int(k), f"--data {str(p)!r}")[0]
+    x = load_outlier_npy(path, tuple(run.data["event_shape"]), run.scaling, flag="--data",
+                         image_shape=run.data.get("image_shape"))
     if run.data.get("binary"):
-        check_binary_data(x, str(path))
+        check_binary_data(x, f"--data {str(path)!r}")
     return x
 
 
@@ -64,7 +69,10 @@ def exact_log_z(run: Run) -> tuple[float, str]:
     k = run.data.get("categories")
     if k:
         sites = dim // int(k)
-        check_enumerable_categorical(sites, int(k))
+        try:
+            check_enumerable_categorical(sites, int(k))
+        except EBMError as e:         # the way out that score has, as for too many bits
+            raise EBMError(f"{e}: score without --log-p (f's differences are exact log ratios)") from None
         return categorical_log_z(run.model, sites, int(k)).value, "enumeration"
     if run.data.get("binary"):
         if dim > MAX_ENUM_BITS:

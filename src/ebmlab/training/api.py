@@ -21,7 +21,7 @@ from ebmlab.rundir.build import (MAX_IMAGE_SIDE, build_model, check_data_descrip
 from ebmlab.rundir.checkpoint import check_weights, latest_checkpoint, read_json, with_fallback_hint
 from ebmlab.rundir.layout import prepare_run_dir, refuse_symlinks
 from ebmlab.rundir.lock import RunLock
-from ebmlab.rundir.config import LABELLED_OBJECTIVES, RunConfig
+from ebmlab.rundir.config import LABELLED_OBJECTIVES, RunConfig, check_new_run_config
 from ebmlab.rundir.header import write_run_header
 from ebmlab.data.binary import check_binary_data, flatten_binary, is_binary
 from ebmlab.data.categorical import categorical_array, describe_categorical, encode_categorical
@@ -210,6 +210,7 @@ def start_run(data: DataLike, out: str | Path | None = None, force: bool = False
         dataset = dataset_from(source, first)
         config = resolve_config(spec, overrides, dataset=dataset)   # the preset follows the data
     else:
+        check_new_run_config(config)                     # resolve_config checks the configs it makes
         dataset = dataset_from(source, config)
     check_image_size_used(dataset, config.image_size)
     if make_objective(config).needs_labels and dataset.y_train is not None and (dataset.n_classes or 0) < 2:
@@ -240,8 +241,8 @@ def start_run(data: DataLike, out: str | Path | None = None, force: bool = False
                        f"[C, S, S] with C 1 (grey) or 3 (RGB) and 4 <= S <= {MAX_IMAGE_SIDE}; crop or resize them"
                        + ("" if network is None else " (your own network trains on them in memory, with out=None)"))
     torch.manual_seed(config.seed)            # the network's initial weights, the only global-RNG use
+    check_new_run_net(config, desc)             # a user's network too: it has no front for input_gain to scale
     if network is None:
-        check_new_run_net(config, desc)
         model = build_model(config, desc)
     else:
         net, ref = user_network(network, config, desc, network_kwargs)

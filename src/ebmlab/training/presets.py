@@ -55,7 +55,8 @@ import warnings
 
 from typing import Any
 
-from ebmlab.rundir.config import RunConfig
+from ebmlab.rundir.config import RunConfig, check_new_run_config
+from ebmlab.training import distributed
 from ebmlab.errors import EBMError
 # JEM's recipe (Grathwohl et al. 2019). Sampler and buffer numbers are the paper's (§3.1 / appendix)
 # and its reference code's training command; ebmlab's Langevin update x <- x + step_size ∇f + noise_scale z
@@ -626,17 +627,25 @@ _KNOB_OWNERS: dict[str, tuple[str, ...]] = {
     "nce_ratio": ("nce",),
     "drl_levels": ("drl",),
     "drl_energy_scale": ("drl",),
+    # the penalty on f(x+)^2 + f(x-)^2 needs negatives: the score-matching and nce losses have none to add it to
+    "l2": ("cd", "conditional", "jem", "drl"),
+    "alpha_cd": ("jem",),               # the weight of JEM's CD term (a config key; no command-line flag)
 }
+# the keys above that `ebmlab train` has no flag for (config file and ebmlab.train only)
+_NO_FLAG = ("alpha_cd",)
 
 
 def _warn_unread_knobs(objective: str, sampler: str | None, overrides: dict[str, Any]) -> None:
     """A warning naming each of the user's settings that this run's objective (and sampler) will not read. A
-    warning, not a refusal: one config shared by a sweep over objectives is a fair use (as --compile's)."""
+    warning, not a refusal: one config shared by a sweep over objectives is a fair use (as --compile's). Said by
+    the main process only: the N processes of an --nproc run all resolve the same config."""
+    if not distributed.current().is_main:
+        return
     for key in overrides:
         owners = _KNOB_OWNERS.get(key)
         if owners and objective not in owners and f"sampler {sampler}" not in owners:
-            flag = "--" + key.replace("_", "-")
-            warnings.warn(f"{key} ({flag}) is read only by {' / '.join(owners)}; this run's objective {objective!r} "
+            flag = "" if key in _NO_FLAG else f" (--{key.replace('_', '-')})"
+            warnings.warn(f"{key}{flag} is read only by {' / '.join(owners)}; this run's objective {objective!r} "
                           f"ignores it")
 
 
@@ -675,7 +684,13 @@ def resolve_config(data_spec: str, overrides: dict[str, Any], dataset=None) -> R
         # a preset's first-layer choice is for the built-in MLP: a user's network has its own, so its
         # config keeps the field's default (and its spectral_norm is not refused for a hybrid layer it lacks)
         values.pop("net_features", None)
-        values.pop("input_gain", None)     # nor its standardised front
+    if overrides.get("net", "auto") not in ("auto", "mlp"):
+        # the preset's gain is for the vector MLP's standardised front, which a user's network, an rbm or potts
+        # lack: dropped, so that such a run is judged by its own settings (not told to 'leave input_gain at 1',
+        # which the user never set)
+        values.pop("input_gain", None)
     values.update(overrides)
     values["data"] = data_spec
-    return RunConfig.from_dict({**values, "preset": name})
+    config = RunConfig.from_dict({**values, "preset": name})
+    check_new_run_config(config)
+    return config
