@@ -59,6 +59,7 @@ def test_score_takes_one_categorical_point_and_names_its_option(tmp_path, capsys
     assert cli_main(["score", str(tmp_path / "run"), "--data", str(tmp_path / "one.npy"), "--out",
                      str(tmp_path / "s.npy"), "--log-p"]) == 0
     assert np.load(tmp_path / "s.npy").shape == (1,) and np.isfinite(np.load(tmp_path / "s.npy")).all()
+    assert "log_p of 1 point (" in capsys.readouterr().out          # not "of 1 points"
     np.save(tmp_path / "bad.npy", np.array([[0, 5]]))
     capsys.readouterr()
     line = fails_cleanly(["score", str(tmp_path / "run"), "--data", str(tmp_path / "bad.npy"), "--out",

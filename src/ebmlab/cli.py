@@ -779,7 +779,8 @@ def _cmd_score(args: argparse.Namespace) -> int:
     outside = f"; {res['outside_support']} outside the support box (-inf)" if res["outside_support"] else ""
     z = (f" (log Z {res['log_z']:.4f} by {res['log_z_method']})" if "log_z" in res
          else " (log density up to log Z: differences are exact log ratios)")
-    print(f"wrote {res['written']}: {res['values']} of {res['n']} points{z}{spread}{outside}")
+    points = "1 point" if res["n"] == 1 else f"{res['n']} points"
+    print(f"wrote {res['written']}: {res['values']} of {points}{z}{spread}{outside}")
     return 0
 
 
