@@ -168,10 +168,25 @@ def test_the_command_finders_see_the_commands():
     assert len(inline) > 20 and ["eval", "RUN", "--ood", "uniform,shuffled,photo-patches"] in inline
 
 
+def _python_blocks(page: str) -> list[str]:
+    return re.findall(r"```python\n(.*?)```", _text(page), flags=re.S)
+
+
 @pytest.mark.parametrize("page", PAGES)
 def test_every_python_block_compiles(page):
-    for i, code in enumerate(re.findall(r"```python\n(.*?)```", _text(page), flags=re.S)):
-        ast.parse(code, filename=f"{page} python block {i + 1}")
+    broken = []
+    for i, code in enumerate(_python_blocks(page)):
+        try:
+            ast.parse(code, filename=f"{page} python block {i + 1}")
+        except SyntaxError as e:
+            broken.append(f"block {i + 1}, line {e.lineno}: {e.msg}")
+    assert not broken, f"{page}: {broken}"
+
+
+def test_the_python_block_finder_sees_the_blocks():
+    """README's Python API, own-network and Dataset examples at least: a finder that saw none would pass above."""
+    blocks = _python_blocks("README.md")
+    assert len(blocks) >= 3 and any("ebmlab.train(ResidualMLP()" in b for b in blocks)
 
 
 def _resolves(name: str) -> bool:
