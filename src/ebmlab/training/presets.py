@@ -618,6 +618,7 @@ _KNOB_OWNERS: dict[str, tuple[str, ...]] = {
     "dsm_sigmas": ("dsm", "sampler annealed-langevin"),
     "dsm_anneal_until": ("dsm",),
     "dsm_conditional": ("dsm",),
+    "dsm_antithetic": ("dsm",),
     "sm_uniform": ("dsm", "ssm"),
     "sm_uniform_schedule": ("dsm", "ssm"),
     "ssm_projections": ("ssm",),
