@@ -123,3 +123,14 @@ def test_the_trainer_s_dsm_reads_it_and_pairs_a_noise_conditional_level():
         xt = x + sig * e
         return 0.5 * (sig * (-xt / (1 + sig ** 2)) + e).pow(2).sum(1)
     assert torch.allclose(loss, (0.5 * (term(eps) + term(-eps))).mean(), rtol=1e-10)
+
+
+def test_the_2d_dsm_preset_pairs_the_noise_and_the_user_can_turn_it_off():
+    """The 2d preset's dsm sets the pairs (training/presets.py, session 18); --no-dsm-antithetic wins; other
+    objectives and the image presets do not get it (measured on 2-D only)."""
+    from ebmlab.training.presets import resolve_config
+    assert resolve_config("moons", {"preset": "2d", "objective": "dsm"}).dsm_antithetic is True
+    assert resolve_config("moons", {"preset": "2d", "objective": "dsm", "dsm_antithetic": False}).dsm_antithetic is False
+    for other in ("cd", "ssm", "nce"):
+        assert resolve_config("moons", {"preset": "2d", "objective": other}).dsm_antithetic is False
+    assert resolve_config("digits", {"preset": "digits", "objective": "dsm"}).dsm_antithetic is False
