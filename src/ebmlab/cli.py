@@ -110,6 +110,8 @@ TRAIN_FLAGS: dict[str, tuple[Any, str]] = {
     "dsm_anneal_factor": (float, "dsm: start every noise level at this multiple of itself and shrink it "
                                  "geometrically to itself by --dsm-anneal-until (1: fixed levels)"),
     "dsm_anneal_until": (float, "dsm: the fraction of the run over which --dsm-anneal-factor's curriculum ends"),
+    "dsm_antithetic": (bool, "dsm: use each point's noise as a pair +eps, -eps (the same objective, a lower-variance "
+                             "estimate, two forwards per point) (default: off, on in the 2d preset's dsm)"),
     "nce_components": (int, "nce: Gaussian-mixture components of the noise fitted to the data (0: 8 for d <= 3, "
                             "else 1)"),
     "nce_ratio": (int, "nce: noise points per data point"),
@@ -267,7 +269,7 @@ def _parser() -> argparse.ArgumentParser:
             kw["metavar"] = "{builtin,FILE.npy}"
         if name == "compile":      # a switch: given means True, absent leaves the preset's / --config's value
             kw = dict(action="store_const", const=True, help=text + " (default: off)")
-        if name in ("tensorboard", "dsm_conditional", "ssm_variance_reduced"):     # --X / --no-X (the preset may set it)
+        if name in ("tensorboard", "dsm_conditional", "ssm_variance_reduced", "dsm_antithetic"):     # --X / --no-X (the preset may set it)
             kw = dict(action=argparse.BooleanOptionalAction, help=text)
         if name == "binary":
             kw = dict(action="store_const", const=True, help=text + " (default: detected)")

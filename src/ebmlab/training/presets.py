@@ -495,11 +495,22 @@ PRESETS["categorical"] = dict(PRESETS["binary"], sampler="categorical-gwg")
 #   dsm (not adopted): pinwheel -.0056 +- .0027, two-spirals -.0069 +- .0028 (median .076 vs .080, the peers' .079),
 #     but eight-gaussians +.0214 +- .0094 (.077 vs .065) and swiss-roll's median .047 vs .044. ssm (not adopted):
 #     checkerboard +.042 +- .013 (3.2 SE). So the gain stays 1 for them.
+#   Session 18, dsm_antithetic (each point's noise used as the pair ε, -ε: the same objective, the gradient's terms
+#   of first order in ε cancelled, training.score_matching.dsm_loss; ~1.4 x the CPU-s of a 2-D run). Rule written
+#   before the runs (results/objectives2d_dsm_antithetic_s18.md has it, every cell and command), A - D paired over
+#   the same seeds, mean +- SE, and the medians A vs D:
+#     tuning (seeds 0-8): eight-gaussians -.011 +- .011 (.057 vs .072), swiss-roll -.022 +- .010 (.035 vs .045),
+#       pinwheel -.013 +- .004 (.105 vs .117), two-spirals -.010 +- .003 (.077 vs .084);
+#     checked, not tuned: moons (0-5) -.002 +- .001, checkerboard (0-5) -.025 +- .007, rings (0-5) -.013 +- .014
+#       (median .108 vs .103), held-out ring12w (0-3) -.033 +- .034, spiral10 (0-3) -.031 +- .279.
+#   Better on every set by the mean, worse on none: adopted. Two independent draws per point (the same cost, seeds
+#   0-5) took less: eight-gaussians +.002 +- .010, swiss-roll -.007 +- .011, pinwheel -.006 +- .004, two-spirals
+#   -.003 +- .002 against one draw: the gain is mostly the pairing, not the second draw.
 OBJECTIVE_PRESETS: dict[tuple[str, str | None], dict[str, Any]] = {
     # input_gain 1.4: session 16 (the dsm block above ends with why)
     ("nce", "2d"): dict(batch_size=1024, nce_ratio=4, input_gain=1.4),
     ("ssm", "2d"): dict(sm_uniform=0.02, data_noise=0.05, ssm_directions="orthogonal", ssm_projections=2),
-    ("dsm", "2d"): dict(dsm_anneal_factor=3.0, dsm_anneal_until=0.5),
+    ("dsm", "2d"): dict(dsm_anneal_factor=3.0, dsm_anneal_until=0.5, dsm_antithetic=True),
 }
 OBJECTIVE_PRESETS[("cd", "2d")] = CD_2D    # the 2d block above says why (cd only: the others were measured linear)
 # cd on the digits (the ``digits`` preset's own objective; not its dsm / drl recipes, whose f is not anchored
@@ -618,6 +629,7 @@ _KNOB_OWNERS: dict[str, tuple[str, ...]] = {
     "dsm_sigmas": ("dsm", "sampler annealed-langevin"),
     "dsm_anneal_until": ("dsm",),
     "dsm_conditional": ("dsm",),
+    "dsm_antithetic": ("dsm",),
     "sm_uniform": ("dsm", "ssm"),
     "sm_uniform_schedule": ("dsm", "ssm"),
     "ssm_projections": ("ssm",),
