@@ -193,6 +193,8 @@ def cell(res: dict, true: float) -> str:
         return f"f not finite on {res.get('nonfinite', '?')} test points ({res.get('status')}, step {res.get('step')})"
     a, b = res["ais"]
     s = f"{gap(res, true):+.3f} (AIS runs differ {abs(a['value'] - b['value']):.3f}"
+    if res.get("status") != "finished":
+        s += f", training {res.get('status')} at step {res.get('step')}"
     if a.get("warning") or b.get("warning"):
         s += ", degenerate AIS weights"
     return s + ")"
@@ -256,7 +258,7 @@ def report(results: dict, dims: list[int], seeds: list[int], trues: dict, args, 
   twice (generator seeds 10 + s and 20 + s); mode masses: {args.is_samples} importance draws per component
 
 Gap cells: **test NLL minus the true density's, in nats** (0 = the truth, lower is better; the NLL uses the
-first AIS run's forward log Z, a stochastic lower bound, so the gap is one too). Mode-weight cells: total
+first AIS run's forward log Z, a stochastic lower bound, so the gap is one too). Mode-weight cells:
 KL(true weights || the model's weights of the four components' regions, by importance sampling), in nats:
 the part of the NLL gap that the mode weights alone account for (0 = the truth). Both are estimates; the per-run table says how well each is resolved.
 
@@ -265,6 +267,23 @@ the part of the NLL gap that the mode weights alone account for (0 = the truth).
 Per run:
 
 {chr(10).join(detail)}
+
+{NOTES}"""
+
+
+NOTES = """Notes
+- The NLL gap is KL(p || model) on the test points; the KL of the mode weights is the KL between the two
+  distributions over the four regions, which by the data-processing inequality is at most the full KL: the
+  rest of a gap is the modes' shapes (positions, covariances, tails).
+- AIS columns: the forward value (a stochastic lower bound) ± its delta-method stderr, for two runs with
+  independent generators; "reverse" starts from 256 of the 2000 test points (the rest fit the base), which are not exact samples of a trained
+  model, so it is a guide and can fall below the forward value. "IS log Z" is a third estimate from the
+  mode-mass draws (misses mass far from every component): where the three agree, log Z is known to about
+  their spread.
+- IS ESS per mode: effective sample size of the importance weights out of the draws per component; a low one
+  (a model's mode shifted or shaped unlike the true one) makes that mode's weight the least certain number.
+- Each run trains in this process with one torch thread; CPU-s are process time on a shared 2-core
+  machine (the lead's probes ran alongside), so they compare objectives only roughly.
 """
 
 
