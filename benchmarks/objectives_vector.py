@@ -14,6 +14,11 @@ true test NLL is analytic.
 Rows: ``ebmlab.train("auto", train, None, steps=3000, seed=s, objective=...)`` — what a user gets by
 default on vector data (the ``vector`` preset for d > 3 and the objective's own settings on it).
 
+Peer rows (``--objectives ebmkit:dsm,torchebm:dsm,ebmkit:ssm,torchebm:ssm,ebmkit:nce``; results/objectives_vector_peers.md):
+the peers' own losses (``peers/objective_runners.py``, as in objectives2d.py) on the shared raw 3x128 SiLU MLP (no
+standardisation, no support box) with ebmlab's vector-preset batch, Adam lr, cosine schedule, noise level and noise
+ratio for that objective; ebmkit's nce gets one Gaussian fitted to the training data as noise.
+
 Metrics, per run:
 - **test NLL minus the true density's**, nats: -mean f(test) + log Z, log Z by ebmlab's AIS
   (``ebmlab.log_z(model, method="ais", x_ref=2000 test points)``, 256 chains x 2000 temperatures: ebmlab's
@@ -57,6 +62,9 @@ sys.path.insert(0, str(HERE))
 import ebmlab  # noqa: E402
 
 OBJECTIVES = ("cd", "dsm", "ssm", "nce")
+# peers' own losses (peers/objective_runners.py) on the shared raw MLP, ebmlab's vector-preset batch / lr / schedule /
+# noise level / noise ratio for that objective: rows "<peer>:<objective>" (--objectives)
+PEER_ROWS = ("ebmkit:dsm", "torchebm:dsm", "ebmkit:ssm", "torchebm:ssm", "ebmkit:nce")
 WEIGHTS = (0.45, 0.30, 0.15, 0.10)
 RADIUS = 3.0                      # distance of each mean from the origin (means on orthonormal directions)
 SD_RANGE = (0.35, 0.9)            # per-axis standard deviations, log-uniform
@@ -153,10 +161,26 @@ def run_cell(d: int, objective: str, steps: int, seed: int, n_temps: int | None,
         train, _ = draw(d, N_TRAIN, 1)
         test, _ = draw(d, N_TEST, 2)
         cpu0 = time.process_time()
-        run = ebmlab.train("auto", train, None, steps=steps, seed=seed, objective=objective, progress=False,
-                           threads=None)
-        res = {"cpu": time.process_time() - cpu0, "status": run.status, "step": run.step}
-        model = run.model
+        if ":" in objective:        # a peer row
+            from ebmlab.training.presets import resolve_config
+            from peers import objective_runners
+            peer, obj = objective.split(":")
+            c = resolve_config("<array>", {"preset": "vector", "objective": obj})
+            net, _, extra = objective_runners.train(
+                peer, obj, torch.from_numpy(train), steps, seed, batch_size=c.batch_size, lr=c.lr,
+                lr_min_factor=c.lr_min_factor, sigma=c.dsm_sigmas[0], ratio=c.nce_ratio, features=c.net_features)
+            res = {"cpu": time.process_time() - cpu0, "status": "finished", "step": steps}
+            model = type("PeerModel", (), {"log_density": staticmethod(lambda x: net(x))})()
+            model_for_ais = net
+            if "log_z" in extra:
+                res["log_z_learned"] = extra["log_z"]
+        else:
+            run = ebmlab.train("auto", train, None, steps=steps, seed=seed, objective=objective, progress=False,
+                               threads=None)
+            res = {"cpu": time.process_time() - cpu0, "status": run.status, "step": run.step}
+            model = model_for_ais = run.model
+            if objective == "nce":
+                res["log_z_learned"] = run.metrics.get("log_z", math.nan)
         xt = torch.from_numpy(test)
         ft = f_of(model, xt)
         res["mean_f"] = float(ft.mean())
@@ -165,12 +189,10 @@ def run_cell(d: int, objective: str, steps: int, seed: int, n_temps: int | None,
             return res
         ref = xt[torch.randperm(N_TEST, generator=torch.Generator().manual_seed(3))[:2000]]
         cpu1 = time.process_time()
-        res["ais"] = [ais(model, ref, 10 + seed, n_temps), ais(model, ref, 20 + seed, n_temps)]
+        res["ais"] = [ais(model_for_ais, ref, 10 + seed, n_temps), ais(model_for_ais, ref, 20 + seed, n_temps)]
         res["modes"] = mode_masses(model, d, is_samples, 30 + seed)
         res["eval_cpu"] = time.process_time() - cpu1
         res["nll"] = -res["mean_f"] + res["ais"][0]["value"]
-        if objective == "nce":
-            res["log_z_learned"] = run.metrics.get("log_z", math.nan)
         return res
     except Exception as e:  # noqa: BLE001 - one failing run must not sink the table
         traceback.print_exc()
@@ -316,8 +338,8 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"--seeds has a repeated seed: {args.seeds!r}")
     args.objectives = [o.strip() for o in args.objectives.split(",")]
     for o in args.objectives:
-        if o not in OBJECTIVES:
-            ap.error(f"unknown objective {o!r}; choose from {', '.join(OBJECTIVES)}")
+        if o not in OBJECTIVES + PEER_ROWS:
+            ap.error(f"unknown objective {o!r}; choose from {', '.join(OBJECTIVES + PEER_ROWS)}")
     torch.set_num_threads(1)
     out = Path(args.out) if args.out else HERE / "results" / (
         "objectives_vector_quick.md" if args.quick else "objectives_vector.md")

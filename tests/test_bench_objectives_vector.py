@@ -62,3 +62,17 @@ def test_bad_dims_exit_2(tmp_path: Path) -> None:
         bench.main(["--dims", "2", "--out", str(out)])
     assert e.value.code == 2
     assert not out.exists()
+
+
+def test_peer_net_takes_the_data_dimension() -> None:
+    """The peers' shared MLP (peers.make_net) is built for the data's d (it was fixed at 2 inputs), same seed ->
+    same weights; an unknown row is refused before anything is trained."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from peers import make_net
+    a, b = make_net(0, "linear", 8), make_net(0, "linear", 8)
+    x = torch.randn(5, 8)
+    assert a(x).shape == (5,)
+    assert torch.equal(a(x), b(x))
+    with pytest.raises(SystemExit) as e:
+        bench.main(["--objectives", "ebmkit:cd", "--out", "/nonexistent/t.md"])
+    assert e.value.code == 2
