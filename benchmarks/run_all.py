@@ -112,6 +112,10 @@ PARTS = (
          ("--quick",), (), "objectives_digits*.md",
          "Issue 15: cd (the digits preset), dsm with annealed Langevin and drl, samples from noise, FD ratio in the "
          "digits-classifier features at an equal CPU budget."),
+    Part("objectives-vector", "Training objectives on vector data (test NLL by AIS)", "objectives_vector.py",
+         ("--quick",), (), "objectives_vector*.md",
+         "Issue 15: ebmlab's cd, dsm, ssm and nce by default on 4-Gaussian mixtures in d = 8 and 16 of known density: "
+         "test NLL gap with log Z by AIS, and the model's mode weights by importance sampling."),
     Part("training-speed", "Training time per step (2-D)", "training_speed.py", ("--quick",), (), "training_speed*.md",
          "ebmlab.train's time per optimiser step for dsm, ssm, nce and cd against a plain loop on the same model (the "
          "floor) and ebmkit's / torchebm's own losses, interleaved in one process."),

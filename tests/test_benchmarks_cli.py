@@ -35,6 +35,12 @@ def test_training_speed_is_a_part():
     assert "benchmarks/training_speed.py --quick" in r.stdout
 
 
+def test_objectives_vector_is_a_part():
+    r = _cli("run", "--quick", "--only", "objectives-vector", "--dry-run")
+    assert r.returncode == 0, r.stderr
+    assert "benchmarks/objectives_vector.py --quick" in r.stdout
+
+
 def test_unknown_part_is_a_clear_error():
     r = _cli("run", "--only", "density,nonsense", "--dry-run")
     assert r.returncode != 0

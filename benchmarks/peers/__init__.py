@@ -49,12 +49,12 @@ class Recipe:
         return asdict(self)
 
 
-def make_net(seed: int, features: str = "linear") -> nn.Module:
-    """The shared network n(x) = f(x): 3x128 SiLU MLP (first layer ``features``, nets/mlp.py FEATURES);
-    same seed -> identical initial weights."""
+def make_net(seed: int, features: str = "linear", dim: int = 2) -> nn.Module:
+    """The shared network n(x) = f(x): 3x128 SiLU MLP on ``dim`` inputs (first layer ``features``, nets/mlp.py
+    FEATURES); same seed -> identical initial weights."""
     with torch.random.fork_rng():
         torch.manual_seed(seed)
-        return MLP(2, 128, 3, features=features)
+        return MLP(dim, 128, 3, features=features)
 
 
 def uniform_in_box(box: torch.Tensor, n: int, generator: torch.Generator | None = None) -> torch.Tensor:

@@ -59,7 +59,7 @@ def train(peer: str, objective: str, x_train: torch.Tensor, steps: int, seed: in
           lr_min_factor: float, sigma: float, ratio: int, features: str = "linear"):
     """Train ``peer``'s ``objective`` on the shared MLP with first layer ``features`` (ebmlab's resolved
     ``net_features`` for that objective); returns (f: [B, 2] -> [B], seconds, extra) with extra["log_z"] for nce."""
-    net = make_net(seed, features)
+    net = make_net(seed, features, x_train.shape[1])
     torch.manual_seed(seed)
     loss_fn, extra = make_loss(peer, objective, net, x_train, sigma, ratio)
     opt = torch.optim.Adam([*net.parameters(), *extra], lr=lr)
