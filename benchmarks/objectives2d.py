@@ -275,7 +275,9 @@ Notes
 - ebmlab's network has a fixed standardisation of the data in front of the same MLP; peers get the raw MLP.
 - dsm learns the data blurred by N(0, sigma^2): its NLL carries that blur by design. Since 0.12 ebmlab's 2-D dsm
   preset anneals the level (sigma from 3x down to sigma by half the run, dsm_anneal_factor / dsm_anneal_until;
-  results/objectives2d_dsm_curriculum_s14.md); the peers keep the fixed sigma (they have no curriculum).
+  results/objectives2d_dsm_curriculum_s14.md); the peers keep the fixed sigma (they have no curriculum). Since 0.16
+  it also uses each point's noise as an antithetic pair +eps, -eps (dsm_antithetic: two forwards per point, ~1.4x
+  the CPU-s; results/objectives2d_dsm_antithetic_s18.md); the peers draw once per point.
 - ebmlab's 2-D ssm preset draws {recipe_floor:.0%} of each batch uniformly over its support box (sm_uniform,
   training/objectives.py UniformFloor) and blurs each batch by N(0, {recipe_blur}^2) (data_noise); the peers' ssm
   gets neither (they are ebmlab's, not theirs).

@@ -169,6 +169,8 @@ def floor_run(grab: Grab, objective: str, steps: int, seed: int) -> dict:
         if objective == "dsm":
             sigma = c.dsm_sigmas[0]
             eps = torch.randn(x.shape, generator=g)
+            if c.dsm_antithetic:               # the 2-D recipe since 0.16: each point's noise as the pair +eps, -eps
+                x, eps = torch.cat([x, x]), torch.cat([eps, -eps])
             xt = (x + sigma * eps).requires_grad_(True)
             (s,) = torch.autograd.grad(f(xt).sum(), xt, create_graph=True)
             loss = 0.5 * (sigma * s + eps).pow(2).sum(1).mean()

@@ -18,9 +18,11 @@ sets, seeds, kw, mode = sys.argv[1].split(","), [int(s) for s in sys.argv[2].spl
 _loss = obj_mod.dsm_loss
 
 
-def _paired(f, x, eps, sigma):
+def _paired(f, x, eps, sigma, antithetic=False):
+    # (the library's own antithetic argument came with the adoption; "plain" passes it on: since then it runs the
+    # library as it is, pairs included unless the JSON sets "dsm_antithetic": false)
     if mode == "plain":
-        return _loss(f, x, eps, sigma)
+        return _loss(f, x, eps, sigma, antithetic)
     other = -eps if mode == "anti" else torch.randn_like(eps)   # "two": torch's global generator, seeded by train
     return _loss(f, torch.cat([x, x]), torch.cat([eps, other]), torch.cat([sigma, sigma]))
 
