@@ -6,6 +6,7 @@ the run directory is created or an existing one is replaced.
 from __future__ import annotations
 
 import hashlib
+import signal
 import time
 import warnings
 from dataclasses import dataclass
@@ -481,6 +482,9 @@ def train(model: nn.Module | str | None, data: DataLike, out: str | Path | None 
             keeps an exponential moving average of the weights, which the returned model, sampling and
             evaluation use (the training chains and resume use the raw weights).
     Returns a ``TrainRun`` (model, run_dir, metrics, status, step, seconds).
+    Ctrl-C (SIGINT) stops at the next step boundary, checkpoints and returns with status "interrupted" (a
+    second Ctrl-C stops at once). SIGTERM does the same, then is delivered again to the handler that was in
+    place before the call, which by default ends the process: a ``kill`` stops a script that trains in a loop.
     """
     from ebmlab.training.progress import ProgressBar
     t0 = time.time()
@@ -517,6 +521,12 @@ def train(model: nn.Module | str | None, data: DataLike, out: str | Path | None 
     finally:
         torch.set_num_threads(previous_threads)
     # the model to sample and evaluate: the EMA of the weights (a copy) when the run keeps one
+    if result.status == "interrupted" and trainer.stop_signal == signal.SIGTERM:
+        # SIGTERM asks the process to end (kill, a scheduler): the trainer only deferred it to a step boundary and a
+        # checkpoint. Swallowed here, a script calling train in a loop went on to its next run (seen: a sweep kept
+        # scoring partly trained models). So it is delivered again now, to the handler that was there before:
+        # the default one ends the process as SIGTERM always does.
+        signal.raise_signal(signal.SIGTERM)
     return TrainRun(trainer.sampling_model().eval(), trainer.run_dir, result.last_row, result.status, result.step,
                     time.time() - t0)
 

@@ -142,6 +142,7 @@ class Trainer:
         self.rollbacks = 0
         self.lr_scale = 1.0
         self._stop_requested = False
+        self.stop_signal: int | None = None    # the signal that asked for the stop (SIGINT / SIGTERM), if one did
         self._stop_agreed = False          # several processes: a stop every rank has heard of
         # running sums for the next metrics row: checkpointed, so a run resumed between two log
         # rows writes the same rows as an uninterrupted one
@@ -628,6 +629,7 @@ class _DeferStopSignals:
         if self.trainer._stop_requested:
             raise KeyboardInterrupt
         self.trainer._stop_requested = True
+        self.trainer.stop_signal = signum
 
     def __exit__(self, *exc: Any) -> None:
         for s, previous in self.previous.items():
