@@ -196,7 +196,7 @@ class RunConfig:
     # before this key existed. The 2-D nce preset sets 1.4 (training/presets.py; results/objectives2d_gain_*_s16.md)
     input_gain: float = 1.0
     # dsm: each example's noise used as an antithetic pair ε, -ε (training.score_matching.dsm_loss): the same
-    # objective, the estimator's terms odd in ε cancelled, two forwards per example. False for every run written
+    # objective, the gradient's noise of first order in ε cancelled, two forwards per example. False for every run written
     # before this key existed; the 2-D dsm preset sets it (training/presets.py; results/objectives2d_dsm_antithetic_s18.md)
     dsm_antithetic: bool = False
 

@@ -520,13 +520,13 @@ def train(model: nn.Module | str | None, data: DataLike, out: str | Path | None 
                     cb.close()
     finally:
         torch.set_num_threads(previous_threads)
-    # the model to sample and evaluate: the EMA of the weights (a copy) when the run keeps one
     if result.status == "interrupted" and trainer.stop_signal == signal.SIGTERM:
         # SIGTERM asks the process to end (kill, a scheduler): the trainer only deferred it to a step boundary and a
         # checkpoint. Swallowed here, a script calling train in a loop went on to its next run (seen: a sweep kept
         # scoring partly trained models). So it is delivered again now, to the handler that was there before:
         # the default one ends the process as SIGTERM always does.
         signal.raise_signal(signal.SIGTERM)
+    # the model to sample and evaluate: the EMA of the weights (a copy) when the run keeps one
     return TrainRun(trainer.sampling_model().eval(), trainer.run_dir, result.last_row, result.status, result.step,
                     time.time() - t0)
 
