@@ -64,7 +64,9 @@ ROWS = {"cd": "ebmlab:digits", "dsm": "ebmlab:digits+objective=dsm", "drl": "ebm
         "cd-raw": "ebmlab:digits+ema_decay=0",
         "cd-ema999": "ebmlab:digits+ema_decay=0.999",
         "dsm-ema": "ebmlab:digits+objective=dsm+ema_decay=0.999",
-        "drl-ema": "ebmlab:digits+objective=drl+ema_decay=0.999"}
+        "drl-ema": "ebmlab:digits+objective=drl+ema_decay=0.999",
+        # session 18: the digits dsm (noise-conditional) with antithetic noise pairs, the 2-D dsm default since 0.16
+        "dsm-pairs": "ebmlab:digits+objective=dsm+dsm_antithetic=true"}
 DEFAULT_ROWS = ("cd", "dsm", "drl")
 PICTURE = HERE.parent / "docs" / "images" / "objectives_digits.png"
 
