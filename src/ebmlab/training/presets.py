@@ -506,6 +506,10 @@ PRESETS["categorical"] = dict(PRESETS["binary"], sampler="categorical-gwg")
 #   Better on every set by the mean, worse on none: adopted. Two independent draws per point (the same cost, seeds
 #   0-5) took less: eight-gaussians +.002 +- .010, swiss-roll -.007 +- .011, pinwheel -.006 +- .004, two-spirals
 #   -.003 +- .002 against one draw: the gain is mostly the pairing, not the second draw.
+#   Session 19, one Gaussian as nce's noise with the gain (nce_components 1; results/objectives2d_nce_one_s19.md, rule
+#     written before the runs, seeds 0-5): eight-gaussians -.0040 +- .0016, checkerboard by the median .076 vs .0805
+#     (mean +.0027 +- .0067; ebmkit .0705), two-spirals level; but moons +.0012 +- .0003, swiss-roll +.0012 +- .0006
+#     and held-out ring12w +.0125 +- .0056: not adopted, the mixture stays.
 OBJECTIVE_PRESETS: dict[tuple[str, str | None], dict[str, Any]] = {
     # input_gain 1.4: session 16 (the dsm block above ends with why)
     ("nce", "2d"): dict(batch_size=1024, nce_ratio=4, input_gain=1.4),
