@@ -54,7 +54,7 @@ def main() -> int:
         for k in sorted(diff):
             print(f"  {k[0]} {k[1]} {k[2]} seed {k[3]}: {prev[k]:+.3f} then, {pooled[k]:+.3f} now")
     objectives = ["dsm", "ssm", "nce"]
-    sets = sorted({k[2] for k in pooled}, key=lambda s: [k[2] for k in pooled].index(s))
+    sets = list(dict.fromkeys(k[2] for k in pooled))        # in the order the files list them
     print("\n| objective | set | seeds | ebmlab median / mean ± SE | best peer: median / mean ± SE | "
           "ebmlab - best peer (means, Welch SE) | target (medians) |")
     print("|---|---|---:|---|---|---|---|")
@@ -86,10 +86,7 @@ def parse_table_part(path: Path, text: str) -> dict[tuple[str, str, str, int], f
     """The NLL cells of an objectives2d.py output: (library, objective, set, seed) -> NLL above the truth. Only the
     text before the CPU-seconds table is read (its rows have the same shape as the NLL rows)."""
     cut = text.find("CPU seconds")
-    return parse_text(path, text if cut < 0 else text[:cut])
-
-
-def parse_text(path: Path, text: str) -> dict[tuple[str, str, str, int], float]:
+    text = text if cut < 0 else text[:cut]
     m = re.search(r"training seeds? ([\d, ]+);", text)
     if not m:
         sys.exit(f"{path}: no 'training seeds' line in the header")
